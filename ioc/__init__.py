@@ -1,0 +1,1 @@
+"""IOC Platform's shared vocabulary: event contracts, topics, units, reference model and settings."""

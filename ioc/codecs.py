@@ -1,0 +1,94 @@
+"""Encoding and validating events as JSON bytes: the one way any component turns events into bytes.
+
+Decoders are built once per type and reused (building one per message would cost more than the decode
+itself). A payload that does not fit its contract raises `ContractError` whose `reason` is a stable,
+machine-readable code for dead-letter records and whose message names the offending field.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Generic, TypeVar
+
+import msgspec
+
+from ioc import events
+
+__all__ = [
+    "MAX_PAYLOAD_BYTES",
+    "Codec",
+    "ContractError",
+    "codec_for",
+    "decode",
+    "encode",
+    "to_builtins",
+]
+
+T = TypeVar("T")
+
+MAX_PAYLOAD_BYTES: Final = 64 * 1024
+"""Largest event payload accepted anywhere (bytes); a camera event with a long URL is under 2 KiB."""
+
+
+class ContractError(ValueError):
+    """A payload that is not a valid event: `reason` is a dead-letter code, the message says why."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.message}"
+
+
+_encoder: Final = msgspec.json.Encoder()
+
+
+class Codec(Generic[T]):
+    """JSON codec for one event type, with validation on decode."""
+
+    __slots__ = ("_decoder", "type")
+
+    def __init__(self, type_: type[T]) -> None:
+        self.type = type_
+        self._decoder = msgspec.json.Decoder(type_)
+
+    def encode(self, event: T) -> bytes:
+        return _encoder.encode(event)
+
+    def decode(self, data: bytes | bytearray | memoryview | str) -> T:
+        if len(data) > MAX_PAYLOAD_BYTES:
+            raise ContractError("too-large", f"payload is {len(data)} bytes, the limit is {MAX_PAYLOAD_BYTES}")
+        try:
+            return self._decoder.decode(data)
+        except msgspec.ValidationError as exc:
+            raise ContractError("schema", str(exc)) from None
+        except msgspec.DecodeError as exc:
+            raise ContractError("not-json", str(exc)) from None
+
+
+_codecs: dict[type[Any], Codec[Any]] = {}
+
+
+def codec_for(type_: type[T]) -> Codec[T]:
+    """The shared codec for `type_`."""
+    codec = _codecs.get(type_)
+    if codec is None:
+        codec = _codecs[type_] = Codec(type_)
+    return codec
+
+
+def encode(event: events.Event) -> bytes:
+    """Encode any event to JSON bytes (with its `schema` tag)."""
+    return _encoder.encode(event)
+
+
+def decode(data: bytes | bytearray | memoryview | str, type_: type[T]) -> T:
+    """Decode and validate `data` as `type_`, raising `ContractError`."""
+    return codec_for(type_).decode(data)
+
+
+def to_builtins(event: events.Event) -> dict[str, Any]:
+    """The event as JSON-compatible builtins (for SQL rows, APIs and tests)."""
+    result: dict[str, Any] = msgspec.to_builtins(event)
+    return result

@@ -1,0 +1,1 @@
+"""Packaged open data and versioned domain configuration (see SOURCES.md for attribution)."""

@@ -1,0 +1,199 @@
+"""Managing Mosquitto's dynamic-security plugin: vendor clients, roles and ACLs, over MQTT.
+
+Shared by the local stack (which creates the bridge's and tests' identities), the sensors' broker
+security helpers and the operator (which issues each SensorVendor its credentials): all of them call
+`ensure_vendor` / `remove_vendor` here rather than spelling ACLs themselves. Commands go to
+`$CONTROL/dynamic-security/v1` as the broker's admin; each reply is matched by correlation data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import threading
+import uuid
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any, Final
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from ioc import topics
+from ioc.settings import MqttEndpoint
+
+__all__ = ["Acl", "DynsecAdmin", "DynsecError", "bridge_acls", "vendor_acls", "vendor_role"]
+
+CONTROL_TOPIC: Final = "$CONTROL/dynamic-security/v1"
+RESPONSE_TOPIC: Final = f"{CONTROL_TOPIC}/response"
+
+
+class DynsecError(RuntimeError):
+    """The broker refused a dynamic-security command, or did not answer."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Acl:
+    """One ACL entry: `acltype` is publishClientSend, publishClientReceive, subscribePattern, ..."""
+
+    acltype: str
+    topic: str
+    allow: bool = True
+    priority: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"acltype": self.acltype, "topic": self.topic, "allow": self.allow, "priority": self.priority}
+
+
+def vendor_role(vendor: str) -> str:
+    return f"vendor-{vendor}"
+
+
+def vendor_acls(vendor: str, units: Iterable[str] = ("+",), kinds: Iterable[str] = ("+",)) -> list[Acl]:
+    """A vendor may publish only under its own vendor segment, for the units and kinds it was granted."""
+    return [
+        Acl("publishClientSend", topics.mqtt_vendor_pattern(vendor, unit, kind))
+        for unit, kind in itertools.product(list(units), list(kinds))
+    ]
+
+
+def bridge_acls() -> list[Acl]:
+    """The bridge reads every device topic (through a shared subscription) and publishes nothing."""
+    pattern = f"{topics.MQTT_PREFIX}/#"
+    return [Acl("subscribePattern", pattern), Acl("publishClientReceive", pattern)]
+
+
+class DynsecAdmin:
+    """A connection to the broker as its dynamic-security admin; use as a context manager."""
+
+    def __init__(self, endpoint: MqttEndpoint, *, timeout: float = 10.0) -> None:
+        if endpoint.username is None or endpoint.password is None:
+            raise DynsecError("the dynamic-security admin needs a username and password")
+        self._endpoint = endpoint
+        self._timeout = timeout
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"ioc-dynsec-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
+        )
+        self._client.username_pw_set(endpoint.username, endpoint.password.get_secret_value())
+        if endpoint.tls_ca_file is not None:
+            self._client.tls_set(ca_certs=str(endpoint.tls_ca_file))
+        self._client.on_message = self._on_message
+        self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
+        self._connected = threading.Event()
+        self._subscribed = threading.Event()
+        self._connect_error: str | None = None
+        self._pending: dict[str, tuple[threading.Event, list[dict[str, Any]]]] = {}
+        self._lock = threading.Lock()
+
+    # paho callbacks run on its network thread.
+    def _on_connect(self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: Properties | None) -> None:
+        if reason.is_failure:
+            self._connect_error = str(reason)
+        self._connected.set()
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: object, _mid: int, _rc: list[ReasonCode], _p: Properties | None) -> None:
+        self._subscribed.set()
+
+    def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        try:
+            payload = json.loads(message.payload)
+        except ValueError:
+            return
+        for response in payload.get("responses", []):
+            key = response.get("correlationData")
+            with self._lock:
+                waiter = self._pending.get(key)
+            if waiter is not None:
+                waiter[1].append(response)
+                waiter[0].set()
+
+    def __enter__(self) -> DynsecAdmin:
+        self._client.connect(self._endpoint.host, self._endpoint.port, keepalive=self._endpoint.keepalive_s)
+        self._client.loop_start()
+        if not self._connected.wait(self._timeout):
+            self.close()
+            raise DynsecError(f"no CONNACK from {self._endpoint.host}:{self._endpoint.port} within {self._timeout} s")
+        if self._connect_error is not None:
+            self.close()
+            raise DynsecError(f"the broker refused the admin connection: {self._connect_error}")
+        self._client.subscribe(RESPONSE_TOPIC, qos=1)
+        if not self._subscribed.wait(self._timeout):
+            self.close()
+            raise DynsecError("could not subscribe to the dynamic-security response topic")
+        return self
+
+    def __exit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def execute(self, command: str, *, ignore: tuple[str, ...] = (), **fields: Any) -> dict[str, Any]:
+        """Run one command and return its response; an error not listed in `ignore` raises DynsecError."""
+        key = uuid.uuid4().hex
+        done = threading.Event()
+        replies: list[dict[str, Any]] = []
+        with self._lock:
+            self._pending[key] = (done, replies)
+        try:
+            body = json.dumps({"commands": [{"command": command, "correlationData": key, **fields}]})
+            self._client.publish(CONTROL_TOPIC, body, qos=1)
+            if not done.wait(self._timeout):
+                raise DynsecError(f"no answer to {command} within {self._timeout} s")
+        finally:
+            with self._lock:
+                self._pending.pop(key, None)
+        reply = replies[0]
+        error = reply.get("error")
+        if error and not any(part in error for part in ignore):
+            raise DynsecError(f"{command} refused: {error}")
+        return reply
+
+    # --- roles and clients -------------------------------------------------------------------------------
+
+    def ensure_role(self, role: str, acls: Iterable[Acl]) -> None:
+        """Create `role` or replace its ACLs so they are exactly `acls`."""
+        wanted = [acl.to_json() for acl in acls]
+        self.execute("createRole", rolename=role, ignore=("already exists",))
+        current = self.execute("getRole", rolename=role).get("data", {}).get("role", {}).get("acls", [])
+        for acl in current:
+            self.execute("removeRoleACL", rolename=role, acltype=acl["acltype"], topic=acl["topic"], ignore=("not found",))
+        for acl in wanted:
+            self.execute("addRoleACL", rolename=role, **acl)
+
+    def delete_role(self, role: str) -> None:
+        self.execute("deleteRole", rolename=role, ignore=("not found",))
+
+    def ensure_client(self, username: str, password: str, roles: Iterable[str]) -> None:
+        """Create the client, or reset its password and roles when it exists."""
+        role_list = [{"rolename": r} for r in roles]
+        reply = self.execute("createClient", username=username, password=password, roles=role_list, ignore=("already exists",))
+        if reply.get("error"):
+            self.execute("setClientPassword", username=username, password=password)
+            existing = self.execute("getClient", username=username).get("data", {}).get("client", {}).get("roles", [])
+            for role in existing:
+                self.execute("removeClientRole", username=username, rolename=role["rolename"], ignore=("not found",))
+            for role in role_list:
+                self.execute("addClientRole", username=username, **role)
+
+    def delete_client(self, username: str) -> None:
+        self.execute("deleteClient", username=username, ignore=("not found",))
+
+    def list_clients(self) -> list[str]:
+        clients: list[str] = self.execute("listClients", verbose=False).get("data", {}).get("clients", [])
+        return clients
+
+    def ensure_vendor(self, vendor: str, password: str, units: Iterable[str] = ("+",), kinds: Iterable[str] = ("+",)) -> None:
+        """Issue `vendor` a client (username = vendor id) that may publish only its own topics."""
+        role = vendor_role(vendor)
+        self.ensure_role(role, vendor_acls(vendor, units, kinds))
+        self.ensure_client(vendor, password, [role])
+
+    def remove_vendor(self, vendor: str) -> None:
+        self.delete_client(vendor)
+        self.delete_role(vendor_role(vendor))

@@ -1,0 +1,374 @@
+"""The platform's event contracts: frozen, versioned wire models every component speaks.
+
+Vendors publish `SensorReading` and `CameraEvent` over MQTT; the citizen API produces `CitizenReport`;
+the one-stop portal connector produces `ServiceRecord`; the stream workers emit `Incident`s and consume
+`IncidentCommand`s from dashboards. Each model carries a `schema` tag naming its version
+("ioc.sensor-reading.v1"): a payload may omit it, and if present it must match. Models are msgspec
+structs because decoding with validation costs about a microsecond (bench/bench_codecs.py); the JSON
+Schemas vendors read are generated from these classes (`ioc schema export`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import math
+from typing import Annotated, Final, Literal
+
+import msgspec
+
+__all__ = [
+    "CAMERA_EVENT_TYPES",
+    "MEASURES",
+    "VIOLATION_TYPES",
+    "CameraEvent",
+    "CameraEventType",
+    "CitizenReport",
+    "Contact",
+    "DossierChannel",
+    "DossierStatus",
+    "Event",
+    "Incident",
+    "IncidentAction",
+    "IncidentCommand",
+    "IncidentState",
+    "Measure",
+    "Module",
+    "SensorKind",
+    "SensorReading",
+    "ServiceRecord",
+    "Severity",
+]
+
+# --- shared field shapes -----------------------------------------------------------------------------
+
+VendorId = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
+        description="Vendor id issued by the platform (lowercase letters, digits, '-'); the MQTT topic's vendor segment.",
+    ),
+]
+DeviceId = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+        description="Device id, unique within its vendor; the MQTT topic's device segment.",
+    ),
+]
+UnitCode = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[0-9]{2,5}$",
+        description="GSO administrative-unit code (province 2 digits, district 3, commune 5), e.g. 25957.",
+    ),
+]
+AwareTime = Annotated[
+    dt.datetime, msgspec.Meta(tz=True, description="RFC 3339 time with an explicit offset, e.g. 2025-06-01T08:00:00+07:00.")
+]
+Sequence = Annotated[
+    int,
+    msgspec.Meta(
+        ge=0, description="Per-device message number, increasing by one per message: loss and duplicates show as gaps and repeats."
+    ),
+]
+Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90, description="WGS84 latitude, degrees.")]
+Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180, description="WGS84 longitude, degrees.")]
+ShortText = Annotated[str, msgspec.Meta(max_length=4000)]
+Identifier = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+
+
+class SensorKind(enum.StrEnum):
+    """What a sensor measures; the MQTT topic's kind segment."""
+
+    AIR = "air"
+    WATER = "water"
+    NOISE = "noise"
+    TRAFFIC = "traffic"
+
+
+class Module(enum.StrEnum):
+    """Domain modules of the IOC reference model; every rule and incident belongs to one."""
+
+    ENVIRONMENT = "environment"
+    TRAFFIC = "traffic"
+    SECURITY = "security"
+    PUBLIC_SERVICES = "public_services"
+    CITIZEN_REPORTS = "citizen_reports"
+    DATA_QUALITY = "data_quality"
+
+
+class Measure(msgspec.Struct, frozen=True):
+    """One measurement name a reading may carry: its kind, unit and physically possible range."""
+
+    kind: SensorKind
+    unit: str
+    low: float
+    high: float
+    label_vi: str
+    label_en: str
+
+
+# Names follow Smart Data Models (AirQualityObserved, WaterObserved/FloodMonitoring, NoiseLevelObserved,
+# TrafficFlowObserved). Ranges are physical plausibility limits, not alert levels (those are in the
+# reference model); a value outside them is refused at the bridge with reason `implausible-value`.
+MEASURES: Final[dict[str, Measure]] = {
+    "pm25": Measure(SensorKind.AIR, "µg/m³", 0.0, 2000.0, "Bụi PM2.5", "PM2.5"),
+    "pm10": Measure(SensorKind.AIR, "µg/m³", 0.0, 3000.0, "Bụi PM10", "PM10"),
+    "no2": Measure(SensorKind.AIR, "µg/m³", 0.0, 10000.0, "NO₂", "NO₂"),
+    "o3": Measure(SensorKind.AIR, "µg/m³", 0.0, 5000.0, "O₃", "O₃"),
+    "co": Measure(SensorKind.AIR, "µg/m³", 0.0, 500000.0, "CO", "CO"),
+    "so2": Measure(SensorKind.AIR, "µg/m³", 0.0, 10000.0, "SO₂", "SO₂"),
+    "temperature": Measure(SensorKind.AIR, "°C", -20.0, 60.0, "Nhiệt độ", "Temperature"),
+    "relativeHumidity": Measure(SensorKind.AIR, "%", 0.0, 100.0, "Độ ẩm", "Relative humidity"),
+    "waterLevel": Measure(SensorKind.WATER, "m", -5.0, 30.0, "Mực nước", "Water level"),
+    "rainfall": Measure(SensorKind.WATER, "mm/h", 0.0, 500.0, "Lượng mưa", "Rainfall"),
+    "LAeq": Measure(SensorKind.NOISE, "dB(A)", 0.0, 160.0, "Độ ồn LAeq", "Noise LAeq"),
+    "LAmax": Measure(SensorKind.NOISE, "dB(A)", 0.0, 180.0, "Độ ồn LAmax", "Noise LAmax"),
+    "intensity": Measure(SensorKind.TRAFFIC, "vehicles/interval", 0.0, 100000.0, "Lưu lượng xe", "Vehicle count"),
+    "averageVehicleSpeed": Measure(SensorKind.TRAFFIC, "km/h", 0.0, 250.0, "Tốc độ trung bình", "Average speed"),
+    "occupancy": Measure(SensorKind.TRAFFIC, "ratio", 0.0, 1.0, "Độ chiếm dụng", "Occupancy"),
+}
+
+
+class _Contract(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="schema"):
+    """Base of every event: frozen, strict about unknown fields, tagged with its schema version."""
+
+
+# --- observations --------------------------------------------------------------------------------------
+
+
+class SensorReading(_Contract, tag="ioc.sensor-reading.v1"):
+    """One observation from one sensor: a set of named measurements at one instant."""
+
+    vendor: VendorId
+    device: DeviceId
+    unit: UnitCode
+    kind: SensorKind
+    seq: Sequence
+    observed_at: AwareTime
+    values: Annotated[
+        dict[str, float],
+        msgspec.Meta(
+            min_length=1,
+            max_length=32,
+            description="Measurement name → value, in the unit the platform defines for the name (see MEASURES).",
+        ),
+    ]
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+
+    def __post_init__(self) -> None:
+        for name, value in self.values.items():
+            measure = MEASURES.get(name)
+            if measure is None:
+                raise ValueError(f"unknown measurement {name!r} - at `$.values`")
+            if measure.kind is not self.kind:
+                raise ValueError(f"measurement {name!r} belongs to kind {measure.kind.value!r}, not {self.kind.value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"measurement {name!r} is not a finite number - at `$.values.{name}`")
+
+
+class CameraEventType(enum.StrEnum):
+    """What an AI camera (or its gateway) detected."""
+
+    RED_LIGHT = "red_light"
+    WRONG_LANE = "wrong_lane"
+    NO_HELMET = "no_helmet"
+    SPEEDING = "speeding"
+    ACCIDENT = "accident"
+    OBSTRUCTION = "obstruction"
+    FIRE_SMOKE = "fire_smoke"
+    CROWD = "crowd"
+    INTRUSION = "intrusion"
+
+
+VIOLATION_TYPES: Final[frozenset[CameraEventType]] = frozenset(
+    {CameraEventType.RED_LIGHT, CameraEventType.WRONG_LANE, CameraEventType.NO_HELMET, CameraEventType.SPEEDING}
+)
+CAMERA_EVENT_TYPES: Final[tuple[CameraEventType, ...]] = tuple(CameraEventType)
+
+
+class CameraEvent(_Contract, tag="ioc.camera-event.v1"):
+    """One detection from an AI camera: a traffic violation (with plate) or a safety event."""
+
+    vendor: VendorId
+    device: DeviceId
+    unit: UnitCode
+    seq: Sequence
+    observed_at: AwareTime
+    event_type: CameraEventType
+    confidence: Annotated[float, msgspec.Meta(ge=0, le=1, description="Detector confidence, 0..1.")]
+    plate: Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Z][0-9A-Z.\- ]{3,14}$")] | None = None
+    speed_kmh: Annotated[float, msgspec.Meta(ge=0, le=400)] | None = None
+    speed_limit_kmh: Annotated[float, msgspec.Meta(ge=0, le=200)] | None = None
+    object_count: Annotated[int, msgspec.Meta(ge=0, description="People or vehicles in view (crowd, obstruction).")] | None = None
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    image_url: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
+
+    def __post_init__(self) -> None:
+        if self.event_type in VIOLATION_TYPES and self.plate is None:
+            raise ValueError(f"a {self.event_type.value} violation needs `plate` - at `$.plate`")
+        if self.event_type is CameraEventType.SPEEDING and self.speed_kmh is None:
+            raise ValueError("a speeding violation needs `speed_kmh` - at `$.speed_kmh`")
+
+
+# --- citizens and public services ------------------------------------------------------------------------
+
+
+class Contact(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A reporter's contact details: personal data, masked for viewers and on public pages."""
+
+    name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    phone: Annotated[str, msgspec.Meta(pattern=r"^\+?[0-9 .-]{6,20}$")] | None = None
+    email: Annotated[str, msgspec.Meta(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+
+
+class CitizenReport(_Contract, tag="ioc.citizen-report.v1"):
+    """A citizen's field report (phản ánh hiện trường): what, where, in their words."""
+
+    report_id: Identifier
+    source: Literal["app", "open311", "hotline", "web", "social"]
+    category: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{1,63}$", description="Category from the reference model.")]
+    unit: UnitCode
+    submitted_at: AwareTime
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    address: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+    media_urls: Annotated[list[Annotated[str, msgspec.Meta(max_length=2048)]], msgspec.Meta(max_length=10)] = []
+    contact: Contact | None = None
+
+
+class DossierStatus(enum.StrEnum):
+    """Where a public-service dossier (hồ sơ thủ tục hành chính) stands."""
+
+    RECEIVED = "received"
+    IN_PROGRESS = "in_progress"
+    SUPPLEMENT_REQUESTED = "supplement_requested"
+    PROCESSED = "processed"
+    RETURNED = "returned"
+    WITHDRAWN = "withdrawn"
+
+
+class DossierChannel(enum.StrEnum):
+    """How the dossier was submitted."""
+
+    ONLINE = "online"
+    ONE_STOP_DESK = "one_stop_desk"
+    POSTAL = "postal"
+
+
+class ServiceRecord(_Contract, tag="ioc.service-record.v1"):
+    """A public-service dossier's state after one status change, as the one-stop system reports it.
+
+    Each record is a full snapshot, numbered by `status_version`, so replays and out-of-order delivery
+    collapse to the highest version per dossier.
+    """
+
+    dossier_id: Identifier
+    status_version: Annotated[int, msgspec.Meta(ge=0)]
+    unit: UnitCode
+    procedure_code: Annotated[str, msgspec.Meta(max_length=64, description="TTHC code of the procedure.")]
+    status: DossierStatus
+    channel: DossierChannel
+    received_at: AwareTime
+    due_at: Annotated[dt.datetime, msgspec.Meta(tz=True, description="Promised return date (ngày hẹn trả).")]
+    occurred_at: AwareTime
+    finished_at: AwareTime | None = None
+    fully_online: bool = False
+    requires_payment: bool = False
+    paid_online: bool = False
+    digitised: bool = False
+    result_digital: bool = False
+    supplement_count: Annotated[int, msgspec.Meta(ge=0)] = 0
+    supplement_days: Annotated[float, msgspec.Meta(ge=0, description="Days spent waiting for the citizen; not counted against the deadline.")] = 0.0
+    synced_to_national_portal: bool = True
+    satisfaction: Literal["satisfied", "neutral", "unsatisfied"] | None = None
+
+    def __post_init__(self) -> None:
+        if self.due_at < self.received_at:
+            raise ValueError("`due_at` is before `received_at` - at `$.due_at`")
+        if self.paid_online and not self.requires_payment:
+            raise ValueError("`paid_online` is set on a dossier that `requires_payment` false - at `$.paid_online`")
+        finished = self.status in (DossierStatus.PROCESSED, DossierStatus.RETURNED)
+        if finished and self.finished_at is None:
+            raise ValueError(f"a {self.status.value} dossier needs `finished_at` - at `$.finished_at`")
+
+
+# --- incidents -------------------------------------------------------------------------------------------
+
+
+class Severity(enum.StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class IncidentState(enum.StrEnum):
+    """Lifecycle: open → acknowledged → dispatched → resolved → closed; reopen returns to open."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    DISPATCHED = "dispatched"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Incident(_Contract, tag="ioc.incident.v1"):
+    """Something an IOC must act on, as of one version of its history.
+
+    `incident_id` is deterministic (rule + unit + window start), so a re-detected condition maps to the
+    same incident; `version` increases with every change and lets storage keep the newest.
+    """
+
+    incident_id: Identifier
+    version: Annotated[int, msgspec.Meta(ge=1)]
+    rule: Annotated[str, msgspec.Meta(max_length=128)]
+    module: Module
+    unit: UnitCode
+    severity: Severity
+    state: IncidentState
+    title: Annotated[str, msgspec.Meta(max_length=300)]
+    opened_at: AwareTime
+    updated_at: AwareTime
+    sla_due_at: AwareTime | None = None
+    responsible_unit: UnitCode | None = None
+    escalation_level: Annotated[int, msgspec.Meta(ge=0)] = 0
+    vendor: VendorId | None = None
+    devices: list[str] = []
+    reports: list[str] = []
+    detail: dict[str, str] = {}
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    note: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
+
+
+class IncidentAction(enum.StrEnum):
+    ACKNOWLEDGE = "acknowledge"
+    DISPATCH = "dispatch"
+    RESOLVE = "resolve"
+    CLOSE = "close"
+    REOPEN = "reopen"
+
+
+class IncidentCommand(_Contract, tag="ioc.incident-command.v1"):
+    """An operator's action on an incident, sent by a dashboard; `command_id` makes it idempotent."""
+
+    command_id: Identifier
+    incident_id: Identifier
+    action: IncidentAction
+    actor: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    site_unit: UnitCode
+    issued_at: AwareTime
+    target_unit: UnitCode | None = None
+    note: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
+
+    def __post_init__(self) -> None:
+        if self.action is IncidentAction.DISPATCH and self.target_unit is None:
+            raise ValueError("dispatch needs `target_unit` - at `$.target_unit`")
+
+
+Event = SensorReading | CameraEvent | CitizenReport | ServiceRecord | Incident | IncidentCommand

@@ -1,0 +1,66 @@
+"""Creating Kafka topics from the registry in `ioc.topics`, idempotently.
+
+Faust does not create its source topics, and the broker runs with auto-creation off, so whatever starts
+first (the local stack, the chart's hook, the operator for a site's own topics) calls `ensure_topics`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from ioc.topics import KAFKA_TOPICS, KafkaTopic
+
+__all__ = ["delete_topics", "ensure_topics", "list_topics"]
+
+
+def _admin(bootstrap: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000})
+
+
+def list_topics(bootstrap: str, timeout: float = 10.0) -> set[str]:
+    metadata = _admin(bootstrap).list_topics(timeout=timeout)
+    return {name for name in metadata.topics if not name.startswith("__")}
+
+
+def ensure_topics(
+    bootstrap: str,
+    wanted: Iterable[KafkaTopic] | None = None,
+    *,
+    replication: int = 1,
+    timeout: float = 30.0,
+) -> list[str]:
+    """Create every topic in `wanted` (default: the whole registry) that does not exist; returns those created."""
+    admin = _admin(bootstrap)
+    topics = list(KAFKA_TOPICS.values() if wanted is None else wanted)
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    missing = [t for t in topics if t.name not in existing]
+    if not missing:
+        return []
+    futures = admin.create_topics(
+        [NewTopic(t.name, num_partitions=t.partitions, replication_factor=replication, config=t.config) for t in missing],
+        request_timeout=timeout,
+    )
+    created = []
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout)
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+    return sorted(created)
+
+
+def delete_topics(bootstrap: str, names: Iterable[str], *, timeout: float = 30.0) -> None:
+    names = list(names)
+    if not names:
+        return
+    for future in _admin(bootstrap).delete_topics(names, request_timeout=timeout).values():
+        try:
+            future.result(timeout=timeout)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise

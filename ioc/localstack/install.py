@@ -1,0 +1,318 @@
+"""Installing the local stack's prerequisites, idempotently, cached under ~/.cache/ioc by version.
+
+- Mosquitto and ClickHouse come from Debian's packages (apt-get; a `clickhouse` on PATH is used first).
+- Kafka is a set of jars resolved from Maven Central by `mvn dependency:copy-dependencies`.
+- etcd, kube-apiserver and kubectl are built from Go modules (`go build`), never committed.
+Each step is skipped when its output exists; a lock makes concurrent callers wait for one build. A
+prerequisite that cannot be installed here raises `MissingPrerequisite` saying which and how.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final
+
+__all__ = [
+    "ETCD_VERSION",
+    "KAFKA_VERSION",
+    "KUBERNETES_VERSION",
+    "Installer",
+    "MissingPrerequisite",
+    "Toolchain",
+]
+
+KAFKA_VERSION: Final = "3.9.1"
+KAFKA_SCALA: Final = "2.13"
+ETCD_VERSION: Final = "v3.6.16"
+KUBERNETES_VERSION: Final = "v1.34.2"
+# Staging modules (k8s.io/api, ...) are versioned v0.<minor>.<patch> alongside v1.<minor>.<patch>.
+KUBERNETES_STAGING_VERSION: Final = "v0" + KUBERNETES_VERSION[2:]
+
+APT_PACKAGES: Final = {
+    "mosquitto": ("mosquitto", "mosquitto-clients"),
+    "clickhouse": ("clickhouse-server", "clickhouse-client"),
+}
+DYNSEC_PLUGIN: Final = Path("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so")
+
+
+class MissingPrerequisite(RuntimeError):
+    """Something the local stack needs is not installed and could not be installed from here."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Toolchain:
+    """Where every installed piece is."""
+
+    mosquitto: Path
+    mosquitto_ctrl: Path
+    dynsec_plugin: Path
+    clickhouse: tuple[str, ...]
+    kafka_libs: Path
+    java: Path
+    etcd: Path
+    kube_apiserver: Path
+    kubectl: Path
+
+
+def _say(message: str) -> None:
+    print(f"[ioc deps] {message}", file=sys.stderr, flush=True)
+
+
+class Installer:
+    """Installs into `cache_dir` (default ~/.cache/ioc); every method is safe to call again."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.cache_dir = cache_dir
+        self.go_env = {
+            **os.environ,
+            "GOMODCACHE": str(cache_dir / "go" / "mod"),
+            "GOCACHE": str(cache_dir / "go" / "build"),
+            "GOFLAGS": "-mod=mod -buildvcs=false",
+        }
+
+    # --- helpers ---------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _lock(self, name: str) -> Iterator[None]:
+        lock_dir = self.cache_dir / "locks"
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        with (lock_dir / f"{name}.lock").open("w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _run(self, argv: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None, what: str) -> str:
+        try:
+            done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+        except FileNotFoundError:
+            raise MissingPrerequisite(f"{what}: `{argv[0]}` is not installed") from None
+        if done.returncode != 0:
+            tail = "\n".join((done.stdout + done.stderr).splitlines()[-25:])
+            raise MissingPrerequisite(f"{what} failed (`{' '.join(argv)}` exited {done.returncode}):\n{tail}")
+        return done.stdout
+
+    @staticmethod
+    def _require_tool(tool: str, how: str) -> str:
+        path = shutil.which(tool)
+        if path is None:
+            raise MissingPrerequisite(f"`{tool}` is not on PATH; {how}")
+        return path
+
+    # --- Debian packages -------------------------------------------------------------------------------
+
+    def _apt_install(self, packages: tuple[str, ...]) -> None:
+        prefix: list[str] = []
+        if os.geteuid() != 0:
+            if shutil.which("sudo") is None:
+                raise MissingPrerequisite(
+                    f"{', '.join(packages)} not installed and not root: run `sudo apt-get install -y {' '.join(packages)}`"
+                )
+            prefix = ["sudo", "-n"]
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        argv = [*prefix, "apt-get", "install", "-y", "--no-install-recommends", *packages]
+        _say(f"installing Debian packages {' '.join(packages)} ...")
+        try:
+            self._run(argv, env=env, what=f"apt-get install {' '.join(packages)}")
+        except MissingPrerequisite:
+            self._run([*prefix, "apt-get", "update"], env=env, what="apt-get update")
+            self._run(argv, env=env, what=f"apt-get install {' '.join(packages)}")
+
+    def mosquitto(self) -> tuple[Path, Path, Path]:
+        """mosquitto, mosquitto_ctrl and the dynamic-security plugin."""
+        with self._lock("apt"):
+            broker = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+            ctrl = shutil.which("mosquitto_ctrl")
+            if not (Path(broker).exists() and ctrl and DYNSEC_PLUGIN.exists()):
+                self._apt_install(APT_PACKAGES["mosquitto"])
+                ctrl = shutil.which("mosquitto_ctrl")
+            if not (Path(broker).exists() and ctrl and DYNSEC_PLUGIN.exists()):
+                raise MissingPrerequisite("mosquitto 2 with mosquitto_ctrl and the dynamic-security plugin is not installed")
+            return Path(broker), Path(ctrl), DYNSEC_PLUGIN
+
+    def clickhouse(self) -> tuple[str, ...]:
+        """The command that runs a ClickHouse server (`clickhouse server` when on PATH)."""
+        with self._lock("apt"):
+            found = self._find_clickhouse()
+            if found is None:
+                self._apt_install(APT_PACKAGES["clickhouse"])
+                found = self._find_clickhouse()
+            if found is None:
+                raise MissingPrerequisite("ClickHouse server not found: `apt-get install clickhouse-server`")
+            return found
+
+    @staticmethod
+    def _find_clickhouse() -> tuple[str, ...] | None:
+        single = shutil.which("clickhouse")
+        if single:
+            return (single, "server")
+        for candidate in (shutil.which("clickhouse-server"), "/usr/bin/clickhouse-server", "/usr/sbin/clickhouse-server"):
+            if candidate and Path(candidate).exists():
+                return (candidate,)
+        return None
+
+    # --- Kafka from Maven Central ----------------------------------------------------------------------
+
+    def kafka(self) -> Path:
+        """A directory of Kafka's runtime jars."""
+        libs = self.cache_dir / f"kafka-{KAFKA_VERSION}" / "libs"
+        done = libs.parent / ".complete"
+        if done.exists():
+            return libs
+        with self._lock("kafka"):
+            if done.exists():
+                return libs
+            mvn = self._require_tool("mvn", "install Maven (`apt-get install maven`)")
+            self._require_tool("java", "install a JDK 17 (`apt-get install openjdk-17-jre-headless`)")
+            work = libs.parent
+            work.mkdir(parents=True, exist_ok=True)
+            (work / "pom.xml").write_text(_KAFKA_POM, encoding="utf-8")
+            _say(f"resolving Apache Kafka {KAFKA_VERSION} jars from Maven Central (about a minute the first time) ...")
+            started = time.monotonic()
+            self._run(
+                [
+                    mvn, "-q", "-B", "dependency:copy-dependencies", "-DincludeScope=runtime",
+                    f"-DoutputDirectory={libs}", f"-Dmaven.repo.local={self.cache_dir / 'm2'}",
+                ],
+                cwd=work,
+                what=f"resolving Kafka {KAFKA_VERSION} with Maven",
+            )
+            done.write_text(json.dumps({"seconds": round(time.monotonic() - started, 1)}))
+            return libs
+
+    # --- Go builds ------------------------------------------------------------------------------------
+
+    def _go_build(self, name: str, module: str, packages: dict[str, str], *, replaces: dict[str, str] | None = None,
+                  ldflags: str = "-s -w") -> dict[str, Path]:
+        """Build `packages` (binary name → import path) of `module` in a wrapper module; cached by version."""
+        out_dir = self.cache_dir / "bin" / name
+        wanted = {binary: out_dir / binary for binary in packages}
+        if all(p.exists() for p in wanted.values()):
+            return wanted
+        with self._lock(f"go-{name}"):
+            if all(p.exists() for p in wanted.values()):
+                return wanted
+            go = self._require_tool("go", "install Go 1.24 or newer (https://go.dev/doc/install)")
+            work = self.cache_dir / "build" / name
+            work.mkdir(parents=True, exist_ok=True)
+            for stale in ("go.mod", "go.sum"):
+                (work / stale).unlink(missing_ok=True)
+            env = self.go_env
+            self._run([go, "mod", "init", f"ioc.local/build/{name.split('-')[0]}"], cwd=work, env=env, what=f"{name}: go mod init")
+            for old, new in (replaces or {}).items():
+                self._run([go, "mod", "edit", f"-replace={old}={new}"], cwd=work, env=env, what=f"{name}: go mod edit")
+            for path in packages.values():
+                self._run([go, "get", f"{path}@{module.split('@')[1]}"], cwd=work, env=env, what=f"{name}: go get {path}")
+            out_dir.mkdir(parents=True, exist_ok=True)
+            for binary, path in packages.items():
+                started = time.monotonic()
+                _say(f"building {binary} ({name}) from Go modules; the first build takes minutes ...")
+                tmp = out_dir / f".{binary}.tmp"
+                self._run(
+                    [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(tmp), path],
+                    cwd=work, env=env, what=f"building {binary}",
+                )
+                tmp.rename(wanted[binary])
+                _say(f"built {binary} in {time.monotonic() - started:.0f} s")
+            return wanted
+
+    def etcd(self) -> Path:
+        built = self._go_build(
+            f"etcd-{ETCD_VERSION}", f"go.etcd.io/etcd/server/v3@{ETCD_VERSION}", {"etcd": "go.etcd.io/etcd/server/v3"}
+        )
+        return built["etcd"]
+
+    def kubernetes(self) -> tuple[Path, Path]:
+        """kube-apiserver and a matching kubectl."""
+        name = f"kube-{KUBERNETES_VERSION}"
+        out_dir = self.cache_dir / "bin" / name
+        if (out_dir / "kube-apiserver").exists() and (out_dir / "kubectl").exists():
+            return out_dir / "kube-apiserver", out_dir / "kubectl"
+        replaces = self._kubernetes_staging_replaces()
+        major, minor = KUBERNETES_VERSION[1:].split(".")[:2]
+        ldflags = " ".join(
+            [
+                "-s -w",
+                f"-X k8s.io/component-base/version.gitVersion={KUBERNETES_VERSION}",
+                f"-X k8s.io/component-base/version.gitMajor={major}",
+                f"-X k8s.io/component-base/version.gitMinor={minor}",
+                "-X k8s.io/component-base/version.gitTreeState=clean",
+                f"-X k8s.io/client-go/pkg/version.gitVersion={KUBERNETES_VERSION}",
+            ]
+        )
+        built = self._go_build(
+            name,
+            f"k8s.io/kubernetes@{KUBERNETES_VERSION}",
+            {"kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver", "kubectl": "k8s.io/kubernetes/cmd/kubectl"},
+            replaces=replaces,
+            ldflags=ldflags,
+        )
+        return built["kube-apiserver"], built["kubectl"]
+
+    def _kubernetes_staging_replaces(self) -> dict[str, str]:
+        # k8s.io/kubernetes replaces its staging modules with ./staging/...; a wrapper module must pin them.
+        go = self._require_tool("go", "install Go 1.24 or newer")
+        info = json.loads(
+            self._run([go, "mod", "download", "-json", f"k8s.io/kubernetes@{KUBERNETES_VERSION}"], env=self.go_env,
+                      what="downloading k8s.io/kubernetes")
+        )
+        replaces = {}
+        for line in Path(info["GoMod"]).read_text(encoding="utf-8").splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[1] == "=>" and parts[2].startswith("./staging/"):
+                replaces[parts[0]] = f"{parts[0]}@{KUBERNETES_STAGING_VERSION}"
+        return replaces
+
+    # --- everything -------------------------------------------------------------------------------------
+
+    def java(self) -> Path:
+        return Path(self._require_tool("java", "install a JDK 17 (`apt-get install openjdk-17-jre-headless`)"))
+
+    def all(self) -> Toolchain:
+        broker, ctrl, plugin = self.mosquitto()
+        clickhouse = self.clickhouse()
+        libs = self.kafka()
+        etcd = self.etcd()
+        apiserver, kubectl = self.kubernetes()
+        return Toolchain(broker, ctrl, plugin, clickhouse, libs, self.java(), etcd, apiserver, kubectl)
+
+
+_KAFKA_POM: Final = f"""<?xml version="1.0" encoding="UTF-8"?>
+<!-- Written by ioc.localstack.install: resolves Apache Kafka's broker jars for the local stack. -->
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.ioc</groupId>
+  <artifactId>kafka-runtime</artifactId>
+  <version>{KAFKA_VERSION}</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.kafka</groupId>
+      <artifactId>kafka_{KAFKA_SCALA}</artifactId>
+      <version>{KAFKA_VERSION}</version>
+    </dependency>
+    <!-- Kafka's core declares log4j compile-only: bring the binding it logs through. -->
+    <dependency>
+      <groupId>org.slf4j</groupId>
+      <artifactId>slf4j-reload4j</artifactId>
+      <version>1.7.36</version>
+    </dependency>
+    <dependency>
+      <groupId>ch.qos.reload4j</groupId>
+      <artifactId>reload4j</artifactId>
+      <version>1.2.25</version>
+    </dependency>
+  </dependencies>
+</project>
+"""

@@ -1,0 +1,135 @@
+"""A local stack: the five real services under one directory, with a state file other processes read.
+
+`Stack.up` starts whatever is not already running (etcd before kube-apiserver) and records each
+service's pid, endpoints and credentials in `stack.json` (mode 0600); `status` re-probes them; `down`
+stops them all and leaves no process behind. The pytest fixtures and `ioc stack` both drive this class.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from ioc.localstack.install import Installer
+from ioc.localstack.process import is_alive, stop_process
+from ioc.localstack.services import SERVICES, ServiceInfo, is_ready, start_service
+from ioc.settings import Endpoints
+
+__all__ = ["Stack", "default_cache_dir", "default_stack_dir"]
+
+_DEPENDS = {"kube-apiserver": ("etcd",)}
+# Stop order: dependants first.
+_STOP_ORDER = ("kube-apiserver", "etcd", "clickhouse", "kafka", "mosquitto")
+
+
+def default_cache_dir() -> Path:
+    return Path.home() / ".cache" / "ioc"
+
+
+def default_stack_dir() -> Path:
+    return default_cache_dir() / "stacks" / "default"
+
+
+class Stack:
+    """The services of one local stack rooted at `root`."""
+
+    def __init__(self, root: Path, installer: Installer | None = None) -> None:
+        self.root = root
+        self.installer = installer or Installer(default_cache_dir())
+        self.state_file = root / "stack.json"
+
+    # --- state file -------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / ".lock").open("w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _read(self) -> dict[str, ServiceInfo]:
+        try:
+            data: dict[str, Any] = json.loads(self.state_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        services: dict[str, ServiceInfo] = data.get("services", {})
+        return services
+
+    def _write(self, services: dict[str, ServiceInfo]) -> None:
+        tmp = self.state_file.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump({"root": str(self.root), "services": services}, handle, indent=2, sort_keys=True)
+        tmp.replace(self.state_file)
+
+    # --- lifecycle --------------------------------------------------------------------------------------
+
+    def running(self) -> dict[str, ServiceInfo]:
+        """Services recorded in the state file whose process is alive."""
+        return {name: info for name, info in self._read().items() if is_alive(int(info["pid"]))}
+
+    def up(self, services: Iterable[str] = SERVICES, *, progress: bool = False) -> dict[str, ServiceInfo]:
+        """Start the named services (and what they depend on) unless already running; returns all running."""
+        wanted: list[str] = []
+        for name in services:
+            if name not in SERVICES:
+                raise ValueError(f"unknown service {name!r}; known: {', '.join(SERVICES)}")
+            for dependency in (*_DEPENDS.get(name, ()), name):
+                if dependency not in wanted:
+                    wanted.append(dependency)
+        with self._locked():
+            current = self.running()
+            for name in [s for s in SERVICES if s in wanted]:
+                if name in current and is_ready(name, current[name]):
+                    continue
+                if name in current:  # alive but not answering: replace it
+                    stop_process(int(current[name]["pid"]))
+                started = time.monotonic()
+                if progress:
+                    print(f"starting {name} ...", flush=True)
+                info = start_service(name, self.root, self.installer, current)
+                info["started_in_s"] = round(time.monotonic() - started, 1)
+                current[name] = info
+                self._write(current)
+                if progress:
+                    print(f"  {name} ready in {info['started_in_s']} s (pid {info['pid']})", flush=True)
+            return current
+
+    def status(self) -> dict[str, Any]:
+        """Every recorded service with `running` and `ready` flags, in the shape `ioc stack status --json` prints."""
+        services = self._read()
+        report: dict[str, Any] = {"root": str(self.root), "services": {}}
+        for name, info in services.items():
+            alive = is_alive(int(info["pid"]))
+            report["services"][name] = {**info, "running": alive, "ready": alive and is_ready(name, info)}
+        return report
+
+    def endpoints(self) -> Endpoints:
+        """Admin endpoints of the running services, as settings objects."""
+        return Endpoints.from_stack_status({"services": self.running()})
+
+    def down(self, services: Iterable[str] | None = None) -> list[str]:
+        """Stop the named services (default: all); returns the ones that were running."""
+        with self._locked():
+            recorded = self._read()
+            names = set(recorded if services is None else services)
+            stopped = []
+            for name in _STOP_ORDER:
+                if name in names and name in recorded:
+                    if stop_process(int(recorded[name]["pid"])):
+                        stopped.append(name)
+                    del recorded[name]
+            if recorded:
+                self._write(recorded)
+            else:
+                self.state_file.unlink(missing_ok=True)
+            return stopped

@@ -1,0 +1,1 @@
+"""Kopf operators that provision an IOC replica for any administrative unit."""

@@ -1,0 +1,1 @@
+"""The Faust stream processors, the ClickHouse warehouse and sink, and upward reporting."""
