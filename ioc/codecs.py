@@ -20,6 +20,7 @@ __all__ = [
     "codec_for",
     "decode",
     "encode",
+    "encode_json",
     "to_builtins",
 ]
 
@@ -81,6 +82,11 @@ def codec_for(type_: type[T]) -> Codec[T]:
 def encode(event: events.Event) -> bytes:
     """Encode any event to JSON bytes (with its `schema` tag)."""
     return _encoder.encode(event)
+
+
+def encode_json(value: Any) -> bytes:
+    """Encode plain data (dicts, lists, datetimes) as JSON bytes with the same encoder."""
+    return _encoder.encode(value)
 
 
 def decode(data: bytes | bytearray | memoryview | str, type_: type[T]) -> T:

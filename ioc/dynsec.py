@@ -44,9 +44,6 @@ class Acl:
     allow: bool = True
     priority: int = 0
 
-    def to_json(self) -> dict[str, Any]:
-        return {"acltype": self.acltype, "topic": self.topic, "allow": self.allow, "priority": self.priority}
-
 
 def vendor_role(vendor: str) -> str:
     return f"vendor-{vendor}"
@@ -63,7 +60,12 @@ def vendor_acls(vendor: str, units: Iterable[str] = ("+",), kinds: Iterable[str]
 def bridge_acls() -> list[Acl]:
     """The bridge reads every device topic (through a shared subscription) and publishes nothing."""
     pattern = f"{topics.MQTT_PREFIX}/#"
-    return [Acl("subscribePattern", pattern), Acl("publishClientReceive", pattern)]
+    # Mosquitto 2.0 checks a shared subscription's ACL against the whole "$share/<group>/..." filter.
+    return [
+        Acl("subscribePattern", pattern),
+        Acl("subscribePattern", f"$share/+/{pattern}"),
+        Acl("publishClientReceive", pattern),
+    ]
 
 
 class DynsecAdmin:
@@ -95,7 +97,9 @@ class DynsecAdmin:
             self._connect_error = str(reason)
         self._connected.set()
 
-    def _on_subscribe(self, _c: mqtt.Client, _u: object, _mid: int, _rc: list[ReasonCode], _p: Properties | None) -> None:
+    def _on_subscribe(
+        self, _c: mqtt.Client, _u: object, _mid: int, _rc: list[ReasonCode], _p: Properties | None
+    ) -> None:
         self._subscribed.set()
 
     def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
@@ -158,28 +162,44 @@ class DynsecAdmin:
 
     def ensure_role(self, role: str, acls: Iterable[Acl]) -> None:
         """Create `role` or replace its ACLs so they are exactly `acls`."""
-        wanted = [acl.to_json() for acl in acls]
+        wanted = list(acls)
         self.execute("createRole", rolename=role, ignore=("already exists",))
         current = self.execute("getRole", rolename=role).get("data", {}).get("role", {}).get("acls", [])
         for acl in current:
-            self.execute("removeRoleACL", rolename=role, acltype=acl["acltype"], topic=acl["topic"], ignore=("not found",))
+            self.execute(
+                "removeRoleACL",
+                rolename=role,
+                acltype=acl["acltype"],
+                topic=acl["topic"],
+                ignore=("not found",),
+            )
         for acl in wanted:
-            self.execute("addRoleACL", rolename=role, **acl)
+            self.execute(
+                "addRoleACL",
+                rolename=role,
+                acltype=acl.acltype,
+                topic=acl.topic,
+                allow=acl.allow,
+                priority=acl.priority,
+            )
 
     def delete_role(self, role: str) -> None:
         self.execute("deleteRole", rolename=role, ignore=("not found",))
 
     def ensure_client(self, username: str, password: str, roles: Iterable[str]) -> None:
         """Create the client, or reset its password and roles when it exists."""
-        role_list = [{"rolename": r} for r in roles]
-        reply = self.execute("createClient", username=username, password=password, roles=role_list, ignore=("already exists",))
+        names = list(roles)
+        role_list = [{"rolename": r} for r in names]
+        reply = self.execute(
+            "createClient", username=username, password=password, roles=role_list, ignore=("already exists",)
+        )
         if reply.get("error"):
             self.execute("setClientPassword", username=username, password=password)
             existing = self.execute("getClient", username=username).get("data", {}).get("client", {}).get("roles", [])
             for role in existing:
                 self.execute("removeClientRole", username=username, rolename=role["rolename"], ignore=("not found",))
-            for role in role_list:
-                self.execute("addClientRole", username=username, **role)
+            for name in names:
+                self.execute("addClientRole", username=username, rolename=name)
 
     def delete_client(self, username: str) -> None:
         self.execute("deleteClient", username=username, ignore=("not found",))
@@ -188,7 +208,9 @@ class DynsecAdmin:
         clients: list[str] = self.execute("listClients", verbose=False).get("data", {}).get("clients", [])
         return clients
 
-    def ensure_vendor(self, vendor: str, password: str, units: Iterable[str] = ("+",), kinds: Iterable[str] = ("+",)) -> None:
+    def ensure_vendor(
+        self, vendor: str, password: str, units: Iterable[str] = ("+",), kinds: Iterable[str] = ("+",)
+    ) -> None:
         """Issue `vendor` a client (username = vendor id) that may publish only its own topics."""
         role = vendor_role(vendor)
         self.ensure_role(role, vendor_acls(vendor, units, kinds))

@@ -46,7 +46,7 @@ VendorId = Annotated[
     str,
     msgspec.Meta(
         pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
-        description="Vendor id issued by the platform (lowercase letters, digits, '-'); the MQTT topic's vendor segment.",
+        description="Vendor id issued by the platform (lowercase letters, digits, '-'); the topic's vendor segment.",
     ),
 ]
 DeviceId = Annotated[
@@ -64,12 +64,14 @@ UnitCode = Annotated[
     ),
 ]
 AwareTime = Annotated[
-    dt.datetime, msgspec.Meta(tz=True, description="RFC 3339 time with an explicit offset, e.g. 2025-06-01T08:00:00+07:00.")
+    dt.datetime,
+    msgspec.Meta(tz=True, description="RFC 3339 time with an explicit offset, e.g. 2025-06-01T08:00:00+07:00."),
 ]
 Sequence = Annotated[
     int,
     msgspec.Meta(
-        ge=0, description="Per-device message number, increasing by one per message: loss and duplicates show as gaps and repeats."
+        ge=0,
+        description="Per-device message number, one more per message: loss and duplicates show as gaps and repeats.",
     ),
 ]
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90, description="WGS84 latitude, degrees.")]
@@ -138,7 +140,7 @@ class _Contract(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 # --- observations --------------------------------------------------------------------------------------
 
 
-class SensorReading(_Contract, tag="ioc.sensor-reading.v1"):
+class SensorReading(_Contract, tag="ioc.sensor-reading.v1", frozen=True):
     """One observation from one sensor: a set of named measurements at one instant."""
 
     vendor: VendorId
@@ -164,7 +166,9 @@ class SensorReading(_Contract, tag="ioc.sensor-reading.v1"):
             if measure is None:
                 raise ValueError(f"unknown measurement {name!r} - at `$.values`")
             if measure.kind is not self.kind:
-                raise ValueError(f"measurement {name!r} belongs to kind {measure.kind.value!r}, not {self.kind.value!r}")
+                raise ValueError(
+                    f"measurement {name!r} belongs to kind {measure.kind.value!r}, not {self.kind.value!r}"
+                )
             if not math.isfinite(value):
                 raise ValueError(f"measurement {name!r} is not a finite number - at `$.values.{name}`")
 
@@ -184,12 +188,17 @@ class CameraEventType(enum.StrEnum):
 
 
 VIOLATION_TYPES: Final[frozenset[CameraEventType]] = frozenset(
-    {CameraEventType.RED_LIGHT, CameraEventType.WRONG_LANE, CameraEventType.NO_HELMET, CameraEventType.SPEEDING}
+    {
+        CameraEventType.RED_LIGHT,
+        CameraEventType.WRONG_LANE,
+        CameraEventType.NO_HELMET,
+        CameraEventType.SPEEDING,
+    }
 )
 CAMERA_EVENT_TYPES: Final[tuple[CameraEventType, ...]] = tuple(CameraEventType)
 
 
-class CameraEvent(_Contract, tag="ioc.camera-event.v1"):
+class CameraEvent(_Contract, tag="ioc.camera-event.v1", frozen=True):
     """One detection from an AI camera: a traffic violation (with plate) or a safety event."""
 
     vendor: VendorId
@@ -202,7 +211,9 @@ class CameraEvent(_Contract, tag="ioc.camera-event.v1"):
     plate: Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Z][0-9A-Z.\- ]{3,14}$")] | None = None
     speed_kmh: Annotated[float, msgspec.Meta(ge=0, le=400)] | None = None
     speed_limit_kmh: Annotated[float, msgspec.Meta(ge=0, le=200)] | None = None
-    object_count: Annotated[int, msgspec.Meta(ge=0, description="People or vehicles in view (crowd, obstruction).")] | None = None
+    object_count: (
+        Annotated[int, msgspec.Meta(ge=0, description="People or vehicles in view (crowd, obstruction).")] | None
+    ) = None
     lat: Latitude | None = None
     lon: Longitude | None = None
     image_url: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
@@ -225,12 +236,14 @@ class Contact(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     email: Annotated[str, msgspec.Meta(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
 
 
-class CitizenReport(_Contract, tag="ioc.citizen-report.v1"):
+class CitizenReport(_Contract, tag="ioc.citizen-report.v1", frozen=True):
     """A citizen's field report (phản ánh hiện trường): what, where, in their words."""
 
     report_id: Identifier
     source: Literal["app", "open311", "hotline", "web", "social"]
-    category: Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{1,63}$", description="Category from the reference model.")]
+    category: Annotated[
+        str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{1,63}$", description="Category from the reference model.")
+    ]
     unit: UnitCode
     submitted_at: AwareTime
     text: Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
@@ -260,7 +273,7 @@ class DossierChannel(enum.StrEnum):
     POSTAL = "postal"
 
 
-class ServiceRecord(_Contract, tag="ioc.service-record.v1"):
+class ServiceRecord(_Contract, tag="ioc.service-record.v1", frozen=True):
     """A public-service dossier's state after one status change, as the one-stop system reports it.
 
     Each record is a full snapshot, numbered by `status_version`, so replays and out-of-order delivery
@@ -283,7 +296,10 @@ class ServiceRecord(_Contract, tag="ioc.service-record.v1"):
     digitised: bool = False
     result_digital: bool = False
     supplement_count: Annotated[int, msgspec.Meta(ge=0)] = 0
-    supplement_days: Annotated[float, msgspec.Meta(ge=0, description="Days spent waiting for the citizen; not counted against the deadline.")] = 0.0
+    supplement_days: Annotated[
+        float,
+        msgspec.Meta(ge=0, description="Days spent waiting for the citizen; not counted against the deadline."),
+    ] = 0.0
     synced_to_national_portal: bool = True
     satisfaction: Literal["satisfied", "neutral", "unsatisfied"] | None = None
 
@@ -317,7 +333,7 @@ class IncidentState(enum.StrEnum):
     CLOSED = "closed"
 
 
-class Incident(_Contract, tag="ioc.incident.v1"):
+class Incident(_Contract, tag="ioc.incident.v1", frozen=True):
     """Something an IOC must act on, as of one version of its history.
 
     `incident_id` is deterministic (rule + unit + window start), so a re-detected condition maps to the
@@ -354,7 +370,7 @@ class IncidentAction(enum.StrEnum):
     REOPEN = "reopen"
 
 
-class IncidentCommand(_Contract, tag="ioc.incident-command.v1"):
+class IncidentCommand(_Contract, tag="ioc.incident-command.v1", frozen=True):
     """An operator's action on an incident, sent by a dashboard; `command_id` makes it idempotent."""
 
     command_id: Identifier

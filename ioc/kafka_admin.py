@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from confluent_kafka import KafkaError, KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # re-exported from cimpl
 
 from ioc.topics import KAFKA_TOPICS, KafkaTopic
 
@@ -40,7 +40,10 @@ def ensure_topics(
     if not missing:
         return []
     futures = admin.create_topics(
-        [NewTopic(t.name, num_partitions=t.partitions, replication_factor=replication, config=t.config) for t in missing],
+        [
+            NewTopic(t.name, num_partitions=t.partitions, replication_factor=replication, config=t.config)
+            for t in missing
+        ],
         request_timeout=timeout,
     )
     created = []

@@ -178,9 +178,9 @@ class Slas(_Model):
     def _complete(self) -> Slas:
         missing = [s.value for s in Severity if s not in self.alarms]
         if missing:
-            raise ValueError(f"alarms has no SLA for severity {', '.join(missing)}")
+            raise _at("alarms", f"no SLA for severity {', '.join(missing)}")
         if "default" not in self.citizen_reports:
-            raise ValueError("citizen_reports needs a 'default' entry")
+            raise _at("citizen_reports", "needs a 'default' entry")
         return self
 
 
@@ -208,7 +208,7 @@ class ReferenceModel(_Model):
     def _cross_references(self) -> ReferenceModel:
         names = [t.name for t in self.tiers]
         for i, tier in enumerate(self.tiers):
-            if names.count(tier.name) > 1:
+            if tier.name in names[:i]:
                 raise _at(f"tiers.{i}.name", f"tier name {tier.name!r} is used twice")
             for j, parent in enumerate(tier.parents):
                 if parent not in names:
@@ -222,7 +222,7 @@ class ReferenceModel(_Model):
             raise _at("tiers", "no root tier (one tier must have no parents)")
         ids = [r.id for r in self.rules]
         for i, rule in enumerate(self.rules):
-            if ids.count(rule.id) > 1:
+            if rule.id in ids[:i]:
                 raise _at(f"rules.{i}.id", f"rule id {rule.id!r} is used twice")
         return self
 
@@ -230,7 +230,9 @@ class ReferenceModel(_Model):
         for tier in self.tiers:
             if tier.name == name:
                 return tier
-        raise KeyError(f"no tier {name!r} in reference model {self.name} (tiers: {', '.join(t.name for t in self.tiers)})")
+        raise KeyError(
+            f"no tier {name!r} in reference model {self.name} (tiers: {', '.join(t.name for t in self.tiers)})"
+        )
 
     def tier_for_level(self, level: Level | str) -> Tier:
         for tier in self.tiers:

@@ -21,6 +21,7 @@ __all__ = [
     "Endpoints",
     "KafkaEndpoint",
     "KubeEndpoint",
+    "LocalStackSettings",
     "MqttEndpoint",
     "OperatorSettings",
     "SimulatorSettings",
@@ -82,13 +83,19 @@ class Endpoints(_Endpoint):
         found: dict[str, Any] = {}
         if "mosquitto" in services:
             m = services["mosquitto"]
-            found["mqtt"] = MqttEndpoint(host=m["host"], port=m["port"], username=m["admin_user"], password=m["admin_password"])
+            found["mqtt"] = MqttEndpoint(
+                host=m["host"], port=m["port"], username=m["admin_user"], password=m["admin_password"]
+            )
         if "kafka" in services:
             found["kafka"] = KafkaEndpoint(bootstrap=services["kafka"]["bootstrap"])
         if "clickhouse" in services:
             c = services["clickhouse"]
             found["clickhouse"] = ClickHouseEndpoint(
-                host=c["host"], port=c["port"], http_port=c["http_port"], user=c["user"], password=c["password"]
+                host=c["host"],
+                port=c["port"],
+                http_port=c["http_port"],
+                user=c["user"],
+                password=c["password"],
             )
         if "kube-apiserver" in services:
             found["kube"] = KubeEndpoint(kubeconfig=services["kube-apiserver"]["kubeconfig"])
@@ -114,9 +121,12 @@ class BridgeSettings(_Settings):
         1000, description="Messages taken from MQTT but not yet acknowledged by Kafka before intake pauses."
     )
     device_rate_per_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
-        20.0, description="Sustained messages per second one device may send; beyond it messages are dead-lettered."
+        20.0,
+        description="Sustained messages per second one device may send; beyond it messages are dead-lettered.",
     )
-    device_burst: Annotated[int, pydantic.Field(ge=1)] = pydantic.Field(200, description="Token-bucket burst per device.")
+    device_burst: Annotated[int, pydantic.Field(ge=1)] = pydantic.Field(
+        200, description="Token-bucket burst per device."
+    )
     linger_ms: Annotated[int, pydantic.Field(ge=0)] = pydantic.Field(
         20, description="Kafka producer linger: batches many readings per request."
     )
@@ -129,11 +139,21 @@ class StreamsSettings(_Settings):
     kafka: KafkaEndpoint = KafkaEndpoint()
     clickhouse: ClickHouseEndpoint = ClickHouseEndpoint()
     app_id: str = pydantic.Field("ioc-streams", description="Faust app id: the consumer group every worker shares.")
-    data_dir: Path = pydantic.Field(Path("/var/lib/ioc/streams"), description="Faust's local table state (RocksDB or memory).")
-    web_port: Annotated[int, pydantic.Field(ge=0)] = pydantic.Field(6066, description="Faust web server port; 0 picks a free one.")
-    sink_batch_rows: Annotated[int, pydantic.Field(ge=1)] = pydantic.Field(5000, description="Rows per ClickHouse insert.")
-    sink_flush_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(1.0, description="Longest wait before a partial batch is written.")
-    reference_model: Path | None = pydantic.Field(None, description="A reference-model YAML; the packaged default when unset.")
+    data_dir: Path = pydantic.Field(
+        Path("/var/lib/ioc/streams"), description="Faust's local table state (RocksDB or memory)."
+    )
+    web_port: Annotated[int, pydantic.Field(ge=0)] = pydantic.Field(
+        6066, description="Faust web server port; 0 picks a free one."
+    )
+    sink_batch_rows: Annotated[int, pydantic.Field(ge=1)] = pydantic.Field(
+        5000, description="Rows per ClickHouse insert."
+    )
+    sink_flush_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
+        1.0, description="Longest wait before a partial batch is written."
+    )
+    reference_model: Path | None = pydantic.Field(
+        None, description="A reference-model YAML; the packaged default when unset."
+    )
 
 
 class OperatorSettings(_Settings):
@@ -145,7 +165,9 @@ class OperatorSettings(_Settings):
     clickhouse: ClickHouseEndpoint = ClickHouseEndpoint()
     mqtt: MqttEndpoint = MqttEndpoint()
     namespace: str | None = pydantic.Field(None, description="Watch one namespace; all namespaces when unset.")
-    image: str = pydantic.Field("ghcr.io/ioc-platform/ioc:0.1.0", description="Image for the dashboards and workers it creates.")
+    image: str = pydantic.Field(
+        "ghcr.io/ioc-platform/ioc:0.1.0", description="Image for the dashboards and workers it creates."
+    )
     status_refresh_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
         60.0, description="How often site status figures are refreshed from ClickHouse."
     )
@@ -161,7 +183,19 @@ class DashboardSettings(_Settings):
     edition: str = pydantic.Field("2024", description="Which units tree the site uses: 2024 (three tiers) or 2025.")
     public_enabled: bool = pydantic.Field(False, description="Whether the citizen page is served.")
     language: str = pydantic.Field("vi", description="Default language: vi or en.")
-    query_ttl_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(15.0, description="Cache lifetime of live queries.")
+    query_ttl_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
+        15.0, description="Cache lifetime of live queries."
+    )
+
+
+class LocalStackSettings(_Settings):
+    """The local stack and its installer (`ioc stack`, `ioc deps`, the test fixtures)."""
+
+    model_config = pydantic_settings.SettingsConfigDict(env_prefix="IOC_")
+    cache_dir: Path = pydantic.Field(
+        Path.home() / ".cache" / "ioc",
+        description="Downloads, Go builds, Kafka jars and default stack data; keyed by version inside.",
+    )
 
 
 class SimulatorSettings(_Settings):

@@ -116,7 +116,13 @@ class KafkaTopic:
 
 
 def _t(
-    short: str, key: str, partitions: int, description: str, *, compacted: bool = False, retention_hours: int = 7 * 24
+    short: str,
+    key: str,
+    partitions: int,
+    description: str,
+    *,
+    compacted: bool = False,
+    retention_hours: int = 7 * 24,
 ) -> KafkaTopic:
     return KafkaTopic(f"ioc.{short}.v1", key, partitions, description, compacted, retention_hours)
 
@@ -124,15 +130,37 @@ def _t(
 KAFKA_TOPICS: Final[dict[str, KafkaTopic]] = {
     t.name: t
     for t in (
-        _t("readings", "vendor/device", 8, "Validated SensorReadings (batches per device), enriched with the unit path."),
+        _t(
+            "readings",
+            "vendor/device",
+            8,
+            "Validated SensorReadings (batches per device), enriched with the unit path.",
+        ),
         _t("camera-events", "vendor/device", 4, "Validated CameraEvents, enriched with the unit path."),
         _t("citizen-reports", "report_id", 4, "CitizenReports from the citizen API and hotline."),
-        _t("service-records", "dossier_id", 4, "ServiceRecords (dossier status snapshots) from the one-stop portal."),
+        _t(
+            "service-records",
+            "dossier_id",
+            4,
+            "ServiceRecords (dossier status snapshots) from the one-stop portal.",
+        ),
         _t("incidents", "incident_id", 4, "Every version of every Incident, as the stream workers change it."),
         _t("incident-commands", "incident_id", 4, "IncidentCommands from operators' dashboards."),
         _t("aggregates", "unit", 4, "Windowed aggregates per device and per unit."),
-        _t("deadletter", "source", 2, "Refused input with its reason and the original bytes.", retention_hours=30 * 24),
-        _t("site-config", "unit", 1, "Each IOCSite's effective configuration (latest per site).", compacted=True),
+        _t(
+            "deadletter",
+            "source",
+            2,
+            "Refused input with its reason and the original bytes.",
+            retention_hours=30 * 24,
+        ),
+        _t(
+            "site-config",
+            "unit",
+            1,
+            "Each IOCSite's effective configuration (latest per site).",
+            compacted=True,
+        ),
         _t("reports-outbox", "report_id", 2, "Signed upward reports waiting to be pushed to the parent IOC."),
     )
 }

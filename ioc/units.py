@@ -200,7 +200,9 @@ class UnitTree:
         if len(candidates) == 1:
             return candidates[0]
         if not candidates:
-            raise UnknownUnitError(f"no unit named {name!r}{f' at level {level}' if level else ''} in the {self.edition} tree")
+            raise UnknownUnitError(
+                f"no unit named {name!r}{f' at level {level}' if level else ''} in the {self.edition} tree"
+            )
         listed = ", ".join(f"{u.code} ({u.level}, in {u.parent})" for u in candidates)
         raise UnknownUnitError(f"{name!r} names several units: {listed}; pass a level or use a code")
 
@@ -214,7 +216,13 @@ def _read_csv(name: str) -> list[dict[str, str]]:
 def reform_links() -> tuple[ReformLink, ...]:
     """Every (old commune, new unit) pair of the 1 July 2025 reform (1685/NQ-UBTVQH15)."""
     return tuple(
-        ReformLink(r["old_code"], r["new_code"], "full" if r["relation"] == "full" else "partial", r["resolution"], r["clause"])
+        ReformLink(
+            r["old_code"],
+            r["new_code"],
+            "full" if r["relation"] == "full" else "partial",
+            r["resolution"],
+            r["clause"],
+        )
         for r in _read_csv("hcmc_2025_mapping.csv")
     )
 
@@ -231,8 +239,14 @@ def load_tree(edition: Edition = "2024") -> UnitTree:
             "2024",
             [
                 Unit(
-                    r["code"], r["name"], r["name_ascii"], Level(r["level"]), r["type"], r["parent_code"] or None,
-                    float(r["lat"]), float(r["lon"]),
+                    r["code"],
+                    r["name"],
+                    r["name_ascii"],
+                    Level(r["level"]),
+                    r["type"],
+                    r["parent_code"] or None,
+                    float(r["lat"]),
+                    float(r["lon"]),
                 )
                 for r in rows
             ],
@@ -244,8 +258,14 @@ def load_tree(edition: Edition = "2024") -> UnitTree:
             new.setdefault(
                 r["new_code"],
                 Unit(
-                    r["new_code"], r["new_name"], r["new_name_ascii"], Level.COMMUNE, r["new_type"], HCMC_CODE,
-                    float(r["new_lat"]), float(r["new_lon"]),
+                    r["new_code"],
+                    r["new_name"],
+                    r["new_name_ascii"],
+                    Level.COMMUNE,
+                    r["new_type"],
+                    HCMC_CODE,
+                    float(r["new_lat"]),
+                    float(r["new_lon"]),
                 ),
             )
         lat = sum(u.lat for u in new.values()) / len(new)
@@ -267,4 +287,3 @@ def successors(old_code: str) -> list[ReformLink]:
     """The 2025 units that took over a 2024 commune (two when it was split)."""
     load_tree("2024").get(old_code)
     return [link for link in reform_links() if link.old_code == old_code]
-

@@ -116,8 +116,9 @@ class Installer:
         prefix: list[str] = []
         if os.geteuid() != 0:
             if shutil.which("sudo") is None:
+                listed = " ".join(packages)
                 raise MissingPrerequisite(
-                    f"{', '.join(packages)} not installed and not root: run `sudo apt-get install -y {' '.join(packages)}`"
+                    f"{listed} not installed and not root: run `sudo apt-get install -y {listed}`"
                 )
             prefix = ["sudo", "-n"]
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
@@ -138,7 +139,9 @@ class Installer:
                 self._apt_install(APT_PACKAGES["mosquitto"])
                 ctrl = shutil.which("mosquitto_ctrl")
             if not (Path(broker).exists() and ctrl and DYNSEC_PLUGIN.exists()):
-                raise MissingPrerequisite("mosquitto 2 with mosquitto_ctrl and the dynamic-security plugin is not installed")
+                raise MissingPrerequisite(
+                    "mosquitto 2 with mosquitto_ctrl and the dynamic-security plugin is not installed"
+                )
             return Path(broker), Path(ctrl), DYNSEC_PLUGIN
 
     def clickhouse(self) -> tuple[str, ...]:
@@ -157,7 +160,11 @@ class Installer:
         single = shutil.which("clickhouse")
         if single:
             return (single, "server")
-        for candidate in (shutil.which("clickhouse-server"), "/usr/bin/clickhouse-server", "/usr/sbin/clickhouse-server"):
+        for candidate in (
+            shutil.which("clickhouse-server"),
+            "/usr/bin/clickhouse-server",
+            "/usr/sbin/clickhouse-server",
+        ):
             if candidate and Path(candidate).exists():
                 return (candidate,)
         return None
@@ -182,8 +189,13 @@ class Installer:
             started = time.monotonic()
             self._run(
                 [
-                    mvn, "-q", "-B", "dependency:copy-dependencies", "-DincludeScope=runtime",
-                    f"-DoutputDirectory={libs}", f"-Dmaven.repo.local={self.cache_dir / 'm2'}",
+                    mvn,
+                    "-q",
+                    "-B",
+                    "dependency:copy-dependencies",
+                    "-DincludeScope=runtime",
+                    f"-DoutputDirectory={libs}",
+                    f"-Dmaven.repo.local={self.cache_dir / 'm2'}",
                 ],
                 cwd=work,
                 what=f"resolving Kafka {KAFKA_VERSION} with Maven",
@@ -193,8 +205,15 @@ class Installer:
 
     # --- Go builds ------------------------------------------------------------------------------------
 
-    def _go_build(self, name: str, module: str, packages: dict[str, str], *, replaces: dict[str, str] | None = None,
-                  ldflags: str = "-s -w") -> dict[str, Path]:
+    def _go_build(
+        self,
+        name: str,
+        module: str,
+        packages: dict[str, str],
+        *,
+        replaces: dict[str, str] | None = None,
+        ldflags: str = "-s -w",
+    ) -> dict[str, Path]:
         """Build `packages` (binary name → import path) of `module` in a wrapper module; cached by version."""
         out_dir = self.cache_dir / "bin" / name
         wanted = {binary: out_dir / binary for binary in packages}
@@ -209,11 +228,26 @@ class Installer:
             for stale in ("go.mod", "go.sum"):
                 (work / stale).unlink(missing_ok=True)
             env = self.go_env
-            self._run([go, "mod", "init", f"ioc.local/build/{name.split('-')[0]}"], cwd=work, env=env, what=f"{name}: go mod init")
+            self._run(
+                [go, "mod", "init", f"ioc.local/build/{name.split('-', maxsplit=1)[0]}"],
+                cwd=work,
+                env=env,
+                what=f"{name}: go mod init",
+            )
             for old, new in (replaces or {}).items():
-                self._run([go, "mod", "edit", f"-replace={old}={new}"], cwd=work, env=env, what=f"{name}: go mod edit")
+                self._run(
+                    [go, "mod", "edit", f"-replace={old}={new}"],
+                    cwd=work,
+                    env=env,
+                    what=f"{name}: go mod edit",
+                )
             for path in packages.values():
-                self._run([go, "get", f"{path}@{module.split('@')[1]}"], cwd=work, env=env, what=f"{name}: go get {path}")
+                self._run(
+                    [go, "get", f"{path}@{module.split('@')[1]}"],
+                    cwd=work,
+                    env=env,
+                    what=f"{name}: go get {path}",
+                )
             out_dir.mkdir(parents=True, exist_ok=True)
             for binary, path in packages.items():
                 started = time.monotonic()
@@ -221,7 +255,9 @@ class Installer:
                 tmp = out_dir / f".{binary}.tmp"
                 self._run(
                     [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(tmp), path],
-                    cwd=work, env=env, what=f"building {binary}",
+                    cwd=work,
+                    env=env,
+                    what=f"building {binary}",
                 )
                 tmp.rename(wanted[binary])
                 _say(f"built {binary} in {time.monotonic() - started:.0f} s")
@@ -229,7 +265,9 @@ class Installer:
 
     def etcd(self) -> Path:
         built = self._go_build(
-            f"etcd-{ETCD_VERSION}", f"go.etcd.io/etcd/server/v3@{ETCD_VERSION}", {"etcd": "go.etcd.io/etcd/server/v3"}
+            f"etcd-{ETCD_VERSION}",
+            f"go.etcd.io/etcd/server/v3@{ETCD_VERSION}",
+            {"etcd": "go.etcd.io/etcd/server/v3"},
         )
         return built["etcd"]
 
@@ -254,7 +292,10 @@ class Installer:
         built = self._go_build(
             name,
             f"k8s.io/kubernetes@{KUBERNETES_VERSION}",
-            {"kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver", "kubectl": "k8s.io/kubernetes/cmd/kubectl"},
+            {
+                "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
+                "kubectl": "k8s.io/kubernetes/cmd/kubectl",
+            },
             replaces=replaces,
             ldflags=ldflags,
         )
@@ -264,8 +305,11 @@ class Installer:
         # k8s.io/kubernetes replaces its staging modules with ./staging/...; a wrapper module must pin them.
         go = self._require_tool("go", "install Go 1.24 or newer")
         info = json.loads(
-            self._run([go, "mod", "download", "-json", f"k8s.io/kubernetes@{KUBERNETES_VERSION}"], env=self.go_env,
-                      what="downloading k8s.io/kubernetes")
+            self._run(
+                [go, "mod", "download", "-json", f"k8s.io/kubernetes@{KUBERNETES_VERSION}"],
+                env=self.go_env,
+                what="downloading k8s.io/kubernetes",
+            )
         )
         replaces = {}
         for line in Path(info["GoMod"]).read_text(encoding="utf-8").splitlines():

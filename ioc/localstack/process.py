@@ -28,6 +28,11 @@ __all__ = [
 ]
 
 
+# Popen objects of processes this interpreter started: kept so they are not garbage-collected while the
+# service runs (which would warn), and so `stop_process` can reap them.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
 class ServiceStartError(RuntimeError):
     """A service did not become ready; the message carries the tail of its log."""
 
@@ -69,7 +74,7 @@ def start_process(
     with log_path.open("ab") as log:
         log.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} starting {name}: {' '.join(map(str, argv))}\n".encode())
         log.flush()
-        return subprocess.Popen(
+        process = subprocess.Popen(
             [str(a) for a in argv],
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -78,6 +83,8 @@ def start_process(
             env=env,
             start_new_session=True,
         )
+    _children[process.pid] = process
+    return process
 
 
 def is_alive(pid: int) -> bool:
@@ -143,6 +150,8 @@ def stop_process(pid: int, *, timeout: float = 20.0) -> bool:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGKILL)
     # Reap it if it is our child, so no zombie stays behind in long-running test sessions.
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
+    child = _children.pop(pid, None)
+    if child is not None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=5)
     return True

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import getpass
 import ipaddress
 import json
 import secrets
@@ -44,10 +45,13 @@ UNPRIVILEGED_USER: Final = "ioc-unprivileged"
 
 
 def _secret() -> str:
-    return secrets.token_urlsafe(18)
+    # Hex, not urlsafe: a password starting with "-" would be read as an option by mosquitto_ctrl.
+    return secrets.token_hex(16)
 
 
-def _http_get(url: str, *, token: str | None = None, ca_file: str | None = None, timeout: float = 2.0) -> tuple[int, str]:
+def _http_get(
+    url: str, *, token: str | None = None, ca_file: str | None = None, timeout: float = 2.0
+) -> tuple[int, str]:
     request = urllib.request.Request(url)  # noqa: S310 - loopback URLs we built ourselves
     if token:
         request.add_header("Authorization", f"Bearer {token}")
@@ -68,7 +72,9 @@ def mqtt_login_ok(host: str, port: int, username: str | None, password: str | No
         result.append(not reason.is_failure)
         done.set()
 
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"ioc-probe-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5)
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"ioc-probe-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
+    )
     if username is not None:
         client.username_pw_set(username, password)
     client.on_connect = on_connect
@@ -93,13 +99,20 @@ def _start_mosquitto(root: Path, installer: Installer) -> ServiceInfo:
     admin_password = _secret()
     dynsec_file = home / "dynsec.json"
     dynsec_file.unlink(missing_ok=True)
-    subprocess.run([str(ctrl), "dynsec", "init", str(dynsec_file), "admin", admin_password], check=True, capture_output=True)
+    subprocess.run(
+        [str(ctrl), "dynsec", "init", str(dynsec_file), "admin", admin_password],
+        check=True,
+        capture_output=True,
+    )
     conf = home / "mosquitto.conf"
     conf.write_text(
         "\n".join(
             [
                 "# Written by ioc.localstack: loopback only, no anonymous access, clients from dynamic security.",
                 f"listener {port} {HOST}",
+                # Run as whoever started it: as root, mosquitto would switch to a `mosquitto` user that cannot
+                # read a private stack directory.
+                f"user {getpass.getuser()}",
                 "allow_anonymous false",
                 f"plugin {plugin}",
                 f"plugin_opt_config_file {dynsec_file}",
@@ -123,9 +136,15 @@ def _start_mosquitto(root: Path, installer: Installer) -> ServiceInfo:
     )
     log = home / "mosquitto.log"
     process = start_process("mosquitto", [broker, "-c", conf], log)
-    wait_until("mosquitto", lambda: mqtt_login_ok(HOST, port, "admin", admin_password), timeout=30, process=process, log_path=log)
+    wait_until(
+        "mosquitto",
+        lambda: mqtt_login_ok(HOST, port, "admin", admin_password),
+        timeout=30,
+        process=process,
+        log_path=log,
+    )
     bridge_password = _secret()
-    admin = MqttEndpoint(host=HOST, port=port, username="admin", password=admin_password)  # type: ignore[arg-type]
+    admin = MqttEndpoint(host=HOST, port=port, username="admin", password=admin_password)
     with dynsec.DynsecAdmin(admin) as control:
         control.ensure_role("ioc-bridge", dynsec.bridge_acls())
         control.ensure_client(BRIDGE_USER, bridge_password, ["ioc-bridge"])
@@ -202,14 +221,37 @@ def _start_kafka(root: Path, installer: Installer) -> ServiceInfo:
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     log = home / "kafka.log"
     subprocess.run(
-        [str(java), "-cp", classpath, f"-Dlog4j.configuration=file:{log4j}", "kafka.tools.StorageTool", "format",
-         "-t", cluster_id, "-c", str(props), "--ignore-formatted"],
-        check=True, capture_output=True,
+        [
+            str(java),
+            "-cp",
+            classpath,
+            f"-Dlog4j.configuration=file:{log4j}",
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(props),
+            "--ignore-formatted",
+        ],
+        check=True,
+        capture_output=True,
     )
     process = start_process(
         "kafka",
-        [java, "-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true",
-         f"-Dlog4j.configuration=file:{log4j}", "-cp", classpath, "kafka.Kafka", props],
+        [
+            java,
+            "-Xms256m",
+            "-Xmx768m",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j.configuration=file:{log4j}",
+            "-cp",
+            classpath,
+            "kafka.Kafka",
+            props,
+        ],
         log,
     )
     bootstrap = f"{HOST}:{port}"
@@ -244,19 +286,19 @@ def _start_clickhouse(root: Path, installer: Installer) -> ServiceInfo:
 <yandex>
     <logger>
         <level>warning</level>
-        <log>{home / 'log' / 'clickhouse-server.log'}</log>
-        <errorlog>{home / 'log' / 'clickhouse-server.err.log'}</errorlog>
+        <log>{home / "log" / "clickhouse-server.log"}</log>
+        <errorlog>{home / "log" / "clickhouse-server.err.log"}</errorlog>
         <size>100M</size>
         <count>3</count>
     </logger>
     <listen_host>{HOST}</listen_host>
     <tcp_port>{port}</tcp_port>
     <http_port>{http_port}</http_port>
-    <path>{home / 'data'}/</path>
-    <tmp_path>{home / 'tmp'}/</tmp_path>
-    <user_files_path>{home / 'user_files'}/</user_files_path>
-    <format_schema_path>{home / 'format_schemas'}/</format_schema_path>
-    <users_config>{home / 'users.xml'}</users_config>
+    <path>{home / "data"}/</path>
+    <tmp_path>{home / "tmp"}/</tmp_path>
+    <user_files_path>{home / "user_files"}/</user_files_path>
+    <format_schema_path>{home / "format_schemas"}/</format_schema_path>
+    <users_config>{home / "users.xml"}</users_config>
     <default_profile>default</default_profile>
     <default_database>default</default_database>
     <timezone>UTC</timezone>
@@ -313,9 +355,9 @@ def _start_clickhouse(root: Path, installer: Installer) -> ServiceInfo:
         return _http_get(f"http://{HOST}:{http_port}/ping")[1].strip() == "Ok."
 
     wait_until("clickhouse", ready, timeout=60, process=process, log_path=home / "log" / "clickhouse-server.err.log")
-    version = _http_get(
-        f"http://{HOST}:{http_port}/?user=default&password={password}&query=SELECT%20version()"
-    )[1].strip()
+    version = _http_get(f"http://{HOST}:{http_port}/?user=default&password={password}&query=SELECT%20version()")[
+        1
+    ].strip()
     return {
         "pid": process.pid,
         "log": str(home / "log" / "clickhouse-server.log"),
@@ -341,11 +383,17 @@ def _start_etcd(root: Path, installer: Installer) -> ServiceInfo:
     process = start_process(
         "etcd",
         [
-            etcd, "--name=ioc", f"--data-dir={home / 'data'}",
-            f"--listen-client-urls=http://{HOST}:{port}", f"--advertise-client-urls=http://{HOST}:{port}",
-            f"--listen-peer-urls=http://{HOST}:{peer_port}", f"--initial-advertise-peer-urls=http://{HOST}:{peer_port}",
+            etcd,
+            "--name=ioc",
+            f"--data-dir={home / 'data'}",
+            f"--listen-client-urls=http://{HOST}:{port}",
+            f"--advertise-client-urls=http://{HOST}:{port}",
+            f"--listen-peer-urls=http://{HOST}:{peer_port}",
+            f"--initial-advertise-peer-urls=http://{HOST}:{peer_port}",
             f"--initial-cluster=ioc=http://{HOST}:{peer_port}",
-            "--unsafe-no-fsync", "--log-level=warn", "--quota-backend-bytes=4294967296",
+            "--unsafe-no-fsync",
+            "--log-level=warn",
+            "--quota-backend-bytes=4294967296",
         ],
         log,
     )
@@ -354,7 +402,13 @@ def _start_etcd(root: Path, installer: Installer) -> ServiceInfo:
         return '"health":"true"' in _http_get(f"http://{HOST}:{port}/health")[1].replace(" ", "")
 
     wait_until("etcd", ready, timeout=30, process=process, log_path=log)
-    return {"pid": process.pid, "log": str(log), "host": HOST, "port": port, "endpoint": f"http://{HOST}:{port}"}
+    return {
+        "pid": process.pid,
+        "log": str(log),
+        "host": HOST,
+        "port": port,
+        "endpoint": f"http://{HOST}:{port}",
+    }
 
 
 def _write_pem(path: Path, data: bytes) -> None:
@@ -370,9 +424,12 @@ def _make_certs(cert_dir: Path) -> dict[str, Path]:
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ioc-localstack-ca")])
     ca_cert = (
         x509.CertificateBuilder()
-        .subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=365))
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=365))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
         .sign(ca_key, hashes.SHA256())
@@ -381,13 +438,19 @@ def _make_certs(cert_dir: Path) -> dict[str, Path]:
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
-        .issuer_name(ca_name).public_key(key.public_key())
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=365))
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=365))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.DNSName("kubernetes.default.svc"), x509.IPAddress(ipaddress.ip_address(HOST)),
-                 x509.IPAddress(ipaddress.ip_address("10.0.0.1"))]
+                [
+                    x509.DNSName("localhost"),
+                    x509.DNSName("kubernetes.default.svc"),
+                    x509.IPAddress(ipaddress.ip_address(HOST)),
+                    x509.IPAddress(ipaddress.ip_address("10.0.0.1")),
+                ]
             ),
             critical=False,
         )
@@ -399,8 +462,14 @@ def _make_certs(cert_dir: Path) -> dict[str, Path]:
     nopass = serialization.NoEncryption()
     _write_pem(paths["ca.crt"], ca_cert.public_bytes(serialization.Encoding.PEM))
     _write_pem(paths["apiserver.crt"], cert.public_bytes(serialization.Encoding.PEM))
-    _write_pem(paths["apiserver.key"], key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, nopass))
-    _write_pem(paths["sa.key"], sa_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, nopass))
+    _write_pem(
+        paths["apiserver.key"],
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, nopass),
+    )
+    _write_pem(
+        paths["sa.key"],
+        sa_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, nopass),
+    )
     _write_pem(
         paths["sa.pub"],
         sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
@@ -416,7 +485,12 @@ def write_kubeconfig(path: Path, server: str, ca_file: Path, user: str, token: s
         "kind": "Config",
         "clusters": [{"name": "ioc-local", "cluster": {"server": server, "certificate-authority-data": ca_data}}],
         "users": [{"name": user, "user": {"token": token}}],
-        "contexts": [{"name": f"{user}@ioc-local", "context": {"cluster": "ioc-local", "user": user, "namespace": "default"}}],
+        "contexts": [
+            {
+                "name": f"{user}@ioc-local",
+                "context": {"cluster": "ioc-local", "user": user, "namespace": "default"},
+            }
+        ],
         "current-context": f"{user}@ioc-local",
         "preferences": {},
     }
@@ -443,9 +517,12 @@ def _start_kube_apiserver(root: Path, installer: Installer, etcd: ServiceInfo) -
         [
             apiserver,
             f"--etcd-servers={etcd['endpoint']}",
-            f"--bind-address={HOST}", f"--advertise-address={HOST}", f"--secure-port={port}",
+            f"--bind-address={HOST}",
+            f"--advertise-address={HOST}",
+            f"--secure-port={port}",
             f"--cert-dir={home / 'certs'}",
-            f"--tls-cert-file={certs['apiserver.crt']}", f"--tls-private-key-file={certs['apiserver.key']}",
+            f"--tls-cert-file={certs['apiserver.crt']}",
+            f"--tls-private-key-file={certs['apiserver.key']}",
             "--service-cluster-ip-range=10.0.0.0/24",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={certs['sa.pub']}",
@@ -503,19 +580,20 @@ def start_service(name: str, root: Path, installer: Installer, running: dict[str
     raise ValueError(f"unknown service {name!r}; known: {', '.join(SERVICES)}")
 
 
+_PROBES: Final[dict[str, Any]] = {
+    "mosquitto": lambda i: mqtt_login_ok(i["host"], i["port"], i["admin_user"], i["admin_password"]),
+    "kafka": lambda i: _kafka_ready(i["bootstrap"]),
+    "clickhouse": lambda i: _http_get(f"http://{i['host']}:{i['http_port']}/ping")[1].strip() == "Ok.",
+    "etcd": lambda i: "true" in _http_get(f"{i['endpoint']}/health")[1],
+    "kube-apiserver": lambda i: (
+        _http_get(f"{i['server']}/readyz", token=i["admin_token"], ca_file=i["ca_file"])[1].strip() == "ok"
+    ),
+}
+
+
 def is_ready(name: str, info: ServiceInfo) -> bool:
     """Probe a running service the same way its start did."""
     try:
-        if name == "mosquitto":
-            return mqtt_login_ok(info["host"], info["port"], info["admin_user"], info["admin_password"])
-        if name == "kafka":
-            return _kafka_ready(info["bootstrap"])
-        if name == "clickhouse":
-            return _http_get(f"http://{info['host']}:{info['http_port']}/ping")[1].strip() == "Ok."
-        if name == "etcd":
-            return "true" in _http_get(f"{info['endpoint']}/health")[1]
-        if name == "kube-apiserver":
-            return _http_get(f"{info['server']}/readyz", token=info["admin_token"], ca_file=info["ca_file"])[1].strip() == "ok"
+        return bool(_PROBES[name](info))
     except Exception:  # noqa: BLE001 - any failure of the probe means "not ready"
         return False
-    return False

@@ -19,7 +19,7 @@ from typing import Any
 from ioc.localstack.install import Installer
 from ioc.localstack.process import is_alive, stop_process
 from ioc.localstack.services import SERVICES, ServiceInfo, is_ready, start_service
-from ioc.settings import Endpoints
+from ioc.settings import Endpoints, LocalStackSettings
 
 __all__ = ["Stack", "default_cache_dir", "default_stack_dir"]
 
@@ -29,7 +29,8 @@ _STOP_ORDER = ("kube-apiserver", "etcd", "clickhouse", "kafka", "mosquitto")
 
 
 def default_cache_dir() -> Path:
-    return Path.home() / ".cache" / "ioc"
+    """~/.cache/ioc, or $IOC_CACHE_DIR."""
+    return LocalStackSettings().cache_dir
 
 
 def default_stack_dir() -> Path:

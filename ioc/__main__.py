@@ -1,0 +1,5 @@
+"""`python -m ioc` runs the `ioc` command line."""
+
+from ioc.cli import main
+
+main()
