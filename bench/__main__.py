@@ -24,7 +24,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all), e.g. codecs")
     args = parser.parse_args()
-    available = sorted(m.name.removeprefix("bench_") for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if m.name.startswith("bench_"))
+    available = sorted(
+        m.name.removeprefix("bench_")
+        for m in pkgutil.iter_modules([str(Path(__file__).parent)])
+        if m.name.startswith("bench_")
+    )
     chosen = args.names or available
     unknown = set(chosen) - set(available)
     if unknown:

@@ -25,8 +25,13 @@ def run() -> dict[str, float]:
     codec = codecs.codec_for(events.SensorReading)
     reading = codec.decode(PAYLOAD)
     built = events.SensorReading(
-        vendor="acme-air", device="aq-25957-01", unit="25957", kind=events.SensorKind.AIR, seq=1,
-        observed_at=dt.datetime(2025, 6, 1, 1, tzinfo=dt.UTC), values={"pm25": 35.2, "pm10": 61.0},
+        vendor="acme-air",
+        device="aq-25957-01",
+        unit="25957",
+        kind=events.SensorKind.AIR,
+        seq=1,
+        observed_at=dt.datetime(2025, 6, 1, 1, tzinfo=dt.UTC),
+        values={"pm25": 35.2, "pm10": 61.0},
     )
     number = 50_000
     decode_us = _best_us(lambda: codec.decode(PAYLOAD), number)

@@ -11,8 +11,6 @@ from typing import Any, Final, Generic, TypeVar
 
 import msgspec
 
-from ioc import events
-
 __all__ = [
     "MAX_PAYLOAD_BYTES",
     "Codec",
@@ -79,8 +77,8 @@ def codec_for(type_: type[T]) -> Codec[T]:
     return codec
 
 
-def encode(event: events.Event) -> bytes:
-    """Encode any event to JSON bytes (with its `schema` tag)."""
+def encode(event: msgspec.Struct) -> bytes:
+    """Encode any event or envelope to JSON bytes (with its `schema` tag)."""
     return _encoder.encode(event)
 
 
@@ -94,7 +92,7 @@ def decode(data: bytes | bytearray | memoryview | str, type_: type[T]) -> T:
     return codec_for(type_).decode(data)
 
 
-def to_builtins(event: events.Event) -> dict[str, Any]:
+def to_builtins(event: msgspec.Struct) -> dict[str, Any]:
     """The event as JSON-compatible builtins (for SQL rows, APIs and tests)."""
     result: dict[str, Any] = msgspec.to_builtins(event)
     return result

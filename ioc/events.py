@@ -25,6 +25,7 @@ __all__ = [
     "CameraEventType",
     "CitizenReport",
     "Contact",
+    "DeadLetter",
     "DossierChannel",
     "DossierStatus",
     "Event",
@@ -32,6 +33,8 @@ __all__ = [
     "IncidentAction",
     "IncidentCommand",
     "IncidentState",
+    "IngestBatch",
+    "Ingested",
     "Measure",
     "Module",
     "SensorKind",
@@ -385,6 +388,46 @@ class IncidentCommand(_Contract, tag="ioc.incident-command.v1", frozen=True):
     def __post_init__(self) -> None:
         if self.action is IncidentAction.DISPATCH and self.target_unit is None:
             raise ValueError("dispatch needs `target_unit` - at `$.target_unit`")
+
+
+# --- what the ingestion edge writes to Kafka --------------------------------------------------------------
+
+
+class Ingested(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A validated observation as the bridge passed it on: the event, its unit path and when it arrived."""
+
+    event: SensorReading | CameraEvent
+    path: Annotated[str, msgspec.Meta(description="The unit's path from the root, e.g. 74/724/25957.")]
+    received_at: AwareTime
+
+
+class IngestBatch(_Contract, tag="ioc.ingest-batch.v1", frozen=True):
+    """Several observations for one Kafka partition in one message, in arrival order per device.
+
+    Faust's per-message overhead, not decoding, bounds a worker's throughput, so the bridge carries many
+    readings per Kafka message; every item's device hashes to the partition the batch is written to.
+    """
+
+    items: Annotated[list[Ingested], msgspec.Meta(min_length=1)]
+
+
+class DeadLetter(_Contract, tag="ioc.dead-letter.v1", frozen=True):
+    """Input the platform refused: where it came from, a machine-readable reason, and the original bytes."""
+
+    source: Annotated[str, msgspec.Meta(description="Where it arrived: an MQTT topic, an HTTP route, a Kafka topic.")]
+    reason: Annotated[
+        str,
+        msgspec.Meta(
+            pattern=r"^[a-z][a-z-]{1,40}$",
+            description="Stable code: too-large, not-json, schema, bad-topic, topic-mismatch, unknown-unit, "
+            "implausible-value, rate-limited, unsupported-format.",
+        ),
+    ]
+    detail: Annotated[str, msgspec.Meta(max_length=2000)]
+    received_at: AwareTime
+    payload: bytes
+    vendor: str | None = None
+    device: str | None = None
 
 
 Event = SensorReading | CameraEvent | CitizenReport | ServiceRecord | Incident | IncidentCommand

@@ -25,6 +25,8 @@ EXPORTED: Final[tuple[type[Any], ...]] = (
     events.ServiceRecord,
     events.Incident,
     events.IncidentCommand,
+    events.IngestBatch,
+    events.DeadLetter,
 )
 
 

@@ -115,7 +115,12 @@ class BridgeSettings(_Settings):
     model_config = pydantic_settings.SettingsConfigDict(env_prefix="IOC_BRIDGE_")
     mqtt: MqttEndpoint = MqttEndpoint()
     kafka: KafkaEndpoint = KafkaEndpoint()
-    client_id: str = pydantic.Field("ioc-bridge", description="MQTT client id prefix; replicas add their hostname.")
+    client_id: str = pydantic.Field("ioc-bridge", description="MQTT client id prefix; each replica adds its name.")
+    replica: str | None = pydantic.Field(
+        None,
+        description="This replica's stable name (a StatefulSet pod name); the hostname when unset. Its MQTT "
+        "session, and the messages not yet in Kafka, survive a restart only under the same name.",
+    )
     share_group: str = pydantic.Field("ioc-bridge", description="MQTT shared-subscription group all replicas join.")
     max_inflight: Annotated[int, pydantic.Field(ge=1)] = pydantic.Field(
         1000, description="Messages taken from MQTT but not yet acknowledged by Kafka before intake pauses."

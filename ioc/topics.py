@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import zlib
 from typing import Final
 
 from ioc.events import SensorKind
@@ -22,11 +23,13 @@ __all__ = [
     "KafkaTopic",
     "MqttTopic",
     "TopicError",
+    "device_key",
     "kafka_topic",
     "mqtt_shared_subscription",
     "mqtt_topic",
     "mqtt_vendor_pattern",
     "parse_mqtt_topic",
+    "partition_for",
     "site_topic",
 ]
 
@@ -173,6 +176,20 @@ def kafka_topic(short: str) -> KafkaTopic:
         return KAFKA_TOPICS[name]
     except KeyError:
         raise KeyError(f"no Kafka topic {name!r}; known: {sorted(KAFKA_TOPICS)}") from None
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """The partition a key goes to, the same in every producer (bridge, gateways, simulators, tests).
+
+    CRC-32 rather than Kafka's murmur2 because producers choose partitions explicitly when they batch
+    several devices into one message; any stable hash works as long as everyone uses this one.
+    """
+    return zlib.crc32(key.encode("utf-8")) % partitions
+
+
+def device_key(vendor: str, device: str) -> str:
+    """The Kafka key of a device's data: `vendor/device`."""
+    return f"{vendor}/{device}"
 
 
 def site_topic(unit: str, short: str) -> str:

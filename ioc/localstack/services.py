@@ -14,6 +14,7 @@ import getpass
 import ipaddress
 import json
 import secrets
+import shutil
 import ssl
 import subprocess
 import threading
@@ -31,10 +32,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ioc import dynsec, kafka_admin
 from ioc.localstack.install import KAFKA_VERSION, KUBERNETES_VERSION, Installer
-from ioc.localstack.process import free_port, port_open, start_process, wait_until
+from ioc.localstack.process import ServiceStartError, free_port, port_open, start_process, wait_until
 from ioc.settings import MqttEndpoint
 
-__all__ = ["SERVICES", "ServiceInfo", "is_ready", "start_service"]
+__all__ = ["SERVICES", "ServiceInfo", "is_ready", "relaunch", "start_service"]
 
 ServiceInfo = dict[str, Any]
 SERVICES: Final = ("mosquitto", "kafka", "clickhouse", "etcd", "kube-apiserver")
@@ -58,6 +59,28 @@ def _http_get(
     context = ssl.create_default_context(cafile=ca_file) if ca_file else None
     with urllib.request.urlopen(request, timeout=timeout, context=context) as response:  # noqa: S310
         return int(response.status), response.read().decode("utf-8", "replace")
+
+
+def _launch(
+    name: str, argv: list[Any], log: Path, cwd: Path | None = None
+) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    """Start a service and remember how, so `relaunch` can start it again the same way (outage tests)."""
+    process = start_process(name, argv, log, cwd=cwd)
+    return process, {"argv": [str(a) for a in argv], "cwd": str(cwd) if cwd else None, "stdout_log": str(log)}
+
+
+def _run_setup(what: str, argv: list[str]) -> None:
+    done = subprocess.run(argv, check=False, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ServiceStartError(f"{what} failed (exit {done.returncode}):\n{done.stdout}{done.stderr}")
+
+
+def relaunch(name: str, info: ServiceInfo, *, timeout: float = 120) -> ServiceInfo:
+    """Start a stopped service again with its recorded command line, data and ports; wait until ready."""
+    log = Path(info["stdout_log"])
+    process = start_process(name, info["argv"], log, cwd=Path(info["cwd"]) if info["cwd"] else None)
+    wait_until(name, lambda: is_ready(name, info), timeout=timeout, process=process, log_path=log, interval=0.3)
+    return {**info, "pid": process.pid}
 
 
 # --- Mosquitto -----------------------------------------------------------------------------------------
@@ -99,11 +122,7 @@ def _start_mosquitto(root: Path, installer: Installer) -> ServiceInfo:
     admin_password = _secret()
     dynsec_file = home / "dynsec.json"
     dynsec_file.unlink(missing_ok=True)
-    subprocess.run(
-        [str(ctrl), "dynsec", "init", str(dynsec_file), "admin", admin_password],
-        check=True,
-        capture_output=True,
-    )
+    _run_setup("mosquitto_ctrl dynsec init", [str(ctrl), "dynsec", "init", str(dynsec_file), "admin", admin_password])
     conf = home / "mosquitto.conf"
     conf.write_text(
         "\n".join(
@@ -135,7 +154,7 @@ def _start_mosquitto(root: Path, installer: Installer) -> ServiceInfo:
         encoding="utf-8",
     )
     log = home / "mosquitto.log"
-    process = start_process("mosquitto", [broker, "-c", conf], log)
+    process, launch = _launch("mosquitto", [broker, "-c", conf], log)
     wait_until(
         "mosquitto",
         lambda: mqtt_login_ok(HOST, port, "admin", admin_password),
@@ -150,6 +169,7 @@ def _start_mosquitto(root: Path, installer: Installer) -> ServiceInfo:
         control.ensure_client(BRIDGE_USER, bridge_password, ["ioc-bridge"])
     return {
         "pid": process.pid,
+        **launch,
         "log": str(log),
         "host": HOST,
         "port": port,
@@ -220,24 +240,9 @@ def _start_kafka(root: Path, installer: Installer) -> ServiceInfo:
     classpath = f"{libs}/*"
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     log = home / "kafka.log"
-    subprocess.run(
-        [
-            str(java),
-            "-cp",
-            classpath,
-            f"-Dlog4j.configuration=file:{log4j}",
-            "kafka.tools.StorageTool",
-            "format",
-            "-t",
-            cluster_id,
-            "-c",
-            str(props),
-            "--ignore-formatted",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    process = start_process(
+    storage_tool = [str(java), "-cp", classpath, f"-Dlog4j.configuration=file:{log4j}", "kafka.tools.StorageTool"]
+    _run_setup("formatting Kafka's storage", [*storage_tool, "format", "-t", cluster_id, "-c", str(props)])
+    process, launch = _launch(
         "kafka",
         [
             java,
@@ -259,6 +264,7 @@ def _start_kafka(root: Path, installer: Installer) -> ServiceInfo:
     created = kafka_admin.ensure_topics(bootstrap)
     return {
         "pid": process.pid,
+        **launch,
         "log": str(log),
         "host": HOST,
         "port": port,
@@ -349,7 +355,7 @@ def _start_clickhouse(root: Path, installer: Installer) -> ServiceInfo:
         encoding="utf-8",
     )
     log = home / "log" / "stdout.log"
-    process = start_process("clickhouse", [*command, f"--config-file={config}"], log, cwd=home)
+    process, launch = _launch("clickhouse", [*command, f"--config-file={config}"], log, cwd=home)
 
     def ready() -> bool:
         return _http_get(f"http://{HOST}:{http_port}/ping")[1].strip() == "Ok."
@@ -360,6 +366,7 @@ def _start_clickhouse(root: Path, installer: Installer) -> ServiceInfo:
     ].strip()
     return {
         "pid": process.pid,
+        **launch,
         "log": str(home / "log" / "clickhouse-server.log"),
         "host": HOST,
         "port": port,
@@ -380,7 +387,7 @@ def _start_etcd(root: Path, installer: Installer) -> ServiceInfo:
     home.mkdir(parents=True, exist_ok=True)
     port, peer_port = free_port(), free_port()
     log = home / "etcd.log"
-    process = start_process(
+    process, launch = _launch(
         "etcd",
         [
             etcd,
@@ -404,6 +411,7 @@ def _start_etcd(root: Path, installer: Installer) -> ServiceInfo:
     wait_until("etcd", ready, timeout=30, process=process, log_path=log)
     return {
         "pid": process.pid,
+        **launch,
         "log": str(log),
         "host": HOST,
         "port": port,
@@ -512,7 +520,7 @@ def _start_kube_apiserver(root: Path, installer: Installer, etcd: ServiceInfo) -
     )
     tokens.chmod(0o600)
     log = home / "kube-apiserver.log"
-    process = start_process(
+    process, launch = _launch(
         "kube-apiserver",
         [
             apiserver,
@@ -548,6 +556,7 @@ def _start_kube_apiserver(root: Path, installer: Installer, etcd: ServiceInfo) -
     write_kubeconfig(unprivileged, server, certs["ca.crt"], UNPRIVILEGED_USER, user_token)
     return {
         "pid": process.pid,
+        **launch,
         "log": str(log),
         "host": HOST,
         "port": port,
@@ -564,7 +573,12 @@ def _start_kube_apiserver(root: Path, installer: Installer, etcd: ServiceInfo) -
 
 
 def start_service(name: str, root: Path, installer: Installer, running: dict[str, ServiceInfo]) -> ServiceInfo:
-    """Start one service under `root`; `running` holds the infos of those already up (dependencies)."""
+    """Start one service afresh under `root`; `running` holds the infos of those already up (dependencies).
+
+    A fresh start means fresh data: new ports and credentials would not match what an old data directory
+    holds (Kafka's cluster id, for one). `Stack.resume_service` is the way to restart with data kept.
+    """
+    shutil.rmtree(root / name, ignore_errors=True)
     if name == "mosquitto":
         return _start_mosquitto(root, installer)
     if name == "kafka":

@@ -18,7 +18,7 @@ from typing import Any
 
 from ioc.localstack.install import Installer
 from ioc.localstack.process import is_alive, stop_process
-from ioc.localstack.services import SERVICES, ServiceInfo, is_ready, start_service
+from ioc.localstack.services import SERVICES, ServiceInfo, is_ready, relaunch, start_service
 from ioc.settings import Endpoints, LocalStackSettings
 
 __all__ = ["Stack", "default_cache_dir", "default_stack_dir"]
@@ -117,6 +117,25 @@ class Stack:
     def endpoints(self) -> Endpoints:
         """Admin endpoints of the running services, as settings objects."""
         return Endpoints.from_stack_status({"services": self.running()})
+
+    def stop_service(self, name: str) -> None:
+        """Stop one service but keep its record, data and ports, for `resume_service` (outage tests)."""
+        with self._locked():
+            recorded = self._read()
+            if name not in recorded:
+                raise ValueError(f"{name} is not part of the stack at {self.root}")
+            stop_process(int(recorded[name]["pid"]))
+
+    def resume_service(self, name: str) -> ServiceInfo:
+        """Start a service stopped by `stop_service` again, same data and ports; waits until ready."""
+        with self._locked():
+            recorded = self._read()
+            info = recorded[name]
+            if is_alive(int(info["pid"])):
+                return info
+            recorded[name] = relaunch(name, info)
+            self._write(recorded)
+            return recorded[name]
 
     def down(self, services: Iterable[str] | None = None) -> list[str]:
         """Stop the named services (default: all); returns the ones that were running."""

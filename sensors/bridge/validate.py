@@ -1,0 +1,134 @@
+"""Deciding what one MQTT message is: an accepted observation with its unit path, or a refusal with a reason.
+
+Pure: no broker, no Kafka, no clock. The bridge loop calls `Validator.check(topic, payload)` for every
+message; whatever the bytes are, it returns `Accepted` or `Rejected` and never raises, so one bad
+payload cannot stop the flow (a property test fuzzes this). Reasons are the stable dead-letter codes
+documented in docs/vendors.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Final
+
+import msgspec
+
+from ioc import codecs, topics
+from ioc.events import MEASURES, CameraEvent, SensorReading
+from ioc.units import UnitTree
+from sensors.bridge import fiware
+
+__all__ = ["REASONS", "Accepted", "Rejected", "Validator"]
+
+REASONS: Final = (
+    "too-large",
+    "not-json",
+    "schema",
+    "bad-topic",
+    "topic-mismatch",
+    "unknown-unit",
+    "implausible-value",
+    "unsupported-format",
+    "rate-limited",
+)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Accepted:
+    event: SensorReading | CameraEvent
+    topic: topics.MqttTopic
+    path: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: str
+    detail: str
+    vendor: str | None = None
+    device: str | None = None
+
+
+_reading_codec: Final = codecs.codec_for(SensorReading)
+_camera_codec: Final = codecs.codec_for(CameraEvent)
+_generic: Final = msgspec.json.Decoder()
+
+
+class Validator:
+    """Checks messages against the contracts, the topic they came on, and the units tree."""
+
+    def __init__(self, tree: UnitTree, *, max_bytes: int = codecs.MAX_PAYLOAD_BYTES) -> None:
+        self._tree = tree
+        self._max_bytes = max_bytes
+        self._paths: dict[str, str] = {}
+
+    def check(self, topic: str, payload: bytes | bytearray) -> Accepted | Rejected:
+        try:
+            return self._check(topic, payload)
+        except Exception as exc:  # noqa: BLE001 - a payload must never stop the bridge; keep the reason
+            return Rejected("schema", f"{type(exc).__name__}: {exc}")
+
+    def _check(self, topic: str, payload: bytes | bytearray) -> Accepted | Rejected:
+        if len(payload) > self._max_bytes:
+            return Rejected("too-large", f"payload is {len(payload)} bytes, the limit is {self._max_bytes}")
+        try:
+            where = topics.parse_mqtt_topic(topic)
+        except topics.TopicError as exc:
+            return Rejected("bad-topic", str(exc))
+        event = self._decode(where, payload)
+        if isinstance(event, Rejected):
+            return event
+        mismatch = _disagreement(where, event)
+        if mismatch:
+            return Rejected("topic-mismatch", mismatch, where.vendor, where.device)
+        path = self._paths.get(event.unit)
+        if path is None:
+            if event.unit not in self._tree:
+                return Rejected(
+                    "unknown-unit", f"unit {event.unit} is not in the units tree", where.vendor, where.device
+                )
+            path = self._paths[event.unit] = self._tree.path(event.unit)
+        if isinstance(event, SensorReading):
+            for name, value in event.values.items():
+                measure = MEASURES[name]
+                if not measure.low <= value <= measure.high:
+                    return Rejected(
+                        "implausible-value",
+                        f"{name}={value} {measure.unit} is outside the possible range {measure.low}..{measure.high}",
+                        where.vendor,
+                        where.device,
+                    )
+        return Accepted(event, where, path)
+
+    def _decode(self, where: topics.MqttTopic, payload: bytes | bytearray) -> SensorReading | CameraEvent | Rejected:
+        codec = _camera_codec if where.kind == topics.CAMERA_KIND else _reading_codec
+        try:
+            return codec.decode(payload)
+        except codecs.ContractError as exc:
+            if exc.reason != "schema" or where.kind == topics.CAMERA_KIND:
+                return Rejected(exc.reason, exc.message, where.vendor, where.device)
+            first_error = exc
+        # Not a platform reading: maybe a FIWARE Smart Data Models entity, which is normalised.
+        document = _generic.decode(payload)
+        if not isinstance(document, dict) or not fiware.is_fiware(document):
+            return Rejected("schema", first_error.message, where.vendor, where.device)
+        try:
+            return fiware.normalise(document, where)
+        except fiware.NotFiware as exc:
+            return Rejected("unsupported-format", str(exc), where.vendor, where.device)
+        except (ValueError, TypeError) as exc:
+            return Rejected("schema", f"FIWARE entity: {exc}", where.vendor, where.device)
+
+
+def _disagreement(where: topics.MqttTopic, event: SensorReading | CameraEvent) -> str:
+    problems = []
+    if event.vendor != where.vendor:
+        problems.append(f"vendor {event.vendor!r} ≠ topic's {where.vendor!r}")
+    if event.device != where.device:
+        problems.append(f"device {event.device!r} ≠ topic's {where.device!r}")
+    if event.unit != where.unit:
+        problems.append(f"unit {event.unit!r} ≠ topic's {where.unit!r}")
+    if isinstance(event, SensorReading) and event.kind.value != where.kind:
+        problems.append(f"kind {event.kind.value!r} ≠ topic's {where.kind!r}")
+    if isinstance(event, CameraEvent) and where.kind != topics.CAMERA_KIND:
+        problems.append(f"a camera event on a {where.kind!r} topic")
+    return "; ".join(problems)

@@ -1,0 +1,311 @@
+"""The vendor SDK: what a device or camera gateway embeds to publish contract events to the platform.
+
+A `VendorClient` is one MQTT v5 connection with the credentials the platform issued to a vendor; it
+publishes `SensorReading`s and `CameraEvent`s with QoS 1 on the topic the platform expects, numbers each
+device's messages, keeps a bounded queue while the broker is unreachable, reconnects with backoff, and
+reports problems as typed exceptions. `Device` handles build the events so a vendor only supplies values.
+
+    client = VendorClient(MqttEndpoint(host=..., username="acme", password=...), vendor="acme")
+    client.connect()
+    station = client.device("aq-01", unit="25957", kind=SensorKind.AIR)
+    station.reading({"pm25": 35.2, "pm10": 60.1})
+    client.flush()
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import threading
+import uuid
+from types import TracebackType
+from typing import Final
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.reasoncodes import ReasonCode
+
+from ioc import codecs, topics
+from ioc.events import CameraEvent, CameraEventType, SensorKind, SensorReading
+from ioc.settings import MqttEndpoint
+
+__all__ = [
+    "ConnectRefused",
+    "Device",
+    "InvalidEvent",
+    "OfflineQueueFull",
+    "PublishRefused",
+    "SdkError",
+    "VendorClient",
+]
+
+NOT_AUTHORIZED: Final = 135
+
+
+class SdkError(Exception):
+    """Base of every error the SDK raises."""
+
+
+class ConnectRefused(SdkError):
+    """The broker refused the connection (bad credentials, not authorised) or could not be reached."""
+
+
+class PublishRefused(SdkError):
+    """The broker refused one or more publishes (MQTT v5 PUBACK reason ≥ 128); `refused` lists them."""
+
+    def __init__(self, refused: list[tuple[str, int]]) -> None:
+        self.refused = refused
+        listed = "; ".join(f"{topic}: reason {code}" for topic, code in refused[:5])
+        super().__init__(f"{len(refused)} publish(es) refused by the broker: {listed}")
+
+
+class OfflineQueueFull(SdkError):
+    """The client is offline and its bounded queue is full; the event was not queued."""
+
+
+class InvalidEvent(SdkError):
+    """The event does not fit the contract or does not belong to this vendor."""
+
+
+@dataclasses.dataclass
+class _Pending:
+    topic: str
+    done: threading.Event = dataclasses.field(default_factory=threading.Event)
+    reason: int = 0
+
+
+class VendorClient:
+    """One vendor connection. Thread-safe for publishing; use as a context manager or call close()."""
+
+    def __init__(
+        self,
+        endpoint: MqttEndpoint,
+        vendor: str,
+        *,
+        client_id: str | None = None,
+        max_queued: int = 10_000,
+        reconnect_max_s: int = 60,
+    ) -> None:
+        topics.mqtt_vendor_pattern(vendor)  # validates the vendor id
+        self.vendor = vendor
+        self._endpoint = endpoint
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id or f"{vendor}-{uuid.uuid4().hex[:10]}",
+            protocol=mqtt.MQTTv5,
+        )
+        if endpoint.username is not None:
+            password = endpoint.password.get_secret_value() if endpoint.password else None
+            self._client.username_pw_set(endpoint.username, password)
+        if endpoint.tls_ca_file is not None:
+            self._client.tls_set(ca_certs=str(endpoint.tls_ca_file))
+        # Bounded: beyond this many unacknowledged messages, publish() raises OfflineQueueFull.
+        self._client.max_queued_messages_set(max_queued)
+        self._client.max_inflight_messages_set(max(20, min(max_queued, 1000)))
+        self._client.reconnect_delay_set(min_delay=1, max_delay=reconnect_max_s)
+        self._client.on_connect = self._on_connect
+        self._client.on_publish = self._on_publish
+        self._connected = threading.Event()
+        self._connect_result: ReasonCode | None = None
+        self._lock = threading.Lock()
+        self._pending: dict[int, _Pending] = {}
+        self._early: dict[int, int] = {}
+        self._max_queued = max_queued
+        self._refused: list[tuple[str, int]] = []
+        self._started = False
+
+    # paho callbacks (network thread)
+    def _on_connect(self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
+        self._connect_result = reason
+        if not reason.is_failure:
+            self._connected.set()
+        else:
+            self._connected.clear()
+
+    def _on_publish(self, _c: mqtt.Client, _u: object, mid: int, reason: ReasonCode, _p: object) -> None:
+        # paho calls this holding its own outgoing-message lock: never hold ours around paho calls.
+        with self._lock:
+            pending = self._pending.pop(mid, None)
+            if pending is None:  # acknowledged before publish() registered it
+                self._early[mid] = reason.value
+                return
+            self._settle(pending, reason.value)
+
+    def _settle(self, pending: _Pending, reason: int) -> None:
+        pending.reason = reason
+        if reason >= 128:
+            self._refused.append((pending.topic, reason))
+        pending.done.set()
+
+    def connect(self, timeout: float = 10.0) -> None:
+        """Connect and wait for the broker's answer; raises ConnectRefused."""
+        try:
+            self._client.connect(self._endpoint.host, self._endpoint.port, keepalive=self._endpoint.keepalive_s)
+        except OSError as exc:
+            raise ConnectRefused(f"cannot reach {self._endpoint.host}:{self._endpoint.port}: {exc}") from None
+        self._client.loop_start()
+        self._started = True
+        if not self._connected.wait(timeout):
+            reason = self._connect_result
+            self.close(flush_timeout=0)
+            if reason is not None and reason.is_failure:
+                raise ConnectRefused(f"the broker refused vendor {self.vendor!r}: {reason}")
+            raise ConnectRefused(f"no answer from {self._endpoint.host}:{self._endpoint.port} within {timeout} s")
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def publish(self, event: SensorReading | CameraEvent) -> int:
+        """Queue `event` for delivery with QoS 1 on its topic; returns the MQTT message id."""
+        if event.vendor != self.vendor:
+            raise InvalidEvent(f"event vendor {event.vendor!r} is not this client's vendor {self.vendor!r}")
+        kind = topics.CAMERA_KIND if isinstance(event, CameraEvent) else event.kind.value
+        topic = topics.mqtt_topic(event.unit, kind, event.vendor, event.device)
+        info = self._client.publish(topic, codecs.encode(event), qos=1)
+        if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
+            raise OfflineQueueFull(f"offline queue full ({self._max_queued} messages)")
+        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            raise SdkError(f"publish failed: {mqtt.error_string(info.rc)}")
+        # Offline (NO_CONN) QoS 1 messages stay queued in paho and are sent on reconnection.
+        pending = _Pending(topic)
+        with self._lock:
+            early = self._early.pop(info.mid, None)
+            if early is None:
+                self._pending[info.mid] = pending
+            else:
+                self._settle(pending, early)
+        return info.mid
+
+    @property
+    def unacknowledged(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until every queued message is acknowledged; raise PublishRefused for any the broker refused."""
+        with self._lock:
+            waiting = list(self._pending.values())
+        deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=timeout)
+        for pending in waiting:
+            left = (deadline - dt.datetime.now(dt.UTC)).total_seconds()
+            if left <= 0 or not pending.done.wait(left):
+                raise SdkError(f"{self.unacknowledged} message(s) not acknowledged within {timeout} s")
+        with self._lock:
+            refused, self._refused = self._refused, []
+        if refused:
+            raise PublishRefused(refused)
+
+    def close(self, flush_timeout: float = 10.0) -> None:
+        if self._started and flush_timeout > 0 and self.connected:
+            try:
+                self.flush(flush_timeout)
+            finally:
+                self._stop()
+        else:
+            self._stop()
+
+    def _stop(self) -> None:
+        self._client.disconnect()
+        if self._started:
+            self._client.loop_stop()
+            self._started = False
+
+    def __enter__(self) -> VendorClient:
+        if not self._started:
+            self.connect()
+        return self
+
+    def __exit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    def device(self, device_id: str, unit: str, kind: SensorKind | str, *, start_seq: int = 0) -> Device:
+        """A handle that builds and publishes this device's events with consecutive sequence numbers."""
+        return Device(self, device_id, unit, kind, start_seq)
+
+
+class Device:
+    """One device of a vendor: numbers its messages and fills in vendor, device, unit and time."""
+
+    def __init__(self, client: VendorClient, device_id: str, unit: str, kind: SensorKind | str, start_seq: int) -> None:
+        topics.mqtt_topic(unit, str(kind), client.vendor, device_id)  # validates every segment now
+        self.client = client
+        self.device_id = device_id
+        self.unit = unit
+        self.kind = kind
+        self.next_seq = start_seq
+        self._lock = threading.Lock()
+
+    def _seq(self) -> int:
+        with self._lock:
+            seq = self.next_seq
+            self.next_seq += 1
+            return seq
+
+    def reading(
+        self,
+        values: dict[str, float],
+        *,
+        observed_at: dt.datetime | None = None,
+        lat: float | None = None,
+        lon: float | None = None,
+    ) -> SensorReading:
+        """Build, validate and publish one reading; returns it."""
+        if self.kind == topics.CAMERA_KIND:
+            raise InvalidEvent(f"device {self.device_id} is a camera: use camera_event()")
+        try:
+            event = SensorReading(
+                vendor=self.client.vendor,
+                device=self.device_id,
+                unit=self.unit,
+                kind=SensorKind(self.kind),
+                seq=self._seq(),
+                observed_at=observed_at or dt.datetime.now(dt.UTC),
+                values=values,
+                lat=lat,
+                lon=lon,
+            )
+            # Round-trip through the codec so range and pattern constraints are checked before sending.
+            event = codecs.decode(codecs.encode(event), SensorReading)
+        except (ValueError, codecs.ContractError) as exc:
+            raise InvalidEvent(str(exc)) from None
+        self.client.publish(event)
+        return event
+
+    def camera_event(
+        self,
+        event_type: CameraEventType | str,
+        *,
+        confidence: float,
+        observed_at: dt.datetime | None = None,
+        plate: str | None = None,
+        speed_kmh: float | None = None,
+        speed_limit_kmh: float | None = None,
+        object_count: int | None = None,
+        lat: float | None = None,
+        lon: float | None = None,
+        image_url: str | None = None,
+    ) -> CameraEvent:
+        """Build, validate and publish one camera detection; returns it."""
+        try:
+            event = CameraEvent(
+                vendor=self.client.vendor,
+                device=self.device_id,
+                unit=self.unit,
+                seq=self._seq(),
+                observed_at=observed_at or dt.datetime.now(dt.UTC),
+                event_type=CameraEventType(event_type),
+                confidence=confidence,
+                plate=plate,
+                speed_kmh=speed_kmh,
+                speed_limit_kmh=speed_limit_kmh,
+                object_count=object_count,
+                lat=lat,
+                lon=lon,
+                image_url=image_url,
+            )
+            event = codecs.decode(codecs.encode(event), CameraEvent)
+        except (ValueError, codecs.ContractError) as exc:
+            raise InvalidEvent(str(exc)) from None
+        self.client.publish(event)
+        return event
