@@ -24,8 +24,9 @@ __all__ = [
 
 T = TypeVar("T")
 
-MAX_PAYLOAD_BYTES: Final = 64 * 1024
-"""Largest event payload accepted anywhere (bytes); a camera event with a long URL is under 2 KiB."""
+MAX_PAYLOAD_BYTES: Final = 256 * 1024
+"""Largest message accepted anywhere (bytes): one event is under 2 KiB; a gateway's batch of a few hundred
+readings for one device fits."""
 
 
 class ContractError(ValueError):

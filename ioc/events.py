@@ -19,6 +19,7 @@ import msgspec
 
 __all__ = [
     "CAMERA_EVENT_TYPES",
+    "DEAD_LETTER_PAYLOAD_BYTES",
     "MEASURES",
     "VIOLATION_TYPES",
     "CameraEvent",
@@ -411,6 +412,10 @@ class IngestBatch(_Contract, tag="ioc.ingest-batch.v1", frozen=True):
     items: Annotated[list[Ingested], msgspec.Meta(min_length=1)]
 
 
+DEAD_LETTER_PAYLOAD_BYTES: Final = 64 * 1024
+"""Longest original payload a dead letter keeps; anything longer was refused as too large anyway."""
+
+
 class DeadLetter(_Contract, tag="ioc.dead-letter.v1", frozen=True):
     """Input the platform refused: where it came from, a machine-readable reason, and the original bytes."""
 
@@ -425,7 +430,8 @@ class DeadLetter(_Contract, tag="ioc.dead-letter.v1", frozen=True):
     ]
     detail: Annotated[str, msgspec.Meta(max_length=2000)]
     received_at: AwareTime
-    payload: bytes
+    payload: Annotated[bytes, msgspec.Meta(description="The original bytes (base64), cut at 64 KiB; see `size`.")]
+    size: Annotated[int, msgspec.Meta(ge=0, description="Length of the original payload in bytes.")] = 0
     vendor: str | None = None
     device: str | None = None
 

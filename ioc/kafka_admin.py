@@ -6,6 +6,8 @@ first (the local stack, the chart's hook, the operator for a site's own topics) 
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterable
 
 from confluent_kafka import KafkaError, KafkaException
@@ -13,11 +15,16 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 from ioc.topics import KAFKA_TOPICS, KafkaTopic
 
-__all__ = ["delete_topics", "ensure_topics", "list_topics"]
+__all__ = ["delete_topics", "ensure_topics", "list_topics", "wait_for_leaders"]
 
 
 def _admin(bootstrap: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": 10000})
+    config: dict[str, object] = {
+        "bootstrap.servers": bootstrap,
+        "socket.timeout.ms": 10000,
+        "logger": logging.getLogger("ioc.kafka_admin"),  # librdkafka's log lines go through logging
+    }
+    return AdminClient(config)  # type: ignore[arg-type]  # the stubs do not know the `logger` key
 
 
 def list_topics(bootstrap: str, timeout: float = 10.0) -> set[str]:
@@ -55,6 +62,31 @@ def ensure_topics(
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
     return sorted(created)
+
+
+def wait_for_leaders(bootstrap: str, names: Iterable[str] | None = None, *, timeout: float = 60.0) -> None:
+    """Block until every partition of the named topics (default: the registry) has a leader.
+
+    Freshly created topics answer metadata before their leaders are elected; producing or reading offsets
+    in that window fails with NOT_LEADER_FOR_PARTITION.
+    """
+    wanted = set(KAFKA_TOPICS if names is None else names)
+    admin = _admin(bootstrap)
+    deadline = time.monotonic() + timeout
+    while True:
+        topics = admin.list_topics(timeout=timeout).topics
+        waiting = sorted(
+            name
+            for name in wanted
+            if name not in topics
+            or topics[name].error is not None
+            or any(p.leader < 0 or p.error is not None for p in topics[name].partitions.values())
+        )
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Kafka topics without partition leaders after {timeout} s: {', '.join(waiting)}")
+        time.sleep(0.2)
 
 
 def delete_topics(bootstrap: str, names: Iterable[str], *, timeout: float = 30.0) -> None:

@@ -88,7 +88,13 @@ def start_process(
 
 
 def is_alive(pid: int) -> bool:
-    """Whether `pid` runs (a zombie of ours counts as gone)."""
+    """Whether `pid` runs (a zombie counts as gone)."""
+    child = _children.get(pid)
+    if child is not None:
+        if child.poll() is None:
+            return True
+        del _children[pid]  # reaped through its Popen, which now knows it ended
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -262,6 +262,7 @@ def _start_kafka(root: Path, installer: Installer) -> ServiceInfo:
     bootstrap = f"{HOST}:{port}"
     wait_until("kafka", lambda: _kafka_ready(bootstrap), timeout=90, process=process, log_path=log, interval=0.5)
     created = kafka_admin.ensure_topics(bootstrap)
+    kafka_admin.wait_for_leaders(bootstrap)
     return {
         "pid": process.pid,
         **launch,

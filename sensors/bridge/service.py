@@ -30,7 +30,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ioc import codecs, topics
-from ioc.events import DeadLetter, IngestBatch, Ingested
+from ioc.events import DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, IngestBatch, Ingested
 from ioc.settings import BridgeSettings
 from ioc.units import UnitTree, load_tree
 from sensors.bridge.batcher import Batch, Batcher
@@ -90,6 +90,7 @@ class Bridge:
         self._stopped = threading.Event()
         self._connected = threading.Event()
         self._partitions: dict[str, int] = {}
+        self._parts_left: dict[int, int] = {}
         self._retry: list[Batch[Ingested]] = []
         replica = replica or settings.replica or socket.gethostname()
         self.client_id = f"{settings.client_id}-{replica}"
@@ -103,6 +104,8 @@ class Bridge:
                 "compression.type": "lz4",
                 "queue.buffering.max.messages": 200_000,
                 "message.timeout.ms": 120_000,
+                # librdkafka's own log lines go through logging, not straight to stderr.
+                "logger": logging.getLogger("sensors.bridge.kafka"),
             }
         )
         self._mqtt = self._make_client()
@@ -145,30 +148,37 @@ class Bridge:
         if self._intake_closed.is_set():
             return  # not acknowledged: stays in the session for the next start
         self.stats.received += 1
-        payload = message.payload
-        verdict = self._validator.check(message.topic, payload)
+        parts = self._validator.check_message(message.topic, message.payload)
+        mid = message.mid
+        if mid:
+            # Acknowledged once every part (batched readings, dead letters) is in Kafka.
+            with self._lock:
+                self._parts_left[mid] = len(parts)
         now = self._clock()
-        if isinstance(verdict, Accepted):
-            key = topics.device_key(verdict.topic.vendor, verdict.topic.device)
-            if not self._limits.allow(key, now):
-                verdict = Rejected(
-                    "rate-limited",
-                    f"device exceeds {self.settings.device_rate_per_s}/s (burst {self.settings.device_burst})",
-                    verdict.topic.vendor,
-                    verdict.topic.device,
-                )
-        if isinstance(verdict, Rejected):
-            self.stats.rejected[verdict.reason] += 1
-            self._dead_letter(message.topic, payload, verdict, message.mid)
-            return
-        self.stats.accepted += 1
-        target = CAMERA_EVENTS if verdict.topic.kind == topics.CAMERA_KIND else READINGS
-        partition = topics.partition_for(key, self._partition_count(target))
-        item = Ingested(event=verdict.event, path=verdict.path, received_at=dt.datetime.now(dt.UTC))
-        with self._lock:
-            full = self._batcher.add(target, partition, item, message.mid or None, now)
-        if full is not None:
-            self._produce(full)
+        received_at = dt.datetime.now(dt.UTC)
+        for first_verdict, item_bytes in parts:
+            verdict = first_verdict
+            if isinstance(verdict, Accepted):
+                key = topics.device_key(verdict.topic.vendor, verdict.topic.device)
+                if not self._limits.allow(key, now):
+                    verdict = Rejected(
+                        "rate-limited",
+                        f"device exceeds {self.settings.device_rate_per_s}/s (burst {self.settings.device_burst})",
+                        verdict.topic.vendor,
+                        verdict.topic.device,
+                    )
+            if isinstance(verdict, Rejected):
+                self.stats.rejected[verdict.reason] += 1
+                self._dead_letter(message.topic, item_bytes, verdict, mid)
+                continue
+            self.stats.accepted += 1
+            target = CAMERA_EVENTS if verdict.topic.kind == topics.CAMERA_KIND else READINGS
+            partition = topics.partition_for(key, self._partition_count(target))
+            item = Ingested(event=verdict.event, path=verdict.path, received_at=received_at)
+            with self._lock:
+                full = self._batcher.add(target, partition, item, mid or None, now)
+            if full is not None:
+                self._produce(full)
 
     # --- Kafka side ------------------------------------------------------------------------------------
 
@@ -222,7 +232,8 @@ class Bridge:
             reason=verdict.reason,
             detail=verdict.detail[:2000],
             received_at=dt.datetime.now(dt.UTC),
-            payload=bytes(payload),
+            payload=bytes(payload[:DEAD_LETTER_PAYLOAD_BYTES]),
+            size=len(payload),
             vendor=verdict.vendor,
             device=verdict.device,
         )
@@ -238,9 +249,19 @@ class Bridge:
         self._send(DEADLETTER, codecs.encode(record), delivered, key=key[:200], headers={"reason": verdict.reason})
 
     def _ack(self, mids: list[int]) -> None:
-        for mid in mids:
+        """One part of each of these MQTT messages is in Kafka; acknowledge the messages now complete."""
+        complete = []
+        with self._lock:
+            for mid in mids:
+                left = self._parts_left.get(mid, 1) - 1
+                if left <= 0:
+                    self._parts_left.pop(mid, None)
+                    complete.append(mid)
+                else:
+                    self._parts_left[mid] = left
+        for mid in complete:
             self._mqtt.ack(mid, 1)
-        self.stats.acked += len(mids)
+        self.stats.acked += len(complete)
 
     # --- lifecycle --------------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from ioc.events import MEASURES, CameraEvent, SensorReading
 from ioc.units import UnitTree
 from sensors.bridge import fiware
 
-__all__ = ["REASONS", "Accepted", "Rejected", "Validator"]
+__all__ = ["MAX_BATCH_ITEMS", "REASONS", "Accepted", "Rejected", "Validator"]
 
 REASONS: Final = (
     "too-large",
@@ -51,6 +51,10 @@ class Rejected:
 _reading_codec: Final = codecs.codec_for(SensorReading)
 _camera_codec: Final = codecs.codec_for(CameraEvent)
 _generic: Final = msgspec.json.Decoder()
+_raw_list: Final = msgspec.json.Decoder(list[msgspec.Raw])
+
+MAX_BATCH_ITEMS: Final = 1000
+"""Most events one MQTT message may carry (a gateway's batch for one device)."""
 
 
 class Validator:
@@ -62,10 +66,33 @@ class Validator:
         self._paths: dict[str, str] = {}
 
     def check(self, topic: str, payload: bytes | bytearray) -> Accepted | Rejected:
+        """The verdict on one message carrying one event."""
         try:
             return self._check(topic, payload)
         except Exception as exc:  # noqa: BLE001 - a payload must never stop the bridge; keep the reason
             return Rejected("schema", f"{type(exc).__name__}: {exc}")
+
+    def check_message(self, topic: str, payload: bytes | bytearray) -> list[tuple[Accepted | Rejected, bytes]]:
+        """Verdicts on a message carrying one event or a JSON array of a device's events, item by item.
+
+        Gateways batch a device's readings into one message (paho's per-message cost, not ours, bounds
+        the bridge's message rate), so an array is split and each item judged on its own: one bad reading
+        is dead-lettered with its own bytes while the rest of its batch flows.
+        """
+        data = bytes(payload)
+        if len(data) > self._max_bytes or data.lstrip()[:1] != b"[":
+            return [(self.check(topic, data), data)]
+        try:
+            items = _raw_list.decode(data)
+        except msgspec.DecodeError as exc:
+            return [(Rejected("not-json", str(exc)), data)]
+        if not 1 <= len(items) <= MAX_BATCH_ITEMS:
+            return [(Rejected("schema", f"a batch holds 1..{MAX_BATCH_ITEMS} events, not {len(items)}"), data)]
+        parts: list[tuple[Accepted | Rejected, bytes]] = []
+        for raw in items:
+            item = bytes(raw)
+            parts.append((self.check(topic, item), item))
+        return parts
 
     def _check(self, topic: str, payload: bytes | bytearray) -> Accepted | Rejected:
         if len(payload) > self._max_bytes:
