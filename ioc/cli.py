@@ -7,6 +7,7 @@ can fix are printed as one clear line and exit non-zero, without a traceback.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 import time
@@ -16,11 +17,14 @@ from typing import Any
 import click
 
 from ioc import schemas, units
+from ioc.dynsec import DynsecError
 from ioc.localstack.install import Installer, MissingPrerequisite
 from ioc.localstack.process import ServiceStartError
 from ioc.localstack.services import SERVICES
 from ioc.localstack.stack import Stack, default_cache_dir, default_stack_dir
 from ioc.reference import ReferenceModelError, default_reference_model, load_reference_model
+from ioc.settings import Endpoints, SimulatorSettings
+from sensors import simulators
 
 __all__ = ["main"]
 
@@ -186,6 +190,96 @@ def stack_down(directory: Path | None) -> None:
     """Stop every service of the stack."""
     stopped = Stack(directory or default_stack_dir(), _installer()).down()
     click.echo(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+# --- fleet simulators ----------------------------------------------------------------------------------------
+
+_SCENARIO_HELP = (
+    "Inject a scenario (repeatable): flood:25957@+10m, pollution:25987,25966@+0m/60m, "
+    "silent:<vendor|device>@+5m, impossible:<device>@+1m, flood-device:<device>@+1m, violations:25747@+3m, "
+    "spoof:<vendor>[,<device>]@+2m, or the preset `demo` (SCENARIOS.md stories 1, 2, 3 and 5)."
+)
+
+
+@cli.command()
+@click.option(
+    "--stack",
+    "stack_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The local stack to publish to (default ~/.cache/ioc/stacks/default).",
+)
+@click.option("--seed", type=int, default=None, help="Same seed, same fleet and plan [IOC_SIMULATOR_SEED, 766].")
+@click.option("--rate", type=click.FloatRange(min=0, min_open=True), default=None, help="Target messages per second.")
+@click.option("--duration", default="1h", show_default=True, help="Simulated time to run: 90s, 10m, 1h30m.")
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Simulated seconds per second of wall time (60: an hour in a minute).",
+)
+@click.option("--units", "unit_codes", default=None, help="Unit codes to cover, e.g. 724,725 (default: all communes).")
+@click.option("--scenario", "scenario_texts", multiple=True, help=_SCENARIO_HELP)
+@click.option("--dry-run", is_flag=True, help="Print what the run would send; connect to nothing.")
+def simulate(
+    *,
+    stack_dir: Path | None,
+    seed: int | None,
+    rate: float | None,
+    duration: str,
+    speed: float,
+    unit_codes: str | None,
+    scenario_texts: tuple[str, ...],
+    dry_run: bool,
+) -> None:
+    """Run the seeded fleet simulators (sensors, cameras, citizen reports, dossiers) against the local stack."""
+    settings = SimulatorSettings()
+    start = dt.datetime.now(simulators.LOCAL_TZ).replace(microsecond=0)
+    try:
+        duration_s = simulators.parse_duration(duration)
+        fleet = simulators.build_fleet(
+            settings.seed if seed is None else seed,
+            units.load_tree("2024"),
+            units=[code for code in (unit_codes or "").split(",") if code.strip()] or None,
+        )
+        sim = simulators.Simulation(
+            fleet=fleet,
+            start=start,
+            duration_s=duration_s,
+            scenarios=simulators.resolve_scenarios(scenario_texts, fleet),
+            speed=speed,
+            rate_per_s=settings.rate_per_s if rate is None else rate,
+            first_seq=simulators.seq_base(start),
+        )
+    except (ValueError, units.UnknownUnitError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if dry_run:
+        for line in simulators.describe(sim, simulators.tally(simulators.iter_plan(sim))):
+            click.echo(line)
+        return
+    local = Stack(stack_dir or default_stack_dir(), _installer())
+    status = local.status()
+    down = [name for name in ("mosquitto", "kafka") if not status["services"].get(name, {}).get("ready")]
+    if down:
+        not_ready = ", ".join(down)
+        raise click.ClickException(
+            f"the local stack in {local.root} is not running ({not_ready} not ready): start it with `ioc stack up`"
+        )
+    endpoints = Endpoints.from_stack_status(status)
+    for line in simulators.describe(sim):
+        click.echo(line, err=True)
+    try:
+        passwords = simulators.issue_credentials(endpoints.mqtt, fleet.vendor_ids)
+        summary = simulators.run(
+            sim, mqtt=endpoints.mqtt, kafka=endpoints.kafka, passwords=passwords, progress=sys.stderr
+        )
+    except (DynsecError, simulators.RunError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for line in summary.describe():
+        click.echo(line)
+    if not summary.ok:
+        raise click.ClickException("some messages were refused, lost or not acknowledged (see above)")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Iterable
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # re-exported from cimpl
 
 from ioc.topics import KAFKA_TOPICS, KafkaTopic
@@ -82,11 +82,25 @@ def wait_for_leaders(bootstrap: str, names: Iterable[str] | None = None, *, time
             or topics[name].error is not None
             or any(p.leader < 0 or p.error is not None for p in topics[name].partitions.values())
         )
-        if not waiting:
+        if not waiting and _offsets_answer(bootstrap, {n: len(topics[n].partitions) for n in wanted}):
             return
         if time.monotonic() > deadline:
             raise TimeoutError(f"Kafka topics without partition leaders after {timeout} s: {', '.join(waiting)}")
         time.sleep(0.2)
+
+
+def _offsets_answer(bootstrap: str, partitions: dict[str, int]) -> bool:
+    # Leaders in metadata are not yet leaders that serve: ask each for its offsets, as consumers will.
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "ioc-kafka-admin-probe"})
+    try:
+        for name, count in partitions.items():
+            for number in range(count):
+                consumer.get_watermark_offsets(TopicPartition(name, number), timeout=5)
+    except KafkaException:
+        return False
+    finally:
+        consumer.close()
+    return True
 
 
 def delete_topics(bootstrap: str, names: Iterable[str], *, timeout: float = 30.0) -> None:

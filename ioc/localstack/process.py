@@ -134,6 +134,8 @@ def wait_until(
             pass
         if time.monotonic() > deadline:
             tail = log_tail(log_path) if log_path else ""
+            if process is not None:  # never leave a half-started service behind
+                stop_process(process.pid, timeout=5)
             raise ServiceStartError(f"{name} was not ready after {timeout:.0f} s:\n{tail}")
         time.sleep(interval)
 

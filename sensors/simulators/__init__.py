@@ -1,0 +1,54 @@
+"""Seeded, deterministic fleet simulators: a fleet on real communes, scenarios, a pure plan and its runner."""
+
+from sensors.simulators.fleet import DeviceSpec, Fleet, FleetUnit, Vendor, build_fleet
+from sensors.simulators.generators import LOCAL_TZ
+from sensors.simulators.plan import (
+    Planned,
+    Simulation,
+    Tally,
+    Volumes,
+    describe,
+    iter_plan,
+    kind_of,
+    plan,
+    seq_base,
+    tally,
+)
+from sensors.simulators.runner import RunError, RunSummary, issue_credentials, run
+from sensors.simulators.scenarios import (
+    PRESETS,
+    Scenario,
+    ScenarioKind,
+    parse_duration,
+    parse_scenario,
+    resolve_scenarios,
+)
+
+__all__ = [
+    "LOCAL_TZ",
+    "PRESETS",
+    "DeviceSpec",
+    "Fleet",
+    "FleetUnit",
+    "Planned",
+    "RunError",
+    "RunSummary",
+    "Scenario",
+    "ScenarioKind",
+    "Simulation",
+    "Tally",
+    "Vendor",
+    "Volumes",
+    "build_fleet",
+    "describe",
+    "issue_credentials",
+    "iter_plan",
+    "kind_of",
+    "parse_duration",
+    "parse_scenario",
+    "plan",
+    "resolve_scenarios",
+    "run",
+    "seq_base",
+    "tally",
+]
