@@ -100,7 +100,8 @@ class Bridge:
                 "client.id": self.client_id,
                 "enable.idempotence": True,
                 "acks": "all",
-                "linger.ms": settings.linger_ms,
+                # The bridge batches readings itself; the producer only coalesces those batches briefly.
+                "linger.ms": min(settings.linger_ms, 5),
                 "compression.type": "lz4",
                 "queue.buffering.max.messages": 200_000,
                 "message.timeout.ms": 120_000,

@@ -85,6 +85,7 @@ class VendorClient:
         *,
         client_id: str | None = None,
         max_queued: int = 10_000,
+        max_inflight: int = 1000,
         reconnect_max_s: int = 60,
     ) -> None:
         topics.mqtt_vendor_pattern(vendor)  # validates the vendor id
@@ -102,7 +103,8 @@ class VendorClient:
             self._client.tls_set(ca_certs=str(endpoint.tls_ca_file))
         # Bounded: beyond this many unacknowledged messages, publish() raises OfflineQueueFull.
         self._client.max_queued_messages_set(max_queued)
-        self._client.max_inflight_messages_set(max(20, min(max_queued, 1000)))
+        # Enough unacknowledged QoS 1 messages in flight that a busy gateway is never window-bound.
+        self._client.max_inflight_messages_set(max_inflight)
         self._client.reconnect_delay_set(min_delay=1, max_delay=reconnect_max_s)
         self._client.on_connect = self._on_connect
         self._client.on_publish = self._on_publish
