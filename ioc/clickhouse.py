@@ -1,0 +1,241 @@
+"""One small ClickHouse client for every component: a server over the native protocol, or chDB in-process.
+
+The stream workers' sink and migrations, the operator's per-site databases and the dashboards' data layer
+all talk to ClickHouse through `Warehouse`, so the same SQL runs against the local stack's server
+(ClickHouse 18.16) and against chDB (26.x) for tests and quick looks. Queries take named parameters
+(`%(unit)s`) which the driver's own escaping substitutes; SQL is never built by string formatting of
+values. Results come back as dicts with UTC-aware datetimes on both engines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import json
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+from clickhouse_driver import Client
+from clickhouse_driver.util.escape import escape_params
+
+from ioc.settings import ClickHouseEndpoint
+
+__all__ = ["MODERN_VERSION", "Warehouse", "WarehouseError", "connect", "in_process", "render"]
+
+MODERN_VERSION: Final = (20, 1)
+"""From this server version on, TTL, LowCardinality and SQL users exist; 18.16 gets the fallbacks."""
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+class WarehouseError(RuntimeError):
+    """ClickHouse refused a statement or could not be reached; the message carries the server's words."""
+
+
+class _Context:
+    # clickhouse_driver's escaping wants a context with server info; UTC is the warehouse's zone.
+    class _ServerInfo:
+        timezone = "UTC"
+
+        @staticmethod
+        def get_timezone() -> str:
+            return "UTC"
+
+    server_info = _ServerInfo()
+    settings: Mapping[str, Any] = {}
+    client_settings: Mapping[str, Any] = {"strings_as_bytes": False}
+
+
+def _utc_naive(value: Any) -> Any:
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    if isinstance(value, list | tuple):
+        return type(value)(_utc_naive(v) for v in value)
+    return value
+
+
+def render(sql: str, params: Mapping[str, Any] | None = None) -> str:
+    """`sql` with `%(name)s` placeholders replaced by escaped literals (the driver's own escaping)."""
+    if not params:
+        return sql
+    escaped = escape_params({k: _utc_naive(v) for k, v in params.items()}, _Context())
+    return str(sql % escaped)
+
+
+def _identifier(name: str) -> str:
+    if not _IDENTIFIER.match(name):
+        raise WarehouseError(f"{name!r} is not a table or column name")
+    return name
+
+
+class Warehouse:
+    """Base of the two engines; use `connect()` or `in_process()`."""
+
+    server_version: tuple[int, ...] = (0,)
+
+    @property
+    def modern(self) -> bool:
+        """Whether TTL, LowCardinality, DateTime64 and SQL users are available."""
+        return self.server_version[:2] >= MODERN_VERSION
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        raise NotImplementedError
+
+    def insert(self, table: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the connection."""
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def _aware(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    if isinstance(value, list):
+        return [_aware(v) for v in value]
+    return value
+
+
+class _Native(Warehouse):
+    def __init__(self, endpoint: ClickHouseEndpoint, *, database: str | None = None) -> None:
+        self._endpoint = endpoint
+        self._client = Client(
+            host=endpoint.host,
+            port=endpoint.port,
+            user=endpoint.user,
+            password=endpoint.password.get_secret_value(),
+            database=database or "default",
+            connect_timeout=5,
+            send_receive_timeout=60,
+            settings={"use_client_time_zone": False},
+        )
+        # clickhouse_driver.Client is not thread-safe; Faust tasks and Streamlit sessions share one.
+        self._lock = threading.Lock()
+        version = self.query("SELECT version() AS v")[0]["v"]
+        self.server_version = tuple(int(p) for p in str(version).split(".")[:3] if p.isdigit())
+
+    def _execute(self, sql: str, params: Any = None, **kw: Any) -> Any:
+        try:
+            with self._lock:
+                return self._client.execute(sql, params, **kw)
+        except Exception as exc:
+            raise WarehouseError(f"{type(exc).__name__}: {exc}") from exc
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        rows, columns = self._execute(render(sql, params), with_column_types=True)
+        names = [c[0] for c in columns]
+        return [{n: _aware(v) for n, v in zip(names, row, strict=True)} for row in rows]
+
+    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        self._execute(render(sql, params))
+
+    def insert(self, table: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> None:
+        if not rows:
+            return
+        names = list(columns or rows[0].keys())
+        cols = ", ".join(_identifier(c) for c in names)
+        data = [[_utc_naive(row[c]) for row in rows] for c in names]
+        self._execute(f"INSERT INTO {_identifier(table)} ({cols}) VALUES", data, columnar=True)
+
+    def close(self) -> None:
+        with self._lock:
+            self._client.disconnect()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return _utc_naive(value).strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    raise TypeError(f"cannot store {type(value).__name__} in ClickHouse")
+
+
+_DATETIME = re.compile(r"^(Nullable\()?DateTime")
+
+
+def _convert(value: Any, type_name: str) -> Any:
+    if value is None:
+        return None
+    inner = type_name.removeprefix("Nullable(").removesuffix(")") if type_name.startswith("Nullable(") else type_name
+    inner = inner.removeprefix("LowCardinality(").removesuffix(")") if inner.startswith("LowCardinality(") else inner
+    if inner.startswith("Array(") and isinstance(value, list):
+        return [_convert(v, inner[6:-1]) for v in value]
+    if inner.startswith("DateTime"):
+        text = str(value)
+        return dt.datetime.fromisoformat(text[:19]).replace(tzinfo=dt.UTC)
+    if inner in {"Date", "Date32"}:
+        return dt.date.fromisoformat(str(value))
+    if inner.startswith(("UInt", "Int")):
+        return int(value)
+    if inner.startswith("Float") or inner.startswith("Decimal"):
+        return float(value)
+    return value
+
+
+class _InProcess(Warehouse):
+    def __init__(self, path: str | None) -> None:
+        # chDB is a test and quick-look dependency, not a runtime one: imported only when asked for.
+        sessions: Any = importlib.import_module("chdb.session")
+        self._session: Any = sessions.Session(path) if path else sessions.Session()
+        self._lock = threading.Lock()
+        version = self.query("SELECT version() AS v")[0]["v"]
+        self.server_version = tuple(int(p) for p in str(version).split(".")[:3] if p.isdigit())
+
+    def _run(self, sql: str, fmt: str = "CSV") -> Any:
+        try:
+            with self._lock:
+                return self._session.query(sql, fmt)
+        except Exception as exc:
+            raise WarehouseError(f"{type(exc).__name__}: {exc}") from exc
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        result = self._run(render(sql, params), "JSONCompact")
+        text = result.data() if hasattr(result, "data") else str(result)
+        if not text.strip():
+            return []
+        parsed = json.loads(text)
+        meta = [(m["name"], m["type"]) for m in parsed["meta"]]
+        return [{name: _convert(v, kind) for (name, kind), v in zip(meta, row, strict=True)} for row in parsed["data"]]
+
+    def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        self._run(render(sql, params))
+
+    def insert(self, table: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> None:
+        if not rows:
+            return
+        names = list(columns or rows[0].keys())
+        cols = ", ".join(_identifier(c) for c in names)
+        lines = "\n".join(json.dumps({c: row[c] for c in names}, default=_json_default) for row in rows)
+        self._run(f"INSERT INTO {_identifier(table)} ({cols}) FORMAT JSONEachRow\n{lines}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._session.close()
+
+
+def connect(endpoint: ClickHouseEndpoint, *, database: str | None = None) -> Warehouse:
+    """A connection to a ClickHouse server over the native protocol."""
+    try:
+        return _Native(endpoint, database=database)
+    except WarehouseError:
+        raise
+    except Exception as exc:
+        raise WarehouseError(f"cannot connect to ClickHouse at {endpoint.host}:{endpoint.port}: {exc}") from exc
+
+
+def in_process(path: str | None = None) -> Warehouse:
+    """chDB in this process (one process per data path at a time; it locks the directory)."""
+    return _InProcess(path)
