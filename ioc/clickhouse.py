@@ -64,6 +64,11 @@ def render(sql: str, params: Mapping[str, Any] | None = None) -> str:
     return str(sql % escaped)
 
 
+def _server_words(exc: Exception) -> str:
+    # 18.16 appends its C++ stack trace (some 20 lines) to every error: logs and CLI errors want one line.
+    return " ".join(str(exc).split("Stack trace:", 1)[0].split())
+
+
 def _identifier(name: str) -> str:
     if not _IDENTIFIER.match(name):
         raise WarehouseError(f"{name!r} is not a table or column name")
@@ -130,7 +135,7 @@ class _Native(Warehouse):
             with self._lock:
                 return self._client.execute(sql, params, **kw)
         except Exception as exc:
-            raise WarehouseError(f"{type(exc).__name__}: {exc}") from exc
+            raise WarehouseError(f"{type(exc).__name__}: {_server_words(exc)}") from exc
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         rows, columns = self._execute(render(sql, params), with_column_types=True)
@@ -199,7 +204,7 @@ class _InProcess(Warehouse):
             with self._lock:
                 return self._session.query(sql, fmt)
         except Exception as exc:
-            raise WarehouseError(f"{type(exc).__name__}: {exc}") from exc
+            raise WarehouseError(f"{type(exc).__name__}: {_server_words(exc)}") from exc
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         result = self._run(render(sql, params), "JSONCompact")
@@ -238,4 +243,12 @@ def connect(endpoint: ClickHouseEndpoint, *, database: str | None = None) -> War
 
 def in_process(path: str | None = None) -> Warehouse:
     """chDB in this process (one process per data path at a time; it locks the directory)."""
-    return _InProcess(path)
+    try:
+        return _InProcess(path)
+    except WarehouseError:
+        raise
+    except ModuleNotFoundError as exc:
+        raise WarehouseError(f"chDB is not installed ({exc}): install the dev extra, pip install -e '.[dev]'") from exc
+    except Exception as exc:
+        # chDB refuses a second data path in one process, or a directory another process has locked.
+        raise WarehouseError(f"cannot open chDB at {path or '(in memory)'}: {_server_words(exc)}") from exc

@@ -27,6 +27,8 @@ __all__ = [
     "CitizenReport",
     "Contact",
     "DeadLetter",
+    "Detection",
+    "DeviceMinute",
     "DossierChannel",
     "DossierStatus",
     "Event",
@@ -37,11 +39,13 @@ __all__ = [
     "IngestBatch",
     "Ingested",
     "Measure",
+    "MeasureStats",
     "Module",
     "SensorKind",
     "SensorReading",
     "ServiceRecord",
     "Severity",
+    "Tick",
 ]
 
 # --- shared field shapes -----------------------------------------------------------------------------
@@ -434,6 +438,68 @@ class DeadLetter(_Contract, tag="ioc.dead-letter.v1", frozen=True):
     size: Annotated[int, msgspec.Meta(ge=0, description="Length of the original payload in bytes.")] = 0
     vendor: str | None = None
     device: str | None = None
+
+
+# --- between stream workers ----------------------------------------------------------------------------------
+
+
+class Tick(_Contract, tag="ioc.tick.v1", frozen=True):
+    """The time, sent to every partition of a stream's topics so time-driven work (silence, SLA breaches,
+    closing windows, flushing) happens inside the partition's own stream, where its state lives.
+
+    Stream workers take `at` as "now": tests drive the clock by sending ticks.
+    """
+
+    at: AwareTime
+
+
+class Detection(_Contract, tag="ioc.detection.v1", frozen=True):
+    """A rule's finding about one place, sent to the incident worker that owns its episode.
+
+    `episode` is "<rule>:<unit>[:<subject>]": every detection of one rule about one place (and subject,
+    e.g. a device) belongs to the same episode, and an episode has at most one incident that is not
+    closed. `at` is event time; the first `open` of an episode names its incident.
+    """
+
+    episode: Identifier
+    rule: Annotated[str, msgspec.Meta(max_length=128)]
+    module: Module
+    unit: UnitCode
+    signal: Literal["open", "update", "clear"]
+    at: AwareTime
+    severity: Severity
+    title: Annotated[str, msgspec.Meta(max_length=300)]
+    vendor: VendorId | None = None
+    devices: list[str] = []
+    reports: list[str] = []
+    detail: dict[str, str] = {}
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    report_category: str | None = None
+    auto_close: bool = False
+
+
+class MeasureStats(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """count, sum, min and max of one measure over a window."""
+
+    count: int
+    sum: float
+    min: float
+    max: float
+
+
+class DeviceMinute(_Contract, tag="ioc.device-minute.v1", frozen=True):
+    """One device's statistics for one minute, sent to each unit above it for rolling up.
+
+    Deterministic (`device_key` + `minute`): a unit worker replaces, never adds, a device's contribution,
+    so a re-sent minute changes nothing.
+    """
+
+    device_key: Annotated[str, msgspec.Meta(max_length=200)]
+    unit: UnitCode
+    target_unit: UnitCode
+    minute: AwareTime
+    measures: dict[str, MeasureStats]
 
 
 Event = SensorReading | CameraEvent | CitizenReport | ServiceRecord | Incident | IncidentCommand

@@ -70,6 +70,9 @@ class _RuleBase(_Model):
     severity: Severity
     title_vi: Label
     title_en: Label
+    auto_close: bool = pydantic.Field(
+        False, description="Close the incident by itself when the condition clears (no operator action)."
+    )
 
 
 class ThresholdRule(_RuleBase):

@@ -9,7 +9,7 @@ shapes, so a client of the local stack can be configured from it (`Endpoints.fro
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pydantic
 import pydantic_settings
@@ -154,10 +154,20 @@ class StreamsSettings(_Settings):
         5000, description="Rows per ClickHouse insert."
     )
     sink_flush_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
-        1.0, description="Longest wait before a partial batch is written."
+        0.5, description="Longest wait before a partial batch is written (bounds reading→incident latency)."
     )
     reference_model: Path | None = pydantic.Field(
         None, description="A reference-model YAML; the packaged default when unset."
+    )
+    database: str = pydantic.Field("ioc", description="The ClickHouse database the workers write.")
+    auto_offset_reset: Literal["earliest", "latest"] = pydantic.Field(
+        "earliest", description="Where a new consumer group starts: everything kept, or only what comes next."
+    )
+    tick_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
+        0.5, description="Seconds between ticks: the resolution of silence, SLA and window timing, and of flushes."
+    )
+    indicators_every_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
+        60.0, description="Seconds between recomputations of the Decision 766 indicators."
     )
 
 
@@ -176,6 +186,34 @@ class OperatorSettings(_Settings):
     status_refresh_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
         60.0, description="How often site status figures are refreshed from ClickHouse."
     )
+    repair_interval_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
+        30.0,
+        description="Seconds between drift checks of each site (deleted children, dropped views) and vendor.",
+    )
+    secret_key: pydantic.SecretStr | None = pydantic.Field(
+        None,
+        description="Key the issued passwords are derived from (HMAC per object); set it from a Secret so they "
+        "survive restarts. A random key per process when unset: credentials then rotate on every restart.",
+    )
+    clickhouse_users_d: Path | None = pydantic.Field(
+        None,
+        description="ClickHouse users.d directory to write site users into, for servers without SQL users "
+        "(18.16, the local stack); modern servers get CREATE USER instead.",
+    )
+    workers: Annotated[int, pydantic.Field(ge=1, le=128)] = pydantic.Field(
+        16, description="Threads for blocking calls (Kubernetes, ClickHouse, Kafka, MQTT): sites handled at once."
+    )
+    worker_env_secret: str = pydantic.Field(
+        "ioc-streams",
+        description="Secret in a site's namespace whose keys a dedicated (isolated) worker gets as environment; "
+        "optional, e.g. the ClickHouse writer's credentials.",
+    )
+    liveness_endpoint: str | None = pydantic.Field(
+        None, description="Kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz; off when unset."
+    )
+    crd_wait_s: Annotated[float, pydantic.Field(ge=0)] = pydantic.Field(
+        120.0, description="How long to wait at startup for the ioc.platform CRDs to be served before giving up."
+    )
 
 
 class DashboardSettings(_Settings):
@@ -190,6 +228,52 @@ class DashboardSettings(_Settings):
     language: str = pydantic.Field("vi", description="Default language: vi or en.")
     query_ttl_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
         15.0, description="Cache lifetime of live queries."
+    )
+    slow_query_ttl_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
+        300.0, description="Cache lifetime (s) of slow-moving queries: Decision 766 scores, periods, rankings."
+    )
+    refresh_s: Annotated[float, pydantic.Field(ge=0)] = pydantic.Field(
+        15.0, description="Seconds between automatic refreshes of live page sections (fragments); 0 turns it off."
+    )
+    chdb_path: Path | None = pydantic.Field(
+        None, description="Read a chDB data directory in-process instead of the server (tests, quick looks)."
+    )
+    modules: tuple[str, ...] | None = pydantic.Field(
+        None, description="Domain modules whose pages are served; unset: the site tier's modules (reference model)."
+    )
+    address: str = pydantic.Field("127.0.0.1", description="Address Streamlit listens on (0.0.0.0 in a pod).")
+    port: Annotated[int, pydantic.Field(gt=0, lt=65536)] = pydantic.Field(
+        8501, description="HTTP port Streamlit listens on."
+    )
+    oidc_metadata_url: str | None = pydantic.Field(
+        None,
+        description="The identity provider's /.well-known/openid-configuration URL; unset: no sign-in (local use).",
+    )
+    oidc_client_id: str = pydantic.Field("ioc-dashboard", description="OIDC client id registered for dashboards.")
+    oidc_client_secret: pydantic.SecretStr = pydantic.Field(
+        pydantic.SecretStr(""), description="OIDC client secret (confidential client)."
+    )
+    oidc_redirect_uri: str | None = pydantic.Field(
+        None, description="OIDC redirect URI ending in /oauth2callback; default http://localhost:<port>/oauth2callback."
+    )
+    oidc_scope: str = pydantic.Field(
+        "openid email profile", description="Scopes asked for; the grants claim must be released for them."
+    )
+    grants_claim: str = pydantic.Field(
+        "ioc_grants", description="ID-token claim listing a person's grants as 'role@unit' (viewer or operator)."
+    )
+    cookie_secret: pydantic.SecretStr | None = pydantic.Field(
+        None, description="Signs the sign-in cookie; set the same value on every replica (random when unset)."
+    )
+    session_max_age_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
+        8 * 3600.0, description="A sign-in lasts at most this long (one shift), even if the ID token lives longer."
+    )
+    local_role: Literal["viewer", "operator"] | None = pydantic.Field(
+        None,
+        description="Without OIDC: the role (viewer or operator) of the local, unauthenticated user; unset: none.",
+    )
+    audit_log: Path | None = pydantic.Field(
+        None, description="Append-only JSON-lines audit file; the `ioc.audit` logger always gets the records too."
     )
 
 

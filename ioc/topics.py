@@ -24,6 +24,8 @@ __all__ = [
     "MqttTopic",
     "TopicError",
     "device_key",
+    "episode_of",
+    "incident_partition",
     "kafka_topic",
     "mqtt_shared_subscription",
     "mqtt_topic",
@@ -148,7 +150,13 @@ KAFKA_TOPICS: Final[dict[str, KafkaTopic]] = {
             "ServiceRecords (dossier status snapshots) from the one-stop portal.",
         ),
         _t("incidents", "incident_id", 4, "Every version of every Incident, as the stream workers change it."),
-        _t("incident-commands", "incident_id", 4, "IncidentCommands from operators' dashboards."),
+        _t(
+            "incident-commands",
+            "episode",
+            4,
+            "IncidentCommands from dashboards, on their incident's episode partition.",
+        ),
+        _t("incident-signals", "episode", 4, "Detections from rule workers, on their episode's partition, and ticks."),
         _t("aggregates", "unit", 4, "Windowed aggregates per device and per unit."),
         _t(
             "deadletter",
@@ -185,6 +193,24 @@ def partition_for(key: str, partitions: int) -> int:
     several devices into one message; any stable hash works as long as everyone uses this one.
     """
     return zlib.crc32(key.encode("utf-8")) % partitions
+
+
+def episode_of(incident_id: str) -> str:
+    """An incident id is "<episode>:<start>"; its episode decides its partition."""
+    episode, separator, _start = incident_id.rpartition(":")
+    if not separator or not episode:
+        raise ValueError(f"incident id {incident_id!r} is not <episode>:<start>")
+    return episode
+
+
+def incident_partition(incident_id_or_episode: str, partitions: int, *, is_episode: bool = False) -> int:
+    """The partition of `ioc.incident-signals.v1` and `ioc.incident-commands.v1` that owns an incident.
+
+    Signals and commands about one incident meet in one partition, where its state lives; producers
+    (rule workers, dashboards, the citizen API) choose the partition explicitly with this function.
+    """
+    episode = incident_id_or_episode if is_episode else episode_of(incident_id_or_episode)
+    return partition_for(episode, partitions)
 
 
 def device_key(vendor: str, device: str) -> str:

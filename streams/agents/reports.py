@@ -1,0 +1,64 @@
+"""Citizen reports: store each one and open its incident, routed to the commune it is about.
+
+Reads `ioc.citizen-reports.v1`. A report becomes an incident of rule `citizen-report` in the module its
+category belongs to (reference model), with an SLA in Vietnamese working days; its incident id is known
+here already (deterministic: episode + submission time), so the report row links to it at once.
+Dashboards relate reports to sensor incidents of the same place and time (e.g. flood reports to the flood).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ioc import codecs
+from ioc.events import CitizenReport, Detection, IncidentState, Severity
+from streams import lifecycle
+from streams.agents.common import detection_messages
+from streams.runtime import REPORTS, Runtime
+from streams.warehouse import rows
+
+__all__ = ["register"]
+
+log = logging.getLogger(__name__)
+
+URGENT = frozenset({"flooding", "public_order"})
+
+
+def register(rt: Runtime) -> None:
+    @rt.app.agent(rt.topic(REPORTS.name), name="streams.reports")
+    async def reports(stream: Any) -> None:
+        async for events in stream.take_events(500, within=rt.settings.sink_flush_s):
+            report_rows = []
+            detections = []
+            for event in events:
+                try:
+                    report = codecs.decode(event.value, CitizenReport)
+                except codecs.ContractError as exc:
+                    log.error("unreadable citizen report at offset %s: %s", event.message.offset, exc)
+                    continue
+                category = report.category if report.category in rt.model.report_categories else "other"
+                info = rt.model.report_categories[category]
+                episode = f"citizen-report:{report.unit}:{report.report_id}"
+                detection = Detection(
+                    episode=episode,
+                    rule="citizen-report",
+                    module=info.module,
+                    unit=report.unit,
+                    signal="open",
+                    at=report.submitted_at,
+                    severity=Severity.HIGH if category in URGENT else Severity.MEDIUM,
+                    title=f"{info.label_vi}: {report.text[:200]}",
+                    reports=[report.report_id],
+                    detail={"source": report.source},
+                    lat=report.lat,
+                    lon=report.lon,
+                    report_category=category,
+                )
+                detections.append(detection)
+                incident = lifecycle.incident_id(episode, report.submitted_at)
+                report_rows.append(rows.report_row(report, rt.path(report.unit), incident, IncidentState.OPEN, 1))
+            for message in detection_messages(detections):
+                await rt.topic(message.topic).send(key=message.key, value=message.value, partition=message.partition)
+            await rt.sink.write("citizen_reports", report_rows)
+            await rt.app.producer.flush()

@@ -1,0 +1,217 @@
+"""The incident lifecycle: how detections, operator commands and the clock change an incident. Pure.
+
+An episode (one rule about one place) has at most one incident that is not closed. Its id is
+"<episode>:<opened>" so the same detection replayed names the same incident. Lifecycle:
+open → acknowledged → dispatched → resolved → closed, reopen back to open. SLA clocks run in hours for
+alarms and in Vietnamese working days for citizen reports; an incident whose clock runs out is escalated
+to the parent unit. Every change is a new `version` with the action that caused it, for the history.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Final
+
+import msgspec
+
+from ioc.events import Detection, Incident, IncidentAction, IncidentCommand, IncidentState, Module, Severity
+from ioc.reference import ReferenceModel
+from ioc.units import UnitTree
+from ioc.workdays import WorkingCalendar
+
+__all__ = ["Change", "Context", "EpisodeState", "incident_id", "on_command", "on_detection", "on_tick"]
+
+SEVERITY_RANK: Final = {s: i for i, s in enumerate(Severity)}
+ACTIVE: Final = frozenset({IncidentState.OPEN, IncidentState.ACKNOWLEDGED, IncidentState.DISPATCHED})
+REMEMBERED_COMMANDS: Final = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """What lifecycle decisions need to know about the world."""
+
+    model: ReferenceModel
+    calendar: WorkingCalendar
+    tree: UnitTree
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    incident: Incident
+    action: str
+    actor: str = "system"
+
+
+@dataclasses.dataclass
+class EpisodeState:
+    """An episode's current incident and the command ids already applied (commands are retried)."""
+
+    incident: Incident | None = None
+    commands: list[str] = dataclasses.field(default_factory=list)
+
+
+def incident_id(episode: str, opened_at: dt.datetime) -> str:
+    return f"{episode}:{opened_at.astimezone(dt.UTC):%Y%m%dT%H%M%S}"
+
+
+def _is_report(incident: Incident) -> bool:
+    return bool(incident.reports) and incident.rule == "citizen-report"
+
+
+def _due(ctx: Context, incident: Incident, state: IncidentState, start: dt.datetime) -> dt.datetime | None:
+    """When the SLA clock for the incident in `state` runs out, counted from `start`."""
+    if state not in ACTIVE:
+        return None
+    if _is_report(incident):
+        sla = ctx.model.report_sla(incident.detail.get("category", "default"))
+        days = sla.acknowledge_working_days if state is IncidentState.OPEN else sla.resolve_working_days
+        return ctx.calendar.add_working_days(start, days)
+    alarm = ctx.model.slas.alarms[incident.severity]
+    hours = alarm.acknowledge_hours if state is IncidentState.OPEN else alarm.resolve_hours
+    return ctx.calendar.add_hours(start, hours)
+
+
+def _bump(current: Incident, at: dt.datetime, **changes: object) -> Incident:
+    return msgspec.structs.replace(current, version=current.version + 1, updated_at=at, **changes)
+
+
+def on_detection(episode: EpisodeState, detection: Detection, ctx: Context) -> list[Change]:
+    """Apply a rule's finding; returns the changes made (usually none or one)."""
+    current = episode.incident
+    if detection.signal == "clear":
+        if current is None or current.state not in ACTIVE:
+            return []
+        if detection.auto_close:
+            note = "Tự động đóng: điều kiện đã hết (auto-closed: the condition cleared)."
+            closed = _bump(current, detection.at, state=IncidentState.CLOSED, sla_due_at=None, note=note)
+            episode.incident = closed
+            return [Change(closed, "cleared")]
+        if "cleared_at" in current.detail:
+            return []
+        detail = {**current.detail, "cleared_at": detection.at.isoformat()}
+        updated = _bump(current, detection.at, detail=detail)
+        episode.incident = updated
+        return [Change(updated, "cleared")]
+    if current is None or current.state is IncidentState.CLOSED:
+        return [_open(episode, detection, ctx)]
+    devices = sorted(set(current.devices) | set(detection.devices))
+    reports = sorted(set(current.reports) | set(detection.reports))
+    severity = max(current.severity, detection.severity, key=SEVERITY_RANK.__getitem__)
+    if current.state is IncidentState.RESOLVED and detection.signal == "open":
+        state = IncidentState.OPEN
+        reopened = _bump(
+            current,
+            detection.at,
+            state=state,
+            devices=devices,
+            reports=reports,
+            severity=severity,
+            sla_due_at=_due(ctx, current, state, detection.at),
+            detail={k: v for k, v in current.detail.items() if k != "cleared_at"},
+        )
+        episode.incident = reopened
+        return [Change(reopened, "reopen")]
+    if (devices, reports, severity) == (current.devices, current.reports, current.severity):
+        return []
+    updated = _bump(current, detection.at, devices=devices, reports=reports, severity=severity)
+    episode.incident = updated
+    return [Change(updated, "updated")]
+
+
+def _open(episode: EpisodeState, detection: Detection, ctx: Context) -> Change:
+    incident = Incident(
+        incident_id=incident_id(detection.episode, detection.at),
+        version=1,
+        rule=detection.rule,
+        module=detection.module,
+        unit=detection.unit,
+        severity=detection.severity,
+        state=IncidentState.OPEN,
+        title=detection.title,
+        opened_at=detection.at,
+        updated_at=detection.at,
+        responsible_unit=detection.unit,
+        vendor=detection.vendor,
+        devices=sorted(set(detection.devices)),
+        reports=sorted(set(detection.reports)),
+        detail={**detection.detail, **({"category": detection.report_category} if detection.report_category else {})},
+        lat=detection.lat,
+        lon=detection.lon,
+    )
+    incident = msgspec.structs.replace(incident, sla_due_at=_due(ctx, incident, IncidentState.OPEN, detection.at))
+    episode.incident = incident
+    return Change(incident, "opened")
+
+
+_ALLOWED: Final[dict[IncidentAction, frozenset[IncidentState]]] = {
+    IncidentAction.ACKNOWLEDGE: frozenset({IncidentState.OPEN}),
+    IncidentAction.DISPATCH: frozenset({IncidentState.OPEN, IncidentState.ACKNOWLEDGED, IncidentState.DISPATCHED}),
+    IncidentAction.RESOLVE: frozenset({IncidentState.OPEN, IncidentState.ACKNOWLEDGED, IncidentState.DISPATCHED}),
+    IncidentAction.CLOSE: frozenset({IncidentState.RESOLVED}),
+    IncidentAction.REOPEN: frozenset({IncidentState.RESOLVED, IncidentState.CLOSED}),
+}
+_NEXT: Final[dict[IncidentAction, IncidentState]] = {
+    IncidentAction.ACKNOWLEDGE: IncidentState.ACKNOWLEDGED,
+    IncidentAction.DISPATCH: IncidentState.DISPATCHED,
+    IncidentAction.RESOLVE: IncidentState.RESOLVED,
+    IncidentAction.CLOSE: IncidentState.CLOSED,
+    IncidentAction.REOPEN: IncidentState.OPEN,
+}
+
+
+def on_command(episode: EpisodeState, command: IncidentCommand, ctx: Context) -> tuple[list[Change], str | None]:
+    """Apply an operator's command; returns the changes, or none and the reason it was refused."""
+    if command.command_id in episode.commands:
+        return [], None  # a retried command: already applied
+    current = episode.incident
+    if current is None or current.incident_id != command.incident_id:
+        return [], f"incident {command.incident_id} is not the current incident of its episode"
+    within = ctx.tree.is_within
+    if command.site_unit not in ctx.tree or not (
+        within(current.unit, command.site_unit) or within(current.responsible_unit or current.unit, command.site_unit)
+    ):
+        return [], f"site {command.site_unit} does not cover incident {current.incident_id}"
+    if current.state not in _ALLOWED[command.action]:
+        return [], f"cannot {command.action.value} an incident that is {current.state.value}"
+    changes: dict[str, object] = {}
+    if command.action is IncidentAction.DISPATCH:
+        target = command.target_unit or ""
+        if target not in ctx.tree or not within(target, command.site_unit):
+            return [], f"dispatch target {target} is not within site {command.site_unit}"
+        changes["responsible_unit"] = target
+    if command.action is IncidentAction.RESOLVE and not command.note:
+        return [], "resolve needs a note"
+    state = _NEXT[command.action]
+    start = command.issued_at if command.action is IncidentAction.REOPEN else current.opened_at
+    updated = _bump(
+        current,
+        command.issued_at,
+        state=state,
+        sla_due_at=_due(ctx, current, state, start),
+        note=command.note if command.note is not None else current.note,
+        **changes,
+    )
+    episode.incident = updated
+    episode.commands = [*episode.commands, command.command_id][-REMEMBERED_COMMANDS:]
+    return [Change(updated, command.action.value, command.actor)], None
+
+
+def on_tick(episode: EpisodeState, now: dt.datetime, ctx: Context) -> list[Change]:
+    """The clock moved: escalate an incident whose SLA ran out to the parent of its responsible unit."""
+    current = episode.incident
+    if current is None or current.state not in ACTIVE or current.sla_due_at is None or now <= current.sla_due_at:
+        return []
+    if current.module is Module.DATA_QUALITY:
+        return []  # the vendor's to fix: shown as overdue, not pushed up the government tree
+    responsible = current.responsible_unit or current.unit
+    parent = ctx.tree.get(responsible).parent if responsible in ctx.tree else None
+    updated = _bump(
+        current,
+        now,
+        escalation_level=current.escalation_level + 1,
+        responsible_unit=parent or responsible,
+        sla_due_at=_due(ctx, current, current.state, now) if parent else None,
+    )
+    episode.incident = updated
+    return [Change(updated, "escalate")]

@@ -1,0 +1,153 @@
+"""What every agent shares in one worker: the Faust app, topics from the registry, sink, model and clock.
+
+`Runtime.build(settings)` creates the Faust app configured for at-least-once work with manual
+acknowledgement (see streams/pipeline.py), declares every topic it reads or writes from `ioc.topics`,
+and loads the reference model, the units tree and the working-day calendar once. Agents
+(streams/agents/) register themselves on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import faust
+import msgspec
+
+from ioc import clickhouse, topics
+from ioc.events import DeviceMinute, IngestBatch, Tick
+from ioc.reference import ReferenceModel, default_reference_model, load_reference_model
+from ioc.settings import StreamsSettings
+from ioc.units import UnitTree, load_tree
+from ioc.workdays import WorkingCalendar, default_calendar
+from streams.lifecycle import Context
+from streams.pipeline import Outgoing, Pipeline
+from streams.warehouse.sink import RowSink
+
+__all__ = ["Runtime"]
+
+log = logging.getLogger(__name__)
+
+READINGS = topics.kafka_topic("readings")
+CAMERA_EVENTS = topics.kafka_topic("camera-events")
+AGGREGATES = topics.kafka_topic("aggregates")
+SIGNALS = topics.kafka_topic("incident-signals")
+COMMANDS = topics.kafka_topic("incident-commands")
+INCIDENTS = topics.kafka_topic("incidents")
+REPORTS = topics.kafka_topic("citizen-reports")
+SERVICE_RECORDS = topics.kafka_topic("service-records")
+DEADLETTER = topics.kafka_topic("deadletter")
+
+# Topics whose partitions receive ticks, so time-driven work runs where each partition's state lives.
+TICKED = (READINGS, CAMERA_EVENTS, AGGREGATES, SIGNALS)
+
+
+@dataclasses.dataclass
+class Runtime:
+    settings: StreamsSettings
+    app: faust.App
+    sink: RowSink
+    model: ReferenceModel
+    tree: UnitTree
+    calendar: WorkingCalendar
+    clock: Callable[[], float]
+    database: str
+    topic_objects: dict[str, Any] = dataclasses.field(default_factory=dict)
+    pipelines: list[Pipeline] = dataclasses.field(default_factory=list)
+
+    @classmethod
+    def build(
+        cls,
+        settings: StreamsSettings,
+        *,
+        clock: Callable[[], float] = time.time,
+        warehouse: clickhouse.Warehouse | None = None,
+    ) -> Runtime:
+        brokers = ";".join(f"kafka://{b.strip()}" for b in settings.kafka.bootstrap.split(","))
+        app = faust.App(
+            settings.app_id,
+            broker=brokers,
+            store="memory://",
+            key_serializer="raw",
+            value_serializer="raw",
+            web_enabled=settings.web_port > 0,
+            web_port=max(settings.web_port, 1),
+            producer_acks=-1,
+            table_standby_replicas=0,
+            topic_replication_factor=1,
+            consumer_auto_offset_reset=settings.auto_offset_reset,
+            # Agents acknowledge events only once their rows are stored (streams/pipeline.py). Waiting for
+            # every event to be acknowledged before a rebalance would deadlock an agent whose buffer flushes
+            # on the next event; unacknowledged events are simply delivered again after the rebalance.
+            stream_wait_empty=False,
+            datadir=str(settings.data_dir),
+        )
+        model = (
+            load_reference_model(settings.reference_model) if settings.reference_model else default_reference_model()
+        )
+        sink = RowSink(warehouse or clickhouse.connect(settings.clickhouse), settings.database)
+        runtime = cls(settings, app, sink, model, load_tree("2024"), default_calendar(), clock, settings.database)
+        for topic in (
+            READINGS,
+            CAMERA_EVENTS,
+            AGGREGATES,
+            SIGNALS,
+            COMMANDS,
+            INCIDENTS,
+            REPORTS,
+            SERVICE_RECORDS,
+            DEADLETTER,
+        ):
+            runtime.topic_objects[topic.name] = app.topic(
+                topic.name, key_type=bytes, value_type=bytes, partitions=topic.partitions, internal=False
+            )
+
+        async def _revoked(_sender: Any, revoked: set[Any], **_kw: Any) -> None:
+            for pipeline in runtime.pipelines:
+                pipeline.drop({tp.partition for tp in revoked})
+
+        app.on_partitions_revoked.connect(_revoked)  # type: ignore[arg-type]
+
+        return runtime
+
+    @property
+    def context(self) -> Context:
+        return Context(self.model, self.calendar, self.tree)
+
+    def topic(self, name: str) -> Any:
+        return self.topic_objects[name]
+
+    def pipeline(self, name: str) -> Pipeline:
+        pipeline = Pipeline(
+            name,
+            self.sink,
+            self._send,
+            self._flush_producer,
+            batch_rows=self.settings.sink_batch_rows,
+            flush_s=self.settings.sink_flush_s,
+        )
+        self.pipelines.append(pipeline)
+        return pipeline
+
+    async def _send(self, message: Outgoing) -> None:
+        await self.topic(message.topic).send(key=message.key, value=message.value, partition=message.partition)
+
+    async def _flush_producer(self) -> None:
+        await self.app.producer.flush()
+
+    def table(self, name: str, partitions: int) -> Any:
+        """A Faust table of bytes → bytes (values are msgspec-encoded state), co-partitioned with its source."""
+        return self.app.Table(name, partitions=partitions, key_type=bytes, value_type=bytes)
+
+    def now(self) -> float:
+        return self.clock()
+
+    def path(self, unit: str) -> str:
+        return self.tree.path(unit) if unit in self.tree else unit
+
+
+batch_or_tick = msgspec.json.Decoder(IngestBatch | Tick)
+minute_or_tick = msgspec.json.Decoder(DeviceMinute | Tick)

@@ -1,0 +1,99 @@
+"""Rolling device minutes up into unit windows: 1-minute tumbling and 15-minute windows hopping by 5. Pure.
+
+Each unit keeps, per minute, each device's statistics as last reported (`DeviceMinute` replaces, never
+adds, so a replayed minute changes nothing); the rows for the windows a minute touches are rebuilt from
+those contributions. The "aqi" measure's max is the worst station's VN_AQI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Final
+
+from ioc.events import DeviceMinute
+
+__all__ = ["HOP_S", "LONG_S", "UnitWindows", "WindowRow", "windows_of"]
+
+MINUTE_S: Final = 60
+LONG_S: Final = 15 * 60
+HOP_S: Final = 5 * 60
+KEEP_S: Final = LONG_S + HOP_S
+
+
+@dataclasses.dataclass(frozen=True)
+class WindowRow:
+    unit: str
+    window: str
+    window_start: float
+    measure: str
+    count: int
+    sum: float
+    min: float
+    max: float
+    devices: int
+
+    @property
+    def mean(self) -> float:
+        return self.sum / self.count if self.count else 0.0
+
+
+def windows_of(minute: float) -> list[tuple[str, float]]:
+    """The windows a minute belongs to: its own minute, and the three 15-minute windows covering it."""
+    first_hop = minute - minute % HOP_S
+    return [("1m", minute)] + [("15m", start) for start in (first_hop - 2 * HOP_S, first_hop - HOP_S, first_hop)]
+
+
+@dataclasses.dataclass
+class UnitWindows:
+    """One unit's recent minutes, by device; round-trips through plain JSON for the Faust table."""
+
+    unit: str
+    minutes: dict[str, dict[str, dict[str, list[float]]]] = dataclasses.field(default_factory=dict)
+    dirty: list[list[Any]] = dataclasses.field(default_factory=list)
+
+    def to_builtins(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_builtins(cls, data: dict[str, Any]) -> UnitWindows:
+        return cls(**data)
+
+    def add(self, contribution: DeviceMinute) -> None:
+        """Record (or replace) one device's minute and mark the windows it touches for rebuilding."""
+        minute = contribution.minute.timestamp()
+        newest = max([minute, *(float(m) for m in self.minutes)])
+        if minute < newest - KEEP_S:
+            return  # too late to matter: its windows were written long ago
+        self.minutes.setdefault(str(int(minute)), {})[contribution.device_key] = {
+            name: [s.count, s.sum, s.min, s.max] for name, s in contribution.measures.items()
+        }
+        for window in windows_of(minute):
+            if list(window) not in self.dirty:
+                self.dirty.append(list(window))
+        for old in [m for m in self.minutes if float(m) < newest - KEEP_S]:
+            del self.minutes[old]
+
+    def take_rows(self) -> list[WindowRow]:
+        """Rebuild every window marked since the last call."""
+        rows: list[WindowRow] = []
+        for window, start in self.dirty:
+            length = MINUTE_S if window == "1m" else LONG_S
+            merged: dict[str, list[float]] = {}
+            devices: dict[str, set[str]] = {}
+            for minute, by_device in self.minutes.items():
+                if not start <= float(minute) < start + length:
+                    continue
+                for device, measures in by_device.items():
+                    for name, (count, total, low, high) in measures.items():
+                        acc = merged.setdefault(name, [0, 0.0, low, high])
+                        acc[0] += count
+                        acc[1] += total
+                        acc[2] = min(acc[2], low)
+                        acc[3] = max(acc[3], high)
+                        devices.setdefault(name, set()).add(device)
+            rows.extend(
+                WindowRow(self.unit, window, start, name, int(a[0]), a[1], a[2], a[3], len(devices[name]))
+                for name, a in sorted(merged.items())
+            )
+        self.dirty = []
+        return rows

@@ -1,0 +1,184 @@
+"""Test harness for the stream workers: a real worker process against the real Kafka and ClickHouse."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Producer
+
+from ioc import clickhouse, codecs, topics
+from ioc.events import CameraEvent, IngestBatch, Ingested, SensorKind, SensorReading, Tick
+from ioc.settings import ClickHouseEndpoint
+from ioc.units import load_tree
+from streams.warehouse import migrate
+
+TREE = load_tree("2024")
+
+
+class Worker:
+    """A `python -m streams worker` process with its own app id and database."""
+
+    def __init__(self, kafka: dict[str, Any], ch: dict[str, Any], tmp: Path, *, database: str | None = None) -> None:
+        self.kafka, self.ch, self.tmp = kafka, ch, tmp
+        self.database = database or f"t{uuid.uuid4().hex[:10]}"
+        self.app_id = f"streams-{uuid.uuid4().hex[:8]}"
+        self.warehouse = clickhouse.connect(
+            ClickHouseEndpoint(host=ch["host"], port=ch["port"], user=ch["user"], password=ch["password"])
+        )
+        migrate(self.warehouse, self.database)
+        self.producer = Producer({"bootstrap.servers": kafka["bootstrap"], "enable.idempotence": True})
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        self.now = dt.datetime.now(dt.UTC)
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "IOC_STREAMS_KAFKA__BOOTSTRAP": self.kafka["bootstrap"],
+            "IOC_STREAMS_CLICKHOUSE__HOST": self.ch["host"],
+            "IOC_STREAMS_CLICKHOUSE__PORT": str(self.ch["port"]),
+            "IOC_STREAMS_CLICKHOUSE__USER": self.ch["user"],
+            "IOC_STREAMS_CLICKHOUSE__PASSWORD": self.ch["password"],
+            "IOC_STREAMS_APP_ID": self.app_id,
+            "IOC_STREAMS_DATABASE": self.database,
+            "IOC_STREAMS_DATA_DIR": str(self.tmp / "faust"),
+            "IOC_STREAMS_WEB_PORT": "0",
+            "IOC_STREAMS_AUTO_OFFSET_RESET": "latest",
+            "IOC_STREAMS_SINK_FLUSH_S": "0.5",
+            # The test moves the clock with its own ticks.
+            "IOC_STREAMS_TICK_S": "3600",
+            "IOC_STREAMS_INDICATORS_EVERY_S": "3600",
+        }
+
+    def start(self) -> None:
+        self.starts += 1
+        with (self.tmp / f"worker-{self.starts}.log").open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "streams", "worker", "--loglevel=info", "--without-web"],
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def wait_live(self, timeout: float = 90) -> None:
+        """Until the worker has its partitions: a probe reading sent now shows up as a row."""
+        probe = f"probe-{uuid.uuid4().hex[:6]}"
+        deadline = time.monotonic() + timeout
+        seq = 0
+        while time.monotonic() < deadline:
+            assert self.process is not None and self.process.poll() is None, self.log()
+            self.readings([reading("probe", probe, "25747", seq, {"waterLevel": 0.1})])
+            self.tick(dt.datetime.now(dt.UTC))
+            seq += 1
+            time.sleep(2)
+            if self.count(f"SELECT count() AS n FROM {self.database}.readings WHERE device = %(d)s", d=probe):
+                return
+        raise AssertionError(f"worker not live after {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        return "\n".join((self.tmp / f"worker-{self.starts}.log").read_text(errors="replace").splitlines()[-40:])
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+    def close(self) -> None:
+        self.stop()
+        self.producer.flush(10)
+        self.warehouse.close()
+
+    # --- input ---------------------------------------------------------------------------------------------
+
+    def _send(self, topic: topics.KafkaTopic, key: str, value: bytes, partition: int) -> None:
+        self.producer.produce(topic.name, key=key.encode(), value=value, partition=partition)
+
+    def readings(self, items: list[SensorReading]) -> None:
+        self._batches(topics.kafka_topic("readings"), items)
+
+    def cameras(self, items: list[CameraEvent]) -> None:
+        self._batches(topics.kafka_topic("camera-events"), items)
+
+    def _batches(self, topic: topics.KafkaTopic, items: list[Any]) -> None:
+        by_partition: dict[int, list[Ingested]] = {}
+        for event in items:
+            key = topics.device_key(event.vendor, event.device)
+            ingested = Ingested(event=event, path=TREE.path(event.unit), received_at=event.observed_at)
+            by_partition.setdefault(topics.partition_for(key, topic.partitions), []).append(ingested)
+        for partition, batch in by_partition.items():
+            self._send(topic, "batch", codecs.encode(IngestBatch(items=batch)), partition)
+        self.producer.flush(10)
+
+    def tick(self, at: dt.datetime) -> None:
+        """Move the workers' clock to `at` (ticks also flush what partitions have buffered)."""
+        self.now = at
+        value = codecs.encode(Tick(at=at))
+        for short in ("readings", "camera-events", "aggregates", "incident-signals"):
+            topic = topics.kafka_topic(short)
+            for partition in range(topic.partitions):
+                self._send(topic, "tick", value, partition)
+        self.producer.flush(10)
+
+    def send(self, short: str, key: str, value: bytes, partition: int | None = None) -> None:
+        topic = topics.kafka_topic(short)
+        self.producer.produce(
+            topic.name,
+            key=key.encode(),
+            value=value,
+            partition=topics.partition_for(key, topic.partitions) if partition is None else partition,
+        )
+        self.producer.flush(10)
+
+    # --- output --------------------------------------------------------------------------------------------
+
+    def query(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+        return self.warehouse.query(sql, params)
+
+    def count(self, sql: str, **params: Any) -> int:
+        rows = self.query(sql, **params)
+        return int(rows[0]["n"]) if rows else 0
+
+    def wait_for(self, sql: str, predicate: Any, timeout: float = 60, **params: Any) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = self.query(sql, **params)
+            if predicate(rows):
+                return rows
+            # Work a worker produced for another partition (a detection for an incident) is flushed there on
+            # that partition's next event: keep time where it is, but keep ticking, as the leader would.
+            self.tick(self.now)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out; last result {rows[:5]}\n{self.log()}")
+            time.sleep(0.5)
+
+
+def reading(
+    vendor: str,
+    device: str,
+    unit: str,
+    seq: int,
+    values: dict[str, float],
+    at: dt.datetime | None = None,
+    kind: str = "water",
+) -> SensorReading:
+    return SensorReading(
+        vendor=vendor,
+        device=device,
+        unit=unit,
+        kind=SensorKind(kind),
+        seq=seq,  # type: ignore[arg-type]
+        observed_at=at or dt.datetime.now(dt.UTC),
+        values=values,
+    )
