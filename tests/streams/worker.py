@@ -30,14 +30,23 @@ class Worker:
         self.kafka, self.ch, self.tmp = kafka, ch, tmp
         self.database = database or f"t{uuid.uuid4().hex[:10]}"
         self.app_id = f"streams-{uuid.uuid4().hex[:8]}"
-        self.warehouse = clickhouse.connect(
-            ClickHouseEndpoint(host=ch["host"], port=ch["port"], user=ch["user"], password=ch["password"])
-        )
+        self.warehouse = self._connect()
         migrate(self.warehouse, self.database)
         self.producer = Producer({"bootstrap.servers": kafka["bootstrap"], "enable.idempotence": True})
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.now = dt.datetime.now(dt.UTC)
+
+    def _connect(self) -> clickhouse.Warehouse:
+        ch = self.ch
+        return clickhouse.connect(
+            ClickHouseEndpoint(host=ch["host"], port=ch["port"], user=ch["user"], password=ch["password"])
+        )
+
+    def reconnect(self) -> None:
+        """A fresh connection for the test's own queries (after the server was restarted)."""
+        self.warehouse.close()
+        self.warehouse = self._connect()
 
     def env(self) -> dict[str, str]:
         return {
