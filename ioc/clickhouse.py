@@ -12,11 +12,16 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import json
+import logging
 import re
 import threading
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
+import msgspec
 from clickhouse_driver import Client
 from clickhouse_driver.util.escape import escape_params
 
@@ -26,6 +31,8 @@ __all__ = ["MODERN_VERSION", "Warehouse", "WarehouseError", "connect", "in_proce
 
 MODERN_VERSION: Final = (20, 1)
 """From this server version on, TTL, LowCardinality and SQL users exist; 18.16 gets the fallbacks."""
+
+log = logging.getLogger(__name__)
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 
@@ -112,6 +119,33 @@ def _aware(value: Any) -> Any:
     return value
 
 
+_lines_encoder: Final = msgspec.json.Encoder()
+
+
+def _json_lines(rows: Sequence[Mapping[str, Any]], names: list[str]) -> bytes:
+    """Rows as JSONEachRow: datetimes as Unix seconds (every server version reads those), dates as ISO."""
+    first = rows[0]
+    times = [n for n in names if isinstance(first[n], dt.datetime)]
+    dates = [n for n in names if isinstance(first[n], dt.date) and n not in times]
+    nullable_times = [n for n in names if first[n] is None]
+    if not times and not dates and not nullable_times:
+        return _lines_encoder.encode_lines([{n: row[n] for n in names} for row in rows])
+    converted = []
+    for row in rows:
+        item = {n: row[n] for n in names}
+        for n in times:
+            value = row[n]
+            item[n] = int(value.timestamp()) if value is not None else None
+        for n in dates:
+            item[n] = row[n].isoformat()
+        for n in nullable_times:
+            value = row[n]
+            if isinstance(value, dt.datetime):
+                item[n] = int(value.timestamp())
+        converted.append(item)
+    return _lines_encoder.encode_lines(converted)
+
+
 class _Native(Warehouse):
     def __init__(self, endpoint: ClickHouseEndpoint, *, database: str | None = None) -> None:
         self._endpoint = endpoint
@@ -127,6 +161,8 @@ class _Native(Warehouse):
         )
         # clickhouse_driver.Client is not thread-safe; Faust tasks and Streamlit sessions share one.
         self._lock = threading.Lock()
+        self._http = True
+        self._http_unproven = True
         version = self.query("SELECT version() AS v")[0]["v"]
         self.server_version = tuple(int(p) for p in str(version).split(".")[:3] if p.isdigit())
 
@@ -146,12 +182,49 @@ class _Native(Warehouse):
         self._execute(render(sql, params))
 
     def insert(self, table: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> None:
+        """One insert of all `rows`: over HTTP as JSONEachRow (msgspec encodes in C; the server parses in
+        C++), about ten times cheaper per row than the native driver's Python column encoding, which would
+        otherwise cost the stream workers most of a core at 20,000 readings/s."""
         if not rows:
             return
         names = list(columns or rows[0].keys())
         cols = ", ".join(_identifier(c) for c in names)
-        data = [[_utc_naive(row[c]) for row in rows] for c in names]
-        self._execute(f"INSERT INTO {_identifier(table)} ({cols}) VALUES", data, columnar=True)
+        if not self._http:
+            data = [[_utc_naive(row[c]) for row in rows] for c in names]
+            self._execute(f"INSERT INTO {_identifier(table)} ({cols}) VALUES", data, columnar=True)
+            return
+        body = _json_lines(rows, names)
+        query = f"INSERT INTO {_identifier(table)} ({cols}) FORMAT JSONEachRow"
+        request = urllib.request.Request(
+            f"http://{self._endpoint.host}:{self._endpoint.http_port}/?{urllib.parse.urlencode({'query': query})}",
+            data=body,
+            method="POST",
+            headers={
+                "X-ClickHouse-User": self._endpoint.user,
+                "X-ClickHouse-Key": self._endpoint.password.get_secret_value(),
+                "Content-Type": "application/x-ndjson",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+                response.read()
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode("utf-8", "replace")
+            raise WarehouseError(f"insert into {table} refused: {_server_words(RuntimeError(detail))}") from exc
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, ConnectionRefusedError) and self._http_unproven:
+                # No HTTP interface where the endpoint says: use the native protocol from now on.
+                log.warning(
+                    "ClickHouse HTTP port %s refused; inserting over the native protocol (slower)",
+                    self._endpoint.http_port,
+                )
+                self._http = False
+                self.insert(table, rows, names)
+                return
+            raise WarehouseError(f"insert into {table} failed: {exc}") from exc
+        except OSError as exc:
+            raise WarehouseError(f"insert into {table} failed: {exc}") from exc
+        self._http_unproven = False
 
     def close(self) -> None:
         with self._lock:

@@ -15,7 +15,9 @@ import pydantic
 import pydantic_settings
 
 __all__ = [
+    "ApiClientConfig",
     "BridgeSettings",
+    "CitizenApiSettings",
     "ClickHouseEndpoint",
     "DashboardSettings",
     "Endpoints",
@@ -24,6 +26,8 @@ __all__ = [
     "LocalStackSettings",
     "MqttEndpoint",
     "OperatorSettings",
+    "PortalGatewaySettings",
+    "ReportingSettings",
     "SimulatorSettings",
     "StreamsSettings",
 ]
@@ -59,6 +63,12 @@ class ClickHouseEndpoint(_Endpoint):
     user: str = "default"
     password: pydantic.SecretStr = pydantic.SecretStr("")
     database: str = "ioc"
+
+    @classmethod
+    def from_service(cls, info: dict[str, Any], **overrides: Any) -> ClickHouseEndpoint:
+        """From the `clickhouse` entry of `ioc stack status --json` (both ports, admin credentials)."""
+        fields = {k: info[k] for k in ("host", "port", "http_port", "user", "password") if k in info}
+        return cls(**{**fields, **overrides})
 
 
 class KubeEndpoint(_Endpoint):
@@ -187,8 +197,9 @@ class OperatorSettings(_Settings):
         60.0, description="How often site status figures are refreshed from ClickHouse."
     )
     repair_interval_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
-        30.0,
-        description="Seconds between drift checks of each site (deleted children, dropped views) and vendor.",
+        60.0,
+        description="Seconds between drift checks of each site (deleted children, dropped views) and vendor; "
+        "each check re-applies a site's objects, so a province of 101 sites costs about 17 writes/s at 60 s.",
     )
     secret_key: pydantic.SecretStr | None = pydantic.Field(
         None,
@@ -294,3 +305,144 @@ class SimulatorSettings(_Settings):
     mqtt: MqttEndpoint = MqttEndpoint()
     seed: int = pydantic.Field(766, description="Random seed: the same seed gives the same fleet and readings.")
     rate_per_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(50.0, description="Total messages per second.")
+
+
+class ApiClientConfig(_Endpoint):
+    """One client of the citizen API (an app, a partner's system): its key and its rate limit."""
+
+    key: pydantic.SecretStr = pydantic.Field(description="The client's API key (Open311 `api_key`, or X-API-Key).")
+    rate_per_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
+        5.0, description="Sustained report submissions per second the client may make; beyond it: 429."
+    )
+    burst: Annotated[int, pydantic.Field(ge=1)] = pydantic.Field(50, description="Token-bucket burst of submissions.")
+
+
+class CitizenApiSettings(_Settings):
+    """The citizen API (`python -m dashboards.api`): Open311 reports and open data for one site."""
+
+    model_config = pydantic_settings.SettingsConfigDict(env_prefix="IOC_API_")
+    clickhouse: ClickHouseEndpoint = ClickHouseEndpoint()
+    kafka: KafkaEndpoint = KafkaEndpoint()
+    site_unit: str = pydantic.Field("74", description="The unit this API serves; it shows and accepts this subtree.")
+    edition: str = pydantic.Field("2024", description="Which units tree the site uses: 2024 (three tiers) or 2025.")
+    public_enabled: bool = pydantic.Field(
+        False, description="Whether the open-data endpoints are served (the site's public tier); Open311 always is."
+    )
+    host: str = pydantic.Field("127.0.0.1", description="Address the HTTP server listens on (0.0.0.0 in a pod).")
+    port: Annotated[int, pydantic.Field(gt=0, lt=65536)] = pydantic.Field(8080, description="HTTP port.")
+    clients: dict[str, ApiClientConfig] = pydantic.Field(
+        default_factory=dict,
+        description='Client name → key and rate limit, as JSON: {"app": {"key": "...", "rate_per_s": 5}}. '
+        "Submitting a report needs a key; reading does not.",
+    )
+    cache_ttl_s: Annotated[float, pydantic.Field(ge=0)] = pydantic.Field(
+        15.0, description="Seconds a live open-data answer (AQI, floods, report status) is cached and may be stale."
+    )
+    slow_cache_ttl_s: Annotated[float, pydantic.Field(ge=0)] = pydantic.Field(
+        300.0, description="Seconds slow-moving answers (cameras, public-service scores, services) are cached."
+    )
+    max_body_bytes: Annotated[int, pydantic.Field(ge=1024)] = pydantic.Field(
+        64 * 1024, description="Largest request body (bytes): a report is text, a location and media URLs, not media."
+    )
+    page_size: Annotated[int, pydantic.Field(ge=1)] = pydantic.Field(50, description="Default items per page.")
+    max_page_size: Annotated[int, pydantic.Field(ge=1)] = pydantic.Field(500, description="Most items per page.")
+    idempotency_db: Path | None = pydantic.Field(
+        None,
+        description="SQLite file remembering Idempotency-Keys and just-submitted reports across restarts; "
+        "in memory when unset.",
+    )
+    idempotency_ttl_h: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
+        24.0, description="Hours an Idempotency-Key is remembered: a retry within it returns the first answer."
+    )
+    aqi_hours: Annotated[int, pydantic.Field(ge=1, le=72)] = pydantic.Field(
+        3, description="Hours back an air station's latest AQI still counts as current."
+    )
+    kafka_timeout_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
+        10.0, description="Longest wait (s) for Kafka to take a report before answering 503 (the client retries)."
+    )
+
+
+class PortalGatewaySettings(_Settings):
+    """The one-stop portal connector (`python -m sensors.gateways`): dossier events and children's reports in."""
+
+    model_config = pydantic_settings.SettingsConfigDict(env_prefix="IOC_PORTAL_")
+    kafka: KafkaEndpoint = KafkaEndpoint()
+    site_unit: str = pydantic.Field("74", description="Dossiers and reports are accepted for this unit's subtree.")
+    host: str = pydantic.Field("127.0.0.1", description="Address the HTTP server listens on (0.0.0.0 in a pod).")
+    port: Annotated[int, pydantic.Field(gt=0, lt=65536)] = pydantic.Field(8090, description="HTTP port.")
+    webhook_secrets: list[pydantic.SecretStr] = pydantic.Field(
+        default_factory=list,
+        description="HMAC secrets the portal signs with (JSON list); several while a secret is being rotated.",
+    )
+    signature_tolerance_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
+        300.0, description="Seconds a signature's timestamp may differ from our clock (skew plus retries)."
+    )
+    max_body_bytes: Annotated[int, pydantic.Field(ge=1024)] = pydantic.Field(
+        1024 * 1024, description="Largest request body (bytes): a batch of a few hundred dossier snapshots."
+    )
+    max_batch: Annotated[int, pydantic.Field(ge=1)] = pydantic.Field(
+        1000, description="Most dossier snapshots in one webhook call or poll page."
+    )
+    state_db: Path = pydantic.Field(
+        Path("/var/lib/ioc/portal/state.sqlite3"),
+        description="SQLite file: highest status version sent per dossier, poll cursors, children's reports.",
+    )
+    poll_url: str | None = pydantic.Field(
+        None, description="A portal's event feed to poll (for portals that cannot push); off when unset."
+    )
+    poll_token: pydantic.SecretStr | None = pydantic.Field(None, description="Bearer token for the polled feed.")
+    poll_every_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
+        30.0, description="Seconds between polls once the feed is drained."
+    )
+    poll_page_size: Annotated[int, pydantic.Field(ge=1)] = pydantic.Field(200, description="Events asked per poll.")
+    poll_signed: bool = pydantic.Field(
+        True, description="Require the polled feed's responses to carry a valid X-IOC-Signature."
+    )
+    report_keys: dict[str, str] = pydantic.Field(
+        default_factory=dict,
+        description="Child sites' Ed25519 public keys (base64) by key id, for their upward reports (JSON).",
+    )
+    relay_reports: bool = pydantic.Field(
+        False, description="Also put each new child report on our own outbox, so it travels on up the tree."
+    )
+    read_token: pydantic.SecretStr | None = pydantic.Field(
+        None, description="Bearer token for reading received reports; reading is off when unset."
+    )
+    kafka_timeout_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
+        10.0, description="Longest wait (s) for Kafka to take an event before answering 503 (the sender retries)."
+    )
+
+
+class ReportingSettings(_Settings):
+    """Upward reporting (`python -m streams.reporting`, `ioc report`): build, sign, outbox, push."""
+
+    model_config = pydantic_settings.SettingsConfigDict(env_prefix="IOC_REPORTING_")
+    kafka: KafkaEndpoint = KafkaEndpoint()
+    clickhouse: ClickHouseEndpoint = ClickHouseEndpoint()
+    site_unit: str = pydantic.Field("74", description="The site whose reports are built (its whole subtree).")
+    edition: str = pydantic.Field("2024", description="Which units tree the site uses: 2024 or 2025.")
+    parent_url: str | None = pydantic.Field(
+        None, description="The parent IOC's (or national) report endpoint, e.g. https://parent/reports/v1/upward."
+    )
+    signing_key: pydantic.SecretStr | None = pydantic.Field(
+        None, description="The site's Ed25519 private key (base64, from `ioc report keygen`); needed to publish."
+    )
+    key_id: str | None = pydantic.Field(None, description="Key id the parent knows our public key by; the unit code.")
+    period_kinds: tuple[Literal["day", "month", "quarter", "year"], ...] = pydantic.Field(
+        ("month",), description="Which periods are reported (current and previous of each)."
+    )
+    publish_every_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
+        3600.0, description="Seconds between rebuilds; a report is published only when its figures changed."
+    )
+    retry_min_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
+        1.0, description="First wait (s) before re-pushing after a failure; doubles up to retry_max_s."
+    )
+    retry_max_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
+        60.0, description="Longest wait (s) between pushes to an endpoint that is down."
+    )
+    request_timeout_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
+        15.0, description="Timeout (s) of one push."
+    )
+    group_id: str = pydantic.Field(
+        "ioc-reporting", description="Kafka consumer group of the pusher; offsets commit only after the parent has it."
+    )

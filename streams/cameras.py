@@ -14,11 +14,14 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Final
 
+import msgspec
+
 from ioc.events import VIOLATION_TYPES, CameraEvent, CameraEventType, Detection, Module, Severity
 from ioc.reference import CameraRule, HotspotRule, ReferenceModel, Rule, SilenceRule
 
 __all__ = ["CameraOutcome", "CameraRules", "CameraState", "camera_rules", "check_silence", "observe"]
 
+REMEMBERED_DUPLICATES: Final = 128
 SAFETY_SEVERITY: Final[dict[CameraEventType, Severity]] = {
     CameraEventType.ACCIDENT: Severity.HIGH,
     CameraEventType.FIRE_SMOKE: Severity.CRITICAL,
@@ -57,9 +60,8 @@ class CameraOutcome:
     applied: bool = True
 
 
-@dataclasses.dataclass
-class CameraState:
-    """What one camera's rules remember; round-trips through plain JSON for the Faust table."""
+class CameraState(msgspec.Struct, kw_only=True):
+    """What one camera's rules remember; encoded with msgspec for the Faust table."""
 
     device_key: str
     vendor: str
@@ -71,20 +73,38 @@ class CameraState:
     last_seq: int = -1
     last_received: float = 0.0
     silent: bool = False
-    seen: dict[str, float] = dataclasses.field(default_factory=dict)  # type|plate → last time reported
-    violations: list[float] = dataclasses.field(default_factory=list)
+    seen: dict[str, float] = msgspec.field(default_factory=dict)  # type|plate → last time reported
+    violations: list[float] = msgspec.field(default_factory=list)
     hotspot: bool = False
+    # The latest events flagged as duplicates ("<time>:<seq>"): a redelivered one must be flagged again, as
+    # its row is written again and the last copy written is the one kept.
+    duplicates: list[str] = msgspec.field(default_factory=list)
 
     def to_builtins(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        result: dict[str, Any] = msgspec.to_builtins(self)
+        return result
 
     @classmethod
     def from_builtins(cls, data: dict[str, Any]) -> CameraState:
-        return cls(**data)
+        return msgspec.convert(data, cls)
+
+    def encode(self) -> bytes:
+        return msgspec.json.encode(self)
+
+    @classmethod
+    def decode(cls, raw: bytes) -> CameraState:
+        return msgspec.json.decode(raw, type=cls)
 
     @classmethod
     def first(cls, event: CameraEvent) -> CameraState:
-        return cls(f"{event.vendor}/{event.device}", event.vendor, event.device, event.unit, event.lat, event.lon)
+        return cls(
+            device_key=f"{event.vendor}/{event.device}",
+            vendor=event.vendor,
+            device=event.device,
+            unit=event.unit,
+            lat=event.lat,
+            lon=event.lon,
+        )
 
 
 def _utc(ts: float) -> dt.datetime:
@@ -113,8 +133,9 @@ def _detection(state: CameraState, episode: str, rule: Rule, signal: str, at: fl
 def observe(state: CameraState, event: CameraEvent, received_at: float, rules: CameraRules) -> CameraOutcome:
     """Apply one camera event to its camera's state (in place)."""
     t = event.observed_at.timestamp()
+    event_id = f"{t!r}:{event.seq}"
     if (t, event.seq) <= (state.last_observed, state.last_seq):
-        return CameraOutcome(applied=False)
+        return CameraOutcome(duplicate=event_id in state.duplicates, applied=False)
     state.last_observed, state.last_seq = t, event.seq
     state.last_received = max(state.last_received, received_at)
     if event.lat is not None:
@@ -129,6 +150,8 @@ def observe(state: CameraState, event: CameraEvent, received_at: float, rules: C
     key = f"{event.event_type.value}|{event.plate or ''}"
     if key in state.seen or event.confidence < rules.event.min_confidence:
         out.duplicate = True
+        state.duplicates.append(event_id)
+        del state.duplicates[:-REMEMBERED_DUPLICATES]
         if key in state.seen:
             state.seen[key] = t  # a vehicle still there keeps the window open
         return out

@@ -112,11 +112,20 @@ def on_detection(episode: EpisodeState, detection: Detection, ctx: Context) -> l
         )
         episode.incident = reopened
         return [Change(reopened, "reopen")]
-    if (devices, reports, severity) == (current.devices, current.reports, current.severity):
+    detail = current.detail
+    if detection.signal == "open" and "cleared_at" in detail and detection.at > _cleared_at(detail):
+        # The condition came back after it cleared (the water rose again): no longer cleared. A replayed
+        # older open leaves it be.
+        detail = {k: v for k, v in detail.items() if k != "cleared_at"}
+    if (devices, reports, severity, detail) == (current.devices, current.reports, current.severity, current.detail):
         return []
-    updated = _bump(current, detection.at, devices=devices, reports=reports, severity=severity)
+    updated = _bump(current, detection.at, devices=devices, reports=reports, severity=severity, detail=detail)
     episode.incident = updated
     return [Change(updated, "updated")]
+
+
+def _cleared_at(detail: dict[str, str]) -> dt.datetime:
+    return dt.datetime.fromisoformat(detail["cleared_at"])
 
 
 def _open(episode: EpisodeState, detection: Detection, ctx: Context) -> Change:
@@ -206,12 +215,14 @@ def on_tick(episode: EpisodeState, now: dt.datetime, ctx: Context) -> list[Chang
         return []  # the vendor's to fix: shown as overdue, not pushed up the government tree
     responsible = current.responsible_unit or current.unit
     parent = ctx.tree.get(responsible).parent if responsible in ctx.tree else None
+    if parent is None:
+        return []  # nobody above (the province): it stays there, shown overdue
     updated = _bump(
         current,
         now,
         escalation_level=current.escalation_level + 1,
-        responsible_unit=parent or responsible,
-        sla_due_at=_due(ctx, current, current.state, now) if parent else None,
+        responsible_unit=parent,
+        sla_due_at=_due(ctx, current, current.state, now),
     )
     episode.incident = updated
     return [Change(updated, "escalate")]

@@ -12,6 +12,7 @@ replay harmless.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
@@ -20,9 +21,63 @@ from typing import Any
 
 from streams.warehouse.sink import RowSink
 
-__all__ = ["Outgoing", "PartitionBuffer", "Pipeline"]
+__all__ = ["GroupedSink", "Outgoing", "PartitionBuffer", "Pipeline"]
 
 log = logging.getLogger(__name__)
+
+
+class GroupedSink:
+    """Group commit: rows from every flush in progress are inserted together, one insert per table.
+
+    ClickHouse wants few large inserts (each one makes a part); the agents flush often and per partition.
+    Every `write` joins the next group; the group is inserted after `delay_s` (or once `max_rows` wait)
+    and each writer is released when the insert that carried its rows succeeded. The underlying sink
+    retries through outages, so a write waits as long as ClickHouse is away.
+    """
+
+    def __init__(self, sink: RowSink, *, delay_s: float = 0.05, max_rows: int = 100_000) -> None:
+        self.sink = sink
+        self._delay_s = delay_s
+        self._max_rows = max_rows
+        self._pending: dict[str, list[tuple[list[dict[str, Any]], asyncio.Future[None]]]] = {}
+        self._rows = 0
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Future[None] | None = None
+
+    async def write(self, table: str, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        loop = asyncio.get_running_loop()
+        if self._task is None or self._task.done():
+            self._wake = asyncio.Event()
+            self._task = asyncio.ensure_future(self._run())
+        done: asyncio.Future[None] = loop.create_future()
+        self._pending.setdefault(table, []).append((rows, done))
+        self._rows += len(rows)
+        assert self._wake is not None
+        self._wake.set()
+        await done
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._rows < self._max_rows:
+                await asyncio.sleep(self._delay_s)
+            group, self._pending, self._rows = self._pending, {}, 0
+            for table, parts in group.items():
+                combined = [row for rows, _ in parts for row in rows]
+                try:
+                    await self.sink.write(table, combined)
+                except Exception as exc:  # noqa: BLE001 - handed to every writer of the group
+                    for _, done in parts:
+                        if not done.done():
+                            done.set_exception(exc)
+                    continue
+                for _, done in parts:
+                    if not done.done():
+                        done.set_result(None)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -58,12 +113,13 @@ class Pipeline:
     def __init__(
         self,
         name: str,
-        sink: RowSink,
+        sink: RowSink | GroupedSink,
         send: Sender,
         flush_producer: Callable[[], Awaitable[Any]],
         *,
         batch_rows: int,
         flush_s: float,
+        max_inflight: int = 4,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
@@ -74,6 +130,8 @@ class Pipeline:
         self._flush_s = flush_s
         self._clock = clock
         self._buffers: dict[int, PartitionBuffer] = {}
+        self._inflight: set[asyncio.Future[None]] = set()
+        self._max_inflight = max_inflight
         self.flushed_events = 0
 
     def buffer(self, partition: int) -> PartitionBuffer:
@@ -91,16 +149,35 @@ class Pipeline:
         return buffer.row_count >= self._batch_rows or self._clock() - buffer.opened_at >= self._flush_s
 
     async def flush(self, partition: int) -> None:
-        """Send, write, wait for Kafka, then acknowledge this partition's buffered events."""
+        """Hand this partition's buffer over: messages are queued now, in order; rows and acks follow.
+
+        Messages go to the producer here, so detections keep their order across flushes (an `open` is never
+        overtaken by its `clear`). Writing the rows, waiting for Kafka and acknowledging run in the
+        background while the agent goes on reading — at most `max_inflight` flushes at a time, so a
+        ClickHouse outage still stops consumption once they are all waiting.
+        """
         buffer = self._buffers.pop(partition, None)
         if buffer is None or not buffer.events:
             return
         for message in buffer.messages:
             await self._send(message)
+        while len(self._inflight) >= self._max_inflight:
+            await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
+        task = asyncio.ensure_future(self._complete(partition, buffer))
+        self._inflight.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Future[None]) -> None:
+        self._inflight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Its events stay unacknowledged, so a restart delivers them again; say why loudly.
+            log.error("%s: a flush failed: %r", self.name, task.exception())
+
+    async def _complete(self, partition: int, buffer: PartitionBuffer) -> None:
         for table, rows in buffer.rows.items():
             await self._sink.write(table, rows)
-        # Changelog records (table writes) and the messages above must be in Kafka before the offsets
-        # that caused them can be committed.
+        # Changelog records (table writes) and the messages queued above must be in Kafka before the
+        # offsets that caused them can be committed.
         await self._flush_producer()
         for event in buffer.events:
             event.ack()
@@ -113,6 +190,11 @@ class Pipeline:
             len(buffer.messages),
             len(buffer.events),
         )
+
+    async def drain(self) -> None:
+        """Wait for every flush in progress (tests, shutdown)."""
+        while self._inflight:
+            await asyncio.wait(set(self._inflight))
 
     def drop(self, partitions: set[int]) -> None:
         """Forget buffers of partitions this worker no longer owns (their events will be re-delivered)."""

@@ -15,6 +15,8 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Final
 
+import msgspec
+
 from ioc import aqi
 from ioc.events import Detection, MeasureStats, Module, SensorReading
 from ioc.reference import AqiBandRule, RateOfChangeRule, ReferenceModel, Rule, SilenceRule, ThresholdRule
@@ -23,6 +25,7 @@ __all__ = ["DeviceState", "MinuteStats", "Outcome", "check_silence", "close_idle
 
 POLLUTANTS: Final = frozenset(aqi.POLLUTANTS)
 HOURS_KEPT: Final = 13
+RISE_TOLERANCE: Final = 1e-9
 
 
 def _utc(ts: float) -> dt.datetime:
@@ -45,9 +48,8 @@ class Outcome:
     applied: bool = True
 
 
-@dataclasses.dataclass
-class DeviceState:
-    """What one sensor's rules remember; round-trips through plain JSON for the Faust table."""
+class DeviceState(msgspec.Struct, kw_only=True):
+    """What one sensor's rules remember; encoded with msgspec for the Faust table (saved on every flush)."""
 
     device_key: str
     vendor: str
@@ -60,21 +62,31 @@ class DeviceState:
     last_seq: int = -1
     last_received: float = 0.0
     silent: bool = False
-    above_since: dict[str, float] = dataclasses.field(default_factory=dict)
-    active: dict[str, bool] = dataclasses.field(default_factory=dict)
-    history: dict[str, list[list[float]]] = dataclasses.field(default_factory=dict)
+    above_since: dict[str, float] = msgspec.field(default_factory=dict)
+    active: dict[str, bool] = msgspec.field(default_factory=dict)
+    # Per measure, the sliding-window minimum candidates [time, value] (increasing values): a rise is the
+    # latest value minus the first; a steady gauge keeps one point, not one per reading.
+    history: dict[str, list[list[float]]] = msgspec.field(default_factory=dict)
     minute: float = -1.0
-    acc: dict[str, list[float]] = dataclasses.field(default_factory=dict)
-    hours: dict[str, list[list[float]]] = dataclasses.field(default_factory=dict)
+    acc: dict[str, list[float]] = msgspec.field(default_factory=dict)
+    hours: dict[str, list[list[float]]] = msgspec.field(default_factory=dict)
     hour: float = -1.0
     aqi_now: int = -1
 
     def to_builtins(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        result: dict[str, Any] = msgspec.to_builtins(self)
+        return result
 
     @classmethod
     def from_builtins(cls, data: dict[str, Any]) -> DeviceState:
-        return cls(**data)
+        return msgspec.convert(data, cls)
+
+    def encode(self) -> bytes:
+        return _state_encoder.encode(self)
+
+    @classmethod
+    def decode(cls, raw: bytes) -> DeviceState:
+        return _state_decoder.decode(raw)
 
     @classmethod
     def first(cls, reading: SensorReading) -> DeviceState:
@@ -87,6 +99,10 @@ class DeviceState:
             lat=reading.lat,
             lon=reading.lon,
         )
+
+
+_state_encoder: Final = msgspec.json.Encoder()
+_state_decoder: Final = msgspec.json.Decoder(DeviceState)
 
 
 def sensor_rules(model: ReferenceModel) -> list[Rule]:
@@ -159,11 +175,18 @@ def _threshold(state: DeviceState, rule: ThresholdRule, value: float | None, t: 
 def _rate_of_change(state: DeviceState, rule: RateOfChangeRule, value: float | None, t: float, out: Outcome) -> None:
     if value is None:
         return
-    window = [p for p in state.history.get(rule.measure, []) if t - p[0] <= rule.per_minutes * 60]
+    # Monotonic queue: drop points older than the window, and points not below the new value (they can
+    # never be the window's minimum again).
+    window = state.history.setdefault(rule.measure, [])
+    horizon = t - rule.per_minutes * 60
+    while window and window[0][0] < horizon:
+        window.pop(0)
+    while window and window[-1][1] >= value:
+        window.pop()
     window.append([t, value])
-    state.history[rule.measure] = window
-    rise = value - min(p[1] for p in window)
-    if rise >= rule.rise and not state.active.get(rule.id):
+    rise = value - window[0][1]
+    # A difference of decimal readings is inexact in binary (0.7 - 0.4 < 0.3): a rise of exactly `rise` counts.
+    if rise >= rule.rise - RISE_TOLERANCE and not state.active.get(rule.id):
         state.active[rule.id] = True
         out.detections.append(
             _detection(
@@ -261,6 +284,9 @@ def close_idle_minute(state: DeviceState, now: float, rules: Sequence[Rule]) -> 
     out = Outcome()
     if state.minute >= 0 and state.acc and now - state.minute >= 120:
         _close_minute(state, out, rules)
+        # The minute is closed for good: a straggler for it is late (sending the minute again with only the
+        # straggler would replace, at the units, the statistics just sent).
+        state.minute += 60
     return out
 
 

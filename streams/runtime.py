@@ -24,7 +24,7 @@ from ioc.settings import StreamsSettings
 from ioc.units import UnitTree, load_tree
 from ioc.workdays import WorkingCalendar, default_calendar
 from streams.lifecycle import Context
-from streams.pipeline import Outgoing, Pipeline
+from streams.pipeline import GroupedSink, Outgoing, Pipeline
 from streams.warehouse.sink import RowSink
 
 __all__ = ["Runtime"]
@@ -56,6 +56,7 @@ class Runtime:
     clock: Callable[[], float]
     database: str
     topic_objects: dict[str, Any] = dataclasses.field(default_factory=dict)
+    grouped: GroupedSink | None = None
     pipelines: list[Pipeline] = dataclasses.field(default_factory=list)
 
     @classmethod
@@ -121,9 +122,11 @@ class Runtime:
         return self.topic_objects[name]
 
     def pipeline(self, name: str) -> Pipeline:
+        if self.grouped is None:
+            self.grouped = GroupedSink(self.sink)
         pipeline = Pipeline(
             name,
-            self.sink,
+            self.grouped,
             self._send,
             self._flush_producer,
             batch_rows=self.settings.sink_batch_rows,

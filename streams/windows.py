@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Final
 
+import msgspec
+
 from ioc.events import DeviceMinute
 
 __all__ = ["HOP_S", "LONG_S", "UnitWindows", "WindowRow", "windows_of"]
@@ -43,34 +45,46 @@ def windows_of(minute: float) -> list[tuple[str, float]]:
     return [("1m", minute)] + [("15m", start) for start in (first_hop - 2 * HOP_S, first_hop - HOP_S, first_hop)]
 
 
-@dataclasses.dataclass
-class UnitWindows:
-    """One unit's recent minutes, by device; round-trips through plain JSON for the Faust table."""
+class UnitWindows(msgspec.Struct):
+    """One unit's recent minutes, by device; encoded with msgspec for the Faust table."""
 
     unit: str
-    minutes: dict[str, dict[str, dict[str, list[float]]]] = dataclasses.field(default_factory=dict)
-    dirty: list[list[Any]] = dataclasses.field(default_factory=list)
+    minutes: dict[str, dict[str, dict[str, list[float]]]] = msgspec.field(default_factory=dict)
+    dirty: list[list[Any]] = msgspec.field(default_factory=list)
 
     def to_builtins(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        result: dict[str, Any] = msgspec.to_builtins(self)
+        return result
 
     @classmethod
     def from_builtins(cls, data: dict[str, Any]) -> UnitWindows:
-        return cls(**data)
+        return msgspec.convert(data, cls)
+
+    def encode(self) -> bytes:
+        return msgspec.json.encode(self)
+
+    @classmethod
+    def decode(cls, raw: bytes) -> UnitWindows:
+        return msgspec.json.decode(raw, type=cls)
 
     def add(self, contribution: DeviceMinute) -> None:
         """Record (or replace) one device's minute and mark the windows it touches for rebuilding."""
         minute = contribution.minute.timestamp()
         newest = max([minute, *(float(m) for m in self.minutes)])
-        if minute < newest - KEEP_S:
+        kept_from = newest - KEEP_S  # every minute from here on is still held
+        if minute < kept_from:
             return  # too late to matter: its windows were written long ago
         self.minutes.setdefault(str(int(minute)), {})[contribution.device_key] = {
             name: [s.count, s.sum, s.min, s.max] for name, s in contribution.measures.items()
         }
         for window in windows_of(minute):
-            if list(window) not in self.dirty:
+            # A window that starts before the minutes held would be rebuilt from part of its minutes and
+            # replace its complete row: leave it as written.
+            if window[1] >= kept_from and list(window) not in self.dirty:
                 self.dirty.append(list(window))
-        for old in [m for m in self.minutes if float(m) < newest - KEEP_S]:
+        # Keep what the windows still to be rebuilt need.
+        oldest_needed = min([kept_from, *(start for _, start in self.dirty)])
+        for old in [m for m in self.minutes if float(m) < oldest_needed]:
             del self.minutes[old]
 
     def take_rows(self) -> list[WindowRow]:

@@ -8,7 +8,6 @@ to `unit_aggregates` with a version, so the newest rebuild of a window is the on
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 from ioc import topics
@@ -32,7 +31,7 @@ def register(rt: Runtime) -> None:
         state = units.get(unit)
         if state is None:
             raw = table.get(unit.encode())
-            state = units[unit] = UnitWindows.from_builtins(json.loads(raw)) if raw else UnitWindows(unit)
+            state = units[unit] = UnitWindows.decode(raw) if raw else UnitWindows(unit)
         return state
 
     def save(partition: int, buffer: PartitionBuffer) -> None:
@@ -61,7 +60,7 @@ def register(rt: Runtime) -> None:
                     for row in state.take_rows()
                 ],
             )
-            table[unit.encode()] = json.dumps(state.to_builtins()).encode()
+            table[unit.encode()] = state.encode()
 
     @rt.app.agent(rt.topic(AGGREGATES.name), name="streams.aggregates")
     async def aggregates(stream: Any) -> None:

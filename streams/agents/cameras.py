@@ -7,7 +7,6 @@ the Traffic page can count violations once; safety events and hotspots go to the
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ioc import topics
@@ -35,11 +34,7 @@ def register(rt: Runtime) -> None:
         state = states.get(key)
         if state is None:
             raw = table.get(key.encode())
-            state = (
-                camera_rules.CameraState.from_builtins(json.loads(raw))
-                if raw
-                else camera_rules.CameraState.first(event)
-            )
+            state = camera_rules.CameraState.decode(raw) if raw else camera_rules.CameraState.first(event)
             states[key] = state
         return state
 
@@ -50,13 +45,13 @@ def register(rt: Runtime) -> None:
         for raw_key, raw in list(table.items()):
             key = raw_key.decode()
             if key not in states and topics.partition_for(key, CAMERA_EVENTS.partitions) == partition:
-                states[key] = camera_rules.CameraState.from_builtins(json.loads(raw))
+                states[key] = camera_rules.CameraState.decode(raw)
         loaded.add(partition)
 
     def save(partition: int, buffer: PartitionBuffer) -> None:
         states = cache.get(partition, {})
         for key in dirty.pop(partition, set()):
-            table[key.encode()] = json.dumps(states[key].to_builtins()).encode()
+            table[key.encode()] = states[key].encode()
         buffer.add_rows(
             "device_status",
             [rows.device_status_row(item, readings=n) for item, n in latest.pop(partition, {}).values()],

@@ -10,7 +10,6 @@ flush. See streams/pipeline.py for when rows are written and offsets committed.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 from ioc import codecs, topics
@@ -38,11 +37,7 @@ def register(rt: Runtime) -> None:
         state = states.get(key)
         if state is None:
             raw = table.get(key.encode())
-            state = (
-                device_rules.DeviceState.from_builtins(json.loads(raw))
-                if raw
-                else device_rules.DeviceState.first(reading)
-            )
+            state = device_rules.DeviceState.decode(raw) if raw else device_rules.DeviceState.first(reading)
             states[key] = state
         return state
 
@@ -54,7 +49,7 @@ def register(rt: Runtime) -> None:
         for raw_key, raw in list(table.items()):
             key = raw_key.decode()
             if key not in states and topics.partition_for(key, READINGS.partitions) == partition:
-                states[key] = device_rules.DeviceState.from_builtins(json.loads(raw))
+                states[key] = device_rules.DeviceState.decode(raw)
         loaded.add(partition)
 
     def emit(buffer: PartitionBuffer, state: device_rules.DeviceState, outcome: device_rules.Outcome) -> None:
@@ -96,7 +91,7 @@ def register(rt: Runtime) -> None:
     def save(partition: int, buffer: PartitionBuffer) -> None:
         states = cache.get(partition, {})
         for key in dirty.pop(partition, set()):
-            table[key.encode()] = json.dumps(states[key].to_builtins()).encode()
+            table[key.encode()] = states[key].encode()
         buffer.add_rows(
             "device_status",
             [rows.device_status_row(item, readings=n) for item, n in latest.pop(partition, {}).values()],

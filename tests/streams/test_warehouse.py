@@ -149,10 +149,7 @@ def chdb_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehou
 
 @pytest.fixture(scope="module")
 def server_warehouse(clickhouse: dict[str, Any]) -> Iterator[Warehouse]:
-    endpoint = ClickHouseEndpoint(
-        host=clickhouse["host"], port=clickhouse["port"], user=clickhouse["user"], password=clickhouse["password"]
-    )
-    warehouse = connect(endpoint)
+    warehouse = connect(ClickHouseEndpoint.from_service(clickhouse))
     yield warehouse
     warehouse.close()
 

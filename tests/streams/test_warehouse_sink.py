@@ -498,7 +498,7 @@ async def test_a_write_during_an_outage_lands_after_resume_exactly_once(
     own_clickhouse: tuple[Stack, dict[str, Any]],
 ) -> None:
     stack, info = own_clickhouse
-    endpoint = ClickHouseEndpoint(host=info["host"], port=info["port"], user=info["user"], password=info["password"])
+    endpoint = ClickHouseEndpoint.from_service(info)
     warehouse = connect(endpoint)
     try:
         assert migrations.migrate(warehouse, "outage")

@@ -1,0 +1,202 @@
+"""Stream workers: Kafka → Faust → ClickHouse throughput, and reading → incident-row latency under load.
+
+Own local stack (Kafka, ClickHouse), one `python -m streams worker` process. Throughput: a backlog of
+readings (the bridge's batches, 500 devices) is drained by a fresh worker; the rate is the rows stored per
+second over the middle of the drain. Latency: while 5,000 readings/s flow, a gauge in a fresh commune
+crosses its flood threshold (a reading 6 minutes ago above the level and one now): the time from producing
+the second reading to its incident row being readable in ClickHouse, for 30 such floods.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Producer
+
+from ioc import clickhouse, codecs, topics
+from ioc.events import IngestBatch, Ingested, SensorKind, SensorReading
+from ioc.localstack import Stack
+from ioc.settings import ClickHouseEndpoint
+from ioc.units import load_tree
+from streams.warehouse import migrate
+
+TREE = load_tree("2024")
+READINGS = topics.kafka_topic("readings")
+
+
+def _reading(vendor: str, device: str, unit: str, seq: int, level: float, at: dt.datetime) -> SensorReading:
+    return SensorReading(
+        vendor=vendor,
+        device=device,
+        unit=unit,
+        kind=SensorKind.WATER,
+        seq=seq,
+        observed_at=at,
+        values={"waterLevel": level},
+    )
+
+
+def _produce(producer: Producer, items: list[SensorReading]) -> None:
+    by_partition: dict[int, list[Ingested]] = {}
+    for event in items:
+        partition = topics.partition_for(topics.device_key(event.vendor, event.device), READINGS.partitions)
+        by_partition.setdefault(partition, []).append(
+            Ingested(event=event, path=TREE.path(event.unit), received_at=event.observed_at)
+        )
+    for partition, batch in by_partition.items():
+        for start in range(0, len(batch), 500):
+            producer.produce(
+                READINGS.name,
+                key=b"batch",
+                value=codecs.encode(IngestBatch(items=batch[start : start + 500])),
+                partition=partition,
+            )
+            producer.poll(0)
+
+
+def _worker(info: dict[str, Any], database: str, root: Path, *, offset_reset: str) -> subprocess.Popen[bytes]:
+    ch, kafka = info["clickhouse"], info["kafka"]
+    env = {
+        **os.environ,
+        "IOC_STREAMS_KAFKA__BOOTSTRAP": kafka["bootstrap"],
+        "IOC_STREAMS_CLICKHOUSE__HOST": ch["host"],
+        "IOC_STREAMS_CLICKHOUSE__PORT": str(ch["port"]),
+        "IOC_STREAMS_CLICKHOUSE__HTTP_PORT": str(ch["http_port"]),
+        "IOC_STREAMS_CLICKHOUSE__USER": ch["user"],
+        "IOC_STREAMS_CLICKHOUSE__PASSWORD": ch["password"],
+        "IOC_STREAMS_APP_ID": f"bench-{uuid.uuid4().hex[:6]}",
+        "IOC_STREAMS_DATABASE": database,
+        "IOC_STREAMS_DATA_DIR": str(root / "faust"),
+        "IOC_STREAMS_WEB_PORT": "0",
+        "IOC_STREAMS_AUTO_OFFSET_RESET": offset_reset,
+        "IOC_STREAMS_SINK_BATCH_ROWS": "20000",
+    }
+    with (root / f"worker-{database}.log").open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "streams", "worker", "--loglevel=warn", "--without-web"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _count(warehouse: clickhouse.Warehouse, database: str, vendor: str) -> int:
+    rows = warehouse.query(f"SELECT count() AS n FROM {database}.readings WHERE vendor = %(v)s", {"v": vendor})
+    return int(rows[0]["n"])
+
+
+def _throughput(info: dict[str, Any], warehouse: clickhouse.Warehouse, root: Path) -> dict[str, float]:
+    database = f"tp{uuid.uuid4().hex[:6]}"
+    migrate(warehouse, database)
+    producer = Producer({"bootstrap.servers": info["kafka"]["bootstrap"], "linger.ms": 20})
+    vendor, devices, per_device = "bench-tp", 500, 800
+    base = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    for step in range(per_device):
+        _produce(
+            producer,
+            [
+                _reading(vendor, f"d{d:03}", "25957", step, 0.5, base + dt.timedelta(seconds=step))
+                for d in range(devices)
+            ],
+        )
+    producer.flush(60)
+    total = devices * per_device
+    worker = _worker(info, database, root, offset_reset="earliest")
+    samples: list[tuple[float, int]] = []
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < 600:
+            stored = _count(warehouse, database, vendor)
+            samples.append((time.monotonic(), stored))
+            if stored >= total:
+                break
+            time.sleep(1)
+    finally:
+        worker.terminate()
+        worker.wait(60)
+    # The middle of the drain (10%..90% of the rows): start-up and the last partial flushes excluded.
+    low = next(s for s in samples if s[1] >= total * 0.1)
+    high = next((s for s in samples if s[1] >= total * 0.9), samples[-1])
+    rate = (high[1] - low[1]) / (high[0] - low[0]) if high[0] > low[0] else 0.0
+    return {"drained_readings": samples[-1][1], "readings_total": total, "readings_per_s": round(rate)}
+
+
+def _latency(info: dict[str, Any], warehouse: clickhouse.Warehouse, root: Path) -> dict[str, float]:
+    database = f"lt{uuid.uuid4().hex[:6]}"
+    migrate(warehouse, database)
+    worker = _worker(info, database, root, offset_reset="latest")
+    producer = Producer({"bootstrap.servers": info["kafka"]["bootstrap"], "linger.ms": 5})
+    stop = threading.Event()
+
+    def background() -> None:  # 5,000 readings/s from 500 calm gauges
+        seq = 0
+        while not stop.is_set():
+            now = dt.datetime.now(dt.UTC)
+            _produce(producer, [_reading("bench-bg", f"g{d:03}", "25747", seq, 0.4, now) for d in range(500)])
+            seq += 1
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=background, daemon=True)
+    latencies: list[float] = []
+    try:
+        time.sleep(15)  # the worker joins its group
+        thread.start()
+        time.sleep(5)
+        communes = [u.code for u in TREE.at_level("commune")][:30]
+        for unit in communes:
+            now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+            device = f"flood-{unit}"
+            _produce(producer, [_reading("bench-fl", device, unit, 0, 2.0, now - dt.timedelta(minutes=6))])
+            producer.flush(10)
+            time.sleep(0.2)
+            sent = time.monotonic()
+            _produce(producer, [_reading("bench-fl", device, unit, 1, 2.0, now)])
+            producer.flush(10)
+            while time.monotonic() - sent < 30:
+                found = warehouse.query(
+                    f"SELECT count() AS n FROM {database}.incidents WHERE unit = %(u)s AND rule = 'flood-level'",
+                    {"u": unit},
+                )
+                if found[0]["n"]:
+                    latencies.append(time.monotonic() - sent)
+                    break
+                time.sleep(0.02)
+    finally:
+        stop.set()
+        thread.join(10)
+        worker.terminate()
+        worker.wait(60)
+    latencies.sort()
+    return {
+        "background_readings_per_s": 5000,
+        "incidents_measured": len(latencies),
+        "reading_to_incident_p50_ms": round(1000 * statistics.median(latencies)) if latencies else -1,
+        "reading_to_incident_p99_ms": round(1000 * latencies[int(len(latencies) * 0.99) - 1]) if latencies else -1,
+        "reading_to_incident_max_ms": round(1000 * latencies[-1]) if latencies else -1,
+    }
+
+
+def run() -> dict[str, float]:
+    with tempfile.TemporaryDirectory(prefix="ioc-bench-streams-") as tmp:
+        root = Path(tmp)
+        stack = Stack(root / "stack")
+        try:
+            info = stack.up(["kafka", "clickhouse"])
+            ch = info["clickhouse"]
+            warehouse = clickhouse.connect(ClickHouseEndpoint.from_service(ch))
+            figures = {f"throughput_{k}": v for k, v in _throughput(info, warehouse, root).items()}
+            figures.update({f"latency_{k}": v for k, v in _latency(info, warehouse, root).items()})
+            warehouse.close()
+        finally:
+            stack.down()
+    return figures
