@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -155,3 +157,52 @@ def test_offline_queue_is_bounded_and_delivered_after_a_broker_restart(tmp_path:
         assert seqs == list(range(50))
     finally:
         stack.down()
+
+
+def test_the_vendor_example_runs(mosquitto: dict[str, Any], vendor: tuple[str, str]) -> None:
+    listener = Listener(mosquitto)
+    try:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "sensors.sdk.example",
+                "--host",
+                mosquitto["host"],
+                "--port",
+                str(mosquitto["port"]),
+                "--vendor",
+                vendor[0],
+                "--password",
+                vendor[1],
+                "--count",
+                "5",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "sent 11 readings and 1 camera event" in done.stdout
+        assert len(listener.wait_for(7)) == 7  # 5 single readings, one batch, one camera event
+    finally:
+        listener.close()
+    wrong = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sensors.sdk.example",
+            "--host",
+            mosquitto["host"],
+            "--port",
+            str(mosquitto["port"]),
+            "--vendor",
+            vendor[0],
+            "--password",
+            "wrong",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert wrong.returncode == 2 and "cannot connect" in wrong.stderr
