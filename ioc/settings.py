@@ -67,8 +67,9 @@ class ClickHouseEndpoint(_Endpoint):
     @classmethod
     def from_service(cls, info: dict[str, Any], **overrides: Any) -> ClickHouseEndpoint:
         """From the `clickhouse` entry of `ioc stack status --json` (both ports, admin credentials)."""
-        fields = {k: info[k] for k in ("host", "port", "http_port", "user", "password") if k in info}
-        return cls(**{**fields, **overrides})
+        fields: dict[str, Any] = {k: info[k] for k in ("host", "port", "http_port", "user", "password") if k in info}
+        fields.update(overrides)
+        return cls(**fields)
 
 
 class KubeEndpoint(_Endpoint):

@@ -98,7 +98,9 @@ def on_detection(episode: EpisodeState, detection: Detection, ctx: Context) -> l
     devices = sorted(set(current.devices) | set(detection.devices))
     reports = sorted(set(current.reports) | set(detection.reports))
     severity = max(current.severity, detection.severity, key=SEVERITY_RANK.__getitem__)
-    if current.state is IncidentState.RESOLVED and detection.signal == "open":
+    # Only a finding newer than the resolution reopens: a detection replayed after a worker restart
+    # (at-least-once) is older than the operator's resolve and must not undo it.
+    if current.state is IncidentState.RESOLVED and detection.signal == "open" and detection.at > current.updated_at:
         state = IncidentState.OPEN
         reopened = _bump(
             current,

@@ -477,3 +477,33 @@ def test_an_alarm_with_reports_attached_keeps_its_hour_clock() -> None:
     episode, incident = opened()
     [change] = lifecycle.on_detection(episode, detection(at=OPENED + minutes(1), reports=["r-1"]), CTX)
     assert change.incident.sla_due_at == incident.sla_due_at
+
+
+def test_a_replayed_open_older_than_the_resolution_does_not_reopen() -> None:
+    ctx = _ctx_for_replay()
+    episode = lifecycle.EpisodeState()
+    at = dt.datetime(2025, 6, 2, 8, 0, tzinfo=dt.UTC)
+    opened = _replay_detection(at)
+    lifecycle.on_detection(episode, opened, ctx)
+    assert episode.incident is not None
+    command = IncidentCommand(
+        command_id="c1", incident_id=episode.incident.incident_id, action=IncidentAction.RESOLVE, actor="op",
+        site_unit="724", issued_at=at + dt.timedelta(hours=1), note="đã xử lý",
+    )
+    lifecycle.on_command(episode, command, ctx)
+    assert episode.incident.state is IncidentState.RESOLVED
+    assert lifecycle.on_detection(episode, opened, ctx) == []  # the same open, delivered again
+    later = _replay_detection(at + dt.timedelta(hours=2))
+    (change,) = lifecycle.on_detection(episode, later, ctx)
+    assert change.action == "reopen"
+
+
+def _ctx_for_replay() -> lifecycle.Context:
+    return lifecycle.Context(default_reference_model(), default_calendar(), load_tree("2024"))
+
+
+def _replay_detection(at: dt.datetime) -> Detection:
+    return Detection(
+        episode="flood-level:25957", rule="flood-level", module=Module.ENVIRONMENT, unit="25957", signal="open",
+        at=at, severity=Severity.HIGH, title="Ngập", devices=["acme/wl-1"],
+    )
