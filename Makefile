@@ -14,9 +14,9 @@ help:
 	@echo "make demo       run the whole platform locally on real services"
 	@echo "make test       install what is missing and run the whole test suite"
 	@echo "make test-fast  unit tests only (no real services): -m 'not slow'"
-	@echo "make lint       ruff, mypy --strict, import-linter"
+	@echo "make lint       ruff, mypy --strict, import-linter, helm lint and helm template of the chart"
 	@echo "make bench      every benchmark; one JSON per benchmark in bench-results/"
-	@echo "make deps       the local stack's prerequisites (apt, Maven, Go builds)"
+	@echo "make deps       the local stack's prerequisites (apt, Maven, Go builds: etcd, kube-apiserver, kubectl, helm)"
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,11 +35,22 @@ test: deps
 test-fast: venv
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
+# helm comes from `ioc deps` (built from Go modules into ~/.cache/ioc; the first time takes minutes). The chart
+# is linted and rendered with its defaults and with every optional feature on.
+CHART := charts/ioc-platform
+CHART_ALL_ON := --set strimzi.enabled=true,clickhouseInstallation.enabled=true \
+	--set clickhouse.auth.existingSecret=ioc-clickhouse,mqtt.tls.enabled=true,mqtt.tls.caSecret=ioc-mqtt-ca
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	@HELM="$$($(BIN)/ioc deps --which helm)" && set -x && \
+	"$$HELM" lint --strict $(CHART) && \
+	"$$HELM" lint --strict $(CHART) $(CHART_ALL_ON) && \
+	"$$HELM" template ioc $(CHART) --namespace ioc-system > /dev/null && \
+	"$$HELM" template ioc $(CHART) --namespace ioc-system $(CHART_ALL_ON) > /dev/null
 
 format: venv
 	$(BIN)/ruff format .
@@ -52,7 +63,7 @@ schemas: venv
 	$(BIN)/ioc schema export schemas
 
 demo: deps
-	$(BIN)/ioc stack up
+	$(BIN)/ioc up
 
 clean:
 	rm -rf $(VENV) bench-results .mypy_cache .ruff_cache .pytest_cache

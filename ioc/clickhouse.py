@@ -163,7 +163,11 @@ class _Native(Warehouse):
         self._lock = threading.Lock()
         self._http = True
         self._http_unproven = True
-        version = self.query("SELECT version() AS v")[0]["v"]
+        try:
+            version = self.query("SELECT version() AS v")[0]["v"]
+        except WarehouseError:
+            self._client.disconnect()  # refused (a wrong password, an unknown user): leave no socket open
+            raise
         self.server_version = tuple(int(p) for p in str(version).split(".")[:3] if p.isdigit())
 
     def _execute(self, sql: str, params: Any = None, **kw: Any) -> Any:

@@ -8,6 +8,7 @@ shapes, so a client of the local stack can be configured from it (`Endpoints.fro
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -179,6 +180,14 @@ class StreamsSettings(_Settings):
     )
     indicators_every_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
         60.0, description="Seconds between recomputations of the Decision 766 indicators."
+    )
+    clock_speed: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
+        1.0,
+        description="Simulated seconds per wall-clock second for the workers' own clock (ticks, SLAs): a demo "
+        "replaying an hour of simulated data in a minute runs at 60, from `clock_start`.",
+    )
+    clock_start: dt.datetime | None = pydantic.Field(
+        None, description="When the simulated clock starts (the simulator's start); real time when unset."
     )
 
 

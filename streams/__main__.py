@@ -7,15 +7,47 @@ line (`python -m streams worker --loglevel=info`).
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Callable
 
+from ioc import kafka_admin, topics
 from ioc.settings import StreamsSettings
 from streams.agents import register_all
 from streams.runtime import Runtime
 
 
+def clock_of(settings: StreamsSettings) -> Callable[[], float]:
+    """The workers' "now": real time, or a simulated clock running `clock_speed` times faster (demos)."""
+    if settings.clock_start is None or settings.clock_speed == 1.0:
+        return time.time
+    origin = settings.clock_start.timestamp()
+    started = time.time()
+    speed = settings.clock_speed
+    return lambda: origin + (time.time() - started) * speed
+
+
+def ensure_changelogs(runtime: Runtime) -> None:
+    """Create the tables' changelog topics before Faust starts (compacted, co-partitioned with sources).
+
+    Left to Faust, a topic created at start-up can be missing from the producer's metadata when the first
+    state is saved, which fails the agent (the broker does not create topics on use: they come from the
+    registry, or from here).
+    """
+    wanted = [
+        topics.KafkaTopic(table.changelog_topic.get_topic_name(), "state key", table.partitions, "changelog", True)
+        for table in runtime.app.tables.values()
+    ]
+    bootstrap = runtime.settings.kafka.bootstrap
+    kafka_admin.ensure_topics(bootstrap, wanted)
+    kafka_admin.wait_for_leaders(bootstrap, [t.name for t in wanted])
+
+
 def main() -> None:
-    runtime = Runtime.build(StreamsSettings())
+    settings = StreamsSettings()
+    runtime = Runtime.build(settings, clock=clock_of(settings))
     register_all(runtime)
+    if sys.argv[1:2] == ["worker"]:
+        ensure_changelogs(runtime)
     runtime.app.main()
 
 

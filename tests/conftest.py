@@ -52,6 +52,12 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="session")
+def chdb_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The one chDB data directory of this test run: chDB serves a single path per process."""
+    return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture(scope="session")
 def mosquitto(local_stack: Stack) -> dict[str, Any]:
     return local_stack.up(["mosquitto"])["mosquitto"]
 

@@ -2,7 +2,7 @@
 
 - Mosquitto and ClickHouse come from Debian's packages (apt-get; a `clickhouse` on PATH is used first).
 - Kafka is a set of jars resolved from Maven Central by `mvn dependency:copy-dependencies`.
-- etcd, kube-apiserver and kubectl are built from Go modules (`go build`), never committed.
+- etcd, kube-apiserver, kubectl and helm are built from Go modules (`go build`), never committed.
 Each step is skipped when its output exists; a lock makes concurrent callers wait for one build. A
 prerequisite that cannot be installed here raises `MissingPrerequisite` saying which and how.
 """
@@ -18,12 +18,13 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Final
 
 __all__ = [
     "ETCD_VERSION",
+    "HELM_VERSION",
     "KAFKA_VERSION",
     "KUBERNETES_VERSION",
     "Installer",
@@ -37,6 +38,8 @@ ETCD_VERSION: Final = "v3.6.16"
 KUBERNETES_VERSION: Final = "v1.34.2"
 # Staging modules (k8s.io/api, ...) are versioned v0.<minor>.<patch> alongside v1.<minor>.<patch>.
 KUBERNETES_STAGING_VERSION: Final = "v0" + KUBERNETES_VERSION[2:]
+# helm 3 (the chart in charts/ioc-platform is apiVersion v2); the module proxy serves helm.sh/helm/v3.
+HELM_VERSION: Final = "v3.22.0"
 
 APT_PACKAGES: Final = {
     "mosquitto": ("mosquitto", "mosquitto-clients"),
@@ -62,6 +65,7 @@ class Toolchain:
     etcd: Path
     kube_apiserver: Path
     kubectl: Path
+    helm: Path
 
 
 def _say(message: str) -> None:
@@ -212,9 +216,13 @@ class Installer:
         packages: dict[str, str],
         *,
         replaces: dict[str, str] | None = None,
-        ldflags: str = "-s -w",
+        ldflags: str | Callable[[Path], str] = "-s -w",
     ) -> dict[str, Path]:
-        """Build `packages` (binary name → import path) of `module` in a wrapper module; cached by version."""
+        """Build `packages` (binary name → import path) of `module` in a wrapper module; cached by version.
+
+        `ldflags` may be a function of the wrapper module's directory, for flags that depend on the
+        versions `go get` resolved.
+        """
         out_dir = self.cache_dir / "bin" / name
         wanted = {binary: out_dir / binary for binary in packages}
         if all(p.exists() for p in wanted.values()):
@@ -248,13 +256,14 @@ class Installer:
                     env=env,
                     what=f"{name}: go get {path}",
                 )
+            flags = ldflags(work) if callable(ldflags) else ldflags
             out_dir.mkdir(parents=True, exist_ok=True)
             for binary, path in packages.items():
                 started = time.monotonic()
                 _say(f"building {binary} ({name}) from Go modules; the first build takes minutes ...")
                 tmp = out_dir / f".{binary}.tmp"
                 self._run(
-                    [go, "build", "-trimpath", "-ldflags", ldflags, "-o", str(tmp), path],
+                    [go, "build", "-trimpath", "-ldflags", flags, "-o", str(tmp), path],
                     cwd=work,
                     env=env,
                     what=f"building {binary}",
@@ -318,6 +327,38 @@ class Installer:
                 replaces[parts[0]] = f"{parts[0]}@{KUBERNETES_STAGING_VERSION}"
         return replaces
 
+    def helm(self) -> Path:
+        """helm, for linting, rendering and installing the chart in charts/ioc-platform."""
+        built = self._go_build(
+            f"helm-{HELM_VERSION}",
+            f"helm.sh/helm/v3@{HELM_VERSION}",
+            {"helm": "helm.sh/helm/v3/cmd/helm"},
+            ldflags=self._helm_ldflags,
+        )
+        return built["helm"]
+
+    def _helm_ldflags(self, work: Path) -> str:
+        # As helm's own Makefile sets them: its version, and the Kubernetes version `helm template` and
+        # `helm lint` assume without a cluster (client-go v0.X.Y means Kubernetes 1.X); left unset, that
+        # is v1.20 and a chart's kubeVersion constraint fails.
+        go = self._require_tool("go", "install Go 1.24 or newer")
+        client_go = self._run(
+            [go, "list", "-m", "-f", "{{.Version}}", "k8s.io/client-go"],
+            cwd=work,
+            env=self.go_env,
+            what="helm: the version of k8s.io/client-go",
+        ).strip()
+        major, minor = client_go.removeprefix("v").split(".")[:2]
+        kube_major = str(int(major) + 1)
+        flags = [
+            "-s -w",
+            f"-X helm.sh/helm/v3/internal/version.version={HELM_VERSION}",
+            "-X helm.sh/helm/v3/internal/version.gitTreeState=clean",
+        ]
+        for package in ("helm.sh/helm/v3/pkg/lint/rules", "helm.sh/helm/v3/pkg/chartutil"):
+            flags += [f"-X {package}.k8sVersionMajor={kube_major}", f"-X {package}.k8sVersionMinor={minor}"]
+        return " ".join(flags)
+
     # --- everything -------------------------------------------------------------------------------------
 
     def java(self) -> Path:
@@ -329,7 +370,8 @@ class Installer:
         libs = self.kafka()
         etcd = self.etcd()
         apiserver, kubectl = self.kubernetes()
-        return Toolchain(broker, ctrl, plugin, clickhouse, libs, self.java(), etcd, apiserver, kubectl)
+        helm = self.helm()
+        return Toolchain(broker, ctrl, plugin, clickhouse, libs, self.java(), etcd, apiserver, kubectl, helm)
 
 
 _KAFKA_POM: Final = f"""<?xml version="1.0" encoding="UTF-8"?>

@@ -12,6 +12,7 @@ from typing import Any
 
 from ioc import topics
 from ioc.events import Tick
+from streams.agents.common import fail_fast
 from streams.pipeline import PartitionBuffer
 from streams.runtime import AGGREGATES, Runtime, minute_or_tick
 from streams.warehouse import rows
@@ -63,6 +64,7 @@ def register(rt: Runtime) -> None:
             table[unit.encode()] = state.encode()
 
     @rt.app.agent(rt.topic(AGGREGATES.name), name="streams.aggregates")
+    @fail_fast
     async def aggregates(stream: Any) -> None:
         async for event in stream.noack().events():
             partition = event.message.partition

@@ -12,7 +12,7 @@ from typing import Any
 from ioc import topics
 from ioc.events import CameraEvent, Ingested, Tick
 from streams import cameras as camera_rules
-from streams.agents.common import detection_messages
+from streams.agents.common import detection_messages, fail_fast
 from streams.pipeline import PartitionBuffer
 from streams.runtime import CAMERA_EVENTS, Runtime, batch_or_tick
 from streams.warehouse import rows
@@ -58,6 +58,7 @@ def register(rt: Runtime) -> None:
         )
 
     @rt.app.agent(rt.topic(CAMERA_EVENTS.name), name="streams.cameras")
+    @fail_fast
     async def camera_events(stream: Any) -> None:
         async for event in stream.noack().events():
             partition = event.message.partition

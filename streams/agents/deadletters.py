@@ -7,6 +7,7 @@ from typing import Any
 
 from ioc import codecs
 from ioc.events import DeadLetter
+from streams.agents.common import fail_fast
 from streams.runtime import DEADLETTER, Runtime
 from streams.warehouse import rows
 
@@ -17,6 +18,7 @@ log = logging.getLogger(__name__)
 
 def register(rt: Runtime) -> None:
     @rt.app.agent(rt.topic(DEADLETTER.name), name="streams.deadletters")
+    @fail_fast
     async def deadletters(stream: Any) -> None:
         async for events in stream.take_events(2000, within=rt.settings.sink_flush_s):
             letters = []

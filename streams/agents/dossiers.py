@@ -17,6 +17,7 @@ from ioc import codecs
 from ioc.decision766 import default_scheme
 from ioc.events import ServiceRecord
 from streams import indicators
+from streams.agents.common import fail_fast
 from streams.runtime import SERVICE_RECORDS, Runtime
 from streams.warehouse import rows
 
@@ -48,6 +49,7 @@ def register(rt: Runtime) -> None:
     changed: set[indicators.Period] = set()
 
     @rt.app.agent(rt.topic(SERVICE_RECORDS.name), name="streams.dossiers")
+    @fail_fast
     async def dossiers(stream: Any) -> None:
         async for events in stream.take_events(2000, within=rt.settings.sink_flush_s):
             batch = []

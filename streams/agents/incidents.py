@@ -17,6 +17,7 @@ import msgspec
 from ioc import codecs, topics
 from ioc.events import Detection, Incident, IncidentCommand, Tick
 from streams import lifecycle
+from streams.agents.common import fail_fast
 from streams.pipeline import Outgoing, PartitionBuffer
 from streams.runtime import COMMANDS, INCIDENTS, SIGNALS, Runtime
 from streams.warehouse import rows
@@ -90,6 +91,7 @@ def register(rt: Runtime) -> None:
             table[episode.encode()] = msgspec.json.encode(_Stored(state.incident, state.commands))
 
     @rt.app.agent(source, name="streams.incidents")
+    @fail_fast
     async def incidents(stream: Any) -> None:
         ctx = rt.context
         async for event in stream.noack().events():

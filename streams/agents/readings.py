@@ -15,7 +15,7 @@ from typing import Any
 from ioc import codecs, topics
 from ioc.events import DeviceMinute, Ingested, SensorReading, Tick
 from streams import rules as device_rules
-from streams.agents.common import detection_messages
+from streams.agents.common import detection_messages, fail_fast
 from streams.pipeline import Outgoing, PartitionBuffer
 from streams.runtime import AGGREGATES, READINGS, Runtime, batch_or_tick
 from streams.warehouse import rows
@@ -98,6 +98,7 @@ def register(rt: Runtime) -> None:
         )
 
     @rt.app.agent(rt.topic(READINGS.name), name="streams.readings")
+    @fail_fast
     async def readings(stream: Any) -> None:
         async for event in stream.noack().events():
             partition = event.message.partition

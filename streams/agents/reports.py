@@ -14,7 +14,7 @@ from typing import Any
 from ioc import codecs
 from ioc.events import CitizenReport, Detection, IncidentState, Severity
 from streams import lifecycle
-from streams.agents.common import detection_messages
+from streams.agents.common import detection_messages, fail_fast
 from streams.runtime import REPORTS, Runtime
 from streams.warehouse import rows
 
@@ -27,6 +27,7 @@ URGENT = frozenset({"flooding", "public_order"})
 
 def register(rt: Runtime) -> None:
     @rt.app.agent(rt.topic(REPORTS.name), name="streams.reports")
+    @fail_fast
     async def reports(stream: Any) -> None:
         async for events in stream.take_events(500, within=rt.settings.sink_flush_s):
             report_rows = []

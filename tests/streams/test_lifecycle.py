@@ -487,8 +487,13 @@ def test_a_replayed_open_older_than_the_resolution_does_not_reopen() -> None:
     lifecycle.on_detection(episode, opened, ctx)
     assert episode.incident is not None
     command = IncidentCommand(
-        command_id="c1", incident_id=episode.incident.incident_id, action=IncidentAction.RESOLVE, actor="op",
-        site_unit="724", issued_at=at + dt.timedelta(hours=1), note="đã xử lý",
+        command_id="c1",
+        incident_id=episode.incident.incident_id,
+        action=IncidentAction.RESOLVE,
+        actor="op",
+        site_unit="724",
+        issued_at=at + dt.timedelta(hours=1),
+        note="đã xử lý",
     )
     lifecycle.on_command(episode, command, ctx)
     assert episode.incident.state is IncidentState.RESOLVED
@@ -504,6 +509,13 @@ def _ctx_for_replay() -> lifecycle.Context:
 
 def _replay_detection(at: dt.datetime) -> Detection:
     return Detection(
-        episode="flood-level:25957", rule="flood-level", module=Module.ENVIRONMENT, unit="25957", signal="open",
-        at=at, severity=Severity.HIGH, title="Ngập", devices=["acme/wl-1"],
+        episode="flood-level:25957",
+        rule="flood-level",
+        module=Module.ENVIRONMENT,
+        unit="25957",
+        signal="open",
+        at=at,
+        severity=Severity.HIGH,
+        title="Ngập",
+        devices=["acme/wl-1"],
     )

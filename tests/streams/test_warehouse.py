@@ -140,9 +140,9 @@ def test_docs_list_every_table_the_sink_writes() -> None:
 
 
 @pytest.fixture(scope="module")
-def chdb_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
+def chdb_warehouse(chdb_path: Path) -> Iterator[Warehouse]:
     # One chDB session per process at a time: this module's, closed before the next module opens one.
-    warehouse = in_process(str(tmp_path_factory.mktemp("chdb")))
+    warehouse = in_process(str(chdb_path))
     yield warehouse
     warehouse.close()
 

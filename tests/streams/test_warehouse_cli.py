@@ -22,8 +22,9 @@ def ioc(*args: str) -> Result:
     return CliRunner().invoke(cli, ["warehouse", *args], catch_exceptions=False)
 
 
-def test_migrate_then_status_on_chdb(tmp_path: Path) -> None:
-    where = ["--chdb", str(tmp_path / "chdb"), "--database", "cli"]
+def test_migrate_then_status_on_chdb(chdb_path: Path) -> None:
+    # The run's one chDB directory (chDB serves one path per process); a database of this test's own.
+    where = ["--chdb", str(chdb_path), "--database", "cli"]
     first = ioc("migrate", *where)
     assert first.exit_code == 0, first.output
     lines = first.output.splitlines()
@@ -37,8 +38,8 @@ def test_migrate_then_status_on_chdb(tmp_path: Path) -> None:
     assert [line.split()[:2] for line in status.output.splitlines()] == [[name, "applied"] for name in NAMES]
 
 
-def test_status_of_an_empty_database_lists_everything_pending(tmp_path: Path) -> None:
-    status = ioc("status", "--chdb", str(tmp_path / "chdb"))
+def test_status_of_an_empty_database_lists_everything_pending(chdb_path: Path) -> None:
+    status = ioc("status", "--chdb", str(chdb_path), "--database", "never_migrated")
     assert [line.split() for line in status.output.splitlines()] == [
         *([name, "pending"] for name in NAMES),
         [str(len(NAMES)), "pending:", "run", "`ioc", "warehouse", "migrate`"],
@@ -87,10 +88,10 @@ def test_unreachable_clickhouse_is_one_clear_line(tmp_path: Path) -> None:
     )
 
 
-def test_one_warehouse_at_a_time(tmp_path: Path) -> None:
+def test_one_warehouse_at_a_time(tmp_path: Path, chdb_path: Path) -> None:
     both = ioc("migrate", "--host", "127.0.0.1", "--chdb", str(tmp_path))
     assert both.exit_code == 2
     assert "--stack, --host and --chdb each name a warehouse: give one of them" in both.output
-    bad_name = ioc("migrate", "--chdb", str(tmp_path / "chdb"), "--database", "ioc-prod")
+    bad_name = ioc("migrate", "--chdb", str(chdb_path), "--database", "ioc-prod")
     assert bad_name.exit_code == 1
     assert bad_name.output == "Error: database name 'ioc-prod' is not a plain identifier (letters, digits, '_')\n"

@@ -1,0 +1,228 @@
+{{/*
+Names, labels, the image and the shared pod pieces of every template, in one place.
+Component templates (operator, bridge, streams, migrations) call these; nothing else builds a label.
+*/}}
+
+{{/* The chart's name (nameOverride wins). */}}
+{{- define "ioc-platform.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The base name of every resource: release name, plus the chart name unless the release has it. */}}
+{{- define "ioc-platform.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* A component's resource name: fullname-component (call with dict "ctx" $ "component" "x"). */}}
+{{- define "ioc-platform.componentName" -}}
+{{- printf "%s-%s" (include "ioc-platform.fullname" .ctx | trunc 50 | trimSuffix "-") .component }}
+{{- end }}
+
+{{- define "ioc-platform.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Selector labels: stable for the life of a release (never add a version here). */}}
+{{- define "ioc-platform.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ioc-platform.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* The standard app.kubernetes.io labels of every object. */}}
+{{- define "ioc-platform.labels" -}}
+helm.sh/chart: {{ include "ioc-platform.chart" . }}
+{{ include "ioc-platform.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: ioc-platform
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Labels of one component's objects (call with dict "ctx" $ "component" "x"). */}}
+{{- define "ioc-platform.componentLabels" -}}
+{{ include "ioc-platform.labels" .ctx }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* Selector labels of one component's pods (call with dict "ctx" $ "component" "x"). */}}
+{{- define "ioc-platform.componentSelectorLabels" -}}
+{{ include "ioc-platform.selectorLabels" .ctx }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/* The platform image: repository@digest, else repository:tag (appVersion by default). */}}
+{{- define "ioc-platform.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* The operator's ServiceAccount name. */}}
+{{- define "ioc-platform.operator.serviceAccountName" -}}
+{{- if .Values.operator.serviceAccount.create }}
+{{- default (include "ioc-platform.componentName" (dict "ctx" . "component" "operator")) .Values.operator.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.operator.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret holding the operator's secret key (existing, or the one the chart generates). */}}
+{{- define "ioc-platform.operator.secretKeySecret" -}}
+{{- default (include "ioc-platform.componentName" (dict "ctx" . "component" "operator-key")) .Values.operator.secretKey.existingSecret }}
+{{- end }}
+
+{{/* Kafka bootstrap servers: the in-cluster Strimzi cluster's when enabled, else kafka.bootstrap. */}}
+{{- define "ioc-platform.kafkaBootstrap" -}}
+{{- if .Values.strimzi.enabled }}
+{{- printf "%s-kafka-bootstrap.%s.svc:9092" (include "ioc-platform.componentName" (dict "ctx" . "component" "kafka")) .Release.Namespace }}
+{{- else }}
+{{- .Values.kafka.bootstrap }}
+{{- end }}
+{{- end }}
+
+{{/* ClickHouse host: the Altinity installation's service when enabled, else clickhouse.host. */}}
+{{- define "ioc-platform.clickhouseHost" -}}
+{{- if .Values.clickhouseInstallation.enabled }}
+{{- printf "clickhouse-%s.%s.svc" (include "ioc-platform.componentName" (dict "ctx" . "component" "ch")) .Release.Namespace }}
+{{- else }}
+{{- .Values.clickhouse.host }}
+{{- end }}
+{{- end }}
+
+{{/*
+The ClickHouse endpoint as IOC_<PREFIX>CLICKHOUSE__* variables (call with dict "ctx" $ "prefix" "IOC_X_"
+"auth" <an auth block>); credentials come from the Secret by reference, never as values.
+*/}}
+{{- define "ioc-platform.clickhouseEnv" -}}
+{{- $v := .ctx.Values -}}
+- name: {{ .prefix }}CLICKHOUSE__HOST
+  value: {{ include "ioc-platform.clickhouseHost" .ctx | quote }}
+- name: {{ .prefix }}CLICKHOUSE__PORT
+  value: {{ $v.clickhouse.port | quote }}
+- name: {{ .prefix }}CLICKHOUSE__HTTP_PORT
+  value: {{ $v.clickhouse.httpPort | quote }}
+- name: {{ .prefix }}CLICKHOUSE__DATABASE
+  value: {{ $v.clickhouse.database | quote }}
+{{- with .auth }}
+{{- if .existingSecret }}
+- name: {{ $.prefix }}CLICKHOUSE__USER
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: {{ .userKey }}
+- name: {{ $.prefix }}CLICKHOUSE__PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: {{ .passwordKey }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* The first auth block naming an existing Secret: a component's own, else the global one. */}}
+{{- define "ioc-platform.pickAuth" -}}
+{{- if .own.existingSecret }}{{ toYaml .own }}{{ else }}{{ toYaml .global }}{{ end }}
+{{- end }}
+
+{{/* The Mosquitto endpoint as IOC_<PREFIX>MQTT__* variables (dict "ctx" $ "prefix" "IOC_X_" "auth" <block>). */}}
+{{- define "ioc-platform.mqttEnv" -}}
+{{- $v := .ctx.Values -}}
+- name: {{ .prefix }}MQTT__HOST
+  value: {{ $v.mqtt.host | quote }}
+- name: {{ .prefix }}MQTT__PORT
+  value: {{ $v.mqtt.port | quote }}
+{{- with .auth }}
+{{- if .existingSecret }}
+- name: {{ $.prefix }}MQTT__USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: {{ .usernameKey }}
+- name: {{ $.prefix }}MQTT__PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: {{ .passwordKey }}
+{{- end }}
+{{- end }}
+{{- if $v.mqtt.tls.enabled }}
+- name: {{ .prefix }}MQTT__TLS_CA_FILE
+  value: /etc/ioc/mqtt-ca/{{ $v.mqtt.tls.caKey }}
+{{- end }}
+{{- end }}
+
+{{/* Environment every container gets. */}}
+{{- define "ioc-platform.commonEnv" -}}
+# The root filesystem is read-only: anything that writes under $HOME writes to the /tmp emptyDir.
+- name: HOME
+  value: /tmp
+- name: PYTHONUNBUFFERED
+  value: "1"
+{{- end }}
+
+{{/* Volumes every pod gets (scratch space for a read-only root), plus the MQTT CA when TLS is on. */}}
+{{- define "ioc-platform.volumes" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: 256Mi
+{{- if and .mqtt .Values.mqtt.tls.enabled }}
+- name: mqtt-ca
+  secret:
+    secretName: {{ required "mqtt.tls.caSecret is required when mqtt.tls.enabled" .Values.mqtt.tls.caSecret }}
+    items:
+      - key: {{ .Values.mqtt.tls.caKey }}
+        path: {{ .Values.mqtt.tls.caKey }}
+{{- end }}
+{{- end }}
+
+{{- define "ioc-platform.volumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+{{- if and .mqtt .Values.mqtt.tls.enabled }}
+- name: mqtt-ca
+  mountPath: /etc/ioc/mqtt-ca
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* Pod-level fields shared by every pod: pull secrets and security context. */}}
+{{- define "ioc-platform.podCommon" -}}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* Scheduling fields of one component's pods (call with the component's values); may be empty. */}}
+{{- define "ioc-platform.scheduling" -}}
+{{- with .priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,130 @@
+"""Operators' incident actions: which apply in which state, the command each sends, and waiting for its effect.
+
+A dashboard never changes an incident itself. It sends an `IncidentCommand` to the stream workers
+(`dashboards.data.commands`), writes the action to the audit log, and remembers the incident's version
+at that moment; the page shows "waiting" until the workers have written a newer version, then the new
+state. Who may act: an operator of the incident's place or of its responsible unit, within the site.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from typing import Any, Final
+
+from dashboards.audit import AuditLog
+from dashboards.auth import Access
+from dashboards.data import CommandSender
+from ioc.events import IncidentAction, IncidentCommand, IncidentState
+
+__all__ = ["ALLOWED", "ActionRefused", "Pending", "allowed_actions", "build_command", "may_act", "send_action"]
+
+ALLOWED: Final[Mapping[str, tuple[IncidentAction, ...]]] = {
+    IncidentState.OPEN: (IncidentAction.ACKNOWLEDGE, IncidentAction.DISPATCH, IncidentAction.RESOLVE),
+    IncidentState.ACKNOWLEDGED: (IncidentAction.DISPATCH, IncidentAction.RESOLVE),
+    IncidentState.DISPATCHED: (IncidentAction.DISPATCH, IncidentAction.RESOLVE),
+    IncidentState.RESOLVED: (IncidentAction.CLOSE, IncidentAction.REOPEN),
+    IncidentState.CLOSED: (IncidentAction.REOPEN,),
+}
+"""The lifecycle open → acknowledged → dispatched → resolved → closed, with reopen (DESIGN.md)."""
+
+
+class ActionRefused(ValueError):
+    """The action does not apply (wrong state, missing note or target, no operator role); nothing was sent."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Pending:
+    """A sent command whose effect has not been seen yet."""
+
+    incident_id: str
+    version: int
+    action: IncidentAction
+    command_id: str
+    partition: int
+    sent_at: dt.datetime
+
+    def settled_by(self, latest: Mapping[str, Any] | None) -> bool:
+        """Whether the workers have written a newer version of the incident since the command was sent."""
+        return latest is not None and int(latest["version"]) > self.version
+
+
+def allowed_actions(state: str) -> tuple[IncidentAction, ...]:
+    return ALLOWED.get(state, ())
+
+
+def may_act(access: Access | None, incident: Mapping[str, Any]) -> bool:
+    """Whether the person is an operator of the incident's place or responsible unit."""
+    if access is None:
+        return False
+    places = [incident.get("unit"), incident.get("responsible_unit")]
+    return any(isinstance(code, str) and code in access.site.tree and access.can_act(code) for code in places)
+
+
+def build_command(
+    access: Access,
+    incident: Mapping[str, Any],
+    action: IncidentAction,
+    *,
+    target_unit: str | None = None,
+    note: str | None = None,
+    now: dt.datetime | None = None,
+) -> IncidentCommand:
+    """The command for `action` on `incident`, or `ActionRefused` saying why it does not apply."""
+    if not may_act(access, incident):
+        raise ActionRefused(f"{access.actor} is not an operator for incident {incident['incident_id']}")
+    if action not in allowed_actions(str(incident["state"])):
+        raise ActionRefused(f"{action.value} does not apply to a {incident['state']} incident")
+    if action is IncidentAction.DISPATCH and (target_unit is None or not access.site.contains(target_unit)):
+        raise ActionRefused("dispatch needs a unit of this site to send the incident to")
+    text = (note or "").strip() or None
+    if action is IncidentAction.RESOLVE and text is None:
+        raise ActionRefused("resolving needs a note saying what was done")
+    return IncidentCommand(
+        command_id=uuid.uuid4().hex,
+        incident_id=str(incident["incident_id"]),
+        action=action,
+        actor=access.actor,
+        site_unit=access.site.unit,
+        issued_at=now or dt.datetime.now(dt.UTC),
+        target_unit=target_unit if action is IncidentAction.DISPATCH else None,
+        note=text,
+    )
+
+
+def send_action(
+    sender: CommandSender,
+    audit: AuditLog,
+    access: Access,
+    incident: Mapping[str, Any],
+    action: IncidentAction,
+    *,
+    target_unit: str | None = None,
+    note: str | None = None,
+) -> Pending:
+    """Build, send and audit one action; returns what to wait for. Raises `ActionRefused` or `CommandError`."""
+    command = build_command(access, incident, action, target_unit=target_unit, note=note)
+    delivery = sender.send(command)
+    audit.record(
+        access.actor,
+        access.site.unit,
+        f"incident-{action.value}",
+        targets=[command.incident_id],
+        command_id=command.command_id,
+        version_seen=int(incident["version"]),
+        topic=delivery.topic,
+        partition=delivery.partition,
+        offset=delivery.offset,
+        target_unit=command.target_unit,
+        note=command.note,
+    )
+    return Pending(
+        incident_id=command.incident_id,
+        version=int(incident["version"]),
+        action=action,
+        command_id=command.command_id,
+        partition=delivery.partition,
+        sent_at=command.issued_at,
+    )

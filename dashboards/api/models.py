@@ -1,0 +1,276 @@
+"""The shapes the citizen API answers with: Open311 GeoReport v2 records, open-data pages and problem details.
+
+These pydantic models are the OpenAPI spec's schemas (FastAPI generates it from them) and the only way
+the routes build a body, so what is documented is what is sent: schemathesis checks every response
+against them (tests/api/test_openapi.py). Field names follow Open311 (`long`, `service_request_id`)
+where Open311 defines them; the `ioc_*` fields and everything under /open-data are this platform's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Generic, Literal, TypeVar
+
+import pydantic
+
+__all__ = [
+    "AirStation",
+    "AqiBand",
+    "Camera",
+    "Discovery",
+    "DiscoveryEndpoint",
+    "FloodWarning",
+    "GroupPoints",
+    "HistoryEntry",
+    "Open311Error",
+    "Page",
+    "Problem",
+    "RequestCreated",
+    "ScorePage",
+    "Service",
+    "ServiceAttribute",
+    "ServiceDefinition",
+    "ServiceRequest",
+    "UnitInfo",
+    "UnitScore",
+    "ngsi_schema",
+]
+
+T = TypeVar("T")
+
+
+class _Model(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+
+# --- errors -----------------------------------------------------------------------------------------------
+
+
+class Open311Error(_Model):
+    """One Open311 error (the body is a list of them): an HTTP status and what was wrong."""
+
+    code: int = pydantic.Field(description="The HTTP status code.")
+    description: str = pydantic.Field(description="What was wrong, naming the field.")
+
+
+class Problem(_Model):
+    """An RFC 9457 problem: every error outside /open311 (NGSI-LD uses the same shape)."""
+
+    type: str = pydantic.Field(description="A URI naming the kind of problem.")
+    title: str
+    status: int
+    detail: str
+    field: str | None = pydantic.Field(None, description="The request field at fault, when one is.")
+
+
+# --- Open311 ------------------------------------------------------------------------------------------------
+
+
+class Service(_Model):
+    """One Open311 service: a category of citizen report from the reference model."""
+
+    service_code: str
+    service_name: str = pydantic.Field(description="In the language asked for (vi by default).")
+    description: str
+    metadata: bool = pydantic.Field(description="True: GET services/{code}.json lists its attributes.")
+    type: Literal["realtime", "batch", "blackbox"]
+    keywords: str
+    group: str = pydantic.Field(description="The IOC domain module handling it.")
+    name_vi: str
+    name_en: str
+
+
+class ServiceAttribute(_Model):
+    """An extra field a request may carry (`attribute[code]=value`)."""
+
+    variable: bool
+    code: str
+    datatype: Literal["string", "number", "datetime", "text", "singlevaluelist", "multivaluelist"]
+    required: bool
+    datatype_description: str
+    order: int
+    description: str
+
+
+class ServiceDefinition(_Model):
+    service_code: str
+    attributes: list[ServiceAttribute]
+
+
+class RequestCreated(_Model):
+    """The answer to a submitted request (Open311 sends a list of one)."""
+
+    service_request_id: str
+    service_notice: str
+    account_id: str | None = None
+    token: str | None = None
+
+
+class HistoryEntry(_Model):
+    """One step of the request's handling, as the incident lifecycle recorded it (never who, nor notes)."""
+
+    at: dt.datetime
+    action: str = pydantic.Field(description="opened, acknowledge, dispatch, resolve, close, reopen, escalate, ...")
+    ioc_state: str
+    status: Literal["open", "closed"]
+    label_vi: str
+    label_en: str
+    responsible_unit: str
+    responsible_name: str
+    escalation_level: int
+
+
+class ServiceRequest(_Model):
+    """An Open311 service request: a citizen report and where its handling stands (no personal data)."""
+
+    service_request_id: str
+    status: Literal["open", "closed"]
+    status_notes: str | None = None
+    service_name: str | None = None
+    service_code: str
+    description: str | None = None
+    agency_responsible: str | None = None
+    service_notice: str | None = None
+    requested_datetime: dt.datetime
+    updated_datetime: dt.datetime | None = None
+    expected_datetime: dt.datetime | None = pydantic.Field(None, description="When the current SLA runs out.")
+    address: str | None = None
+    address_id: str | None = None
+    zipcode: str | None = None
+    lat: float | None = None
+    long: float | None = None
+    media_url: str | None = None
+    ioc_state: str = pydantic.Field(description="received (not yet processed), open, acknowledged, dispatched, ...")
+    ioc_state_vi: str
+    ioc_state_en: str
+    unit: str
+    unit_name: str
+    history: list[HistoryEntry] | None = pydantic.Field(None, description="Only when one request is asked for.")
+
+
+class DiscoveryEndpoint(_Model):
+    specification: str
+    url: str
+    changeset: dt.datetime
+    type: Literal["production", "test"]
+    formats: list[str]
+
+
+class Discovery(_Model):
+    changeset: dt.datetime
+    contact: str
+    key_service: str
+    endpoints: list[DiscoveryEndpoint]
+
+
+# --- open data ----------------------------------------------------------------------------------------------
+
+
+class Page(_Model, Generic[T]):
+    """One page of items; `total` counts every item, `page` starts at 1."""
+
+    items: list[T]
+    page: int
+    page_size: int
+    total: int
+    generated_at: dt.datetime
+
+
+class AqiBand(_Model):
+    """A VN_AQI band (Decision 1459/QĐ-TCMT): 1 good … 6 hazardous."""
+
+    level: int
+    label_vi: str
+    label_en: str
+    colour: str = pydantic.Field(description="Hex RGB of the band, as the decision colours it.")
+
+
+class AirStation(_Model):
+    station: str
+    unit: str
+    unit_name: str
+    lat: float | None
+    lon: float | None
+    aqi: int
+    band: AqiBand
+    dominant_pollutant: str
+    observed_hour: dt.datetime = pydantic.Field(description="Start (UTC) of the hour the AQI is for.")
+
+
+class FloodWarning(_Model):
+    """A gauge above its watch level, or an active flood incident."""
+
+    kind: Literal["gauge", "incident"]
+    id: str
+    unit: str
+    unit_name: str
+    lat: float | None
+    lon: float | None
+    status: Literal["watch", "alert", "active"]
+    severity: str | None = None
+    title_vi: str
+    title_en: str
+    level_m: float | None = None
+    alert_level_m: float | None = None
+    clear_level_m: float | None = None
+    since: dt.datetime
+
+
+class Camera(_Model):
+    device: str
+    unit: str
+    unit_name: str
+    lat: float | None
+    lon: float | None
+    last_seen: dt.datetime
+    online: bool
+
+
+class GroupPoints(_Model):
+    code: str
+    label_vi: str
+    label_en: str
+    points: float
+    max_points: float
+
+
+class UnitScore(_Model):
+    rank: int
+    unit: str
+    unit_name: str
+    level: str
+    points: float
+    max_points: float
+    groups: list[GroupPoints]
+
+
+class ScorePage(_Model):
+    """Decision 766 scores of the site's units for one period (none yet: `period` is null)."""
+
+    period_kind: Literal["month", "day"]
+    period: dt.date | None
+    scheme: str
+    items: list[UnitScore]
+    page: int
+    page_size: int
+    total: int
+    generated_at: dt.datetime
+
+
+class UnitInfo(_Model):
+    code: str
+    name: str
+    level: str
+    parent: str | None
+    lat: float
+    lon: float
+
+
+def ngsi_schema() -> dict[str, Any]:
+    """The JSON Schema of an NGSI-LD entity as the API sends it (normalized or keyValues)."""
+    return {
+        "type": "object",
+        "required": ["id", "type"],
+        "properties": {"id": {"type": "string"}, "type": {"type": "string"}},
+        "additionalProperties": True,
+    }

@@ -1,0 +1,149 @@
+"""What every route of the citizen API shares: the site, warehouse, cache, clients, ledger and Kafka producer.
+
+`ApiState` is built once per process by `dashboards.api.app.create_app` from `CitizenApiSettings` (or
+given seams in tests: a warehouse, a sink) and handed to each router. It also holds the helpers that
+turn an answer into HTTP: cached bodies with ETag and Cache-Control, Open311 error lists, and RFC 9457
+problem details, so every route fails the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any, Final, Protocol
+
+import pydantic
+from fastapi import Request, Response
+
+from dashboards.api import models
+from dashboards.api.cache import Cached, ResponseCache
+from dashboards.api.clients import ApiClients
+from dashboards.api.data import ApiData, ApiSite
+from dashboards.api.ledger import Ledger
+from ioc import clickhouse
+from ioc.settings import CitizenApiSettings
+
+__all__ = [
+    "JSON",
+    "LD_JSON",
+    "PROBLEM_JSON",
+    "ApiState",
+    "EventSink",
+    "open311_error",
+    "problem",
+]
+
+JSON: Final = "application/json"
+LD_JSON: Final = "application/ld+json"
+PROBLEM_JSON: Final = "application/problem+json"
+
+_open311_errors: Final = pydantic.TypeAdapter(list[models.Open311Error])
+
+
+class EventSink(Protocol):
+    """Where submitted reports go: Kafka in production (ioc.delivery.AsyncProducer), a list in unit tests."""
+
+    async def send(self, topic: str, key: str, value: bytes, *, headers: Mapping[str, str] | None = None) -> None:
+        """Return once the event is stored; raise ioc.delivery.DeliveryError otherwise."""
+
+    def partitions(self, topic: str) -> int:
+        """How many partitions `topic` has; raise ioc.delivery.DeliveryError if it cannot tell."""
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Deliver what is queued, then let go."""
+
+
+def open311_error(status: int, description: str, headers: Mapping[str, str] | None = None) -> Response:
+    """An Open311 error answer: a list of one `{code, description}`."""
+    body = _open311_errors.dump_json([models.Open311Error(code=status, description=description)])
+    return Response(body, status_code=status, media_type=JSON, headers=dict(headers or {}))
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    field: str | None = None,
+    kind: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """An RFC 9457 problem answer (NGSI-LD's ProblemDetails have the same shape)."""
+    body = models.Problem(
+        type=kind or f"https://ioc-platform.github.io/errors/{status}",
+        title=title,
+        status=status,
+        detail=detail,
+        field=field,
+    ).model_dump_json(exclude_none=True)
+    return Response(body.encode(), status_code=status, media_type=PROBLEM_JSON, headers=dict(headers or {}))
+
+
+@dataclasses.dataclass
+class ApiState:
+    """One process's shared parts; the warehouse connection is opened on first use."""
+
+    settings: CitizenApiSettings
+    site: ApiSite
+    clients: ApiClients
+    ledger: Ledger
+    sink: EventSink
+    cache: ResponseCache
+    clock: Callable[[], float] = time.time
+    connect: Callable[[], clickhouse.Warehouse] | None = None
+    _data: ApiData | None = None
+    _data_lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
+
+    async def data(self) -> ApiData:
+        """The data layer, connecting to ClickHouse on first use (raises WarehouseError if it cannot)."""
+        if self._data is None:
+            async with self._data_lock:
+                if self._data is None:
+                    assert self.connect is not None, "ApiState needs a warehouse or a way to connect"
+                    self._data = ApiData(await asyncio.to_thread(self.connect))
+        return self._data
+
+    async def query(self, run: Callable[[ApiData], Any]) -> Any:
+        """Run blocking data-layer work off the event loop."""
+        data = await self.data()
+        return await asyncio.to_thread(run, data)
+
+    async def cached(
+        self,
+        request: Request,
+        key: Hashable,
+        ttl_s: float,
+        build: Callable[[ApiData], bytes | tuple[bytes, Mapping[str, str]]],
+        *,
+        media_type: str = JSON,
+    ) -> Response:
+        """The body `build` makes for `key` (optionally with headers), cached for `ttl_s`, as a response.
+
+        Honours If-None-Match with 304. An empty body means "nothing there": the caller turns it into 404.
+        """
+
+        async def make() -> Cached:
+            built = await self.query(build)
+            body, extra = built if isinstance(built, tuple) else (built, {})
+            return Cached.of(body, media_type, ttl_s, self.cache.now(), extra)
+
+        found = await self.cache.get_or_build(key, make)
+        shared = {
+            "ETag": found.etag,
+            # What is left of the body's life: a stale body (served while it is being rebuilt) says 0, so
+            # no cache downstream (the front cache, a proxy, the phone) keeps it any longer.
+            "Cache-Control": f"public, max-age={max(0, round(found.expires - self.cache.now()))}",
+            "Vary": "Accept",
+            **found.headers,
+        }
+        if request.headers.get("if-none-match") == found.etag:
+            return Response(status_code=304, headers=shared)
+        return Response(found.body, media_type=found.media_type, headers=shared)
+
+    def close(self) -> None:
+        self.sink.close()
+        self.ledger.close()
+        if self._data is not None:
+            self._data.warehouse.close()

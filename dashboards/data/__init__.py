@@ -1,0 +1,48 @@
+"""The dashboards' data layer: the only code that touches ClickHouse (and the incident command topic).
+
+Pages ask `SiteData` for named, parameterised, cached queries scoped to a unit of their site; incident
+actions go out through `commands`. See `dashboards.data.queries` for every statement.
+"""
+
+from dashboards.data.commands import (
+    COMMAND_TOPIC,
+    CommandError,
+    CommandSender,
+    Delivery,
+    KafkaCommandSender,
+    MemoryCommandSender,
+    close_senders,
+    command_partition,
+    episode_key,
+    sender_for,
+)
+from dashboards.data.privacy import PERSONAL_FIELDS, mask_rows
+from dashboards.data.queries import QUERIES, Query
+from dashboards.data.site import ACTIVE_STATES, Headline, NotAllowed, Rows, SiteData
+from dashboards.data.source import SourceError, TtlCache, close_all, warehouse_for
+
+__all__ = [
+    "ACTIVE_STATES",
+    "COMMAND_TOPIC",
+    "PERSONAL_FIELDS",
+    "QUERIES",
+    "CommandError",
+    "CommandSender",
+    "Delivery",
+    "Headline",
+    "KafkaCommandSender",
+    "MemoryCommandSender",
+    "NotAllowed",
+    "Query",
+    "Rows",
+    "SiteData",
+    "SourceError",
+    "TtlCache",
+    "close_all",
+    "close_senders",
+    "command_partition",
+    "episode_key",
+    "mask_rows",
+    "sender_for",
+    "warehouse_for",
+]

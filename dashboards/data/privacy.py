@@ -1,0 +1,67 @@
+"""Masking personal data (licence plates, reporters' names, phones and e-mails) before anyone sees it.
+
+Viewers and the public page always get masked values; operators get the real ones only through an
+explicit, audited reveal (`dashboards.data.site.SiteData` applies these on every read). Masks keep
+enough to tell records apart and to route work (a plate's province and series prefix, a phone's last
+three digits) and nothing that identifies a person on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final
+
+__all__ = ["PERSONAL_FIELDS", "mask_email", "mask_name", "mask_phone", "mask_plate", "mask_rows"]
+
+_HIDDEN: Final = "•"
+
+
+def mask_plate(plate: str) -> str:
+    """`61A-123.45` → `61A-•••.••`: the province code and series stay, the number goes."""
+    if not plate:
+        return ""
+    head = plate[:3]
+    return head + "".join(c if not c.isalnum() else _HIDDEN for c in plate[3:])
+
+
+def mask_phone(phone: str) -> str:
+    """`0912 345 678` → `••••••••678`: enough to recognise a number you already have."""
+    digits = [c for c in phone if c.isdigit()]
+    if not digits:
+        return ""
+    return _HIDDEN * max(len(digits) - 3, 0) + "".join(digits[-3:])
+
+
+def mask_name(name: str) -> str:
+    """`Nguyễn Văn An` → `N. V. A.`: initials only."""
+    return " ".join(f"{word[0]}." for word in name.split() if word)
+
+
+def mask_email(email: str) -> str:
+    """`an.nguyen@example.vn` → `a•••@example.vn`."""
+    if "@" not in email:
+        return _HIDDEN * 3 if email else ""
+    local, domain = email.split("@", 1)
+    return f"{local[:1]}{_HIDDEN * 3}@{domain}"
+
+
+PERSONAL_FIELDS: Final[Mapping[str, Callable[[str], str]]] = {
+    "plate": mask_plate,
+    "contact_name": mask_name,
+    "contact_phone": mask_phone,
+    "contact_email": mask_email,
+}
+"""Every column the warehouse holds that is personal data, with its mask."""
+
+
+def mask_rows(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Copies of `rows` with every personal field masked (other fields untouched)."""
+    masked = []
+    for row in rows:
+        copy = dict(row)
+        for field, mask in PERSONAL_FIELDS.items():
+            value = copy.get(field)
+            if isinstance(value, str):
+                copy[field] = mask(value)
+        masked.append(copy)
+    return masked

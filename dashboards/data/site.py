@@ -1,0 +1,518 @@
+"""A site's data: each named query run for one unit of the site's subtree, scoped, cached and masked.
+
+`SiteData` is what pages call. Every method takes the unit being looked at, refuses a unit outside the
+site (`UnitOutsideSite`) before any SQL runs, builds the scope condition from `ioc.scope` for that unit,
+runs the named statement from `dashboards.data.queries` through a per-process TTL cache, and shapes the
+rows for the screen (roll-ups to child units, SLA deadlines, alert states). Personal data (plates,
+reporters' contacts) leaves here masked unless an operator of that unit asked to reveal it; each reveal
+is written to the audit log with the records it exposed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import itertools
+import weakref
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from typing import Any, Final
+
+from dashboards.audit import AuditLog
+from dashboards.auth import Access
+from dashboards.data import privacy
+from dashboards.data.queries import QUERIES, TABLE_ENGINE, Query
+from dashboards.data.source import TtlCache
+from dashboards.sites import Site, display_name
+from ioc import clickhouse, units, workdays
+from ioc.events import VIOLATION_TYPES, IncidentState, Module, Severity
+from ioc.scope import Scope
+
+__all__ = [
+    "ACTIVE_STATES",
+    "AIR_MEASURES",
+    "Headline",
+    "NotAllowed",
+    "Rows",
+    "SiteData",
+]
+
+Rows = list[dict[str, Any]]
+
+ACTIVE_STATES: Final = (IncidentState.OPEN.value, IncidentState.ACKNOWLEDGED.value, IncidentState.DISPATCHED.value)
+_MODULES: Final = tuple(m.value for m in Module)
+_SEVERITIES: Final = tuple(s.value for s in Severity)
+AIR_MEASURES: Final = ("pm25", "pm10", "no2", "o3", "co", "so2")
+_SEVERITY_RANK: Final = {s.value: i for i, s in enumerate(Severity)}
+
+_ENGINES: dict[tuple[int, str], bool] = {}
+"""Per connection and table name: whether it is a view (a site's database) rather than a table."""
+
+_TOKENS: weakref.WeakKeyDictionary[clickhouse.Warehouse, int] = weakref.WeakKeyDictionary()
+_NEXT_TOKEN: Final = itertools.count(1)
+
+
+def _token(warehouse: clickhouse.Warehouse) -> int:
+    """A number for this connection object that no later object reuses (unlike `id()`)."""
+    token = _TOKENS.get(warehouse)
+    if token is None:
+        token = _TOKENS[warehouse] = next(_NEXT_TOKEN)
+    return token
+
+
+_CACHE: Final = TtlCache()
+"""Shared by every session of the process; keyed by connection, site, query, unit and parameters."""
+
+
+class NotAllowed(PermissionError):
+    """The person's role does not allow this (revealing personal data needs an operator of the unit)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Headline:
+    """The overview's headline figures for one unit."""
+
+    open_incidents: int
+    overdue_incidents: int
+    urgent_incidents: int
+    reports_7d: int
+    reports_unresolved: int
+    devices: int
+    silent_devices: int
+    worst_aqi: int | None
+    score_766: float | None
+    score_period: dt.date | None
+
+
+def _freeze(value: Any) -> Hashable:
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value) if isinstance(value, set | frozenset) else value
+        return tuple(_freeze(v) for v in items)
+    return value  # type: ignore[no-any-return]
+
+
+class SiteData:
+    """The named queries of one site, each for a unit of its subtree."""
+
+    def __init__(
+        self,
+        warehouse: clickhouse.Warehouse,
+        site: Site,
+        *,
+        live_ttl_s: float = 15.0,
+        slow_ttl_s: float = 300.0,
+        audit: AuditLog | None = None,
+        cache: TtlCache | None = None,
+    ) -> None:
+        self.warehouse = warehouse
+        self.site = site
+        self.live_ttl_s = live_ttl_s
+        self.slow_ttl_s = slow_ttl_s
+        self.audit = audit or AuditLog(None)
+        self._cache = _CACHE if cache is None else cache
+
+    # --- running a named query ----------------------------------------------------------------------------
+
+    def run(self, name: str, unit: str, /, *, fresh: bool = False, **params: Any) -> Rows:
+        """Rows of query `name` for `unit` (within the site), from the cache unless `fresh`."""
+        query = QUERIES[name]
+        scope = self.site.scope_of(unit)
+        key = (_token(self.warehouse), self.site.unit, self.site.edition, name, unit, _freeze(sorted(params.items())))
+        ttl = 0.0 if fresh else (self.slow_ttl_s if query.slow else self.live_ttl_s)
+        rows = self._cache.get_or_load(key, ttl, lambda: self._execute(query, scope, params))
+        return [dict(row) for row in rows]
+
+    def _execute(self, query: Query, scope: Scope, params: Mapping[str, Any]) -> Rows:
+        condition, bound = scope.predicate()
+        responsible, bound_responsible = scope.predicate("responsible_path", "responsible_unit", "responsible")
+        text = query.sql.replace("{scope}", condition).replace("{responsible}", responsible)
+        if query.window is not None:
+            if self._is_view(query.table):
+                text = text.replace("{prewhere}", "").replace("{window}", query.window)
+            else:
+                text = text.replace("{prewhere}", f"PREWHERE {query.window}").replace("{window}", "1")
+        values = {**bound, **bound_responsible, "scope_units": tuple(sorted(scope.units)), **params}
+        return self.warehouse.query(text, values)
+
+    def _is_view(self, table: str) -> bool:
+        key = (_token(self.warehouse), table)
+        found = _ENGINES.get(key)
+        if found is None:
+            rows = self.warehouse.query(TABLE_ENGINE, {"table": table})
+            found = _ENGINES[key] = bool(rows) and rows[0]["engine"] == "View"
+        return found
+
+    def forget(self, table: str | None = None) -> int:
+        """Drop cached results (of queries reading `table`, or all): after an action, to see its effect."""
+        names = {q.name for q in QUERIES.values() if table is None or q.table == table}
+        return self._cache.invalidate(lambda key: isinstance(key, tuple) and len(key) > 3 and key[3] in names)
+
+    def _reveal(self, reveal_for: Access | None, unit: str, rows: Rows, kind: str, ids: Iterable[str]) -> Rows:
+        if reveal_for is None:
+            return privacy.mask_rows(rows)
+        if not reveal_for.can_act(unit):
+            raise NotAllowed(f"{reveal_for.actor} may not reveal personal data for unit {unit}")
+        self.audit.record(
+            reveal_for.actor, self.site.unit, "reveal-personal-data", targets=list(ids), kind=kind, unit=unit
+        )
+        return rows
+
+    # --- overview ---------------------------------------------------------------------------------------
+
+    def children_figures(self, unit: str, *, aqi_hours: int = 3) -> Rows:
+        """Per child unit (the unit itself when it has none): active incidents, overdue, worst severity and
+        the worst station AQI of the last hours, with the map position."""
+        children = self.site.children(unit)
+        places = children or [self.site.get(unit)]
+        holder = self.site.children_by_row_unit(unit) if children else {}
+
+        def owners(row_unit: str) -> tuple[str, ...]:
+            return holder.get(row_unit, ()) if children else (unit,)
+
+        figures: dict[str, dict[str, Any]] = {
+            p.code: {
+                "code": p.code,
+                "name": display_name(p),
+                "lat": p.lat,
+                "lon": p.lon,
+                "incidents": 0,
+                "overdue": 0,
+                "severity": None,
+                "aqi": None,
+            }
+            for p in places
+        }
+        for row in self.run("incidents_by_unit", unit):
+            where = row["unit"] if self.site.scope_of(unit).contains(row["unit"]) else row["responsible_unit"]
+            for code in owners(where):
+                figure = figures[code]
+                figure["incidents"] += row["incidents"]
+                figure["overdue"] += row["overdue"]
+                if figure["severity"] is None or _SEVERITY_RANK[row["severity"]] > _SEVERITY_RANK[figure["severity"]]:
+                    figure["severity"] = row["severity"]
+        for row in self.run("aqi_by_station", unit, hours=aqi_hours):
+            for code in owners(row["unit"]):
+                figure = figures[code]
+                figure["aqi"] = max(figure["aqi"] or 0, row["aqi"])
+        return list(figures.values())
+
+    def headline(self, unit: str) -> Headline:
+        """The figures across the top of the overview."""
+        incidents = self.run("incidents_by_unit", unit)
+        reports = self.run("reports_by_state", unit, days=7)
+        devices = self.devices_by_vendor(unit)
+        stations = self.run("aqi_by_station", unit, hours=3)
+        periods = self.score_periods(unit)
+        score: float | None = None
+        if periods:
+            card = self.scorecard(unit, periods[0])
+            score = round(sum(r["points"] for r in card), 2) if card else None
+        done = {IncidentState.RESOLVED.value, IncidentState.CLOSED.value}
+        return Headline(
+            open_incidents=sum(r["incidents"] for r in incidents),
+            overdue_incidents=sum(r["overdue"] for r in incidents),
+            urgent_incidents=sum(r["incidents"] for r in incidents if r["severity"] in ("high", "critical")),
+            reports_7d=sum(r["reports"] for r in reports),
+            reports_unresolved=sum(r["reports"] for r in reports if r["state"] not in done),
+            devices=sum(r["devices"] for r in devices),
+            silent_devices=sum(r["silent"] for r in devices),
+            worst_aqi=max((r["aqi"] for r in stations), default=None),
+            score_766=score,
+            score_period=periods[0] if periods and score is not None else None,
+        )
+
+    # --- environment ------------------------------------------------------------------------------------
+
+    def aqi_stations(self, unit: str, *, hours: int = 3) -> Rows:
+        """Each air station's latest AQI with its place and position, worst first."""
+        where = {r["device_key"]: r for r in self.run("device_locations", unit, kind="air")}
+        rows = self.run("aqi_by_station", unit, hours=hours)
+        for row in rows:
+            located = where.get(row["device_key"], {})
+            fallback = units.load_tree("2024").get(row["unit"]) if row["unit"] in units.load_tree("2024") else None
+            row["place"] = self.site.row_unit_name(row["unit"])
+            row["lat"] = located.get("lat") or (fallback.lat if fallback else None)
+            row["lon"] = located.get("lon") or (fallback.lon if fallback else None)
+        return sorted(rows, key=lambda r: -r["aqi"])
+
+    def aqi_trend(self, unit: str, *, hours: int = 24) -> Rows:
+        """Worst AQI per hour for each child unit (or the unit itself): `hour`, `place`, `aqi`."""
+        return self._rolled_up(unit, self.run("aqi_trend", unit, hours=hours), "hour", "aqi", max)
+
+    def pollutant_trend(self, unit: str, *, hours: int = 24) -> Rows:
+        """Mean and peak of each air pollutant per 15 minutes for the unit."""
+        scope = self.site.scope_of(unit)
+        # A 2024 unit has its own rolled-up rows; a 2025 unit is the sum of the 2024 communes it absorbed.
+        roots = (unit,) if self.site.edition == "2024" else tuple(sorted(scope.units))
+        return self.run("pollutant_trend", unit, roots=roots, measures=AIR_MEASURES, hours=hours)
+
+    def water_levels(self, unit: str, *, hours: int = 2) -> Rows:
+        """Each gauge's latest level against the flood rule's alert and clear levels, highest first."""
+        rule = self.site.threshold("flood-level")
+        rows = self.run("water_levels", unit, hours=hours)
+        for row in rows:
+            row["place"] = self.site.row_unit_name(row["unit"])
+            row["alert_level"] = rule.above
+            row["clear_level"] = rule.clear_below
+            row["status"] = (
+                "alert" if row["level"] >= rule.above else "watch" if row["level"] >= rule.clear_below else "normal"
+            )
+        return rows
+
+    def water_trend(self, unit: str, *, hours: int = 6) -> Rows:
+        """Highest water level over time: `at`, `series`, `level`, one series per gauge in a ward and per child
+        unit above it (from the 15-minute aggregates, not the raw readings)."""
+        children = self.site.children(unit)
+        if not children:
+            rows = self.run("water_trend", unit, hours=hours)
+            return [{"at": r["at"], "series": r["device_key"], "level": r["level"]} for r in rows]
+        holder = self.site.children_by_row_unit(unit)
+        # A 2024 child has its own rolled-up rows; a 2025 child is read through the communes it absorbed.
+        wanted = [c.code for c in children] if self.site.edition == "2024" else sorted(holder)
+        rows = self.run("water_trend_by_unit", unit, units=tuple(wanted), hours=hours)
+        rolled = self._rolled_up(unit, rows, "at", "level", max)
+        return [{"at": r["at"], "series": r["place"], "level": r["level"]} for r in rolled]
+
+    def device_locations(self, unit: str, kind: str) -> Rows:
+        """Devices of `kind` ("air", "water", "noise", "traffic", "camera") with their last position."""
+        rows = self.run("device_locations", unit, kind=kind)
+        for row in rows:
+            row["place"] = self.site.row_unit_name(row["unit"])
+        return rows
+
+    # --- traffic and cameras ----------------------------------------------------------------------------
+
+    def _camera_counts(self, unit: str, hours: int) -> Rows:
+        types = tuple(sorted(t.value for t in VIOLATION_TYPES))
+        return self.run("camera_counts", unit, types=types, hours=hours)
+
+    def violations(self, unit: str, *, hours: int = 24) -> Rows:
+        """Distinct violations per type and child unit (or the unit itself): `event_type`, `place`, `events`."""
+        return self._rolled_up(unit, self._camera_counts(unit, hours), "event_type", "events", sum)
+
+    def hotspots(self, unit: str, *, hours: int = 24, limit: int = 15) -> Rows:
+        """The cameras with the most violations, with position and the types they saw."""
+        cameras: dict[str, dict[str, Any]] = {}
+        for row in self._camera_counts(unit, hours):
+            camera = cameras.setdefault(
+                row["device_key"],
+                {
+                    "device_key": row["device_key"],
+                    "unit": row["unit"],
+                    "place": self.site.row_unit_name(row["unit"]),
+                    "lat": row["lat"],
+                    "lon": row["lon"],
+                    "violations": 0,
+                    "types": [],
+                    "last_at": row["last_at"],
+                },
+            )
+            camera["violations"] += row["events"]
+            camera["types"].append(row["event_type"])
+            camera["last_at"] = max(camera["last_at"], row["last_at"])
+        ranked = sorted(cameras.values(), key=lambda c: (-c["violations"], c["device_key"]))[:limit]
+        for camera in ranked:
+            camera["types"] = sorted(camera["types"])
+        return ranked
+
+    def camera_events(self, unit: str, *, hours: int = 6, limit: int = 100, reveal_for: Access | None = None) -> Rows:
+        """The latest detections; plates masked unless an operator of `unit` reveals them (audited)."""
+        rows = self.run("camera_events_recent", unit, hours=hours, limit=limit)
+        for row in rows:
+            row["place"] = self.site.row_unit_name(row["unit"])
+        ids = [f"{r['device_key']}#{r['seq']}" for r in rows if r["plate"]]
+        return self._reveal(reveal_for, unit, rows, "plate", ids)
+
+    # --- incidents --------------------------------------------------------------------------------------
+
+    def incident_queue(
+        self,
+        unit: str,
+        *,
+        states: Sequence[str] = ACTIVE_STATES,
+        modules: Sequence[str] = _MODULES,
+        severities: Sequence[str] = _SEVERITIES,
+        limit: int = 300,
+        fresh: bool = False,
+    ) -> Rows:
+        """Incidents of the unit (where they happened or who must handle them), soonest SLA first."""
+        rows = self.run(
+            "incident_queue",
+            unit,
+            fresh=fresh,
+            states=tuple(states),
+            modules=tuple(modules),
+            severities=tuple(severities),
+            limit=limit,
+        )
+        for row in rows:
+            row["place"] = self.site.row_unit_name(row["unit"])
+            row["responsible"] = self.site.row_unit_name(row["responsible_unit"]) if row["responsible_unit"] else ""
+        return rows
+
+    def incident(self, incident_id: str, *, unit: str | None = None, fresh: bool = True) -> dict[str, Any] | None:
+        """One incident's latest version if the site (or `unit` within it) may see it; fresh by default."""
+        rows = self.run("incident", unit or self.site.unit, fresh=fresh, incident_id=incident_id)
+        return rows[0] if rows else None
+
+    def incident_history(self, incident_id: str, *, unit: str | None = None) -> Rows:
+        return self.run("incident_history", unit or self.site.unit, fresh=True, incident_id=incident_id)
+
+    # --- citizen reports --------------------------------------------------------------------------------
+
+    def reports_by_state(self, unit: str, *, days: int = 30) -> Rows:
+        return self.run("reports_by_state", unit, days=days)
+
+    def reports(
+        self,
+        unit: str,
+        *,
+        days: int = 30,
+        categories: Sequence[str] | None = None,
+        limit: int = 200,
+        reveal_for: Access | None = None,
+        now: dt.datetime | None = None,
+    ) -> Rows:
+        """The latest reports with their SLA deadline in working days; contacts masked unless revealed."""
+        chosen = tuple(categories) if categories else tuple(sorted(self.site.model.report_categories))
+        rows = self.run("reports_recent", unit, days=days, categories=chosen, limit=limit)
+        calendar = _calendar()
+        moment = now or dt.datetime.now(dt.UTC)
+        for row in rows:
+            sla = self.site.model.report_sla(row["category"])
+            row["place"] = self.site.row_unit_name(row["unit"])
+            row["due_at"] = calendar.add_working_days(row["submitted_at"], sla.resolve_working_days)
+            row["overdue"] = row["state"] not in ("resolved", "closed") and row["due_at"] < moment
+        ids = [r["report_id"] for r in rows if r["contact_name"] or r["contact_phone"] or r["contact_email"]]
+        return self._reveal(reveal_for, unit, rows, "contact", ids)
+
+    def escalations(self, unit: str, *, limit: int = 100) -> Rows:
+        """Incidents escalated upward (citizen-report and environment ones), newest first."""
+        modules = (Module.CITIZEN_REPORTS.value, Module.ENVIRONMENT.value, Module.SECURITY.value)
+        rows = self.run("escalations", unit, modules=modules, limit=limit)
+        for row in rows:
+            row["place"] = self.site.row_unit_name(row["unit"])
+            row["responsible"] = self.site.row_unit_name(row["responsible_unit"]) if row["responsible_unit"] else ""
+        return rows
+
+    # --- public services (Decision 766) -------------------------------------------------------------------
+
+    def score_periods(self, unit: str, *, period_kind: str = "month") -> list[dt.date]:
+        return [r["period_start"] for r in self.run("score_periods", unit, period_kind=period_kind)]
+
+    def scorecard(self, unit: str, period: dt.date, *, period_kind: str = "month") -> Rows:
+        """The unit's indicators for the period (empty when the unit has no score of its own)."""
+        return self.run("scorecard", unit, unit=unit, period=period, period_kind=period_kind)
+
+    def score_ranking(self, unit: str, period: dt.date, *, period_kind: str = "month") -> Rows:
+        """The child units ranked by Decision 766 points for the period, best first, with per-group points.
+
+        A 2025 unit with no children ranks the 2024 communes it absorbed; HCMC ranks its new units, each
+        scored as the mean of the communes it absorbed (766 points are not additive).
+        """
+        children = self.site.children(unit)
+        if self.site.edition == "2024" or not children:
+            ranked = (
+                [c.code for c in children] if self.site.edition == "2024" else sorted(self.site.scope_of(unit).units)
+            )
+            if not ranked:
+                return []
+            rows = self.run("score_ranking", unit, units=tuple(ranked), period=period, period_kind=period_kind)
+            return _ranking(_totals(rows), self.site.row_unit_name)
+        holder = self.site.children_by_row_unit(unit)
+        rows = self.run("score_ranking", unit, units=tuple(sorted(holder)), period=period, period_kind=period_kind)
+        communes = _totals(rows)
+        merged: dict[str, dict[str, float]] = {}
+        for child in children:
+            absorbed = [communes[c] for c, owners in holder.items() if child.code in owners and c in communes]
+            if absorbed:
+                keys = {k for entry in absorbed for k in entry}
+                merged[child.code] = {k: sum(e.get(k, 0.0) for e in absorbed) / len(absorbed) for k in keys}
+        names = {c.code: display_name(c) for c in children}
+        return _ranking(merged, lambda code: names[code])
+
+    def lost_dossiers(self, unit: str, period: dt.date, *, period_kind: str = "month", limit: int = 500) -> Rows:
+        """The dossiers that cost the unit points in the period, with the indicator they cost."""
+        lost = self.run("lost_dossier_ids", unit, unit=unit, period=period, period_kind=period_kind, limit=limit)
+        if not lost:
+            return []
+        by_id: dict[str, list[str]] = {}
+        for row in lost:
+            by_id.setdefault(row["dossier_id"], []).append(row["code"])
+        rows = self.run("dossiers", unit, dossier_ids=tuple(sorted(by_id)))
+        for row in rows:
+            row["indicators"] = ", ".join(sorted(set(by_id.get(row["dossier_id"], []))))
+            row["place"] = self.site.row_unit_name(row["unit"])
+        return rows
+
+    # --- data quality -----------------------------------------------------------------------------------
+
+    def _silence_params(self) -> dict[str, Any]:
+        return {
+            "camera_silent_s": int(self.site.silence_minutes("camera") * 60),
+            "device_silent_s": int(self.site.silence_minutes("air") * 60),
+        }
+
+    def devices_by_vendor(self, unit: str) -> Rows:
+        return self.run("devices_by_vendor", unit, **self._silence_params())
+
+    def silent_devices(self, unit: str, *, limit: int = 200) -> Rows:
+        rows = self.run("silent_devices", unit, limit=limit, **self._silence_params())
+        for row in rows:
+            row["place"] = self.site.row_unit_name(row["unit"])
+        return rows
+
+    def _placement(self, unit: str) -> dict[str, Any]:
+        # Letters that name no unit belong to the whole tree, so only its root site (at its root) sees them.
+        return {"include_unplaced": int(self.site.is_tree_root and unit == self.site.unit)}
+
+    def rejections(self, unit: str, *, hours: int = 24) -> Rows:
+        return self.run("rejections_by_vendor", unit, hours=hours, **self._placement(unit))
+
+    def rejections_recent(self, unit: str, *, hours: int = 24, limit: int = 100) -> Rows:
+        return self.run("rejections_recent", unit, hours=hours, limit=limit, **self._placement(unit))
+
+    # --- shaping ----------------------------------------------------------------------------------------
+
+    def _rolled_up(self, unit: str, rows: Rows, by: str, value: str, combine: Callable[[Iterable[Any]], Any]) -> Rows:
+        """Rows keyed by (`by`, row unit) combined per (`by`, child of `unit`): `place` names the child."""
+        children = self.site.children(unit)
+        holder = self.site.children_by_row_unit(unit) if children else {}
+        names = {c.code: display_name(c) for c in children} or {unit: display_name(self.site.get(unit))}
+        grouped: dict[tuple[Any, str], list[Any]] = {}
+        for row in rows:
+            for code in holder.get(row["unit"], ()) if children else (unit,):
+                grouped.setdefault((row[by], code), []).append(row[value])
+        return [
+            {by: key, "place": names[code], "unit": code, value: combine(values)}
+            for (key, code), values in sorted(grouped.items(), key=lambda kv: (kv[0][0], kv[0][1]))
+        ]
+
+
+def _totals(rows: Rows) -> dict[str, dict[str, float]]:
+    """Per unit: `points` and `group_<code>` sums from score_ranking rows."""
+    totals: dict[str, dict[str, float]] = {}
+    for row in rows:
+        entry = totals.setdefault(row["unit"], {"points": 0.0})
+        group = f"group_{row['group_code']}"
+        entry[group] = entry.get(group, 0.0) + row["points"]
+        entry["points"] += row["points"]
+    return totals
+
+
+def _ranking(totals: Mapping[str, Mapping[str, float]], name_of: Callable[[str], str]) -> Rows:
+    ordered = sorted(totals.items(), key=lambda kv: (-kv[1]["points"], kv[0]))
+    return [
+        {
+            "rank": position,
+            "unit": code,
+            "place": name_of(code),
+            **{k: round(v, 2) for k, v in sorted(entry.items())},
+        }
+        for position, (code, entry) in enumerate(ordered, start=1)
+    ]
+
+
+@functools.cache
+def _calendar() -> workdays.WorkingCalendar:
+    return workdays.default_calendar()

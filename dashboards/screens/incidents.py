@@ -1,0 +1,195 @@
+"""Incidents: the queue with SLA countdown and filters, one incident's story, and the operator's actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from dashboards import actions, ui
+from dashboards.context import current
+from dashboards.data import ACTIVE_STATES, CommandError, commands
+from dashboards.sites import display_name
+from ioc.events import IncidentAction, IncidentState, Module, Severity
+
+__all__: list[str] = []
+
+PENDING_KEY = "ioc.pending"
+
+ctx = current()
+t = ctx.t
+ui.header(ctx, "incidents.title")
+pending: dict[str, actions.Pending] = st.session_state.setdefault(PENDING_KEY, {})
+
+states_col, modules_col, severities_col = st.columns(3)
+states = states_col.multiselect(
+    t("incidents.filter_state"),
+    options=[s.value for s in IncidentState],
+    default=list(ACTIVE_STATES),
+    format_func=lambda v: t(f"state.{v}"),
+    key="incidents-states",
+)
+modules = modules_col.multiselect(
+    t("incidents.filter_module"),
+    options=[m.value for m in Module],
+    default=[m.value for m in Module],
+    format_func=lambda v: ctx.t.pick(
+        ctx.site.model.modules[Module(v)].label_vi, ctx.site.model.modules[Module(v)].label_en
+    ),
+    key="incidents-modules",
+)
+severities = severities_col.multiselect(
+    t("incidents.filter_severity"),
+    options=[s.value for s in Severity],
+    default=[s.value for s in Severity],
+    format_func=lambda v: t(f"severity.{v}"),
+    key="incidents-severities",
+)
+
+
+def queue_rows(fresh: bool = False) -> list[dict[str, Any]]:
+    return ctx.data.incident_queue(ctx.unit, states=states, modules=modules, severities=severities, fresh=fresh)
+
+
+@ui.live(ctx)
+def queue() -> None:
+    with ui.guarded(ctx):
+        # While a command is out, read incidents fresh (not from the cache) until its effect shows.
+        waited = bool(pending)
+        for incident_id, waiting in list(pending.items()):
+            latest = ctx.data.incident(incident_id)
+            if waiting.settled_by(latest):
+                assert latest is not None
+                st.toast(t("incidents.settled", title=latest["title"], state=t(f"state.{latest['state']}")))
+                del pending[incident_id]
+                ctx.data.forget("incidents")
+            else:
+                st.info(
+                    t("incidents.waiting", action=t(f"action.{waiting.action.value}"), id=incident_id),
+                    icon=":material/hourglass_top:",
+                )
+        rows = queue_rows(fresh=waited)
+        st.caption(t("incidents.count", n=len(rows)))
+        ui.table(
+            ctx,
+            rows,
+            [
+                ("sla_due_at", "col.sla"),
+                ("severity", "col.severity"),
+                ("state", "col.state"),
+                ("title", "col.title"),
+                ("place", "col.place"),
+                ("responsible", "col.responsible"),
+                ("escalation_level", "col.escalation"),
+                ("opened_at", "col.opened"),
+                ("version", "col.version"),
+            ],
+            formats={
+                "sla_due_at": lambda v: ui.sla_left(ctx, v),
+                "severity": lambda v: t(f"severity.{v}"),
+                "state": lambda v: t(f"state.{v}"),
+                "escalation_level": lambda v: t("incidents.escalated", n=v) if v else "",
+            },
+            key="incident-queue",
+        )
+
+
+queue()
+
+st.subheader(t("incidents.detail"))
+with ui.guarded(ctx):
+    listed = {row["incident_id"]: row for row in queue_rows()}
+    chosen = st.selectbox(
+        t("incidents.choose"),
+        options=list(listed),
+        index=None,
+        format_func=lambda i: f"{listed[i]['title']} — {listed[i]['place']}",
+        key="incident-select",
+        placeholder=t("incidents.choose_placeholder"),
+    )
+    incident = ctx.data.incident(chosen, unit=ctx.unit) if chosen else None
+    if chosen and incident is None:
+        ui.empty(ctx, "incidents.gone")
+    if incident is not None:
+        info, story = st.columns([2, 3])
+        with info:
+            st.markdown(f"**{incident['title']}**")
+            st.write(
+                t(
+                    "incidents.summary",
+                    state=t(f"state.{incident['state']}"),
+                    severity=t(f"severity.{incident['severity']}"),
+                    place=ctx.site.row_unit_name(incident["unit"]),
+                    responsible=ctx.site.row_unit_name(incident["responsible_unit"] or incident["unit"]),
+                    sla=ui.sla_left(ctx, incident["sla_due_at"]),
+                    opened=ui.when(incident["opened_at"]),
+                )
+            )
+            if incident["note"]:
+                st.caption(t("incidents.note", note=incident["note"]))
+        with story:
+            ui.table(
+                ctx,
+                ctx.data.incident_history(incident["incident_id"], unit=ctx.unit),
+                [
+                    ("version", "col.version"),
+                    ("updated_at", "col.time"),
+                    ("action", "col.action"),
+                    ("actor", "col.actor"),
+                    ("state", "col.state"),
+                    ("note", "col.note"),
+                ],
+                formats={"state": lambda v: t(f"state.{v}")},
+            )
+
+        if not actions.may_act(ctx.access, incident):
+            st.caption(t("incidents.viewer"))
+        elif incident["incident_id"] in pending:
+            st.caption(t("incidents.already_pending"))
+        else:
+            allowed = actions.allowed_actions(incident["state"])
+            target: str | None = None
+            note = ""
+            if IncidentAction.DISPATCH in allowed:
+                # The place itself first (dispatching back down to the ward), then every other unit of the site.
+                targets = [incident["unit"], incident["responsible_unit"]] + [
+                    u.code for u in ctx.site.tree if ctx.site.contains(u.code)
+                ]
+                visible = list(dict.fromkeys(code for code in targets if ctx.site.contains(code)))
+                target = st.selectbox(
+                    t("incidents.dispatch_to"),
+                    options=visible,
+                    format_func=lambda code: display_name(ctx.site.tree.get(code)),
+                    key="incident-target",
+                )
+            note = st.text_area(t("incidents.note_input"), key="incident-note", max_chars=4000)
+            buttons = st.columns(len(allowed))
+            for column, action in zip(buttons, allowed, strict=True):
+                if column.button(
+                    t(f"action.{action.value}"),
+                    key=f"act-{action.value}",
+                    type="primary" if action is allowed[0] else "secondary",
+                    width="stretch",
+                ):
+                    assert ctx.access is not None
+                    try:
+                        waiting = actions.send_action(
+                            commands.sender_for(ctx.settings.kafka),
+                            ctx.audit,
+                            ctx.access,
+                            incident,
+                            action,
+                            target_unit=target,
+                            note=note,
+                        )
+                    except actions.ActionRefused as refused:
+                        st.warning(t("incidents.refused", reason=str(refused)), icon=":material/block:")
+                    except CommandError as failed:
+                        st.error(t("incidents.send_failed", reason=str(failed)), icon=":material/error:")
+                    else:
+                        pending[waiting.incident_id] = waiting
+                        ctx.data.forget("incidents")
+                        st.success(
+                            t("incidents.sent", action=t(f"action.{action.value}"), partition=waiting.partition),
+                            icon=":material/send:",
+                        )

@@ -1,0 +1,254 @@
+"""`ioc up`: the whole platform on one machine — local stack, warehouse, bridge, workers, operator, sites,
+dashboards and the simulated province — with live status, stopped cleanly by Ctrl-C.
+
+Each part runs as its own process, exactly as it would in a pod (`python -m sensors.bridge`,
+`python -m streams worker`, `python -m operators`, `ioc dashboard`, `ioc simulate`), configured through
+the same environment variables, with its output in the stack directory's `logs/`. The stream workers
+and the simulator share one clock: at `--speed 60` an hour of the province happens in a minute, and the
+SLA clocks run at the same pace, so a flood escalates to its district within the demo.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+from ioc import clickhouse
+from ioc.localstack.process import is_alive, start_process, stop_process
+from ioc.localstack.stack import Stack
+from ioc.settings import ClickHouseEndpoint
+from operators import crds, province
+from streams.warehouse import migrate
+
+__all__ = ["Platform", "Process"]
+
+PYTHON = sys.executable
+SITES_NAMESPACE = "ioc-sites"
+
+
+@dataclasses.dataclass
+class Process:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    pid: int = 0
+    log: Path | None = None
+
+
+@dataclasses.dataclass
+class Platform:
+    """One local platform in `stack.root`; `start()` brings it up, `stop()` takes everything down."""
+
+    stack: Stack
+    speed: float = 60.0
+    rate: float = 200.0
+    duration: str = "6h"
+    scenarios: tuple[str, ...] = ("demo",)
+    dashboards: tuple[tuple[str, int], ...] = (("74", 8501), ("724", 8502))
+    with_operator: bool = True
+    with_simulator: bool = True
+    units: tuple[str, ...] = ()  # simulate only these units' subtrees (default: the whole province)
+    say: Callable[[str], None] = print
+    processes: list[Process] = dataclasses.field(default_factory=list)
+    started_at: dt.datetime = dataclasses.field(default_factory=lambda: dt.datetime.now(dt.UTC).replace(microsecond=0))
+
+    @property
+    def logs(self) -> Path:
+        return self.stack.root / "logs"
+
+    def start(self) -> None:
+        self.say(f"starting the local stack in {self.stack.root} ...")
+        services = self.stack.up(progress=True)
+        ch = services["clickhouse"]
+        endpoint = ClickHouseEndpoint.from_service(ch)
+        with clickhouse.connect(endpoint) as warehouse:
+            applied = migrate(warehouse, "ioc")
+        self.say(f"warehouse ready ({len(applied)} migrations applied)")
+        if self.with_operator:
+            self._apply_sites(services["kube-apiserver"])
+        self._spawn("bridge", [PYTHON, "-m", "sensors.bridge"], self._bridge_env(services))
+        self._spawn(
+            "streams",
+            [PYTHON, "-m", "streams", "worker", "--loglevel=warn", "--without-web"],
+            self._streams_env(services),
+        )
+        if self.with_operator:
+            self._spawn("operator", [PYTHON, "-m", "operators"], self._operator_env(services))
+        for site, port in self.dashboards:
+            self._spawn(
+                f"dashboard-{site}",
+                [
+                    PYTHON,
+                    "-m",
+                    "ioc",
+                    "dashboard",
+                    "--site",
+                    site,
+                    "--port",
+                    str(port),
+                    "--stack",
+                    str(self.stack.root),
+                    "--public",
+                ],
+                dict(os.environ),
+            )
+        if self.with_simulator:
+            time.sleep(5)  # the bridge subscribes and the workers join their group before data flows
+            argv = [
+                PYTHON,
+                "-m",
+                "ioc",
+                "simulate",
+                "--stack",
+                str(self.stack.root),
+                "--speed",
+                str(self.speed),
+                "--rate",
+                str(self.rate),
+                "--duration",
+                self.duration,
+                "--start",
+                self.started_at.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            ]
+            for scenario in self.scenarios:
+                argv += ["--scenario", scenario]
+            if self.units:
+                argv += ["--units", ",".join(self.units)]
+            self._spawn("simulator", argv, dict(os.environ))
+
+    # --- configuration of each part -------------------------------------------------------------------------
+
+    def _bridge_env(self, services: dict[str, Any]) -> dict[str, str]:
+        m, k = services["mosquitto"], services["kafka"]
+        return {
+            **os.environ,
+            "IOC_BRIDGE_MQTT__HOST": m["host"],
+            "IOC_BRIDGE_MQTT__PORT": str(m["port"]),
+            "IOC_BRIDGE_MQTT__USERNAME": m["bridge_user"],
+            "IOC_BRIDGE_MQTT__PASSWORD": m["bridge_password"],
+            "IOC_BRIDGE_KAFKA__BOOTSTRAP": k["bootstrap"],
+            "IOC_BRIDGE_REPLICA": "local-0",
+        }
+
+    def _clickhouse_env(self, prefix: str, ch: dict[str, Any]) -> dict[str, str]:
+        return {
+            f"{prefix}CLICKHOUSE__HOST": ch["host"],
+            f"{prefix}CLICKHOUSE__PORT": str(ch["port"]),
+            f"{prefix}CLICKHOUSE__HTTP_PORT": str(ch["http_port"]),
+            f"{prefix}CLICKHOUSE__USER": ch["user"],
+            f"{prefix}CLICKHOUSE__PASSWORD": ch["password"],
+        }
+
+    def _streams_env(self, services: dict[str, Any]) -> dict[str, str]:
+        return {
+            **os.environ,
+            **self._clickhouse_env("IOC_STREAMS_", services["clickhouse"]),
+            "IOC_STREAMS_KAFKA__BOOTSTRAP": services["kafka"]["bootstrap"],
+            "IOC_STREAMS_DATA_DIR": str(self.stack.root / "streams"),
+            "IOC_STREAMS_WEB_PORT": "0",
+            "IOC_STREAMS_CLOCK_SPEED": str(self.speed),
+            "IOC_STREAMS_CLOCK_START": self.started_at.isoformat(),
+            "IOC_STREAMS_INDICATORS_EVERY_S": "20",
+        }
+
+    def _operator_env(self, services: dict[str, Any]) -> dict[str, str]:
+        m, ch = services["mosquitto"], services["clickhouse"]
+        return {
+            **os.environ,
+            **self._clickhouse_env("IOC_OPERATOR_", ch),
+            "IOC_OPERATOR_KUBE__KUBECONFIG": services["kube-apiserver"]["kubeconfig"],
+            "IOC_OPERATOR_KAFKA__BOOTSTRAP": services["kafka"]["bootstrap"],
+            "IOC_OPERATOR_MQTT__HOST": m["host"],
+            "IOC_OPERATOR_MQTT__PORT": str(m["port"]),
+            "IOC_OPERATOR_MQTT__USERNAME": m["admin_user"],
+            "IOC_OPERATOR_MQTT__PASSWORD": m["admin_password"],
+            "IOC_OPERATOR_CLICKHOUSE_USERS_D": ch["users_d"],
+            "IOC_OPERATOR_SECRET_KEY": ch["password"],  # stable for this stack's life
+        }
+
+    def _apply_sites(self, kube: dict[str, Any]) -> None:
+        kubectl = [kube["kubectl"], f"--kubeconfig={kube['kubeconfig']}"]
+        manifests = "\n---\n".join(json.dumps(crd) for crd in crds.crd_files().values())
+        self._kubectl([*kubectl, "apply", "--server-side", "-f", "-"], manifests)
+        self._kubectl([*kubectl, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"], None)
+        self._kubectl([*kubectl, "apply", "--server-side", "-f", "-"], province.render("2024", SITES_NAMESPACE))
+        self.say(f"applied the Bình Dương sites (1 province, 9 districts, 91 communes) in namespace {SITES_NAMESPACE}")
+
+    @staticmethod
+    def _kubectl(argv: list[str], stdin: str | None) -> None:
+        done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=300, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv[:3])} failed: {done.stderr.strip()}")
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        log = self.logs / f"{name}.log"
+        process = start_process(name, argv, log, env=env)
+        self.processes.append(Process(name, argv, env, process.pid, log))
+
+    # --- watching and stopping ------------------------------------------------------------------------------
+
+    def status_line(self, warehouse: clickhouse.Warehouse, previous: dict[str, float]) -> str:
+        now = time.monotonic()
+        try:
+            row = warehouse.query(
+                "SELECT (SELECT count() FROM ioc.readings) AS readings,"
+                " (SELECT count() FROM ioc.incidents_current WHERE state NOT IN ('resolved', 'closed')) AS open"
+            )[0]
+        except clickhouse.WarehouseError:
+            return "warehouse not answering"
+        readings = float(row["readings"])
+        rate = 0.0
+        if previous:
+            rate = (readings - previous["readings"]) / max(now - previous["at"], 1e-6)
+        previous.update(readings=readings, at=now)
+        alive = [p.name for p in self.processes if is_alive(p.pid)]
+        dead = [p.name for p in self.processes if p.name not in alive]
+        parts = [f"{int(readings):,} readings stored ({rate:,.0f}/s)", f"{int(row['open'])} open incidents"]
+        parts.append("all processes running" if not dead else f"stopped: {', '.join(dead)} (see {self.logs})")
+        return " · ".join(parts)
+
+    def stop(self, *, keep_stack: bool = False) -> None:
+        for process in reversed(self.processes):
+            if stop_process(process.pid, timeout=20):
+                self.say(f"stopped {process.name}")
+        if not keep_stack:
+            self.say(f"stopped services: {', '.join(self.stack.down()) or 'none'}")
+
+    def run_until_interrupted(self, out: TextIO = sys.stdout, every_s: float = 5.0) -> None:
+        """Print the URLs and a status line every few seconds until Ctrl-C (or SIGTERM)."""
+        for site, port in self.dashboards:
+            out.write(f"dashboard for site {site}: http://localhost:{port}/\n")
+        out.write(f"logs: {self.logs}   endpoints: ioc stack status --json --dir {self.stack.root}\n")
+        out.write("Ctrl-C stops everything.\n")
+        out.flush()
+        stop = False
+
+        def on_term(_signum: int, _frame: object) -> None:
+            nonlocal stop
+            stop = True
+
+        previous_term = signal.signal(signal.SIGTERM, on_term)
+        services = self.stack.running()
+        endpoint = ClickHouseEndpoint.from_service(services["clickhouse"])
+        previous: dict[str, float] = {}
+        try:
+            with clickhouse.connect(endpoint) as warehouse:
+                while not stop:
+                    out.write(f"[{dt.datetime.now():%H:%M:%S}] {self.status_line(warehouse, previous)}\n")
+                    out.flush()
+                    with contextlib.suppress(InterruptedError):
+                        time.sleep(every_s)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous_term)

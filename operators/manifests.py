@@ -1,0 +1,396 @@
+"""Pure builders of the Kubernetes objects a site or a vendor owns: data in, manifests (dicts) out.
+
+The IOCSite handler applies what `site_children` returns with server-side apply; tests call these
+functions directly. Every pod satisfies the "restricted" Pod Security Standard; every object carries the
+standard labels and an owner reference to its custom resource.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+from typing import Any, Final
+
+from ioc import topics
+from ioc.settings import OperatorSettings
+from operators.models import IOCSiteSpec
+from operators.names import SiteNames, VendorNames, labels, owner_reference
+
+__all__ = [
+    "DASHBOARD_PORT",
+    "ISOLATED_TOPICS",
+    "ChildRef",
+    "Login",
+    "Manifest",
+    "all_children",
+    "credentials_secret",
+    "isolated_topics",
+    "obsolete_children",
+    "site_children",
+    "vendor_secret",
+]
+
+Manifest = dict[str, Any]
+
+DASHBOARD_PORT: Final = 8501
+"""Streamlit's port; its health endpoint is /_stcore/health."""
+CONFIG_DIR: Final = "/etc/ioc/site"
+ACCESS_LABEL: Final = "ioc.platform/dashboard-access"
+"""Namespaces or pods with this label "true" may reach a non-public dashboard (e.g. the ingress controller)."""
+RUN_AS: Final = 10001
+
+ISOLATED_TOPICS: Final = (
+    "readings",
+    "camera-events",
+    "citizen-reports",
+    "service-records",
+    "incidents",
+    "incident-commands",
+    "aggregates",
+)
+"""Registry topics an isolated site gets its own copy of (`ioc.site-<unit>.<name>.v1`), same layout."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Login:
+    """A ClickHouse login as handed to a site's pods."""
+
+    host: str
+    port: int
+    http_port: int
+    database: str
+    user: str
+    password: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ChildRef:
+    """Enough to find (and delete) a child object."""
+
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+
+
+def isolated_topics(unit: str) -> list[topics.KafkaTopic]:
+    """The isolated site's copies of the registry topics, each with the original's key and partitions."""
+    copies = []
+    for short in ISOLATED_TOPICS:
+        original = topics.kafka_topic(short)
+        copies.append(dataclasses.replace(original, name=topics.site_topic(unit, short)))
+    return copies
+
+
+def _meta(names: SiteNames | VendorNames, name: str, component: str, kind: str, uid: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "namespace": names.namespace,
+        "labels": labels(names, component),
+        "ownerReferences": [owner_reference(kind, names.name, uid)],
+    }
+
+
+def _data(values: dict[str, str]) -> dict[str, str]:
+    return {k: base64.b64encode(v.encode("utf-8")).decode("ascii") for k, v in values.items()}
+
+
+def credentials_secret(names: SiteNames, uid: str, login: Login) -> Manifest:
+    """The site's read-only ClickHouse login, for its dashboard pods (and for people, with kubectl)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _meta(names, names.credentials_secret, "credentials", "IOCSite", uid),
+        "type": "Opaque",
+        "data": _data(
+            {
+                "host": login.host,
+                "port": str(login.port),
+                "http_port": str(login.http_port),
+                "database": login.database,
+                "user": login.user,
+                "password": login.password,
+            }
+        ),
+    }
+
+
+def vendor_secret(names: VendorNames, uid: str, host: str, port: int, password: str) -> Manifest:
+    """A vendor's MQTT login; the vendor id is the username and the topic segment."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _meta(names, names.credentials_secret, "vendor-credentials", "SensorVendor", uid),
+        "type": "Opaque",
+        "data": _data({"host": host, "port": str(port), "username": names.vendor, "password": password}),
+    }
+
+
+def _restricted_pod() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "runAsGroup": RUN_AS,
+        "fsGroup": RUN_AS,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _restricted_container() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _secret_env(prefix: str, secret: str, keys: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        {"name": f"{prefix}{var}", "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+        for var, key in keys.items()
+    ]
+
+
+def _volumes(names: SiteNames) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    volumes: list[dict[str, Any]] = [
+        {"name": "site-config", "configMap": {"name": names.config_map}},
+        {"name": "tmp", "emptyDir": {}},
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": "site-config", "mountPath": CONFIG_DIR, "readOnly": True},
+        {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - the pod's own emptyDir, with a read-only root
+    ]
+    return volumes, mounts
+
+
+def _dashboard(
+    names: SiteNames, uid: str, spec: IOCSiteSpec, settings: OperatorSettings, *, rollout: str, modules: list[str]
+) -> Manifest:
+    selector = {k: v for k, v in labels(names, "dashboard").items() if k != "app.kubernetes.io/managed-by"}
+    volumes, mounts = _volumes(names)
+    env = [
+        {"name": "HOME", "value": "/tmp"},  # noqa: S108 - Streamlit writes under $HOME; the root is read-only
+        {"name": "IOC_DASHBOARD_SITE_UNIT", "value": spec.unit},
+        {"name": "IOC_DASHBOARD_EDITION", "value": spec.edition},
+        {"name": "IOC_DASHBOARD_PUBLIC_ENABLED", "value": "true" if spec.dashboard.public else "false"},
+        {"name": "IOC_DASHBOARD_LANGUAGE", "value": spec.dashboard.language},
+        {"name": "IOC_DASHBOARD_MODULES", "value": json.dumps(modules)},
+        # Streamlit listens on every address of the pod (the default is loopback, for laptops).
+        {"name": "IOC_DASHBOARD_ADDRESS", "value": "0.0.0.0"},  # noqa: S104 - inside the pod, behind its NetworkPolicy
+        {"name": "IOC_DASHBOARD_PORT", "value": str(DASHBOARD_PORT)},
+        {"name": "IOC_DASHBOARD_KAFKA__BOOTSTRAP", "value": settings.kafka.bootstrap},
+        *_secret_env(
+            "IOC_DASHBOARD_CLICKHOUSE__",
+            names.credentials_secret,
+            {
+                "HOST": "host",
+                "PORT": "port",
+                "HTTP_PORT": "http_port",
+                "DATABASE": "database",
+                "USER": "user",
+                "PASSWORD": "password",
+            },
+        ),
+    ]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(names, names.dashboard, "dashboard", "IOCSite", uid),
+        "spec": {
+            "replicas": spec.dashboard.replicas,
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {
+                    "labels": labels(names, "dashboard"),
+                    # A new configuration or credential rolls the pods: both are read at start.
+                    "annotations": {"ioc.platform/rollout": rollout},
+                },
+                "spec": {
+                    "serviceAccountName": names.service_account,
+                    "securityContext": _restricted_pod(),
+                    "containers": [
+                        {
+                            "name": "dashboard",
+                            "image": settings.image,
+                            "command": ["ioc", "dashboard", "--site", spec.unit],
+                            "ports": [{"name": "http", "containerPort": DASHBOARD_PORT, "protocol": "TCP"}],
+                            "env": env,
+                            "volumeMounts": mounts,
+                            "readinessProbe": {
+                                "httpGet": {"path": "/_stcore/health", "port": "http"},
+                                "periodSeconds": 10,
+                            },
+                            "securityContext": _restricted_container(),
+                        }
+                    ],
+                    "volumes": volumes,
+                },
+            },
+        },
+    }
+
+
+def _worker(names: SiteNames, uid: str, spec: IOCSiteSpec, settings: OperatorSettings, rollout: str) -> Manifest:
+    selector = {k: v for k, v in labels(names, "worker").items() if k != "app.kubernetes.io/managed-by"}
+    volumes, mounts = _volumes(names)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(names, names.worker, "worker", "IOCSite", uid),
+        "spec": {
+            "replicas": spec.workers.replicas,
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": labels(names, "worker"), "annotations": {"ioc.platform/rollout": rollout}},
+                "spec": {
+                    "serviceAccountName": names.service_account,
+                    "securityContext": _restricted_pod(),
+                    "containers": [
+                        {
+                            "name": "worker",
+                            "image": settings.image,
+                            "command": ["python", "-m", "streams", "worker"],
+                            "env": [
+                                {"name": "HOME", "value": "/tmp"},  # noqa: S108 - see the dashboard
+                                # Its own consumer group: the shared pool never reads the site's topics.
+                                {"name": "IOC_STREAMS_APP_ID", "value": f"ioc-streams-site-{names.suffix}"},
+                                {"name": "IOC_STREAMS_DATA_DIR", "value": "/tmp/streams"},  # noqa: S108
+                                {"name": "IOC_STREAMS_KAFKA__BOOTSTRAP", "value": settings.kafka.bootstrap},
+                                {"name": "IOC_STREAMS_CLICKHOUSE__HOST", "value": settings.clickhouse.host},
+                                {"name": "IOC_STREAMS_CLICKHOUSE__PORT", "value": str(settings.clickhouse.port)},
+                            ],
+                            "envFrom": [{"secretRef": {"name": settings.worker_env_secret, "optional": True}}],
+                            "volumeMounts": mounts,
+                            "securityContext": _restricted_container(),
+                        }
+                    ],
+                    "volumes": volumes,
+                },
+            },
+        },
+    }
+
+
+def _kafka_ports(bootstrap: str) -> list[int]:
+    ports = set()
+    for server in bootstrap.split(","):
+        _, _, port = server.strip().rpartition(":")
+        if port.isdigit():
+            ports.add(int(port))
+    return sorted(ports)
+
+
+def _network_policy(names: SiteNames, uid: str, spec: IOCSiteSpec, settings: OperatorSettings) -> Manifest:
+    ingress: dict[str, Any] = {"ports": [{"protocol": "TCP", "port": DASHBOARD_PORT}]}
+    if not spec.dashboard.public:
+        ingress["from"] = [
+            {"namespaceSelector": {"matchLabels": {ACCESS_LABEL: "true"}}},
+            {"podSelector": {"matchLabels": {ACCESS_LABEL: "true"}}},
+        ]
+    tcp = [settings.clickhouse.port, settings.clickhouse.http_port, *_kafka_ports(settings.kafka.bootstrap)]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta(names, names.service_account, "network-policy", "IOCSite", uid),
+        "spec": {
+            "podSelector": {"matchLabels": {"ioc.platform/site": names.name}},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [ingress],
+            "egress": [
+                {"ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]},
+                {"ports": [{"protocol": "TCP", "port": p} for p in sorted(set(tcp))]},
+            ],
+        },
+    }
+
+
+def site_children(
+    names: SiteNames,
+    uid: str,
+    spec: IOCSiteSpec,
+    *,
+    config_text: str,
+    login: Login,
+    settings: OperatorSettings,
+    modules: list[str],
+) -> list[Manifest]:
+    """Every Kubernetes object the site owns, in the order they should be applied; `modules` are those it runs."""
+    rollout = hashlib.sha256(f"{config_text}\0{login.password}".encode()).hexdigest()[:16]
+    children: list[Manifest] = [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": _meta(names, names.service_account, "site", "IOCSite", uid),
+            "automountServiceAccountToken": True,
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": _meta(names, names.service_account, "site", "IOCSite", uid),
+            # Only its own configuration, to notice changes without a restart; nothing else in the cluster.
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["configmaps"],
+                    "resourceNames": [names.config_map],
+                    "verbs": ["get", "watch"],
+                }
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": _meta(names, names.service_account, "site", "IOCSite", uid),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": names.service_account},
+            "subjects": [{"kind": "ServiceAccount", "name": names.service_account, "namespace": names.namespace}],
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": _meta(names, names.config_map, "config", "IOCSite", uid),
+            "data": {"site.json": config_text},
+        },
+        credentials_secret(names, uid, login),
+        _dashboard(names, uid, spec, settings, rollout=rollout, modules=modules),
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _meta(names, names.dashboard, "dashboard", "IOCSite", uid),
+            "spec": {
+                "type": "ClusterIP",
+                "selector": {"ioc.platform/site": names.name, "app.kubernetes.io/component": "dashboard"},
+                "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+            },
+        },
+        _network_policy(names, uid, spec, settings),
+    ]
+    if spec.workers.isolated:
+        children.append(_worker(names, uid, spec, settings, rollout))
+    return children
+
+
+def obsolete_children(names: SiteNames, spec: IOCSiteSpec) -> list[ChildRef]:
+    """Children a previous spec needed and this one does not (the dedicated worker of a formerly isolated site)."""
+    if spec.workers.isolated:
+        return []
+    return [ChildRef("apps/v1", "Deployment", names.namespace, names.worker)]
+
+
+def all_children(names: SiteNames) -> list[ChildRef]:
+    """Every child a site can have, for deleting them (a real cluster's garbage collector does it too)."""
+    pairs = [
+        ("apps/v1", "Deployment", names.worker),
+        ("apps/v1", "Deployment", names.dashboard),
+        ("v1", "Service", names.dashboard),
+        ("networking.k8s.io/v1", "NetworkPolicy", names.service_account),
+        ("v1", "Secret", names.credentials_secret),
+        ("v1", "ConfigMap", names.config_map),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding", names.service_account),
+        ("rbac.authorization.k8s.io/v1", "Role", names.service_account),
+        ("v1", "ServiceAccount", names.service_account),
+    ]
+    return [ChildRef(api, kind, names.namespace, name) for api, kind, name in pairs]

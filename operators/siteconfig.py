@@ -1,0 +1,78 @@
+"""The sites' side of Kafka: the compacted site-config topic the stream workers read, and isolated topics.
+
+The shared, partitioned worker pool learns each site's effective configuration from `ioc.site-config.v1`
+(compacted: the latest document per site key; a tombstone when the site is deleted). An isolated site
+gets its own copies of the registry topics (`ioc.site-<unit>.<name>.v1`) for its dedicated workers.
+Topic names and layouts come from `ioc.topics` only.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from confluent_kafka import KafkaError, Producer
+
+from ioc import kafka_admin, topics
+from operators.manifests import isolated_topics
+
+__all__ = ["ConfigPublisher", "PublishError", "delete_isolated_topics", "ensure_isolated_topics"]
+
+
+class PublishError(RuntimeError):
+    """Kafka did not acknowledge a site's configuration."""
+
+
+class ConfigPublisher:
+    """One idempotent producer for every site's configuration; thread-safe (librdkafka's producer is)."""
+
+    def __init__(self, bootstrap: str, *, timeout: float = 15.0) -> None:
+        self.topic = topics.kafka_topic("site-config").name
+        self._timeout = timeout
+        self._producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "enable.idempotence": True,
+                "acks": "all",
+                "linger.ms": 5,
+                "message.timeout.ms": int(timeout * 1000),
+                "logger": logging.getLogger("operators.kafka"),
+            }
+        )
+        self._lock = threading.Lock()
+
+    def publish(self, key: str, document: str | None) -> None:
+        """Publish a site's configuration (None: a tombstone) and wait until Kafka has it."""
+        done = threading.Event()
+        outcome: list[Any] = []
+
+        def delivered(error: KafkaError | None, _message: Any) -> None:
+            outcome.append(error)
+            done.set()
+
+        value = None if document is None else document.encode("utf-8")
+        self._producer.produce(self.topic, key=key.encode("utf-8"), value=value, on_delivery=delivered)
+        # librdkafka reports every message within message.timeout.ms; the margin covers a slow poll.
+        deadline = time.monotonic() + self._timeout + 5
+        while not done.wait(0.01):
+            # Any thread's poll serves every pending callback, this message's included.
+            self._producer.poll(0)
+            if time.monotonic() > deadline:
+                raise PublishError(f"{self.topic} key {key}: no acknowledgement within {self._timeout} s")
+        if outcome[0] is not None:
+            raise PublishError(f"{self.topic} key {key}: {outcome[0]}")
+
+    def close(self) -> None:
+        self._producer.flush(self._timeout)
+
+
+def ensure_isolated_topics(bootstrap: str, unit: str) -> list[str]:
+    """Create the isolated site's topics that are missing; returns those created."""
+    return kafka_admin.ensure_topics(bootstrap, isolated_topics(unit))
+
+
+def delete_isolated_topics(bootstrap: str, unit: str) -> None:
+    existing = kafka_admin.list_topics(bootstrap)
+    kafka_admin.delete_topics(bootstrap, [t.name for t in isolated_topics(unit) if t.name in existing])

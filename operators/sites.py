@@ -1,0 +1,458 @@
+"""Provisioning one IOCSite: every part it needs, in and outside Kubernetes, reported as status and events.
+
+The IOCSite handlers (operators.handlers.iocsite) call `reconcile` on create, update, resume and from the
+repair timer, `refresh_figures` from the figures timer and `finalize` on delete; this module decides what
+each part needs and calls the pure builders and the service clients. It never raises for a part that
+fails: the part's condition says why and the outcome asks for a retry, so one unreachable service does
+not stop the others from being put in place. A spec the operator must refuse is a permanent outcome.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+from confluent_kafka import KafkaException
+
+from ioc.clickhouse import WarehouseError
+from ioc.dynsec import DynsecError
+from ioc.reference import ReferenceModel, ReferenceModelError, default_reference_model, parse_reference_model
+from ioc.scope import Scope, site_scope
+from operators import broker, conditions, config, manifests, sitedb
+from operators.context import Context
+from operators.credentials import derive_password
+from operators.kube import KubeError
+from operators.models import IOCSiteSpec, ResourceError, parse
+from operators.names import SiteNames, site_names
+from operators.siteconfig import PublishError, delete_isolated_topics, ensure_isolated_topics
+
+__all__ = [
+    "PARTS",
+    "Event",
+    "Outcome",
+    "SiteObject",
+    "Trigger",
+    "finalize",
+    "reconcile",
+    "record",
+    "refresh_figures",
+]
+
+PARTS: Final = ("Valid", "Parent", "Kubernetes", "Warehouse", "Streams", "Broker")
+"""The conditions Ready waits for."""
+
+DEFAULT_MODEL: Final = "default"
+
+
+class Trigger(enum.StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    RESUME = "resume"
+    REPAIR = "repair"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SiteObject:
+    """The parts of an IOCSite object the operator reads."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    created: str
+    spec: Mapping[str, Any]
+    status: Mapping[str, Any]
+    deleting: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Event:
+    """A Kubernetes Event to post about the object: type Normal or Warning."""
+
+    type: str
+    reason: str
+    message: str
+
+
+@dataclasses.dataclass(slots=True)
+class Outcome:
+    """What a reconcile produced: the status to write, events to post, and whether to try again."""
+
+    status: dict[str, Any]
+    events: list[Event] = dataclasses.field(default_factory=list)
+    retry: str | None = None
+    permanent: str | None = None
+
+
+def record(obj: SiteObject) -> config.SiteRecord | None:
+    """The index entry of a site (None when its spec cannot be read: such a site serves nothing)."""
+    try:
+        spec = parse(IOCSiteSpec, obj.spec)
+    except ResourceError:
+        return None
+    parent = None
+    if spec.parent_ref is not None:
+        parent = (spec.parent_ref.namespace or obj.namespace, spec.parent_ref.name)
+    return config.SiteRecord(
+        obj.namespace, obj.name, obj.uid, spec.unit, spec.edition, spec.tier, parent, obj.created, obj.deleting
+    )
+
+
+def resolve_model(models: Mapping[str, Any], name: str) -> ReferenceModel:
+    """The ReferenceModel object's spec, validated; the packaged default stands in for a missing "default"."""
+    spec = models.get(name)
+    if spec is None:
+        if name == DEFAULT_MODEL:
+            return default_reference_model()
+        raise LookupError(f"ReferenceModel {name!r} does not exist")
+    return parse_reference_model(spec, f"ReferenceModel {name}")
+
+
+def _failed(obj: SiteObject, reason: str, message: str, field_message: str) -> Outcome:
+    old = obj.status.get("conditions", [])
+    conds = conditions.merge(
+        old,
+        [
+            conditions.condition("Valid", False, reason, field_message, generation=obj.generation),
+            conditions.condition("Ready", False, reason, f"{message}: {field_message}", generation=obj.generation),
+        ],
+    )
+    status = {
+        "phase": conditions.phase(conds, PARTS, failed=True),
+        "observedGeneration": obj.generation,
+        "conditions": conds,
+    }
+    return Outcome(status, [Event("Warning", reason, field_message)], permanent=field_message)
+
+
+def _login(ctx: Context, names: SiteNames, password: str) -> manifests.Login:
+    endpoint = ctx.settings.clickhouse
+    return manifests.Login(
+        endpoint.host, endpoint.port, endpoint.http_port, names.database, names.clickhouse_user, password
+    )
+
+
+def _kube_reason(exc: KubeError) -> str:
+    return {403: "Forbidden", 422: "Invalid", 409: "Conflict", 0: "Unreachable"}.get(exc.status, "ApiError")
+
+
+@dataclasses.dataclass(slots=True)
+class _Run:
+    """One reconcile of a valid spec: what every part needs, and what they report."""
+
+    ctx: Context
+    obj: SiteObject
+    spec: IOCSiteSpec
+    names: SiteNames
+    scope: Scope
+    text: str
+    chash: str
+    password: str
+    trigger: Trigger
+    modules: list[str]
+    events: list[Event] = dataclasses.field(default_factory=list)
+    retry: list[str] = dataclasses.field(default_factory=list)
+
+    def condition(self, type_: str, ok: bool | None, reason: str, message: str = "") -> dict[str, Any]:
+        if ok is False:
+            self.retry.append(f"{type_}: {message}")
+        return conditions.condition(type_, ok, reason, message, generation=self.obj.generation)
+
+    def event(self, repaired: bool, what: str) -> None:
+        if repaired:
+            self.events.append(Event("Warning", "Repaired", f"re-created {what} (deleted outside the operator)"))
+        else:
+            self.events.append(Event("Normal", "Created", f"created {what}"))
+
+    def kubernetes(self) -> dict[str, Any]:
+        ctx, names, spec = self.ctx, self.names, self.spec
+        login = _login(ctx, names, self.password)
+        children = manifests.site_children(
+            names,
+            self.obj.uid,
+            spec,
+            config_text=self.text,
+            login=login,
+            settings=ctx.settings,
+            modules=self.modules,
+        )
+        try:
+            created = [f"{m['kind']}/{m['metadata']['name']}" for m in children if ctx.kube.apply(m)]
+            removed = [
+                f"{ref.kind}/{ref.name}"
+                for ref in manifests.obsolete_children(names, spec)
+                if ctx.kube.delete(ref.api_version, ref.kind, ref.name, ref.namespace)
+            ]
+        except KubeError as exc:
+            return self.condition("Kubernetes", False, _kube_reason(exc), str(exc))
+        if created:
+            self.event(self.trigger is Trigger.REPAIR, ", ".join(created))
+        if removed:
+            self.events.append(Event("Normal", "Removed", f"removed {', '.join(removed)} (no longer asked for)"))
+        return self.condition("Kubernetes", True, "Applied", f"{len(children)} objects applied server-side")
+
+    def warehouse(self) -> dict[str, Any]:
+        ctx, names = self.ctx, self.names
+        try:
+            report = sitedb.ensure_site(
+                ctx.warehouse(),
+                names,
+                self.scope,
+                self.password,
+                source_db=ctx.settings.clickhouse.database,
+                users_d=ctx.settings.clickhouse_users_d,
+            )
+        except (WarehouseError, OSError) as exc:
+            ctx.drop_warehouse()
+            reason = "NoUsersDirectory" if isinstance(exc, FileNotFoundError) else "ClickHouseError"
+            return self.condition("Warehouse", False, reason, str(exc)[:500])
+        if report.recreated:
+            changed = ", ".join(report.recreated)
+            self.events.append(Event("Normal", "ViewsUpdated", f"re-made views whose tables changed: {changed}"))
+        if report.created:
+            self.event(self.trigger is Trigger.REPAIR, f"views {', '.join(report.created)} in {names.database}")
+        views = len(sitedb.SITE_TABLES) - len(report.missing_tables)
+        message = f"database {names.database} with {views} views and user {names.clickhouse_user}"
+        if report.missing_tables:
+            message += (
+                f"; tables not in {ctx.settings.clickhouse.database} yet (their views follow): "
+                f"{', '.join(report.missing_tables)}"
+            )
+            return self.condition("Warehouse", True, "TablesMissing", message)
+        return self.condition("Warehouse", True, "Provisioned", message)
+
+    def streams(self, previous: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, Any], bool]:
+        """Topics and the published configuration; also whether the configuration is on the topic now."""
+        ctx, spec = self.ctx, self.spec
+        stale = (
+            self.obj.status.get("configHash") != self.chash
+            or previous.get("Streams", {}).get("status") != "True"
+            or self.trigger in (Trigger.CREATE, Trigger.RESUME)
+        )
+        try:
+            ctx.ensure_shared_topics()
+            if spec.workers.isolated and self.trigger is not Trigger.REPAIR:
+                ensure_isolated_topics(ctx.settings.kafka.bootstrap, spec.unit)
+            if stale:
+                ctx.publisher().publish(self.names.config_key, self.text)
+        except (KafkaException, PublishError) as exc:
+            return self.condition("Streams", False, "KafkaError", str(exc)), False
+        pool = f"dedicated workers on ioc.site-{spec.unit}.*" if spec.workers.isolated else "the shared worker pool"
+        message = (
+            f"configuration {self.chash} published on {ctx.publisher().topic} (key {self.names.config_key}) for {pool}"
+        )
+        return self.condition("Streams", True, "Published", message), True
+
+    def broker(self) -> dict[str, Any]:
+        acls = broker.site_acls(self.scope)
+        try:
+            with self.ctx.dynsec() as admin:
+                broker.ensure_role(admin, self.names.mqtt_role, acls)
+        except (DynsecError, OSError) as exc:
+            return self.condition("Broker", False, "MosquittoError", str(exc))
+        message = f"role {self.names.mqtt_role} reads the device topics of {len(acls) // 2} unit pattern(s)"
+        return self.condition("Broker", True, "RoleReady", message)
+
+
+def _validate(
+    obj: SiteObject, records: list[config.SiteRecord], models: Mapping[str, Any]
+) -> tuple[IOCSiteSpec, ReferenceModel, dict[str, Any], config.SiteRecord | None] | Outcome:
+    """The spec, its model, its effective configuration and its parent; or the outcome refusing it."""
+    gen = obj.generation
+    try:
+        spec = parse(IOCSiteSpec, obj.spec)
+    except ResourceError as exc:
+        return _failed(obj, "InvalidSpec", "the spec is invalid", str(exc))
+    try:
+        model = resolve_model(models, spec.reference_model)
+    except LookupError as exc:
+        message = f"spec.referenceModel: {exc}"
+        cond = conditions.condition("Valid", None, "ReferenceModelMissing", message, generation=gen)
+        conds = conditions.merge(obj.status.get("conditions", []), [cond])
+        conds = conditions.merge(conds, [conditions.ready(conds, PARTS, generation=gen)])
+        status = {"phase": conditions.phase(conds, PARTS), "observedGeneration": gen, "conditions": conds}
+        return Outcome(status, retry=message)
+    except ReferenceModelError as exc:
+        return _failed(obj, "InvalidReferenceModel", "its reference model is invalid", f"spec.referenceModel: {exc}")
+    me = record(obj)
+    assert me is not None  # the spec parsed above
+    owner = config.owner_of_unit([*(r for r in records if r.uid != obj.uid), me], spec.unit, spec.edition)
+    if owner is not None and owner.uid != obj.uid:
+        held = f"IOCSite {owner.namespace}/{owner.name}"
+        message = f"spec.unit: unit {spec.unit} ({spec.edition}) is already served by {held}"
+        return _failed(obj, "UnitTaken", "another site serves this unit", message)
+    names = site_names(obj.name, obj.namespace, spec)
+    try:
+        document = config.effective_config(names, spec, model)
+        parent = config.check_parent(records, me, spec, model)
+    except config.SiteSpecError as exc:
+        return _failed(obj, "InvalidSpec", "the spec does not fit the reference model or the tree", str(exc))
+    return spec, model, document, parent
+
+
+def reconcile(
+    ctx: Context,
+    obj: SiteObject,
+    *,
+    records: Iterable[config.SiteRecord],
+    models: Mapping[str, Any],
+    trigger: Trigger,
+) -> Outcome:
+    """Bring every part of the site to what its spec asks; idempotent."""
+    validated = _validate(obj, list(records), models)
+    if isinstance(validated, Outcome):
+        return validated
+    spec, _, document, parent = validated
+    gen = obj.generation
+    names = site_names(obj.name, obj.namespace, spec)
+    text = config.config_json(document)
+    run = _Run(
+        ctx,
+        obj,
+        spec,
+        names,
+        site_scope(spec.unit, spec.edition),
+        text,
+        config.config_hash(text),
+        derive_password(ctx.key, "clickhouse", obj.uid),
+        trigger,
+        list(document["modules"]),
+    )
+    new = [run.condition("Valid", True, "SpecValid")]
+    if spec.parent_ref is not None and parent is None:
+        ref = spec.parent_ref
+        message = f"spec.parentRef: IOCSite {ref.namespace or obj.namespace}/{ref.name} does not exist (yet)"
+        # Unknown, not False: nothing is broken, the parent is usually applied in the same batch.
+        new.append(run.condition("Parent", None, "ParentMissing", message))
+        run.retry.append(message)
+    else:
+        where = "is a root" if parent is None else f"reports to {parent.namespace}/{parent.name}"
+        new.append(run.condition("Parent", True, "ParentFound", f"the site {where}"))
+    previous = {c["type"]: c for c in obj.status.get("conditions", [])}
+    new.append(run.kubernetes())
+    if trigger is not Trigger.UPDATE or previous.get("Warehouse", {}).get("status") != "True":
+        new.append(run.warehouse())
+    streams, published = run.streams(previous)
+    new.append(streams)
+    if trigger in (Trigger.CREATE, Trigger.RESUME) or previous.get("Broker", {}).get("status") != "True":
+        new.append(run.broker())
+    conds = conditions.merge(obj.status.get("conditions", []), new)
+    conds = conditions.merge(conds, [conditions.ready(conds, PARTS, generation=gen)])
+    status: dict[str, Any] = {
+        "phase": conditions.phase(conds, PARTS),
+        "observedGeneration": gen,
+        "conditions": conds,
+        "unitName": document["site"]["unitName"],
+        "path": run.scope.path,
+        "database": names.database,
+        "credentialsSecret": names.credentials_secret,
+        "dashboardUrl": names.dashboard_url,
+    }
+    if published:
+        status["configHash"] = run.chash
+    if trigger is Trigger.CREATE and not run.retry:
+        message = f"unit {spec.unit} ({document['site']['unitName']}): every part in place"
+        run.events.append(Event("Normal", "Provisioned", message))
+    return Outcome(status, run.events, retry="; ".join(run.retry) or None)
+
+
+def refresh_figures(ctx: Context, obj: SiteObject) -> dict[str, Any] | None:
+    """The status figures (open incidents, data freshness, 766 score) read through the site's views."""
+    try:
+        spec = parse(IOCSiteSpec, obj.spec)
+    except ResourceError:
+        return None
+    names = site_names(obj.name, obj.namespace, spec)
+    gen = obj.generation
+    try:
+        figures = sitedb.read_figures(ctx.warehouse(), names)
+    except WarehouseError as exc:
+        ctx.drop_warehouse()
+        cond = conditions.condition("FiguresAvailable", False, "ClickHouseError", str(exc)[:500], generation=gen)
+        return {"conditions": conditions.merge(obj.status.get("conditions", []), [cond])}
+    status: dict[str, Any] = {
+        "openIncidents": figures.open_incidents,
+        "score766": figures.score766,
+        "score766Period": figures.score766_period,
+    }
+    if figures.last_data_at is not None:
+        age = (dt.datetime.now(dt.UTC) - figures.last_data_at).total_seconds()
+        status["dataFreshness"] = sitedb.format_age(age)
+        status["dataFreshnessSeconds"] = int(max(age, 0))
+    else:
+        status["dataFreshness"] = "no data" if "device_status" not in figures.missing else None
+        status["dataFreshnessSeconds"] = None
+    if figures.missing:
+        message = f"no {', '.join(figures.missing)} view yet (the warehouse tables do not exist): figures unknown"
+        cond = conditions.condition("FiguresAvailable", False, "TablesMissing", message, generation=gen)
+    else:
+        cond = conditions.condition("FiguresAvailable", True, "Read", "read from ClickHouse", generation=gen)
+    status["conditions"] = conditions.merge(obj.status.get("conditions", []), [cond])
+    return status
+
+
+def finalize(ctx: Context, obj: SiteObject, *, records: Iterable[config.SiteRecord]) -> Outcome:
+    """Remove the site's parts, unless sites below it still exist (they must be deleted first)."""
+    records = list(records)
+    gen = obj.generation
+    children = sorted(
+        f"{r.namespace}/{r.name}" for r in records if r.parent == (obj.namespace, obj.name) and r.uid != obj.uid
+    )
+    if children:
+        message = f"sites report to this one and must be deleted first: {', '.join(children)}"
+        cond = conditions.condition("Ready", False, "ChildSitesExist", message, generation=gen)
+        conds = conditions.merge(obj.status.get("conditions", []), [cond])
+        status = {"phase": conditions.phase(conds, PARTS, deleting=True), "conditions": conds}
+        return Outcome(status, [Event("Warning", "DeletionBlocked", message)], retry=message)
+    retry: list[str] = []
+    me = record(obj)
+    done: list[str] = []
+    if me is not None:
+        spec = parse(IOCSiteSpec, obj.spec)
+        names = site_names(obj.name, obj.namespace, spec)
+        others = [r for r in records if r.uid != obj.uid and not r.deleting]
+        if config.owner_of_unit(others, spec.unit, spec.edition) is None:
+            done += _remove_external(ctx, names, spec, retry)
+    else:
+        names = SiteNames(obj.name, obj.namespace, "00", "2024")
+    try:
+        for ref in manifests.all_children(names):
+            if ctx.kube.delete(ref.api_version, ref.kind, ref.name, ref.namespace):
+                done.append(f"{ref.kind}/{ref.name}")
+    except KubeError as exc:
+        retry.append(f"Kubernetes: {exc}")
+    cond = conditions.condition(
+        "Ready", False, "Deleting", "; ".join(retry) or "removing the site's parts", generation=gen
+    )
+    conds = conditions.merge(obj.status.get("conditions", []), [cond])
+    status = {"phase": "Deleting", "conditions": conds}
+    events = [Event("Normal", "Removed", f"removed {', '.join(done)}")] if done else []
+    return Outcome(status, events, retry="; ".join(retry) or None)
+
+
+def _remove_external(ctx: Context, names: SiteNames, spec: IOCSiteSpec, retry: list[str]) -> list[str]:
+    done = []
+    try:
+        sitedb.drop_site(ctx.warehouse(), names, users_d=ctx.settings.clickhouse_users_d)
+        done.append(f"database and user {names.database}")
+    except (WarehouseError, OSError) as exc:
+        ctx.drop_warehouse()
+        retry.append(f"Warehouse: {exc}")
+    try:
+        ctx.publisher().publish(names.config_key, None)
+        if spec.workers.isolated:
+            # Only while isolated: a 2025 site may share its unit code (so its topic names) with a 2024 one.
+            delete_isolated_topics(ctx.settings.kafka.bootstrap, spec.unit)
+        done.append(f"configuration key {names.config_key}")
+    except (KafkaException, PublishError) as exc:
+        retry.append(f"Streams: {exc}")
+    try:
+        with ctx.dynsec() as admin:
+            broker.delete_role(admin, names.mqtt_role)
+        done.append(f"MQTT role {names.mqtt_role}")
+    except (DynsecError, OSError) as exc:
+        retry.append(f"Broker: {exc}")
+    return done

@@ -1,0 +1,70 @@
+"""Running every named query of the citizen API on a seeded warehouse (the real server, or chDB in a subprocess)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from typing import Any
+
+from dashboards.api.data import ApiData
+from dashboards.api.queries import QUERIES
+from ioc.clickhouse import Warehouse, in_process
+from ioc.scope import site_scope
+from streams.warehouse import migrate
+from tests.api import seed
+
+EXPECTED = {
+    "air_stations": 2,
+    "device_positions": 3,
+    "water_gauges": 2,
+    "public_alerts": 2,
+    "score_latest_period": 1,
+    "scores": 8,
+    "report": 1,
+    "reports": 1,
+    "reports_by_id": 1,
+    "incident_states": 1,
+    "incident_trail": 2,
+}
+
+
+def run_all(warehouse: Warehouse, seeded: seed.Seeded) -> dict[str, int]:
+    """Rows each named query returns for the province, with parameters that match the seeded rows."""
+    data = ApiData(warehouse)
+    scope = site_scope("74")
+    now = seeded.now
+    params: dict[str, dict[str, Any]] = {
+        "air_stations": {"since": now - dt.timedelta(hours=3)},
+        "device_positions": {"kind": "camera"},
+        "water_gauges": {"since": now - dt.timedelta(hours=2)},
+        "public_alerts": {"rules": ("aqi-bad", "flood-level", "flood-rise")},
+        "score_latest_period": {"period_kind": "month"},
+        "scores": {"period_kind": "month", "period": seeded.month},
+        "report": {"report_id": seed.REPORT_ID},
+        "reports": {
+            "start": now - dt.timedelta(days=1),
+            "end": now + dt.timedelta(minutes=1),
+            "any_category": 0,
+            "categories": ("flooding",),
+            "limit": 100,
+        },
+        "reports_by_id": {"report_ids": (seed.REPORT_ID, "o311-none")},
+        "incident_states": {"incident_ids": (seeded.report_incident,)},
+        "incident_trail": {"incident_id": seeded.report_incident},
+    }
+    assert set(params) == set(QUERIES), "every named query needs its parameters here"
+    return {name: len(data.run(name, scope, **values)) for name, values in params.items()}
+
+
+def main() -> None:
+    """In a fresh process: chDB in memory, the schema, the seed, every query; prints the counts as JSON."""
+    warehouse = in_process(sys.argv[1])
+    migrate(warehouse, "ioc")
+    seeded = seed.seed(warehouse, "ioc")
+    warehouse.command("USE ioc")
+    print(json.dumps(run_all(warehouse, seeded)))
+
+
+if __name__ == "__main__":
+    main()

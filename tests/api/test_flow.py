@@ -1,0 +1,146 @@
+"""End to end: an Open311 request becomes an incident in the right commune, and GET follows its lifecycle.
+
+Real Kafka, real ClickHouse and a real stream-worker process (tests/streams/worker.py); the API produces
+to Kafka with its own producer, exactly as in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from dashboards.api import create_app
+from ioc import codecs, topics, units
+from ioc.events import IncidentAction, IncidentCommand
+from ioc.settings import ClickHouseEndpoint, KafkaEndpoint
+from tests.api.conftest import API_KEY, api_settings
+from tests.gateways.asgi import asgi_client
+from tests.streams.worker import Worker
+
+BINH_CHUAN = units.load_tree("2024").get("25969")  # Thuận An: a commune whose marker no other shares
+COMMANDS = topics.kafka_topic("incident-commands")
+
+
+@pytest.fixture
+def worker(kafka: dict[str, Any], clickhouse: dict[str, Any], tmp_path: Path) -> Any:
+    running = Worker(kafka, clickhouse, tmp_path)
+    running.start()
+    running.wait_live()
+    yield running
+    running.close()
+
+
+@pytest.fixture
+async def api(worker: Worker, kafka: dict[str, Any]) -> AsyncIterator[httpx.AsyncClient]:
+    ch = worker.ch
+    endpoint = ClickHouseEndpoint(
+        host=ch["host"], port=ch["port"], user=ch["user"], password=SecretStr(ch["password"]), database=worker.database
+    )
+    settings = api_settings(endpoint, kafka=KafkaEndpoint(bootstrap=kafka["bootstrap"]), kafka_timeout_s=20)
+    async with asgi_client(create_app(settings)) as client:
+        yield client
+
+
+async def _status(api: httpx.AsyncClient, request_id: str) -> dict[str, Any]:
+    answer = await api.get(f"/open311/v2/requests/{request_id}.json", params={"lang": "en"})
+    assert answer.status_code == 200, answer.text
+    [request] = answer.json()
+    return request  # type: ignore[no-any-return]
+
+
+async def _until(api: httpx.AsyncClient, worker: Worker, request_id: str, state: str) -> dict[str, Any]:
+    """The request once its incident is stored in `state` (the report row can come a moment before it)."""
+    deadline = asyncio.get_running_loop().time() + 90
+    while True:
+        request = await _status(api, request_id)
+        if request["ioc_state"] == state and request["history"] and request["history"][-1]["ioc_state"] == state:
+            return request
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"request stayed {request['ioc_state']}, never {state}\n{worker.log()}")
+        worker.tick(worker.now)  # flush what partitions have buffered, as the leader's ticks would
+        await asyncio.sleep(0.5)
+
+
+def _command(worker: Worker, incident_id: str, action: IncidentAction, **extra: Any) -> None:
+    command = IncidentCommand(
+        command_id=f"cmd-{uuid.uuid4().hex[:8]}",
+        incident_id=incident_id,
+        action=action,
+        actor="operator@25969",
+        site_unit="725",
+        issued_at=dt.datetime.now(dt.UTC),
+        **extra,
+    )
+    partition = topics.incident_partition(incident_id, COMMANDS.partitions)
+    worker.send("incident-commands", topics.episode_of(incident_id), codecs.encode(command), partition)
+
+
+async def test_an_open311_request_becomes_an_incident_and_its_status_follows_it(
+    api: httpx.AsyncClient, worker: Worker
+) -> None:
+    submitted = await api.post(
+        "/open311/v2/requests.json",
+        data={
+            "api_key": API_KEY,
+            "service_code": "flooding",
+            "description": "Nước ngập qua bánh xe trên đường ĐT 743",
+            "lat": str(BINH_CHUAN.lat),
+            "long": str(BINH_CHUAN.lon),
+            "email": "dan@example.vn",
+        },
+        headers={"Idempotency-Key": "flow-1"},
+    )
+    assert submitted.status_code == 201, submitted.text
+    request_id = submitted.json()[0]["service_request_id"]
+
+    first = await _status(api, request_id)
+    assert first["ioc_state"] in {"received", "open"}  # the workers may already have it
+    assert first["status"] == "open"
+
+    opened = await _until(api, worker, request_id, "open")
+    assert opened["unit"] == "25969" and opened["unit_name"] == "phường Bình Chuẩn"
+    assert opened["agency_responsible"] == "phường Bình Chuẩn"
+    assert opened["expected_datetime"] is not None  # the SLA clock, in working days
+    assert [h["action"] for h in opened["history"]] == ["opened"]
+    rows = worker.query(
+        f"SELECT incident_id, unit, rule, state FROM {worker.database}.incidents FINAL WHERE has(reports, %(r)s)",
+        r=request_id,
+    )
+    assert len(rows) == 1 and rows[0]["unit"] == "25969" and rows[0]["rule"] == "citizen-report"
+    incident_id = rows[0]["incident_id"]
+
+    _command(worker, incident_id, IncidentAction.ACKNOWLEDGE)
+    acknowledged = await _until(api, worker, request_id, "acknowledged")
+    assert acknowledged["status"] == "open" and acknowledged["status_notes"] == "Acknowledged, being looked at"
+
+    _command(worker, incident_id, IncidentAction.RESOLVE, note="Đã khơi thông cống")
+    resolved = await _until(api, worker, request_id, "resolved")
+    assert resolved["status"] == "closed"
+    assert [h["action"] for h in resolved["history"]] == ["opened", "acknowledge", "resolve"]
+    assert "dan@example.vn" not in str(resolved)
+
+    retried = await api.post(
+        "/open311/v2/requests.json",
+        data={
+            "api_key": API_KEY,
+            "service_code": "flooding",
+            "description": "Nước ngập qua bánh xe trên đường ĐT 743",
+            "lat": str(BINH_CHUAN.lat),
+            "long": str(BINH_CHUAN.lon),
+            "email": "dan@example.vn",
+        },
+        headers={"Idempotency-Key": "flow-1"},
+    )
+    assert retried.status_code == 200 and retried.json()[0]["service_request_id"] == request_id
+    count = worker.count(
+        f"SELECT count() AS n FROM {worker.database}.citizen_reports FINAL WHERE report_id = %(r)s", r=request_id
+    )
+    assert count == 1
