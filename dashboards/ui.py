@@ -15,6 +15,7 @@ from typing import Any, Final, TypeVar
 
 import streamlit as st
 
+from dashboards import maps
 from dashboards.auth import Access
 from dashboards.context import Context
 from dashboards.data import NotAllowed, Rows
@@ -234,15 +235,35 @@ def chart(
         st.bar_chart(data, x=ctx.t(x[1]), y=ctx.t(y[1]), color=colour, horizontal=horizontal)
 
 
-def point_map(rows: Rows, *, colour: Callable[[dict[str, Any]], str], size: Callable[[dict[str, Any]], float]) -> None:
-    """Points at each row's `lat`/`lon`, coloured and sized per row (rows without a position are skipped)."""
+def point_map(
+    rows: Rows,
+    *,
+    colour: Callable[[dict[str, Any]], str],
+    size: Callable[[dict[str, Any]], float],
+    label: Callable[[dict[str, Any]], str] | None = None,
+    tooltip: Callable[[dict[str, Any]], str] | None = None,
+    height: int = 380,
+) -> None:
+    """Points at each row's `lat`/`lon` (rows without a position are skipped), drawn as inline SVG.
+
+    `colour` gives a `#RRGGBB` per row, `size` a radius on the ground in metres; `label` names a point
+    (default: the row's `name` or `place`) and `tooltip` says what hovering over it shows (default: the label).
+    """
+    naming = label or (lambda r: str(r.get("name") or r.get("place") or r.get("device_key") or ""))
     points = [
-        {"lat": r["lat"], "lon": r["lon"], "colour": colour(r), "size": size(r)}
+        maps.MapPoint(
+            lat=float(r["lat"]),
+            lon=float(r["lon"]),
+            colour=colour(r),
+            radius_m=size(r),
+            label=naming(r),
+            tooltip=tooltip(r) if tooltip is not None else naming(r),
+        )
         for r in rows
         if r.get("lat") is not None and r.get("lon") is not None
     ]
     if points:
-        st.map(points, latitude="lat", longitude="lon", color="colour", size="size", height=380)
+        st.markdown(maps.svg_map(points, height=height), unsafe_allow_html=True)
 
 
 def reveal_toggle(ctx: Context, key: str) -> Access | None:

@@ -2,12 +2,13 @@
 
 Every agent iterates its stream without automatic acknowledgement. What an event produces (warehouse
 rows, messages for other workers, state changes) is buffered per partition; a flush — when enough rows
-are waiting, when the oldest waited long enough, or on a tick — first lets the agent save its dirty state
-to its Faust table (inside the partition's own stream iteration, so the changelog lands in the right
-partition), then sends the messages, writes the rows (retrying through a ClickHouse outage, which pauses
-consumption), waits until Kafka has everything, and only then acknowledges the events, so their offsets
-can be committed. A crash anywhere before that re-delivers the events; idempotent rows and state make the
-replay harmless.
+are waiting, when the oldest waited long enough, on a tick, or at once when the buffer holds something
+urgent (a detection, an incident change: the reading→incident path never waits for a batch to fill) —
+first lets the agent save its dirty state to its Faust table (inside the partition's own stream
+iteration, so the changelog lands in the right partition), then sends the messages, writes the rows
+(retrying through a ClickHouse outage, which pauses consumption), waits until Kafka has everything, and
+only then acknowledges the events, so their offsets can be committed. A crash anywhere before that
+re-delivers the events; idempotent rows and state make the replay harmless.
 """
 
 from __future__ import annotations
@@ -30,29 +31,48 @@ class GroupedSink:
     """Group commit: rows from every flush in progress are inserted together, one insert per table.
 
     ClickHouse wants few large inserts (each one makes a part); the agents flush often and per partition.
-    Every `write` joins the next group; the group is inserted after `delay_s` (or once `max_rows` wait)
-    and each writer is released when the insert that carried its rows succeeded. The underlying sink
-    retries through outages, so a write waits as long as ClickHouse is away.
+    Every `write` joins the next group of its table; the group is inserted after `delay_s` (or once
+    `max_rows` wait) and each writer is released when the insert that carried its rows succeeded. Each
+    table has its own lane, so a small urgent insert (an incident) never queues behind a big one (a
+    batch of readings). The underlying sink retries through outages, so a write waits as long as
+    ClickHouse is away.
     """
 
     def __init__(self, sink: RowSink, *, delay_s: float = 0.05, max_rows: int = 100_000) -> None:
         self.sink = sink
         self._delay_s = delay_s
         self._max_rows = max_rows
-        self._pending: dict[str, list[tuple[list[dict[str, Any]], asyncio.Future[None]]]] = {}
-        self._rows = 0
-        self._wake: asyncio.Event | None = None
-        self._task: asyncio.Future[None] | None = None
+        self._lanes: dict[str, _Lane] = {}
 
     async def write(self, table: str, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
+        lane = self._lanes.get(table)
+        if lane is None:
+            lane = self._lanes[table] = _Lane(self.sink, table, self._delay_s, self._max_rows)
+        await lane.write(rows)
+
+
+class _Lane:
+    """One table's group commit: writers wait for the insert that carries their rows."""
+
+    def __init__(self, sink: RowSink, table: str, delay_s: float, max_rows: int) -> None:
+        self._sink = sink
+        self._table = table
+        self._delay_s = delay_s
+        self._max_rows = max_rows
+        self._pending: list[tuple[list[dict[str, Any]], asyncio.Future[None]]] = []
+        self._rows = 0
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Future[None] | None = None
+
+    async def write(self, rows: list[dict[str, Any]]) -> None:
         loop = asyncio.get_running_loop()
         if self._task is None or self._task.done():
             self._wake = asyncio.Event()
             self._task = asyncio.ensure_future(self._run())
         done: asyncio.Future[None] = loop.create_future()
-        self._pending.setdefault(table, []).append((rows, done))
+        self._pending.append((rows, done))
         self._rows += len(rows)
         assert self._wake is not None
         self._wake.set()
@@ -65,19 +85,20 @@ class GroupedSink:
             self._wake.clear()
             if self._rows < self._max_rows:
                 await asyncio.sleep(self._delay_s)
-            group, self._pending, self._rows = self._pending, {}, 0
-            for table, parts in group.items():
-                combined = [row for rows, _ in parts for row in rows]
-                try:
-                    await self.sink.write(table, combined)
-                except Exception as exc:  # noqa: BLE001 - handed to every writer of the group
-                    for _, done in parts:
-                        if not done.done():
-                            done.set_exception(exc)
-                    continue
+            parts, self._pending, self._rows = self._pending, [], 0
+            if not parts:
+                continue
+            combined = [row for rows, _ in parts for row in rows]
+            try:
+                await self._sink.write(self._table, combined)
+            except Exception as exc:  # noqa: BLE001 - handed to every writer of the group
                 for _, done in parts:
                     if not done.done():
-                        done.set_result(None)
+                        done.set_exception(exc)
+                continue
+            for _, done in parts:
+                if not done.done():
+                    done.set_result(None)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -97,6 +118,8 @@ class PartitionBuffer:
     events: list[Any] = dataclasses.field(default_factory=list)
     row_count: int = 0
     opened_at: float = 0.0
+    urgent: bool = False
+    """Something an operator waits for is in here (a detection, an incident change): flush it now."""
 
     def add_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
         if rows:
@@ -146,7 +169,9 @@ class Pipeline:
         buffer = self._buffers.get(partition)
         if buffer is None or not buffer.events:
             return False
-        return buffer.row_count >= self._batch_rows or self._clock() - buffer.opened_at >= self._flush_s
+        return (
+            buffer.urgent or buffer.row_count >= self._batch_rows or self._clock() - buffer.opened_at >= self._flush_s
+        )
 
     async def flush(self, partition: int) -> None:
         """Hand this partition's buffer over: messages are queued now, in order; rows and acks follow.
@@ -174,8 +199,8 @@ class Pipeline:
             log.error("%s: a flush failed: %r", self.name, task.exception())
 
     async def _complete(self, partition: int, buffer: PartitionBuffer) -> None:
-        for table, rows in buffer.rows.items():
-            await self._sink.write(table, rows)
+        # Each table's rows travel in their own group (GroupedSink lanes): write them side by side.
+        await asyncio.gather(*(self._sink.write(table, rows) for table, rows in buffer.rows.items()))
         # Changelog records (table writes) and the messages queued above must be in Kafka before the
         # offsets that caused them can be committed.
         await self._flush_producer()

@@ -88,26 +88,57 @@ class UnitWindows(msgspec.Struct):
             del self.minutes[old]
 
     def take_rows(self) -> list[WindowRow]:
-        """Rebuild every window marked since the last call."""
-        rows: list[WindowRow] = []
-        for window, start in self.dirty:
-            length = MINUTE_S if window == "1m" else LONG_S
-            merged: dict[str, list[float]] = {}
-            devices: dict[str, set[str]] = {}
-            for minute, by_device in self.minutes.items():
-                if not start <= float(minute) < start + length:
-                    continue
+        """Rebuild every window marked since the last call.
+
+        Each minute the marked windows cover is merged across its devices once; a window then merges its
+        minutes (a 15-minute window and the three that overlap it share the work).
+        """
+        if not self.dirty:
+            return []
+        spans = [(window, start, start + (MINUTE_S if window == "1m" else LONG_S)) for window, start in self.dirty]
+        low_end = min(span[1] for span in spans)
+        high_end = max(span[2] for span in spans)
+        per_minute: list[tuple[float, _Merged]] = []
+        for minute, by_device in self.minutes.items():
+            at = float(minute)
+            if low_end <= at < high_end:
+                merged = _Merged()
                 for device, measures in by_device.items():
-                    for name, (count, total, low, high) in measures.items():
-                        acc = merged.setdefault(name, [0, 0.0, low, high])
-                        acc[0] += count
-                        acc[1] += total
-                        acc[2] = min(acc[2], low)
-                        acc[3] = max(acc[3], high)
-                        devices.setdefault(name, set()).add(device)
+                    for name, stats in measures.items():
+                        merged.add(name, stats, {device})
+                per_minute.append((at, merged))
+        rows: list[WindowRow] = []
+        for window, start, end in spans:
+            total = _Merged()
+            for at, merged in per_minute:
+                if start <= at < end:
+                    for name, stats in merged.stats.items():
+                        total.add(name, stats, merged.devices[name])
             rows.extend(
-                WindowRow(self.unit, window, start, name, int(a[0]), a[1], a[2], a[3], len(devices[name]))
-                for name, a in sorted(merged.items())
+                WindowRow(self.unit, window, start, name, int(a[0]), a[1], a[2], a[3], len(total.devices[name]))
+                for name, a in sorted(total.stats.items())
             )
         self.dirty = []
         return rows
+
+
+class _Merged:
+    """Statistics per measure (count, sum, min, max) and the devices behind them, merged as they come."""
+
+    __slots__ = ("devices", "stats")
+
+    def __init__(self) -> None:
+        self.stats: dict[str, list[float]] = {}
+        self.devices: dict[str, set[str]] = {}
+
+    def add(self, name: str, stats: list[float], devices: set[str]) -> None:
+        acc = self.stats.get(name)
+        if acc is None:
+            self.stats[name] = list(stats)
+            self.devices[name] = set(devices)
+            return
+        acc[0] += stats[0]
+        acc[1] += stats[1]
+        acc[2] = min(acc[2], stats[2])
+        acc[3] = max(acc[3], stats[3])
+        self.devices[name] |= devices

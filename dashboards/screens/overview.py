@@ -85,10 +85,16 @@ def incident_colour(row: dict[str, object]) -> str:
 def places() -> None:
     with ui.guarded(ctx):
         rows = ctx.data.children_figures(ctx.unit)
+
+        def tip(row: dict[str, object]) -> str:
+            aqi = "—" if row["aqi"] is None else row["aqi"]
+            return f"{row['name']}: {t('col.open_incidents')} {row['incidents']} · {t('col.aqi')} {aqi}"
+
         if colour_by == "aqi":
-            ui.point_map(rows, colour=lambda r: ui.band_hex(r["aqi"]), size=lambda r: 450.0)
+            ui.point_map(rows, colour=lambda r: ui.band_hex(r["aqi"]), size=lambda r: 450.0, tooltip=tip)
         else:
-            ui.point_map(rows, colour=incident_colour, size=lambda r: min(250.0 + 60.0 * float(r["incidents"]), 900.0))
+            size = lambda r: min(250.0 + 60.0 * float(r["incidents"]), 900.0)  # noqa: E731
+            ui.point_map(rows, colour=incident_colour, size=size, tooltip=tip)
         st.subheader(t("overview.places"))
         ui.table(
             ctx,

@@ -74,6 +74,7 @@ def register(rt: Runtime) -> None:
                     if found:
                         changed.add(key)
                         buffer.messages.extend(detection_messages(found))
+                        buffer.urgent = True
             else:
                 newest = latest.setdefault(partition, {})
                 for item in value.items:
@@ -86,6 +87,7 @@ def register(rt: Runtime) -> None:
                     if outcome.applied:
                         changed.add(key)
                         buffer.messages.extend(detection_messages(outcome.detections))
+                        buffer.urgent = buffer.urgent or bool(outcome.detections)
                     buffer.add_rows("camera_events", [rows.camera_row(item, outcome.duplicate, "")])
                     previous = newest.get(key)
                     newest[key] = (item, (previous[1] if previous else 0) + 1)

@@ -67,6 +67,7 @@ def register(rt: Runtime) -> None:
         loaded.add(partition)
 
     def record(buffer: PartitionBuffer, changes: list[lifecycle.Change]) -> None:
+        buffer.urgent = buffer.urgent or bool(changes)
         for change in changes:
             incident = change.incident
             path = rt.path(incident.unit)

@@ -53,7 +53,9 @@ def register(rt: Runtime) -> None:
         loaded.add(partition)
 
     def emit(buffer: PartitionBuffer, state: device_rules.DeviceState, outcome: device_rules.Outcome) -> None:
-        buffer.messages.extend(detection_messages(outcome.detections))
+        if outcome.detections:
+            buffer.messages.extend(detection_messages(outcome.detections))
+            buffer.urgent = True
         path = rt.path(state.unit)
         for closed in outcome.minutes:
             for target in path.split("/"):
