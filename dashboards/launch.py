@@ -1,4 +1,4 @@
-"""Starting one site's dashboard: the `streamlit run` command line, its environment and its sign-in secrets.
+"""Starting one site's dashboard: the `streamlit run` command line (via `dashboards.serve`), environment, secrets.
 
 `ioc dashboard --site CODE` and `python -m dashboards` (the container's entry point) both come here. The
 Streamlit process rebuilds `DashboardSettings` from the IOC_DASHBOARD_* variables this module writes, so
@@ -95,7 +95,7 @@ def command(
     argv = [
         sys.executable,
         "-m",
-        "streamlit",
+        "dashboards.serve",  # Streamlit's own command line, with the first view's imports done at start-up
         "run",
         str(APP),
         f"--server.port={settings.port}",

@@ -74,7 +74,7 @@ def test_settings_survive_the_trip_through_the_environment(tmp_path: Path, monke
         audit_log=tmp_path / "audit.jsonl",
     )
     argv, env = launch.command(settings, tmp_path / "run", {"PATH": "/usr/bin", "IOC_DASHBOARD_SITE_UNIT": "74"})
-    assert argv[:5] == [sys.executable, "-m", "streamlit", "run", str(launch.APP)]
+    assert argv[:5] == [sys.executable, "-m", "dashboards.serve", "run", str(launch.APP)]
     assert "client-secret" not in " ".join(argv) and env["STREAMLIT_SERVER_COOKIE_SECRET"]
     for key, value in env.items():
         if key.startswith("IOC_"):
@@ -110,7 +110,7 @@ def test_ioc_dashboard_dry_run(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "streamlit run" in done.stdout and "--server.port=8765" in done.stdout
+    assert "-m dashboards.serve run" in done.stdout and "--server.port=8765" in done.stdout
     assert "IOC_DASHBOARD_SITE_UNIT=724" in done.stdout and "IOC_DASHBOARD_LOCAL_ROLE=operator" in done.stdout
     assert "IOC_DASHBOARD_PUBLIC_ENABLED=true" in done.stdout
     refused = subprocess.run(
