@@ -1,4 +1,4 @@
-"""Starting one site's dashboard: the `streamlit run` command line (via `dashboards.serve`), environment, secrets.
+"""Starting one site's dashboard: the Streamlit command line (via `dashboards.serve`), its environment, secrets.
 
 `ioc dashboard --site CODE` and `python -m dashboards` (the container's entry point) both come here. The
 Streamlit process rebuilds `DashboardSettings` from the IOC_DASHBOARD_* variables this module writes, so

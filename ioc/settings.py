@@ -166,7 +166,7 @@ class StreamsSettings(_Settings):
         5000, description="Rows per ClickHouse insert."
     )
     sink_flush_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
-        0.5, description="Longest wait before a partial batch is written (bounds reading→incident latency)."
+        0.5, description="Longest wait before a partial batch is written (detections and incident changes never wait)."
     )
     reference_model: Path | None = pydantic.Field(
         None, description="A reference-model YAML; the packaged default when unset."
