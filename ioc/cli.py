@@ -271,9 +271,17 @@ _SCENARIO_HELP = (
     default=None,
     help="Simulated start time (default now); `ioc up` aligns it with the stream workers' clock.",
 )
+@click.option(
+    "--anchor",
+    type=float,
+    default=None,
+    help="Unix time at which --start happens (default: when the run is ready); `ioc up` gives the stream "
+    "workers the same anchor, so both clocks read the same simulated time.",
+)
 def simulate(
     *,
     start: dt.datetime | None,
+    anchor: float | None,
     stack_dir: Path | None,
     seed: int | None,
     rate: float | None,
@@ -325,7 +333,7 @@ def simulate(
     try:
         passwords = simulators.issue_credentials(endpoints.mqtt, fleet.vendor_ids)
         summary = simulators.run(
-            sim, mqtt=endpoints.mqtt, kafka=endpoints.kafka, passwords=passwords, progress=sys.stderr
+            sim, mqtt=endpoints.mqtt, kafka=endpoints.kafka, passwords=passwords, progress=sys.stderr, anchor=anchor
         )
     except (DynsecError, simulators.RunError) as exc:
         raise click.ClickException(str(exc)) from None

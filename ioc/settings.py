@@ -189,6 +189,11 @@ class StreamsSettings(_Settings):
     clock_start: dt.datetime | None = pydantic.Field(
         None, description="When the simulated clock starts (the simulator's start); real time when unset."
     )
+    clock_anchor: float | None = pydantic.Field(
+        None,
+        description="Unix time at which the simulated clock reads `clock_start` (default: when the worker "
+        "starts); `ioc up` gives the workers and the simulator the same anchor so their clocks agree.",
+    )
 
 
 class OperatorSettings(_Settings):

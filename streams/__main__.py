@@ -21,7 +21,7 @@ def clock_of(settings: StreamsSettings) -> Callable[[], float]:
     if settings.clock_start is None or settings.clock_speed == 1.0:
         return time.time
     origin = settings.clock_start.timestamp()
-    started = time.time()
+    started = time.time() if settings.clock_anchor is None else settings.clock_anchor
     speed = settings.clock_speed
     return lambda: origin + (time.time() - started) * speed
 

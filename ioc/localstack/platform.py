@@ -34,6 +34,8 @@ __all__ = ["Platform", "Process"]
 
 PYTHON = sys.executable
 SITES_NAMESPACE = "ioc-sites"
+ANCHOR_LEAD_S = 30.0
+"""Seconds from starting the workers to the shared clock's start: about the time the simulator needs to be ready."""
 
 
 @dataclasses.dataclass
@@ -61,6 +63,8 @@ class Platform:
     say: Callable[[str], None] = print
     processes: list[Process] = dataclasses.field(default_factory=list)
     started_at: dt.datetime = dataclasses.field(default_factory=lambda: dt.datetime.now(dt.UTC).replace(microsecond=0))
+    anchor: float | None = None
+    """Unix time at which the workers' and the simulator's clocks both read `started_at` (set by `start`)."""
 
     @property
     def logs(self) -> Path:
@@ -76,6 +80,11 @@ class Platform:
         self.say(f"warehouse ready ({len(applied)} migrations applied)")
         if self.with_operator:
             self._apply_sites(services["kube-apiserver"])
+        # One simulated clock for the workers and the simulator, although the simulator is ready tens of
+        # seconds after the workers: at speed 60 every second between them would be a minute of skew, and
+        # every device would look silent to the workers. The simulator waits for (or catches up to) it.
+        self.anchor = time.time() + ANCHOR_LEAD_S
+        self.started_at = dt.datetime.fromtimestamp(int(self.anchor), dt.UTC)
         self._spawn("bridge", [PYTHON, "-m", "sensors.bridge"], self._bridge_env(services))
         self._spawn(
             "streams",
@@ -119,6 +128,8 @@ class Platform:
                 self.duration,
                 "--start",
                 self.started_at.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "--anchor",
+                str(self.anchor),
             ]
             for scenario in self.scenarios:
                 argv += ["--scenario", scenario]
@@ -158,6 +169,7 @@ class Platform:
             "IOC_STREAMS_WEB_PORT": "0",
             "IOC_STREAMS_CLOCK_SPEED": str(self.speed),
             "IOC_STREAMS_CLOCK_START": self.started_at.isoformat(),
+            "IOC_STREAMS_CLOCK_ANCHOR": str(self.anchor),
             "IOC_STREAMS_INDICATORS_EVERY_S": "20",
         }
 

@@ -302,18 +302,22 @@ def run(
     progress: TextIO | None = None,
     progress_every_s: float = 2.0,
     events: Iterable[Planned] | None = None,
+    anchor: float | None = None,
 ) -> RunSummary:
     """Send `sim`'s plan (or `events`) at `sim.speed` and return what was sent and acknowledged.
 
     `mqtt` gives the broker's address (its credentials are replaced per vendor from `passwords`); Ctrl-C
     stops the run early and still flushes and counts what was sent. Raises RunError when a broker or a
-    topic is missing or a vendor's credentials are refused.
+    topic is missing or a vendor's credentials are refused. With `anchor` (a Unix time), the plan's start
+    happens at that moment rather than when the run is ready, so a simulator and stream workers started
+    seconds apart share one simulated clock: the run waits for an anchor ahead of it and catches up on
+    one behind it.
     """
     session = _Session(sim, mqtt, kafka, passwords)
     started = time.monotonic()
     try:
         session.open()
-        started = time.monotonic()
+        started = time.monotonic() if anchor is None else time.monotonic() + (anchor - time.time())
         meter = _Progress(progress, progress_every_s, started)
         for planned in iter_plan(sim) if events is None else events:
             due = started + planned.offset_s / sim.speed

@@ -19,6 +19,7 @@ import pytest
 from dashboards.data.site import SiteData
 from dashboards.sites import Site
 from ioc import clickhouse
+from ioc.events import IncidentState
 from ioc.localstack import Stack
 from ioc.localstack.platform import SITES_NAMESPACE, Platform
 from ioc.settings import ClickHouseEndpoint, DashboardSettings
@@ -97,6 +98,11 @@ def test_a_flood_travels_from_a_gauge_to_the_province_overview(tmp_path: Path) -
         assert len(flood) == 1
         assert flood[0]["unit"] == "25957"
         assert flood[0]["severity"] == "high"
+        # The workers and the simulator share one simulated clock (Platform.anchor): no gauge looks silent
+        # merely because the simulator got ready later than the workers (at 120× a second of skew is 2 min).
+        every_state = [state.value for state in IncidentState]
+        silent = [r for r in district.incident_queue("724", states=every_state) if r["rule"] == "device-silence"]
+        assert silent == [], silent
         # Unacknowledged past its 30-minute SLA (15 s at 120×): the district takes it over.
         escalated = _wait(
             "the escalation", lambda: [r for r in flood_incidents() if r["responsible_unit"] == "724"], timeout=240
