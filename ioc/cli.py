@@ -881,13 +881,17 @@ def up(
         with_operator=not no_operator,
         say=click.echo,
     )
+    failure: Exception | None = None
     try:
         platform.start()
         platform.run_until_interrupted()
     except (MissingPrerequisite, ServiceStartError, RuntimeError) as exc:
-        platform.stop(keep_stack=keep_stack)
-        raise click.ClickException(str(exc)) from None
+        failure = exc
+    except KeyboardInterrupt:
+        pass  # Ctrl-C while starting: stop what has started
     platform.stop(keep_stack=keep_stack)
+    if failure is not None:
+        raise click.ClickException(str(failure)) from None
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -71,6 +72,11 @@ class Platform:
         return self.stack.root / "logs"
 
     def start(self) -> None:
+        for site, port in self.dashboards:
+            if not _port_free(port):
+                raise RuntimeError(
+                    f"port {port} for the dashboard of site {site} is in use (is another `ioc up` still running?)"
+                )
         self.say(f"starting the local stack in {self.stack.root} ...")
         services = self.stack.up(progress=True)
         ch = services["clickhouse"]
@@ -230,11 +236,21 @@ class Platform:
         return " · ".join(parts)
 
     def stop(self, *, keep_stack: bool = False) -> None:
-        for process in reversed(self.processes):
-            if stop_process(process.pid, timeout=20):
-                self.say(f"stopped {process.name}")
-        if not keep_stack:
-            self.say(f"stopped services: {', '.join(self.stack.down()) or 'none'}")
+        """Stop every process and (unless `keep_stack`) the services; a second Ctrl-C does not cut this short."""
+
+        def hold(_signum: int, _frame: object) -> None:
+            self.say("stopping; a moment, please ...")
+
+        previous = {sig: signal.signal(sig, hold) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            for process in reversed(self.processes):
+                if stop_process(process.pid, timeout=20):
+                    self.say(f"stopped {process.name}")
+            if not keep_stack:
+                self.say(f"stopped services: {', '.join(self.stack.down()) or 'none'}")
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def run_until_interrupted(self, out: TextIO = sys.stdout, every_s: float = 5.0) -> None:
         """Print the URLs and a status line every few seconds until Ctrl-C (or SIGTERM)."""
@@ -250,6 +266,8 @@ class Platform:
             stop = True
 
         previous_term = signal.signal(signal.SIGTERM, on_term)
+        # Ctrl-C stops it even when started in the background, where the shell hands SIGINT down ignored.
+        previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
         services = self.stack.running()
         endpoint = ClickHouseEndpoint.from_service(services["clickhouse"])
         previous: dict[str, float] = {}
@@ -264,3 +282,13 @@ class Platform:
             pass
         finally:
             signal.signal(signal.SIGTERM, previous_term)
+            signal.signal(signal.SIGINT, previous_int)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
