@@ -16,7 +16,6 @@ import datetime as dt
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ioc import clickhouse
-from ioc.localstack.process import is_alive, start_process, stop_process
+from ioc.localstack.process import is_alive, port_open, start_process, stop_process
 from ioc.localstack.stack import Stack
 from ioc.settings import ClickHouseEndpoint
 from operators import crds, province
@@ -73,7 +72,7 @@ class Platform:
 
     def start(self) -> None:
         for site, port in self.dashboards:
-            if not _port_free(port):
+            if port_open(port):
                 raise RuntimeError(
                     f"port {port} for the dashboard of site {site} is in use (is another `ioc up` still running?)"
                 )
@@ -283,12 +282,3 @@ class Platform:
         finally:
             signal.signal(signal.SIGTERM, previous_term)
             signal.signal(signal.SIGINT, previous_int)
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True

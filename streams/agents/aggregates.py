@@ -8,11 +8,12 @@ to `unit_aggregates` with a version, so the newest rebuild of a window is the on
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 from ioc import topics
 from ioc.events import Tick
-from streams.agents.common import fail_fast
+from streams.agents.common import PartitionedState, fail_fast
 from streams.pipeline import PartitionBuffer
 from streams.runtime import AGGREGATES, Runtime, minute_or_tick
 from streams.warehouse import rows
@@ -22,24 +23,17 @@ __all__ = ["register"]
 
 
 def register(rt: Runtime) -> None:
-    table = rt.table("unit-windows", AGGREGATES.partitions)
+    windows = PartitionedState(
+        rt.table("unit-windows", AGGREGATES.partitions),
+        decode=UnitWindows.decode,
+        encode=UnitWindows.encode,
+        partition_of=lambda unit: topics.partition_for(unit, AGGREGATES.partitions),
+    )
     pipeline = rt.pipeline("aggregates")
-    cache: dict[int, dict[str, UnitWindows]] = {}
-    dirty: dict[int, set[str]] = {}
-
-    def windows_for(partition: int, unit: str) -> UnitWindows:
-        units = cache.setdefault(partition, {})
-        state = units.get(unit)
-        if state is None:
-            raw = table.get(unit.encode())
-            state = units[unit] = UnitWindows.decode(raw) if raw else UnitWindows(unit)
-        return state
 
     def save(partition: int, buffer: PartitionBuffer) -> None:
-        units = cache.get(partition, {})
         version = int(rt.now() * 1000)
-        for unit in dirty.pop(partition, set()):
-            state = units[unit]
+        for unit, state in windows.changed(partition):
             level = rt.tree.get(unit).level if unit in rt.tree else "commune"
             buffer.add_rows(
                 "unit_aggregates",
@@ -61,7 +55,7 @@ def register(rt: Runtime) -> None:
                     for row in state.take_rows()
                 ],
             )
-            table[unit.encode()] = state.encode()
+        windows.save(partition)  # after take_rows: the stored state no longer lists the windows written
 
     @rt.app.agent(rt.topic(AGGREGATES.name), name="streams.aggregates")
     @fail_fast
@@ -75,8 +69,8 @@ def register(rt: Runtime) -> None:
                 not isinstance(value, Tick)
                 and topics.partition_for(value.target_unit, AGGREGATES.partitions) == partition
             ):
-                windows_for(partition, value.target_unit).add(value)
-                dirty.setdefault(partition, set()).add(value.target_unit)
+                windows.get(partition, value.target_unit, functools.partial(UnitWindows, value.target_unit)).add(value)
+                windows.mark(partition, value.target_unit)
             if isinstance(value, Tick) or pipeline.due(partition):
                 save(partition, buffer)
                 await pipeline.flush(partition)

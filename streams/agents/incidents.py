@@ -17,7 +17,7 @@ import msgspec
 from ioc import codecs, topics
 from ioc.events import Detection, Incident, IncidentCommand, Tick
 from streams import lifecycle
-from streams.agents.common import fail_fast
+from streams.agents.common import PartitionedState, fail_fast
 from streams.pipeline import Outgoing, PartitionBuffer
 from streams.runtime import COMMANDS, INCIDENTS, SIGNALS, Runtime
 from streams.warehouse import rows
@@ -36,38 +36,27 @@ _decoder = msgspec.json.Decoder(Detection | Tick | IncidentCommand)
 _stored = msgspec.json.Decoder(_Stored)
 
 
+def _decode_episode(raw: bytes) -> lifecycle.EpisodeState:
+    stored = _stored.decode(raw)
+    return lifecycle.EpisodeState(stored.incident, list(stored.commands))
+
+
+def _encode_episode(state: lifecycle.EpisodeState) -> bytes:
+    return msgspec.json.encode(_Stored(state.incident, state.commands))
+
+
 def register(rt: Runtime) -> None:
-    table = rt.table("episodes", SIGNALS.partitions)
+    episodes = PartitionedState(
+        rt.table("episodes", SIGNALS.partitions),
+        decode=_decode_episode,
+        encode=_encode_episode,
+        partition_of=lambda episode: topics.incident_partition(episode, SIGNALS.partitions, is_episode=True),
+    )
     pipeline = rt.pipeline("incidents")
-    cache: dict[int, dict[str, lifecycle.EpisodeState]] = {}
-    dirty: dict[int, set[str]] = {}
-    loaded: set[int] = set()
     source = rt.app.topic(SIGNALS.name, COMMANDS.name, key_type=bytes, value_type=bytes)
 
-    def episode_for(partition: int, episode: str) -> lifecycle.EpisodeState:
-        states = cache.setdefault(partition, {})
-        state = states.get(episode)
-        if state is None:
-            raw = table.get(episode.encode())
-            if raw:
-                stored = _stored.decode(raw)
-                state = lifecycle.EpisodeState(stored.incident, list(stored.commands))
-            else:
-                state = lifecycle.EpisodeState()
-            states[episode] = state
-        return state
-
-    def load_partition(partition: int) -> None:
-        if partition in loaded:
-            return
-        for raw_key, _raw in list(table.items()):
-            episode = raw_key.decode()
-            if topics.incident_partition(episode, SIGNALS.partitions, is_episode=True) == partition:
-                episode_for(partition, episode)
-        loaded.add(partition)
-
     def record(buffer: PartitionBuffer, changes: list[lifecycle.Change]) -> None:
-        buffer.urgent = buffer.urgent or bool(changes)
+        buffer.urgent = True  # an operator waits for every incident change
         for change in changes:
             incident = change.incident
             path = rt.path(incident.unit)
@@ -85,12 +74,6 @@ def register(rt: Runtime) -> None:
                 )
             )
 
-    def save(partition: int) -> None:
-        states = cache.get(partition, {})
-        for episode in dirty.pop(partition, set()):
-            state = states[episode]
-            table[episode.encode()] = msgspec.json.encode(_Stored(state.incident, state.commands))
-
     @rt.app.agent(source, name="streams.incidents")
     @fail_fast
     async def incidents(stream: Any) -> None:
@@ -104,29 +87,27 @@ def register(rt: Runtime) -> None:
             except msgspec.ValidationError as exc:
                 log.error("unreadable message on %s[%d]: %s", event.message.topic, partition, exc)
                 value = None
-            changed = dirty.setdefault(partition, set())
             if isinstance(value, Tick):
-                load_partition(partition)
-                for episode, state in cache.get(partition, {}).items():
+                for episode, state in episodes.load(partition).items():
                     changes = lifecycle.on_tick(state, value.at, ctx)
                     if changes:
-                        changed.add(episode)
+                        episodes.mark(partition, episode)
                         record(buffer, changes)
             elif isinstance(value, Detection):
-                state = episode_for(partition, value.episode)
+                state = episodes.get(partition, value.episode, lifecycle.EpisodeState)
                 changes = lifecycle.on_detection(state, value, ctx)
                 if changes:
-                    changed.add(value.episode)
+                    episodes.mark(partition, value.episode)
                     record(buffer, changes)
             elif isinstance(value, IncidentCommand):
                 episode = topics.episode_of(value.incident_id)
-                state = episode_for(partition, episode)
+                state = episodes.get(partition, episode, lifecycle.EpisodeState)
                 changes, refused = lifecycle.on_command(state, value, ctx)
                 if refused:
                     log.warning("command %s refused: %s", value.command_id, refused)
                 if changes:
-                    changed.add(episode)
+                    episodes.mark(partition, episode)
                     record(buffer, changes)
             if isinstance(value, Tick) or pipeline.due(partition):
-                save(partition)
+                episodes.save(partition)
                 await pipeline.flush(partition)

@@ -10,12 +10,13 @@ flush. See streams/pipeline.py for when rows are written and offsets committed.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 from ioc import codecs, topics
-from ioc.events import DeviceMinute, Ingested, SensorReading, Tick
+from ioc.events import DeviceMinute, SensorReading, Tick
 from streams import rules as device_rules
-from streams.agents.common import detection_messages, fail_fast
+from streams.agents.common import DevicesHeard, PartitionedState, add_detections, fail_fast
 from streams.pipeline import Outgoing, PartitionBuffer
 from streams.runtime import AGGREGATES, READINGS, Runtime, batch_or_tick
 from streams.warehouse import rows
@@ -25,37 +26,17 @@ __all__ = ["register"]
 
 def register(rt: Runtime) -> None:
     rules = device_rules.sensor_rules(rt.model)
-    table = rt.table("device-state", READINGS.partitions)
+    states = PartitionedState(
+        rt.table("device-state", READINGS.partitions),
+        decode=device_rules.DeviceState.decode,
+        encode=device_rules.DeviceState.encode,
+        partition_of=lambda key: topics.partition_for(key, READINGS.partitions),
+    )
+    heard = DevicesHeard()
     pipeline = rt.pipeline("readings")
-    cache: dict[int, dict[str, device_rules.DeviceState]] = {}
-    dirty: dict[int, set[str]] = {}
-    latest: dict[int, dict[str, tuple[Ingested, int]]] = {}
-    loaded: set[int] = set()
-
-    def state_for(partition: int, key: str, reading: SensorReading) -> device_rules.DeviceState:
-        states = cache.setdefault(partition, {})
-        state = states.get(key)
-        if state is None:
-            raw = table.get(key.encode())
-            state = device_rules.DeviceState.decode(raw) if raw else device_rules.DeviceState.first(reading)
-            states[key] = state
-        return state
-
-    def load_partition(partition: int) -> None:
-        # After a restart or rebalance, devices that never send again must still be checked for silence.
-        if partition in loaded:
-            return
-        states = cache.setdefault(partition, {})
-        for raw_key, raw in list(table.items()):
-            key = raw_key.decode()
-            if key not in states and topics.partition_for(key, READINGS.partitions) == partition:
-                states[key] = device_rules.DeviceState.decode(raw)
-        loaded.add(partition)
 
     def emit(buffer: PartitionBuffer, state: device_rules.DeviceState, outcome: device_rules.Outcome) -> None:
-        if outcome.detections:
-            buffer.messages.extend(detection_messages(outcome.detections))
-            buffer.urgent = True
+        add_detections(buffer, outcome.detections)
         path = rt.path(state.unit)
         for closed in outcome.minutes:
             for target in path.split("/"):
@@ -90,15 +71,6 @@ def register(rt: Runtime) -> None:
             ],
         )
 
-    def save(partition: int, buffer: PartitionBuffer) -> None:
-        states = cache.get(partition, {})
-        for key in dirty.pop(partition, set()):
-            table[key.encode()] = states[key].encode()
-        buffer.add_rows(
-            "device_status",
-            [rows.device_status_row(item, readings=n) for item, n in latest.pop(partition, {}).values()],
-        )
-
     @rt.app.agent(rt.topic(READINGS.name), name="streams.readings")
     @fail_fast
     async def readings(stream: Any) -> None:
@@ -108,29 +80,26 @@ def register(rt: Runtime) -> None:
             buffer.events.append(event)
             value = batch_or_tick.decode(event.value)
             if isinstance(value, Tick):
-                load_partition(partition)
                 now = value.at.timestamp()
-                for key, state in cache.get(partition, {}).items():
+                for key, state in states.load(partition).items():
                     outcome = device_rules.check_silence(state, now, rules)
                     if outcome.detections or outcome.minutes:
-                        dirty.setdefault(partition, set()).add(key)
+                        states.mark(partition, key)
                         emit(buffer, state, outcome)
             else:
-                changed = dirty.setdefault(partition, set())
-                newest = latest.setdefault(partition, {})
                 for item in value.items:
                     reading = item.event
                     if not isinstance(reading, SensorReading):
                         continue
                     buffer.add_rows("readings", rows.reading_rows(item))
                     key = topics.device_key(reading.vendor, reading.device)
-                    state = state_for(partition, key, reading)
+                    state = states.get(partition, key, functools.partial(device_rules.DeviceState.first, reading))
                     outcome = device_rules.observe(state, reading, item.received_at.timestamp(), rules)
                     if outcome.applied:
-                        changed.add(key)
+                        states.mark(partition, key)
                         emit(buffer, state, outcome)
-                    previous = newest.get(key)
-                    newest[key] = (item, (previous[1] if previous else 0) + 1)
+                    heard.heard(partition, key, item)
             if isinstance(value, Tick) or pipeline.due(partition):
-                save(partition, buffer)
+                states.save(partition)
+                buffer.add_rows("device_status", heard.take_rows(partition))
                 await pipeline.flush(partition)
