@@ -181,6 +181,11 @@ class StreamsSettings(_Settings):
     indicators_every_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
         60.0, description="Seconds between recomputations of the Decision 766 indicators."
     )
+    session_timeout_s: Annotated[float, pydantic.Field(ge=10, le=300)] = pydantic.Field(
+        60.0,
+        description="Kafka consumer-group session timeout: how long a worker that died without leaving holds "
+        "its partitions before the others take them over.",
+    )
     clock_speed: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
         1.0,
         description="Simulated seconds per wall-clock second for the workers' own clock (ticks, SLAs): a demo "

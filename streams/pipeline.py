@@ -9,6 +9,13 @@ iteration, so the changelog lands in the right partition), then sends the messag
 (retrying through a ClickHouse outage, which pauses consumption), waits until Kafka has everything, and
 only then acknowledges the events, so their offsets can be committed. A crash anywhere before that
 re-delivers the events; idempotent rows and state make the replay harmless.
+
+Acknowledgements go out strictly in the order the events came, per partition, and never across a
+rebalance: flushes complete in the background and may finish out of order (one waits for a table
+another does not write), and Faust's commit would then move past events still waiting — faust-streaming
+0.15's `Consumer._new_offset` accepts a one-offset gap at the head of the acknowledged list and checks
+none at all before a partition's first commit. A flush begun before its partition was revoked never
+acknowledges: the new owner (or this worker again) reads those events from the committed offset.
 """
 
 from __future__ import annotations
@@ -120,6 +127,8 @@ class PartitionBuffer:
     opened_at: float = 0.0
     urgent: bool = False
     """Something an operator waits for is in here (a detection, an incident change): flush it now."""
+    generation: int = 0
+    """The partition's assignment this buffer's events came in (see `Pipeline.drop`)."""
 
     def add_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
         if rows:
@@ -144,8 +153,11 @@ class Pipeline:
         flush_s: float,
         max_inflight: int = 4,
         clock: Callable[[], float] = time.monotonic,
+        topics: frozenset[str] = frozenset(),
     ) -> None:
         self.name = name
+        self.topics = topics
+        """The topics this pipeline's agent reads: a revocation of another topic's partition leaves it be."""
         self._sink = sink
         self._send = send
         self._flush_producer = flush_producer
@@ -154,13 +166,19 @@ class Pipeline:
         self._clock = clock
         self._buffers: dict[int, PartitionBuffer] = {}
         self._inflight: set[asyncio.Future[None]] = set()
+        self._tail: dict[int, asyncio.Future[None]] = {}
+        """Each partition's latest flush: the next one acknowledges only after it."""
+        self._generation: dict[int, int] = {}
+        """Bumped when a partition is revoked: flushes of an older generation do not acknowledge."""
         self._max_inflight = max_inflight
         self.flushed_events = 0
 
     def buffer(self, partition: int) -> PartitionBuffer:
         buffer = self._buffers.get(partition)
         if buffer is None:
-            buffer = self._buffers[partition] = PartitionBuffer(opened_at=self._clock())
+            buffer = self._buffers[partition] = PartitionBuffer(
+                opened_at=self._clock(), generation=self._generation.get(partition, 0)
+            )
         elif not buffer.events:
             buffer.opened_at = self._clock()
         return buffer
@@ -188,7 +206,11 @@ class Pipeline:
             await self._send(message)
         while len(self._inflight) >= self._max_inflight:
             await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
-        task = asyncio.ensure_future(self._complete(partition, buffer))
+        current = buffer.generation == self._generation.get(partition, 0)
+        previous = self._tail.get(partition) if current else None
+        task = asyncio.ensure_future(self._complete(partition, buffer, previous))
+        if current:
+            self._tail[partition] = task
         self._inflight.add(task)
         task.add_done_callback(self._done)
 
@@ -198,12 +220,28 @@ class Pipeline:
             # Its events stay unacknowledged, so a restart delivers them again; say why loudly.
             log.error("%s: a flush failed: %r", self.name, task.exception())
 
-    async def _complete(self, partition: int, buffer: PartitionBuffer) -> None:
+    async def _complete(self, partition: int, buffer: PartitionBuffer, previous: asyncio.Future[None] | None) -> None:
         # Each table's rows travel in their own group (GroupedSink lanes): write them side by side.
         await asyncio.gather(*(self._sink.write(table, rows) for table, rows in buffer.rows.items()))
         # Changelog records (table writes) and the messages queued above must be in Kafka before the
         # offsets that caused them can be committed.
         await self._flush_producer()
+        if previous is not None:
+            # In order: an earlier flush that failed leaves these events unacknowledged too.
+            try:
+                await previous
+            except Exception as exc:
+                raise RuntimeError(f"an earlier flush of partition {partition} failed") from exc
+        if buffer.generation != self._generation.get(partition, 0):
+            log.info(
+                "%s[%d]: revoked while flushing; %d events left to be delivered again",
+                self.name,
+                partition,
+                len(buffer.events),
+            )
+            return
+        if self._tail.get(partition) is asyncio.current_task():
+            del self._tail[partition]
         for event in buffer.events:
             event.ack()
         self.flushed_events += len(buffer.events)
@@ -222,6 +260,16 @@ class Pipeline:
             await asyncio.wait(set(self._inflight))
 
     def drop(self, partitions: set[int]) -> None:
-        """Forget buffers of partitions this worker no longer owns (their events will be re-delivered)."""
+        """Forget buffers of partitions this worker no longer owns (their events will be re-delivered).
+
+        Flushes of these partitions still in progress finish writing (idempotent rows) but do not
+        acknowledge: acknowledged after the rebalance, they could let a commit skip the events dropped here.
+        """
         for partition in partitions:
             self._buffers.pop(partition, None)
+            self._tail.pop(partition, None)
+            self._generation[partition] = self._generation.get(partition, 0) + 1
+
+    def revoked(self, revoked: set[Any]) -> None:
+        """Drop the partitions of this pipeline's topics among the revoked topic-partitions."""
+        self.drop({tp.partition for tp in revoked if not self.topics or tp.topic in self.topics})

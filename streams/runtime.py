@@ -90,6 +90,8 @@ class Runtime:
             web_port=max(settings.web_port, 1),
             producer_acks=-1,
             table_standby_replicas=0,
+            broker_session_timeout=settings.session_timeout_s,
+            broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 4),
             topic_replication_factor=1,
             consumer_auto_offset_reset=settings.auto_offset_reset,
             # Agents acknowledge events only once their rows are stored (streams/pipeline.py). Waiting for
@@ -121,7 +123,7 @@ class Runtime:
 
         async def _revoked(_sender: Any, revoked: set[Any], **_kw: Any) -> None:
             for pipeline in runtime.pipelines:
-                pipeline.drop({tp.partition for tp in revoked})
+                pipeline.revoked(revoked)
 
         app.on_partitions_revoked.connect(_revoked)  # type: ignore[arg-type]
 
@@ -134,7 +136,7 @@ class Runtime:
     def topic(self, name: str) -> Any:
         return self.topic_objects[name]
 
-    def pipeline(self, name: str) -> Pipeline:
+    def pipeline(self, name: str, *topics: str) -> Pipeline:
         if self.grouped is None:
             self.grouped = GroupedSink(self.sink)
         pipeline = Pipeline(
@@ -144,6 +146,7 @@ class Runtime:
             self._flush_producer,
             batch_rows=self.settings.sink_batch_rows,
             flush_s=self.settings.sink_flush_s,
+            topics=frozenset(topics),
         )
         self.pipelines.append(pipeline)
         return pipeline

@@ -29,7 +29,7 @@ def register(rt: Runtime) -> None:
         encode=UnitWindows.encode,
         partition_of=lambda unit: topics.partition_for(unit, AGGREGATES.partitions),
     )
-    pipeline = rt.pipeline("aggregates")
+    pipeline = rt.pipeline("aggregates", AGGREGATES.name)
 
     def save(partition: int, buffer: PartitionBuffer) -> None:
         version = int(rt.now() * 1000)

@@ -29,7 +29,7 @@ def register(rt: Runtime) -> None:
         partition_of=lambda key: topics.partition_for(key, CAMERA_EVENTS.partitions),
     )
     heard = DevicesHeard()
-    pipeline = rt.pipeline("cameras")
+    pipeline = rt.pipeline("cameras", CAMERA_EVENTS.name)
 
     @rt.app.agent(rt.topic(CAMERA_EVENTS.name), name="streams.cameras")
     @fail_fast

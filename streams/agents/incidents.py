@@ -52,7 +52,7 @@ def register(rt: Runtime) -> None:
         encode=_encode_episode,
         partition_of=lambda episode: topics.incident_partition(episode, SIGNALS.partitions, is_episode=True),
     )
-    pipeline = rt.pipeline("incidents")
+    pipeline = rt.pipeline("incidents", SIGNALS.name, COMMANDS.name)
     source = rt.app.topic(SIGNALS.name, COMMANDS.name, key_type=bytes, value_type=bytes)
 
     def record(buffer: PartitionBuffer, changes: list[lifecycle.Change]) -> None:

@@ -33,7 +33,7 @@ def register(rt: Runtime) -> None:
         partition_of=lambda key: topics.partition_for(key, READINGS.partitions),
     )
     heard = DevicesHeard()
-    pipeline = rt.pipeline("readings")
+    pipeline = rt.pipeline("readings", READINGS.name)
 
     def emit(buffer: PartitionBuffer, state: device_rules.DeviceState, outcome: device_rules.Outcome) -> None:
         add_detections(buffer, outcome.detections)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
+import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -143,3 +145,51 @@ def test_a_worker_killed_mid_stream_loses_nothing_and_duplicates_nothing(worker:
     )
     for row in rows:
         assert (row["n"], row["u"], row["lo"], row["hi"]) == (per_device, per_device, 0, per_device - 1)
+
+
+def test_workers_joining_and_leaving_mid_stream_share_the_partitions_and_lose_nothing(
+    worker: Worker, tmp_path: Path
+) -> None:
+    # Each rebalance revokes partitions while flushes are in flight and buffers hold unacknowledged events:
+    # those must come again to whoever owns the partition next, and no commit may pass them.
+    vendor = "rebalance-test"
+    devices = [f"r{i:02}-{uuid.uuid4().hex[:4]}" for i in range(16)]
+    base = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).replace(second=0, microsecond=0)
+    second = worker.sibling(tmp_path / "second")
+    leaving: threading.Thread | None = None
+    joined_at: int | None = None
+    step = 0
+    try:
+        while step < 400 or leaving is None or leaving.is_alive():
+            worker.readings(
+                [
+                    reading(vendor, d, "25966", step, {"waterLevel": 0.4}, base + dt.timedelta(seconds=step))
+                    for d in devices
+                ]
+            )
+            if step == 20:
+                second.start()
+            if joined_at is None and second.ready_times() > 0:
+                joined_at = step
+            if joined_at is not None and leaving is None and step >= joined_at + 40:
+                # The first worker leaves cleanly (SIGTERM) while readings keep coming: the second takes over.
+                leaving = threading.Thread(target=worker.stop)
+                leaving.start()
+            step += 1
+            time.sleep(0.05)
+        assert joined_at is not None, second.log()
+        assert worker.process is not None and worker.process.poll() is not None
+        second.wait_live()
+        second.tick(dt.datetime.now(dt.UTC))
+        rows = second.wait_for(
+            f"SELECT device, count() AS n, uniqExact(seq) AS u, min(seq) AS lo, max(seq) AS hi"
+            f" FROM {second.database}.readings FINAL WHERE vendor = %(v)s GROUP BY device",
+            lambda rows: len(rows) == len(devices) and all(r["n"] == step for r in rows),
+            timeout=120,
+            v=vendor,
+        )
+        for row in rows:
+            assert (row["n"], row["u"], row["lo"], row["hi"]) == (step, step, 0, step - 1)
+        assert "a flush failed" not in second.log()
+    finally:
+        second.close()

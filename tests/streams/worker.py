@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from ioc import clickhouse, codecs, topics
 from ioc.events import CameraEvent, IngestBatch, Ingested, SensorKind, SensorReading, Tick
@@ -26,10 +26,19 @@ TREE = load_tree("2024")
 class Worker:
     """A `python -m streams worker` process with its own app id and database."""
 
-    def __init__(self, kafka: dict[str, Any], ch: dict[str, Any], tmp: Path, *, database: str | None = None) -> None:
+    def __init__(
+        self,
+        kafka: dict[str, Any],
+        ch: dict[str, Any],
+        tmp: Path,
+        *,
+        database: str | None = None,
+        app_id: str | None = None,
+    ) -> None:
         self.kafka, self.ch, self.tmp = kafka, ch, tmp
+        tmp.mkdir(parents=True, exist_ok=True)
         self.database = database or f"t{uuid.uuid4().hex[:10]}"
-        self.app_id = f"streams-{uuid.uuid4().hex[:8]}"
+        self.app_id = app_id or f"streams-{uuid.uuid4().hex[:8]}"
         self.warehouse = self._connect()
         migrate(self.warehouse, self.database)
         self.producer = Producer({"bootstrap.servers": kafka["bootstrap"], "enable.idempotence": True})
@@ -66,6 +75,8 @@ class Worker:
             # The test moves the clock with its own ticks.
             "IOC_STREAMS_TICK_S": "3600",
             "IOC_STREAMS_INDICATORS_EVERY_S": "3600",
+            # A worker killed with SIGKILL holds its partitions this long: the restarted one waits for it.
+            "IOC_STREAMS_SESSION_TIMEOUT_S": "10",
         }
 
     def start(self) -> None:
@@ -89,9 +100,38 @@ class Worker:
             self.tick(dt.datetime.now(dt.UTC))
             seq += 1
             time.sleep(2)
-            if self.count(f"SELECT count() AS n FROM {self.database}.readings WHERE device = %(d)s", d=probe):
+            if (
+                self.count(f"SELECT count() AS n FROM {self.database}.readings WHERE device = %(d)s", d=probe)
+                and self._committed_everywhere()
+            ):
                 return
         raise AssertionError(f"worker not live after {timeout} s:\n{self.log()}")
+
+    def _committed_everywhere(self) -> bool:
+        """The group has committed an offset on every partition the test writes to (the ticks saw to that).
+
+        A first worker starts at the log end ("latest"): a rebalance before its first commit on a partition
+        would start that partition at the end again, skipping what the test sent meanwhile.
+        """
+        consumer = Consumer({"bootstrap.servers": self.kafka["bootstrap"], "group.id": self.app_id})
+        try:
+            wanted = [
+                TopicPartition(topics.kafka_topic(short).name, p)
+                for short in ("readings", "camera-events", "aggregates", "incident-signals")
+                for p in range(topics.kafka_topic(short).partitions)
+            ]
+            return all(tp.offset >= 0 for tp in consumer.committed(wanted, timeout=10))
+        finally:
+            consumer.close()
+
+    def sibling(self, tmp: Path) -> Worker:
+        """Another worker of the same group (app id) writing the same database: they share the partitions."""
+        return Worker(self.kafka, self.ch, tmp, database=self.database, app_id=self.app_id)
+
+    def ready_times(self) -> int:
+        """How often this worker finished a rebalance (Faust logs "Worker ready" after each recovery)."""
+        path = self.tmp / f"worker-{self.starts}.log"
+        return path.read_text(errors="replace").count("Worker ready") if path.exists() else 0
 
     def log(self) -> str:
         return "\n".join((self.tmp / f"worker-{self.starts}.log").read_text(errors="replace").splitlines()[-40:])
