@@ -112,12 +112,13 @@ def _throughput(info: dict[str, Any], warehouse: clickhouse.Warehouse, root: Pat
     producer.flush(60)
     total = devices * per_device
     worker = _worker(info, database, root, offset_reset="earliest")
-    samples: list[tuple[float, int]] = []
+    pids = {"worker": worker.pid, "clickhouse": int(info["clickhouse"]["pid"]), "kafka": int(info["kafka"]["pid"])}
+    samples: list[tuple[float, int, dict[str, float]]] = []
     started = time.monotonic()
     try:
         while time.monotonic() - started < 600:
             stored = _count(warehouse, database, vendor)
-            samples.append((time.monotonic(), stored))
+            samples.append((time.monotonic(), stored, {name: _cpu_s(pid) for name, pid in pids.items()}))
             if stored >= total:
                 break
             time.sleep(1)
@@ -127,8 +128,29 @@ def _throughput(info: dict[str, Any], warehouse: clickhouse.Warehouse, root: Pat
     # The middle of the drain (10%..90% of the rows): start-up and the last partial flushes excluded.
     low = next(s for s in samples if s[1] >= total * 0.1)
     high = next((s for s in samples if s[1] >= total * 0.9), samples[-1])
-    rate = (high[1] - low[1]) / (high[0] - low[0]) if high[0] > low[0] else 0.0
-    return {"drained_readings": samples[-1][1], "readings_total": total, "readings_per_s": round(rate)}
+    elapsed = high[0] - low[0]
+    rate = (high[1] - low[1]) / elapsed if elapsed > 0 else 0.0
+    figures: dict[str, float] = {
+        "drained_readings": samples[-1][1],
+        "readings_total": total,
+        "readings_per_s": round(rate),
+    }
+    # Where the CPU went while draining (cores busy on average): the worker, ClickHouse and Kafka share 2 cores.
+    for name in pids:
+        figures[f"{name}_cores"] = round((high[2][name] - low[2][name]) / elapsed, 2) if elapsed > 0 else 0.0
+    if rate:
+        figures["worker_cpu_us_per_reading"] = round(figures["worker_cores"] / rate * 1e6, 1)
+    return figures
+
+
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) `pid` has used so far; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _latency(info: dict[str, Any], warehouse: clickhouse.Warehouse, root: Path) -> dict[str, float]:

@@ -45,8 +45,13 @@ def windows_of(minute: float) -> list[tuple[str, float]]:
     return [("1m", minute)] + [("15m", start) for start in (first_hop - 2 * HOP_S, first_hop - HOP_S, first_hop)]
 
 
-class UnitWindows(msgspec.Struct):
-    """One unit's recent minutes, by device; encoded with msgspec for the Faust table."""
+class UnitWindows(msgspec.Struct, dict=True):
+    """One unit's recent minutes, by device; encoded with msgspec for the Faust table.
+
+    Each minute's statistics merged across its devices are kept beside it (not encoded) until a device's
+    contribution to that minute changes: a province with thousands of devices rebuilds its windows each
+    flush from a few minute totals, not from every device-minute it holds.
+    """
 
     unit: str
     minutes: dict[str, dict[str, dict[str, list[float]]]] = msgspec.field(default_factory=dict)
@@ -74,9 +79,14 @@ class UnitWindows(msgspec.Struct):
         kept_from = newest - KEEP_S  # every minute from here on is still held
         if minute < kept_from:
             return  # too late to matter: its windows were written long ago
-        self.minutes.setdefault(str(int(minute)), {})[contribution.device_key] = {
-            name: [s.count, s.sum, s.min, s.max] for name, s in contribution.measures.items()
-        }
+        key = str(int(minute))
+        measures = {name: [s.count, s.sum, s.min, s.max] for name, s in contribution.measures.items()}
+        by_device = self.minutes.setdefault(key, {})
+        if by_device.get(contribution.device_key) != measures:
+            by_device[contribution.device_key] = measures
+            self._merged().pop(key, None)
+        # A replay (the same minute again) still marks its windows: after a crash between saving this state
+        # and storing the rows, the replay is what writes them.
         for window in windows_of(minute):
             # A window that starts before the minutes held would be rebuilt from part of its minutes and
             # replace its complete row: leave it as written.
@@ -86,6 +96,14 @@ class UnitWindows(msgspec.Struct):
         oldest_needed = min([kept_from, *(start for _, start in self.dirty)])
         for old in [m for m in self.minutes if float(m) < oldest_needed]:
             del self.minutes[old]
+            self._merged().pop(old, None)
+
+    def _merged(self) -> dict[str, _Merged]:
+        """Each held minute's statistics merged across its devices, as far as computed since a change."""
+        cache: dict[str, _Merged] | None = self.__dict__.get("_merged_minutes")
+        if cache is None:
+            cache = self.__dict__["_merged_minutes"] = {}
+        return cache
 
     def take_rows(self) -> list[WindowRow]:
         """Rebuild every window marked since the last call.
@@ -98,14 +116,17 @@ class UnitWindows(msgspec.Struct):
         spans = [(window, start, start + (MINUTE_S if window == "1m" else LONG_S)) for window, start in self.dirty]
         low_end = min(span[1] for span in spans)
         high_end = max(span[2] for span in spans)
+        cache = self._merged()
         per_minute: list[tuple[float, _Merged]] = []
         for minute, by_device in self.minutes.items():
             at = float(minute)
             if low_end <= at < high_end:
-                merged = _Merged()
-                for device, measures in by_device.items():
-                    for name, stats in measures.items():
-                        merged.add(name, stats, {device})
+                merged = cache.get(minute)
+                if merged is None:
+                    merged = cache[minute] = _Merged()
+                    for device, measures in by_device.items():
+                        for name, stats in measures.items():
+                            merged.add_one(name, stats, device)
                 per_minute.append((at, merged))
         rows: list[WindowRow] = []
         for window, start, end in spans:
@@ -130,6 +151,18 @@ class _Merged:
     def __init__(self) -> None:
         self.stats: dict[str, list[float]] = {}
         self.devices: dict[str, set[str]] = {}
+
+    def add_one(self, name: str, stats: list[float], device: str) -> None:
+        acc = self.stats.get(name)
+        if acc is None:
+            self.stats[name] = list(stats)
+            self.devices[name] = {device}
+            return
+        acc[0] += stats[0]
+        acc[1] += stats[1]
+        acc[2] = min(acc[2], stats[2])
+        acc[3] = max(acc[3], stats[3])
+        self.devices[name].add(device)
 
     def add(self, name: str, stats: list[float], devices: set[str]) -> None:
         acc = self.stats.get(name)
