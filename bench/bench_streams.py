@@ -4,7 +4,8 @@ Own local stack (Kafka, ClickHouse), one `python -m streams worker` process. Thr
 readings (the bridge's batches, 500 devices) is drained by a fresh worker; the rate is the rows stored per
 second over the middle of the drain. Latency: while 5,000 readings/s flow, a gauge in a fresh commune
 crosses its flood threshold (a reading 6 minutes ago above the level and one now): the time from producing
-the second reading to its incident row being readable in ClickHouse, for 30 such floods.
+the second reading to its incident row being readable in ClickHouse, for 30 such floods. Unit windows: a
+province of 2,000 devices rolled up alone (pure, no services): CPU and changelog bytes per device-minute.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ from typing import Any
 from confluent_kafka import Producer
 
 from ioc import clickhouse, codecs, topics
-from ioc.events import IngestBatch, Ingested, SensorKind, SensorReading
+from ioc.events import DeviceMinute, IngestBatch, Ingested, MeasureStats, SensorKind, SensorReading
 from ioc.localstack import Stack
 from ioc.settings import ClickHouseEndpoint
 from ioc.units import load_tree
 from streams.warehouse import migrate
+from streams.windows import WindowStore
 
 TREE = load_tree("2024")
 READINGS = topics.kafka_topic("readings")
@@ -208,7 +210,46 @@ def _latency(info: dict[str, Any], warehouse: clickhouse.Warehouse, root: Path) 
     }
 
 
+def _unit_windows(devices: int = 2000, minutes: int = 40, flush_every: int = 100) -> dict[str, float]:
+    """A province's unit windows alone (no Kafka): CPU and changelog bytes per device-minute rolled up."""
+    written: list[int] = []
+
+    class Table(dict[bytes, bytes]):
+        def __setitem__(self, key: bytes, value: bytes) -> None:
+            written.append(len(value))
+            super().__setitem__(key, value)
+
+    store = WindowStore(Table())
+    base = dt.datetime(2025, 6, 1, 1, 0, tzinfo=dt.UTC)
+    contributions = [
+        DeviceMinute(
+            device_key=f"bench/d{d:04}",
+            unit="25957",
+            target_unit="74",
+            minute=base + dt.timedelta(minutes=m),
+            measures={"waterLevel": MeasureStats(count=60, sum=30.0 + d, min=0.4, max=0.6)},
+        )
+        for m in range(minutes)
+        for d in range(devices)
+    ]
+    started = time.process_time()
+    for i, contribution in enumerate(contributions, 1):
+        store.get(0, "74").add(contribution)
+        store.mark(0, "74")
+        if i % flush_every == 0:
+            store.get(0, "74").take_rows()
+            store.save(0)
+    cpu = time.process_time() - started
+    return {
+        "devices": devices,
+        "us_per_device_minute": round(cpu / len(contributions) * 1e6, 1),
+        "changelog_bytes_per_device_minute": round(sum(written) / len(contributions)),
+        "largest_changelog_record_kib": round(max(written) / 1024, 1),
+    }
+
+
 def run() -> dict[str, float]:
+    figures = {f"unit_windows_{k}": v for k, v in _unit_windows().items()}
     with tempfile.TemporaryDirectory(prefix="ioc-bench-streams-") as tmp:
         root = Path(tmp)
         stack = Stack(root / "stack")
@@ -216,7 +257,7 @@ def run() -> dict[str, float]:
             info = stack.up(["kafka", "clickhouse"])
             ch = info["clickhouse"]
             warehouse = clickhouse.connect(ClickHouseEndpoint.from_service(ch))
-            figures = {f"throughput_{k}": v for k, v in _throughput(info, warehouse, root).items()}
+            figures.update({f"throughput_{k}": v for k, v in _throughput(info, warehouse, root).items()})
             figures.update({f"latency_{k}": v for k, v in _latency(info, warehouse, root).items()})
             warehouse.close()
         finally:

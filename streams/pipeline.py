@@ -171,7 +171,12 @@ class Pipeline:
         self._generation: dict[int, int] = {}
         """Bumped when a partition is revoked: flushes of an older generation do not acknowledge."""
         self._max_inflight = max_inflight
+        self._stores: list[Any] = []
         self.flushed_events = 0
+
+    def keeps(self, store: Any) -> None:
+        """A per-partition state cache (its `drop(partition)`) to forget with the partition's buffer."""
+        self._stores.append(store)
 
     def buffer(self, partition: int) -> PartitionBuffer:
         buffer = self._buffers.get(partition)
@@ -264,11 +269,16 @@ class Pipeline:
 
         Flushes of these partitions still in progress finish writing (idempotent rows) but do not
         acknowledge: acknowledged after the rebalance, they could let a commit skip the events dropped here.
+        The state caches kept with this pipeline forget the partition too.
         """
         for partition in partitions:
             self._buffers.pop(partition, None)
             self._tail.pop(partition, None)
             self._generation[partition] = self._generation.get(partition, 0) + 1
+            # States changed by the dropped events but not saved: read them from the table again, so the
+            # events, when they come back, are applied (and send their messages) once more.
+            for store in self._stores:
+                store.drop(partition)
 
     def revoked(self, revoked: set[Any]) -> None:
         """Drop the partitions of this pipeline's topics among the revoked topic-partitions."""

@@ -8,13 +8,14 @@ those contributions. The "aqi" measure's max is the worst station's VN_AQI.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import MutableMapping
 from typing import Any, Final
 
 import msgspec
 
 from ioc.events import DeviceMinute
 
-__all__ = ["HOP_S", "LONG_S", "UnitWindows", "WindowRow", "windows_of"]
+__all__ = ["HOP_S", "LONG_S", "UnitWindows", "WindowRow", "WindowStore", "windows_of"]
 
 MINUTE_S: Final = 60
 LONG_S: Final = 15 * 60
@@ -85,6 +86,7 @@ class UnitWindows(msgspec.Struct, dict=True):
         if by_device.get(contribution.device_key) != measures:
             by_device[contribution.device_key] = measures
             self._merged().pop(key, None)
+            self.touched().add(key)
         # A replay (the same minute again) still marks its windows: after a crash between saving this state
         # and storing the rows, the replay is what writes them.
         for window in windows_of(minute):
@@ -97,6 +99,14 @@ class UnitWindows(msgspec.Struct, dict=True):
         for old in [m for m in self.minutes if float(m) < oldest_needed]:
             del self.minutes[old]
             self._merged().pop(old, None)
+            self.touched().add(old)
+
+    def touched(self) -> set[str]:
+        """Minutes whose contributions changed (or that were dropped) since the store last saved them."""
+        touched: set[str] | None = self.__dict__.get("_touched")
+        if touched is None:
+            touched = self.__dict__["_touched"] = set()
+        return touched
 
     def _merged(self) -> dict[str, _Merged]:
         """Each held minute's statistics merged across its devices, as far as computed since a change."""
@@ -175,3 +185,92 @@ class _Merged:
         acc[2] = min(acc[2], stats[2])
         acc[3] = max(acc[3], stats[3])
         self.devices[name] |= devices
+
+
+class _Header(msgspec.Struct):
+    """A unit's entry in the store: the windows to rebuild and the minutes held (each under its own key).
+
+    `minutes` is only ever read: a whole `UnitWindows` stored by an earlier version decodes as a header
+    that still carries its minutes.
+    """
+
+    unit: str
+    dirty: list[list[Any]] = msgspec.field(default_factory=list)
+    held: list[str] = msgspec.field(default_factory=list)
+    minutes: dict[str, dict[str, dict[str, list[float]]]] = msgspec.field(default_factory=dict)
+
+
+_header_decoder: Final = msgspec.json.Decoder(_Header)
+_minute_decoder: Final = msgspec.json.Decoder(dict[str, dict[str, list[float]]])
+_encoder: Final = msgspec.json.Encoder()
+
+
+class WindowStore:
+    """`UnitWindows` by partition over a Faust table, one key per unit and one per unit-minute.
+
+    A unit's state holds 20 minutes of every device under it (a province: thousands of devices); stored
+    whole it would be rewritten to the changelog on every flush and outgrow a Kafka message. Here a save
+    writes the unit's small header and only the minutes that changed since the last save (usually the
+    newest), and deletes the minutes it dropped. Reads go through a per-partition cache, as in
+    `PartitionedState`; `save` runs inside the partition's own stream iteration, so the changelog records
+    land in that partition.
+    """
+
+    def __init__(self, table: MutableMapping[bytes, bytes]) -> None:
+        self._table = table
+        self._states: dict[int, dict[str, UnitWindows]] = {}
+        self._dirty: dict[int, set[str]] = {}
+
+    def get(self, partition: int, unit: str) -> UnitWindows:
+        states = self._states.setdefault(partition, {})
+        state = states.get(unit)
+        if state is None:
+            state = states[unit] = self._load(unit)
+        return state
+
+    def _load(self, unit: str) -> UnitWindows:
+        raw = self._table.get(unit.encode())
+        if raw is None:
+            return UnitWindows(unit)
+        header = _header_decoder.decode(raw)
+        state = UnitWindows(header.unit, dict(header.minutes), header.dirty)
+        if header.minutes:  # stored whole by an earlier version: the next save splits it
+            state.touched().update(header.minutes)
+        for minute in header.held:
+            part = self._table.get(_minute_key(unit, minute))
+            if part is not None:
+                state.minutes[minute] = _minute_decoder.decode(part)
+        return state
+
+    def mark(self, partition: int, unit: str) -> None:
+        self._dirty.setdefault(partition, set()).add(unit)
+
+    def changed(self, partition: int) -> list[tuple[str, UnitWindows]]:
+        """The units of `partition` marked since its last save."""
+        states = self._states.get(partition, {})
+        return [(unit, states[unit]) for unit in self._dirty.get(partition, set())]
+
+    def save(self, partition: int) -> None:
+        states = self._states.get(partition, {})
+        for unit in self._dirty.pop(partition, set()):
+            state = states[unit]
+            touched = state.touched()
+            for minute in touched:
+                key = _minute_key(unit, minute)
+                if minute in state.minutes:
+                    self._table[key] = _encoder.encode(state.minutes[minute])
+                elif key in self._table:
+                    del self._table[key]
+            touched.clear()
+            self._table[unit.encode()] = _encoder.encode(
+                _Header(unit=state.unit, dirty=state.dirty, held=sorted(state.minutes))
+            )
+
+    def drop(self, partition: int) -> None:
+        """Forget the cached states of a partition (they are read again from the table)."""
+        self._states.pop(partition, None)
+        self._dirty.pop(partition, None)
+
+
+def _minute_key(unit: str, minute: str) -> bytes:
+    return f"{unit}@{minute}".encode()

@@ -1,35 +1,31 @@
 """Unit windows: combine devices' minutes into 1-minute and 15-minute statistics for every unit.
 
 Reads `ioc.aggregates.v1` (DeviceMinute records keyed by the unit they roll up into, plus ticks); each
-unit's recent minutes live in the `unit-windows` table (streams/windows.py); rebuilt windows are written
+unit's recent minutes live in the `unit-windows` table, a key per unit and per unit-minute (streams/windows.py
+WindowStore); rebuilt windows are written
 to `unit_aggregates` with a version, so the newest rebuild of a window is the one queries see.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from typing import Any
 
 from ioc import topics
 from ioc.events import Tick
-from streams.agents.common import PartitionedState, fail_fast
+from streams.agents.common import fail_fast
 from streams.pipeline import PartitionBuffer
 from streams.runtime import AGGREGATES, Runtime, minute_or_tick
 from streams.warehouse import rows
-from streams.windows import UnitWindows
+from streams.windows import WindowStore
 
 __all__ = ["register"]
 
 
 def register(rt: Runtime) -> None:
-    windows = PartitionedState(
-        rt.table("unit-windows", AGGREGATES.partitions),
-        decode=UnitWindows.decode,
-        encode=UnitWindows.encode,
-        partition_of=lambda unit: topics.partition_for(unit, AGGREGATES.partitions),
-    )
+    windows = WindowStore(rt.table("unit-windows", AGGREGATES.partitions))
     pipeline = rt.pipeline("aggregates", AGGREGATES.name)
+    pipeline.keeps(windows)
 
     def save(partition: int, buffer: PartitionBuffer) -> None:
         version = int(rt.now() * 1000)
@@ -69,7 +65,7 @@ def register(rt: Runtime) -> None:
                 not isinstance(value, Tick)
                 and topics.partition_for(value.target_unit, AGGREGATES.partitions) == partition
             ):
-                windows.get(partition, value.target_unit, functools.partial(UnitWindows, value.target_unit)).add(value)
+                windows.get(partition, value.target_unit).add(value)
                 windows.mark(partition, value.target_unit)
             if isinstance(value, Tick) or pipeline.due(partition):
                 save(partition, buffer)

@@ -30,6 +30,7 @@ def register(rt: Runtime) -> None:
     )
     heard = DevicesHeard()
     pipeline = rt.pipeline("cameras", CAMERA_EVENTS.name)
+    pipeline.keeps(states)
 
     @rt.app.agent(rt.topic(CAMERA_EVENTS.name), name="streams.cameras")
     @fail_fast

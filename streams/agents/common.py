@@ -98,6 +98,12 @@ class PartitionedState(Generic[S]):
         for key in self._dirty.pop(partition, set()):
             self._table[key.encode()] = self._encode(states[key])
 
+    def drop(self, partition: int) -> None:
+        """Forget a revoked partition's cached states: whoever owns it next reads them from the table."""
+        self._states.pop(partition, None)
+        self._dirty.pop(partition, None)
+        self._loaded.discard(partition)
+
 
 class DevicesHeard:
     """Each device's latest event per partition and how many came since the last flush: `device_status` rows."""

@@ -53,6 +53,7 @@ def register(rt: Runtime) -> None:
         partition_of=lambda episode: topics.incident_partition(episode, SIGNALS.partitions, is_episode=True),
     )
     pipeline = rt.pipeline("incidents", SIGNALS.name, COMMANDS.name)
+    pipeline.keeps(episodes)
     source = rt.app.topic(SIGNALS.name, COMMANDS.name, key_type=bytes, value_type=bytes)
 
     def record(buffer: PartitionBuffer, changes: list[lifecycle.Change]) -> None:

@@ -34,6 +34,7 @@ def register(rt: Runtime) -> None:
     )
     heard = DevicesHeard()
     pipeline = rt.pipeline("readings", READINGS.name)
+    pipeline.keeps(states)
 
     def emit(buffer: PartitionBuffer, state: device_rules.DeviceState, outcome: device_rules.Outcome) -> None:
         add_detections(buffer, outcome.detections)

@@ -41,3 +41,17 @@ def test_load_brings_in_every_stored_state_of_its_partition_only() -> None:
     assert loaded == {"dev1": ["one"], "dev3": ["three"]}
     assert loaded["dev1"] is cached  # a cached (possibly newer) state is not replaced by the stored one
     assert states.load(0) == {"dev2": ["two"]}
+
+
+def test_drop_forgets_a_partitions_unsaved_changes_so_replayed_events_apply_again() -> None:
+    table = {b"dev1": b"a"}
+    states = _states(table)
+    state = states.get(1, "dev1", list)
+    state.append("applied-then-revoked")
+    states.mark(1, "dev1")
+    other = states.get(0, "dev0", lambda: ["kept"])
+    states.drop(1)
+    assert states.changed(1) == []
+    assert states.get(1, "dev1", list) == ["a"]  # as last saved
+    assert states.get(0, "dev0", list) is other  # another partition keeps its cache
+    assert "dev1" in states.load(1)

@@ -210,3 +210,20 @@ async def _noop_send(message: Outgoing) -> None:
 
 async def _noop() -> None:
     return None
+
+
+def test_a_revocation_drops_the_kept_state_caches_of_that_partition_only() -> None:
+    dropped: list[int] = []
+
+    class Store:
+        def drop(self, partition: int) -> None:
+            dropped.append(partition)
+
+    class TP:
+        def __init__(self, topic: str, partition: int) -> None:
+            self.topic, self.partition = topic, partition
+
+    pipeline = Pipeline("t", _Sink([]), _noop_send, _noop, batch_rows=3, flush_s=0.5, topics=frozenset({"a"}))
+    pipeline.keeps(Store())
+    pipeline.revoked({TP("a", 2), TP("b", 3)})
+    assert dropped == [2]
