@@ -29,6 +29,7 @@ __all__ = [
     "DeadLetter",
     "Detection",
     "DeviceMinute",
+    "DeviceMinutes",
     "DossierChannel",
     "DossierStatus",
     "Event",
@@ -500,6 +501,16 @@ class DeviceMinute(_Contract, tag="ioc.device-minute.v1", frozen=True):
     target_unit: UnitCode
     minute: AwareTime
     measures: dict[str, MeasureStats]
+
+
+class DeviceMinutes(_Contract, tag="ioc.device-minutes.v1", frozen=True):
+    """Device minutes for one partition of the aggregates topic, sent as one message.
+
+    Devices report on the same clock, so their minutes close together: a message per minute and unit
+    would be thousands of Kafka messages in a burst each minute, delaying everything behind them.
+    """
+
+    items: list[DeviceMinute]
 
 
 Event = SensorReading | CameraEvent | CitizenReport | ServiceRecord | Incident | IncidentCommand

@@ -129,6 +129,8 @@ class PartitionBuffer:
     """Something an operator waits for is in here (a detection, an incident change): flush it now."""
     generation: int = 0
     """The partition's assignment this buffer's events came in (see `Pipeline.drop`)."""
+    gathered: dict[int, list[Any]] = dataclasses.field(default_factory=dict)
+    """Items an agent gathers per destination partition, to send as one message each when it flushes."""
 
     def add_rows(self, table: str, rows: list[dict[str, Any]]) -> None:
         if rows:

@@ -18,7 +18,7 @@ import faust
 import msgspec
 
 from ioc import clickhouse, topics
-from ioc.events import DeviceMinute, IngestBatch, Tick
+from ioc.events import DeviceMinute, DeviceMinutes, IngestBatch, Tick
 from ioc.reference import ReferenceModel, default_reference_model, load_reference_model
 from ioc.settings import StreamsSettings
 from ioc.units import UnitTree, load_tree
@@ -169,4 +169,4 @@ class Runtime:
 
 
 batch_or_tick = msgspec.json.Decoder(IngestBatch | Tick)
-minute_or_tick = msgspec.json.Decoder(DeviceMinute | Tick)
+minute_or_tick = msgspec.json.Decoder(DeviceMinute | DeviceMinutes | Tick)

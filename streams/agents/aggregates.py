@@ -1,6 +1,6 @@
 """Unit windows: combine devices' minutes into 1-minute and 15-minute statistics for every unit.
 
-Reads `ioc.aggregates.v1` (DeviceMinute records keyed by the unit they roll up into, plus ticks); each
+Reads `ioc.aggregates.v1` (DeviceMinutes: closed device minutes for the units of one partition, plus ticks); each
 unit's recent minutes live in the `unit-windows` table, a key per unit and per unit-minute (streams/windows.py
 WindowStore); rebuilt windows are written
 to `unit_aggregates` with a version, so the newest rebuild of a window is the one queries see.
@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Any
 
 from ioc import topics
-from ioc.events import Tick
+from ioc.events import DeviceMinutes, Tick
 from streams.agents.common import fail_fast
 from streams.pipeline import PartitionBuffer
 from streams.runtime import AGGREGATES, Runtime, minute_or_tick
@@ -61,12 +61,11 @@ def register(rt: Runtime) -> None:
             buffer = pipeline.buffer(partition)
             buffer.events.append(event)
             value = minute_or_tick.decode(event.value)
-            if (
-                not isinstance(value, Tick)
-                and topics.partition_for(value.target_unit, AGGREGATES.partitions) == partition
-            ):
-                windows.get(partition, value.target_unit).add(value)
-                windows.mark(partition, value.target_unit)
+            if not isinstance(value, Tick):
+                for minute in value.items if isinstance(value, DeviceMinutes) else [value]:
+                    if topics.partition_for(minute.target_unit, AGGREGATES.partitions) == partition:
+                        windows.get(partition, minute.target_unit).add(minute)
+                        windows.mark(partition, minute.target_unit)
             if isinstance(value, Tick) or pipeline.due(partition):
                 save(partition, buffer)
                 await pipeline.flush(partition)

@@ -3,25 +3,29 @@
 Reads `ioc.readings.v1` (the bridge's batches, plus ticks). For each reading: rows for `readings`;
 the device's rules (streams/rules.py) with state in the `device-state` table; detections to the incident
 workers; each closed minute to `ioc.aggregates.v1` once for every unit on the device's path (commune,
-district, province); each finished hour's VN_AQI to `aqi_hourly`. Ticks check for silent devices and
-flush. See streams/pipeline.py for when rows are written and offsets committed.
+district, province), gathered into one message per aggregates partition per flush; each finished hour's
+VN_AQI to `aqi_hourly`. Ticks check for silent devices and flush. See streams/pipeline.py for when rows
+are written and offsets committed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-from typing import Any
+from typing import Any, Final
 
 from ioc import codecs, topics
-from ioc.events import DeviceMinute, SensorReading, Tick
+from ioc.events import DeviceMinute, DeviceMinutes, SensorReading, Tick
 from streams import rules as device_rules
 from streams.agents.common import DevicesHeard, PartitionedState, add_detections, fail_fast
 from streams.pipeline import Outgoing, PartitionBuffer
 from streams.runtime import AGGREGATES, READINGS, Runtime, batch_or_tick
 from streams.warehouse import rows
 
-__all__ = ["register"]
+__all__ = ["MINUTES_PER_MESSAGE", "register"]
+
+MINUTES_PER_MESSAGE: Final = 1000
+"""Device minutes per aggregates message: about 200 KB, well under Kafka's 1 MB default."""
 
 
 def register(rt: Runtime) -> None:
@@ -48,14 +52,7 @@ def register(rt: Runtime) -> None:
                     minute=dt.datetime.fromtimestamp(closed.minute, dt.UTC),
                     measures=closed.measures,
                 )
-                buffer.messages.append(
-                    Outgoing(
-                        AGGREGATES.name,
-                        target.encode(),
-                        codecs.encode(minute),
-                        topics.partition_for(target, AGGREGATES.partitions),
-                    )
-                )
+                buffer.gathered.setdefault(topics.partition_for(target, AGGREGATES.partitions), []).append(minute)
         version = int(rt.now() * 1000)
         buffer.add_rows(
             "aqi_hourly",
@@ -71,6 +68,20 @@ def register(rt: Runtime) -> None:
                 for hour, result in outcome.aqi_hours
             ],
         )
+
+    def send_minutes(buffer: PartitionBuffer) -> None:
+        """The flush's closed minutes, one message per aggregates partition (in chunks under Kafka's limit)."""
+        for target_partition, minutes in sorted(buffer.gathered.items()):
+            for start in range(0, len(minutes), MINUTES_PER_MESSAGE):
+                buffer.messages.append(
+                    Outgoing(
+                        AGGREGATES.name,
+                        b"minutes",
+                        codecs.encode(DeviceMinutes(items=minutes[start : start + MINUTES_PER_MESSAGE])),
+                        target_partition,
+                    )
+                )
+        buffer.gathered.clear()
 
     @rt.app.agent(rt.topic(READINGS.name), name="streams.readings")
     @fail_fast
@@ -103,4 +114,5 @@ def register(rt: Runtime) -> None:
             if isinstance(value, Tick) or pipeline.due(partition):
                 states.save(partition)
                 buffer.add_rows("device_status", heard.take_rows(partition))
+                send_minutes(buffer)
                 await pipeline.flush(partition)
