@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any
 
 import faust
 import msgspec
@@ -101,10 +101,6 @@ class Runtime:
             datadir=str(settings.data_dir),
             Worker=QuietWorker,
         )
-        # Table writes wait in Faust's producer buffer; past `max_messages` (100) the stream pauses and
-        # drains it message by message, logging a warning each time. A flush saves every state its events
-        # changed at once (hundreds of devices), so that limit paused every flush: let a flush's worth pass.
-        app.producer.buffer.max_messages = PRODUCER_BUFFER_MESSAGES
         model = (
             load_reference_model(settings.reference_model) if settings.reference_model else default_reference_model()
         )
@@ -171,9 +167,6 @@ class Runtime:
     def path(self, unit: str) -> str:
         return self.tree.path(unit) if unit in self.tree else unit
 
-
-PRODUCER_BUFFER_MESSAGES: Final = 20_000
-"""Table writes (changelog records) that may wait in Faust's producer buffer before a stream pauses."""
 
 batch_or_tick = msgspec.json.Decoder(IngestBatch | Tick)
 minute_or_tick = msgspec.json.Decoder(DeviceMinute | DeviceMinutes | Tick)
