@@ -35,7 +35,7 @@ from ioc.localstack.install import KAFKA_VERSION, KUBERNETES_VERSION, Installer
 from ioc.localstack.process import ServiceStartError, free_port, port_open, start_process, wait_until
 from ioc.settings import MqttEndpoint
 
-__all__ = ["SERVICES", "ServiceInfo", "is_ready", "relaunch", "start_service"]
+__all__ = ["SERVICES", "ServiceInfo", "is_ready", "kafka_cluster_id", "relaunch", "start_service"]
 
 ServiceInfo = dict[str, Any]
 SERVICES: Final = ("mosquitto", "kafka", "clickhouse", "etcd", "kube-apiserver")
@@ -238,10 +238,10 @@ def _start_kafka(root: Path, installer: Installer) -> ServiceInfo:
         encoding="utf-8",
     )
     classpath = f"{libs}/*"
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = kafka_cluster_id()
     log = home / "kafka.log"
     storage_tool = [str(java), "-cp", classpath, f"-Dlog4j.configuration=file:{log4j}", "kafka.tools.StorageTool"]
-    _run_setup("formatting Kafka's storage", [*storage_tool, "format", "-t", cluster_id, "-c", str(props)])
+    _run_setup("formatting Kafka's storage", [*storage_tool, "format", f"--cluster-id={cluster_id}", "-c", str(props)])
     process, launch = _launch(
         "kafka",
         [
@@ -612,3 +612,15 @@ def is_ready(name: str, info: ServiceInfo) -> bool:
         return bool(_PROBES[name](info))
     except Exception:  # noqa: BLE001 - any failure of the probe means "not ready"
         return False
+
+
+def kafka_cluster_id() -> str:
+    """A random Kafka cluster id (a UUID, base64url without padding) that does not start with "-".
+
+    As Kafka's own `Uuid.randomUuid` does: one id in 64 would otherwise start with a dash, which the
+    storage tool's argument parser takes for an option ("--cluster-id: expected one argument").
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
