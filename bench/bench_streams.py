@@ -29,8 +29,9 @@ from ioc.events import DeviceMinute, IngestBatch, Ingested, MeasureStats, Sensor
 from ioc.localstack import Stack
 from ioc.settings import ClickHouseEndpoint
 from ioc.units import load_tree
+from streams.agents.common import WindowStore
 from streams.warehouse import migrate
-from streams.windows import WindowStore
+from streams.windows import UnitWindows
 
 TREE = load_tree("2024")
 READINGS = topics.kafka_topic("readings")
@@ -219,7 +220,7 @@ def _unit_windows(devices: int = 2000, minutes: int = 40, flush_every: int = 100
             written.append(len(value))
             super().__setitem__(key, value)
 
-    store = WindowStore(Table())
+    store = WindowStore(Table(), decode=UnitWindows.decode, encode=UnitWindows.encode, partition_of=lambda unit: 0)
     base = dt.datetime(2025, 6, 1, 1, 0, tzinfo=dt.UTC)
     contributions = [
         DeviceMinute(
@@ -234,10 +235,10 @@ def _unit_windows(devices: int = 2000, minutes: int = 40, flush_every: int = 100
     ]
     started = time.process_time()
     for i, contribution in enumerate(contributions, 1):
-        store.get(0, "74").add(contribution)
+        store.get(0, "74", lambda: UnitWindows("74")).add(contribution)
         store.mark(0, "74")
         if i % flush_every == 0:
-            store.get(0, "74").take_rows()
+            store.get(0, "74", lambda: UnitWindows("74")).take_rows()
             store.save(0)
     cpu = time.process_time() - started
     return {

@@ -25,7 +25,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from streams.warehouse.sink import RowSink
 
@@ -141,6 +141,10 @@ class PartitionBuffer:
 Sender = Callable[[Outgoing], Awaitable[Any]]
 
 
+class _Droppable(Protocol):
+    def drop(self, partition: int) -> None: ...
+
+
 class Pipeline:
     """The buffers of one agent, by partition, and how they are flushed."""
 
@@ -173,10 +177,10 @@ class Pipeline:
         self._generation: dict[int, int] = {}
         """Bumped when a partition is revoked: flushes of an older generation do not acknowledge."""
         self._max_inflight = max_inflight
-        self._stores: list[Any] = []
+        self._stores: list[_Droppable] = []
         self.flushed_events = 0
 
-    def keeps(self, store: Any) -> None:
+    def keeps(self, store: _Droppable) -> None:
         """A per-partition state cache (its `drop(partition)`) to forget with the partition's buffer."""
         self._stores.append(store)
 

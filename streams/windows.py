@@ -8,14 +8,14 @@ those contributions. The "aqi" measure's max is the worst station's VN_AQI.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, Final
 
 import msgspec
 
 from ioc.events import DeviceMinute
 
-__all__ = ["HOP_S", "LONG_S", "UnitWindows", "WindowRow", "WindowStore", "windows_of"]
+__all__ = ["HOP_S", "LONG_S", "UnitWindows", "WindowRow", "read_unit", "windows_of", "write_unit"]
 
 MINUTE_S: Final = 60
 LONG_S: Final = 15 * 60
@@ -188,7 +188,7 @@ class _Merged:
 
 
 class _Header(msgspec.Struct):
-    """A unit's entry in the store: the windows to rebuild and the minutes held (each under its own key).
+    """A unit's entry in its table: the windows to rebuild and the minutes held (each under its own key).
 
     `minutes` is only ever read: a whole `UnitWindows` stored by an earlier version decodes as a header
     that still carries its minutes.
@@ -205,71 +205,41 @@ _minute_decoder: Final = msgspec.json.Decoder(dict[str, dict[str, list[float]]])
 _encoder: Final = msgspec.json.Encoder()
 
 
-class WindowStore:
-    """`UnitWindows` by partition over a Faust table, one key per unit and one per unit-minute.
+def read_unit(table: Mapping[bytes, bytes], unit: str) -> UnitWindows | None:
+    """A unit's windows as `write_unit` stored them (or as an earlier version stored them whole); None if absent."""
+    raw = table.get(unit.encode())
+    if raw is None:
+        return None
+    header = _header_decoder.decode(raw)
+    state = UnitWindows(header.unit, dict(header.minutes), header.dirty)
+    if header.minutes:  # stored whole by an earlier version: the next write splits it
+        state.touched().update(header.minutes)
+    for minute in header.held:
+        part = table.get(_minute_key(unit, minute))
+        if part is not None:
+            state.minutes[minute] = _minute_decoder.decode(part)
+    return state
+
+
+def write_unit(table: MutableMapping[bytes, bytes], state: UnitWindows) -> None:
+    """Store a unit's windows a key per unit and per unit-minute: its header, and the minutes touched since.
 
     A unit's state holds 20 minutes of every device under it (a province: thousands of devices); stored
-    whole it would be rewritten to the changelog on every flush and outgrow a Kafka message. Here a save
-    writes the unit's small header and only the minutes that changed since the last save (usually the
-    newest), and deletes the minutes it dropped. Reads go through a per-partition cache, as in
-    `PartitionedState`; `save` runs inside the partition's own stream iteration, so the changelog records
-    land in that partition.
+    whole it would be rewritten to the changelog on every flush and outgrow a Kafka message. Here a write
+    puts the unit's small header and only the minutes that changed since the last write (usually the
+    newest), and deletes the minutes it dropped.
     """
-
-    def __init__(self, table: MutableMapping[bytes, bytes]) -> None:
-        self._table = table
-        self._states: dict[int, dict[str, UnitWindows]] = {}
-        self._dirty: dict[int, set[str]] = {}
-
-    def get(self, partition: int, unit: str) -> UnitWindows:
-        states = self._states.setdefault(partition, {})
-        state = states.get(unit)
-        if state is None:
-            state = states[unit] = self._load(unit)
-        return state
-
-    def _load(self, unit: str) -> UnitWindows:
-        raw = self._table.get(unit.encode())
-        if raw is None:
-            return UnitWindows(unit)
-        header = _header_decoder.decode(raw)
-        state = UnitWindows(header.unit, dict(header.minutes), header.dirty)
-        if header.minutes:  # stored whole by an earlier version: the next save splits it
-            state.touched().update(header.minutes)
-        for minute in header.held:
-            part = self._table.get(_minute_key(unit, minute))
-            if part is not None:
-                state.minutes[minute] = _minute_decoder.decode(part)
-        return state
-
-    def mark(self, partition: int, unit: str) -> None:
-        self._dirty.setdefault(partition, set()).add(unit)
-
-    def changed(self, partition: int) -> list[tuple[str, UnitWindows]]:
-        """The units of `partition` marked since its last save."""
-        states = self._states.get(partition, {})
-        return [(unit, states[unit]) for unit in self._dirty.get(partition, set())]
-
-    def save(self, partition: int) -> None:
-        states = self._states.get(partition, {})
-        for unit in self._dirty.pop(partition, set()):
-            state = states[unit]
-            touched = state.touched()
-            for minute in touched:
-                key = _minute_key(unit, minute)
-                if minute in state.minutes:
-                    self._table[key] = _encoder.encode(state.minutes[minute])
-                elif key in self._table:
-                    del self._table[key]
-            touched.clear()
-            self._table[unit.encode()] = _encoder.encode(
-                _Header(unit=state.unit, dirty=state.dirty, held=sorted(state.minutes))
-            )
-
-    def drop(self, partition: int) -> None:
-        """Forget the cached states of a partition (they are read again from the table)."""
-        self._states.pop(partition, None)
-        self._dirty.pop(partition, None)
+    touched = state.touched()
+    for minute in touched:
+        key = _minute_key(state.unit, minute)
+        if minute in state.minutes:
+            table[key] = _encoder.encode(state.minutes[minute])
+        elif key in table:
+            del table[key]
+    touched.clear()
+    table[state.unit.encode()] = _encoder.encode(
+        _Header(unit=state.unit, dirty=state.dirty, held=sorted(state.minutes))
+    )
 
 
 def _minute_key(unit: str, minute: str) -> bytes:

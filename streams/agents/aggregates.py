@@ -1,31 +1,39 @@
 """Unit windows: combine devices' minutes into 1-minute and 15-minute statistics for every unit.
 
-Reads `ioc.aggregates.v1` (DeviceMinutes: closed device minutes for the units of one partition, plus ticks); each
-unit's recent minutes live in the `unit-windows` table, a key per unit and per unit-minute (streams/windows.py
-WindowStore); rebuilt windows are written
-to `unit_aggregates` with a version, so the newest rebuild of a window is the one queries see.
+Reads `ioc.aggregates.v1` (DeviceMinutes: closed device minutes for the units of one partition, plus
+ticks); each unit's recent minutes live in the `unit-windows` table, a key per unit and per unit-minute
+(streams/windows.py write_unit); rebuilt windows are written to `unit_aggregates` with a version, so the
+newest rebuild of a window is the one queries see.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 from ioc import topics
 from ioc.events import DeviceMinutes, Tick
-from streams.agents.common import fail_fast
+from streams.agents.common import WindowStore, fail_fast, kept_state
 from streams.pipeline import PartitionBuffer
 from streams.runtime import AGGREGATES, Runtime, minute_or_tick
 from streams.warehouse import rows
-from streams.windows import WindowStore
+from streams.windows import UnitWindows
 
 __all__ = ["register"]
 
 
 def register(rt: Runtime) -> None:
-    windows = WindowStore(rt.table("unit-windows", AGGREGATES.partitions))
     pipeline = rt.pipeline("aggregates", AGGREGATES.name)
-    pipeline.keeps(windows)
+    windows = kept_state(
+        rt,
+        pipeline,
+        "unit-windows",
+        AGGREGATES,
+        decode=UnitWindows.decode,
+        encode=UnitWindows.encode,
+        store=WindowStore,
+    )
 
     def save(partition: int, buffer: PartitionBuffer) -> None:
         version = int(rt.now() * 1000)
@@ -64,7 +72,9 @@ def register(rt: Runtime) -> None:
             if not isinstance(value, Tick):
                 for minute in value.items if isinstance(value, DeviceMinutes) else [value]:
                     if topics.partition_for(minute.target_unit, AGGREGATES.partitions) == partition:
-                        windows.get(partition, minute.target_unit).add(minute)
+                        windows.get(
+                            partition, minute.target_unit, functools.partial(UnitWindows, minute.target_unit)
+                        ).add(minute)
                         windows.mark(partition, minute.target_unit)
             if isinstance(value, Tick) or pipeline.due(partition):
                 save(partition, buffer)

@@ -13,7 +13,7 @@ from typing import Any
 from ioc import topics
 from ioc.events import CameraEvent, Tick
 from streams import cameras as camera_rules
-from streams.agents.common import DevicesHeard, PartitionedState, add_detections, fail_fast
+from streams.agents.common import DevicesHeard, add_detections, fail_fast, kept_state
 from streams.runtime import CAMERA_EVENTS, Runtime, batch_or_tick
 from streams.warehouse import rows
 
@@ -22,15 +22,16 @@ __all__ = ["register"]
 
 def register(rt: Runtime) -> None:
     rules = camera_rules.camera_rules(rt.model)
-    states = PartitionedState(
-        rt.table("camera-state", CAMERA_EVENTS.partitions),
+    pipeline = rt.pipeline("cameras", CAMERA_EVENTS.name)
+    states = kept_state(
+        rt,
+        pipeline,
+        "camera-state",
+        CAMERA_EVENTS,
         decode=camera_rules.CameraState.decode,
         encode=camera_rules.CameraState.encode,
-        partition_of=lambda key: topics.partition_for(key, CAMERA_EVENTS.partitions),
     )
     heard = DevicesHeard()
-    pipeline = rt.pipeline("cameras", CAMERA_EVENTS.name)
-    pipeline.keeps(states)
 
     @rt.app.agent(rt.topic(CAMERA_EVENTS.name), name="streams.cameras")
     @fail_fast

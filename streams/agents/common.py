@@ -11,11 +11,21 @@ from typing import Any, Generic, TypeVar
 
 from ioc import codecs, topics
 from ioc.events import Detection, Ingested
-from streams.pipeline import Outgoing, PartitionBuffer
-from streams.runtime import SIGNALS
+from ioc.topics import KafkaTopic
+from streams.pipeline import Outgoing, PartitionBuffer, Pipeline
+from streams.runtime import SIGNALS, Runtime
 from streams.warehouse import rows
+from streams.windows import UnitWindows, read_unit, write_unit
 
-__all__ = ["DevicesHeard", "PartitionedState", "add_detections", "detection_messages", "fail_fast"]
+__all__ = [
+    "DevicesHeard",
+    "PartitionedState",
+    "WindowStore",
+    "add_detections",
+    "detection_messages",
+    "fail_fast",
+    "kept_state",
+]
 
 S = TypeVar("S")
 
@@ -70,9 +80,16 @@ class PartitionedState(Generic[S]):
         states = self._states.setdefault(partition, {})
         state = states.get(key)
         if state is None:
-            raw = self._table.get(key.encode())
-            state = states[key] = self._decode(raw) if raw else first()
+            stored = self._read(key)
+            state = states[key] = first() if stored is None else stored
         return state
+
+    def _read(self, key: str) -> S | None:
+        raw = self._table.get(key.encode())
+        return self._decode(raw) if raw else None
+
+    def _write(self, key: str, state: S) -> None:
+        self._table[key.encode()] = self._encode(state)
 
     def load(self, partition: int) -> dict[str, S]:
         """Every state of `partition`, the stored ones included."""
@@ -96,13 +113,53 @@ class PartitionedState(Generic[S]):
     def save(self, partition: int) -> None:
         states = self._states.get(partition, {})
         for key in self._dirty.pop(partition, set()):
-            self._table[key.encode()] = self._encode(states[key])
+            self._write(key, states[key])
 
     def drop(self, partition: int) -> None:
         """Forget a revoked partition's cached states: whoever owns it next reads them from the table."""
         self._states.pop(partition, None)
         self._dirty.pop(partition, None)
         self._loaded.discard(partition)
+
+
+class WindowStore(PartitionedState[UnitWindows]):
+    """Units' windows over a Faust table, a key per unit and per unit-minute (streams.windows.write_unit)."""
+
+    def _read(self, key: str) -> UnitWindows | None:
+        return read_unit(self._table, key)
+
+    def _write(self, key: str, state: UnitWindows) -> None:
+        write_unit(self._table, state)
+
+    def load(self, partition: int) -> dict[str, UnitWindows]:
+        raise NotImplementedError("unit windows are read a unit at a time (their table also holds minute keys)")
+
+
+def kept_state(
+    rt: Runtime,
+    pipeline: Pipeline,
+    name: str,
+    topic: KafkaTopic,
+    *,
+    decode: Callable[[bytes], S],
+    encode: Callable[[S], bytes],
+    partition_of: Callable[[str], int] | None = None,
+    store: type[PartitionedState[Any]] = PartitionedState,
+) -> PartitionedState[S]:
+    """The states of the Faust table `name`, co-partitioned with `topic`, forgotten with `pipeline`'s revoked
+    partitions. Keys are placed as producers place them (`topics.partition_for`) unless `partition_of` says."""
+    state: PartitionedState[S] = store(
+        rt.table(name, topic.partitions),
+        decode=decode,
+        encode=encode,
+        partition_of=partition_of or functools.partial(_partition_for, partitions=topic.partitions),
+    )
+    pipeline.keeps(state)
+    return state
+
+
+def _partition_for(key: str, partitions: int) -> int:
+    return topics.partition_for(key, partitions)
 
 
 class DevicesHeard:

@@ -17,7 +17,7 @@ import msgspec
 from ioc import codecs, topics
 from ioc.events import Detection, Incident, IncidentCommand, Tick
 from streams import lifecycle
-from streams.agents.common import PartitionedState, fail_fast
+from streams.agents.common import fail_fast, kept_state
 from streams.pipeline import Outgoing, PartitionBuffer
 from streams.runtime import COMMANDS, INCIDENTS, SIGNALS, Runtime
 from streams.warehouse import rows
@@ -46,14 +46,16 @@ def _encode_episode(state: lifecycle.EpisodeState) -> bytes:
 
 
 def register(rt: Runtime) -> None:
-    episodes = PartitionedState(
-        rt.table("episodes", SIGNALS.partitions),
+    pipeline = rt.pipeline("incidents", SIGNALS.name, COMMANDS.name)
+    episodes = kept_state(
+        rt,
+        pipeline,
+        "episodes",
+        SIGNALS,
         decode=_decode_episode,
         encode=_encode_episode,
         partition_of=lambda episode: topics.incident_partition(episode, SIGNALS.partitions, is_episode=True),
     )
-    pipeline = rt.pipeline("incidents", SIGNALS.name, COMMANDS.name)
-    pipeline.keeps(episodes)
     source = rt.app.topic(SIGNALS.name, COMMANDS.name, key_type=bytes, value_type=bytes)
 
     def record(buffer: PartitionBuffer, changes: list[lifecycle.Change]) -> None:

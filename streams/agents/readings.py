@@ -17,7 +17,7 @@ from typing import Any, Final
 from ioc import codecs, topics
 from ioc.events import DeviceMinute, DeviceMinutes, SensorReading, Tick
 from streams import rules as device_rules
-from streams.agents.common import DevicesHeard, PartitionedState, add_detections, fail_fast
+from streams.agents.common import DevicesHeard, add_detections, fail_fast, kept_state
 from streams.pipeline import Outgoing, PartitionBuffer
 from streams.runtime import AGGREGATES, READINGS, Runtime, batch_or_tick
 from streams.warehouse import rows
@@ -30,15 +30,16 @@ MINUTES_PER_MESSAGE: Final = 1000
 
 def register(rt: Runtime) -> None:
     rules = device_rules.sensor_rules(rt.model)
-    states = PartitionedState(
-        rt.table("device-state", READINGS.partitions),
+    pipeline = rt.pipeline("readings", READINGS.name)
+    states = kept_state(
+        rt,
+        pipeline,
+        "device-state",
+        READINGS,
         decode=device_rules.DeviceState.decode,
         encode=device_rules.DeviceState.encode,
-        partition_of=lambda key: topics.partition_for(key, READINGS.partitions),
     )
     heard = DevicesHeard()
-    pipeline = rt.pipeline("readings", READINGS.name)
-    pipeline.keeps(states)
 
     def emit(buffer: PartitionBuffer, state: device_rules.DeviceState, outcome: device_rules.Outcome) -> None:
         add_detections(buffer, outcome.detections)

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ioc.events import DeviceMinute, MeasureStats
-from streams.windows import HOP_S, LONG_S, UnitWindows, WindowRow, WindowStore, windows_of
+from streams.agents.common import WindowStore
+from streams.windows import HOP_S, LONG_S, UnitWindows, WindowRow, windows_of
 
 BASE = dt.datetime(2025, 6, 1, 1, 0, tzinfo=dt.UTC)  # on a 5-minute boundary
 T0 = BASE.timestamp()
@@ -224,10 +225,18 @@ def test_merged_minutes_kept_between_flushes_match_a_state_rebuilt_from_json() -
     assert "_merged_minutes" not in live.encode().decode()
 
 
+def _store(table: dict[bytes, bytes]) -> WindowStore:
+    return WindowStore(table, decode=UnitWindows.decode, encode=UnitWindows.encode, partition_of=lambda unit: 0)
+
+
+def _unit(store: WindowStore) -> UnitWindows:
+    return store.get(0, "724", lambda: UnitWindows("724"))
+
+
 def test_the_store_writes_only_the_minutes_that_changed_and_reads_a_unit_back_whole() -> None:
     table: dict[bytes, bytes] = {}
-    store = WindowStore(table)
-    unit = store.get(0, "724")
+    store = _store(table)
+    unit = _unit(store)
     for minute in range(3):
         for device in ("wl-1", "wl-2"):
             unit.add(contribution(device, minute))
@@ -248,20 +257,20 @@ def test_the_store_writes_only_the_minutes_that_changed_and_reads_a_unit_back_wh
             super().__setitem__(key, value)
 
     recording = Recording(table)
-    store = WindowStore(recording)
-    again = store.get(0, "724")
+    store = _store(recording)
+    again = _unit(store)
     assert again.minutes == unit.minutes and again.dirty == unit.dirty
     again.add(contribution("wl-3", 2))
     store.mark(0, "724")
     store.save(0)
     assert sorted(writes) == [b"724", b"724@" + str(int(ts(2))).encode()]  # one minute changed, one rewritten
-    assert rows_by(WindowStore(recording).get(0, "724").take_rows()) == rows_by(again.take_rows())
+    assert rows_by(_unit(_store(recording)).take_rows()) == rows_by(again.take_rows())
 
 
 def test_the_store_deletes_the_minutes_a_unit_no_longer_holds() -> None:
     table: dict[bytes, bytes] = {}
-    store = WindowStore(table)
-    unit = store.get(0, "724")
+    store = _store(table)
+    unit = _unit(store)
     unit.add(contribution("wl-1", 0))
     unit.take_rows()
     store.mark(0, "724")
@@ -278,18 +287,18 @@ def test_the_store_reads_a_unit_stored_whole_by_an_earlier_version() -> None:
     old = UnitWindows("724")
     old.add(contribution("wl-1", 3, waterLevel=stats(1.0, 2.0)))
     table = {b"724": old.encode()}
-    store = WindowStore(table)
-    unit = store.get(0, "724")
+    store = _store(table)
+    unit = _unit(store)
     assert unit.minutes == old.minutes and unit.dirty == old.dirty
     store.mark(0, "724")
     store.save(0)  # split into a header and one key per minute
     assert b"724@" + str(int(ts(3))).encode() in table
-    assert rows_by(WindowStore(table).get(0, "724").take_rows()) == rows_by(old.take_rows())
+    assert rows_by(_unit(_store(table)).take_rows()) == rows_by(old.take_rows())
 
 
 def test_a_dropped_partition_is_read_from_the_table_again() -> None:
     table: dict[bytes, bytes] = {}
-    store = WindowStore(table)
-    store.get(0, "724").add(contribution("wl-1", 3))  # applied, never saved: its event will come again
+    store = _store(table)
+    _unit(store).add(contribution("wl-1", 3))  # applied, never saved: its event will come again
     store.drop(0)
-    assert store.get(0, "724").minutes == {}
+    assert _unit(store).minutes == {}

@@ -127,18 +127,26 @@ def test_a_worker_killed_mid_stream_loses_nothing_and_duplicates_nothing(worker:
     base = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).replace(second=0, microsecond=0)
     per_device = 150
     for step in range(per_device):
-        worker.readings(
-            [reading(vendor, d, "25966", step, {"waterLevel": 0.4}, base + dt.timedelta(seconds=step)) for d in devices]
-        )
+        _gauges_read(worker, vendor, devices, step, base)
         if step == 60:
             worker.stop(signal.SIGKILL)
             worker.start()
     worker.wait_live()
     worker.tick(dt.datetime.now(dt.UTC))
-    db = worker.database
+    _assert_each_reading_stored_once(worker, vendor, devices, per_device)
+
+
+def _gauges_read(worker: Worker, vendor: str, devices: list[str], step: int, base: dt.datetime) -> None:
+    """Reading number `step` of every calm gauge, one second after the previous one."""
+    worker.readings(
+        [reading(vendor, d, "25966", step, {"waterLevel": 0.4}, base + dt.timedelta(seconds=step)) for d in devices]
+    )
+
+
+def _assert_each_reading_stored_once(worker: Worker, vendor: str, devices: list[str], per_device: int) -> None:
     rows = worker.wait_for(
         f"SELECT device, count() AS n, uniqExact(seq) AS u, min(seq) AS lo, max(seq) AS hi"
-        f" FROM {db}.readings FINAL WHERE vendor = %(v)s GROUP BY device",
+        f" FROM {worker.database}.readings FINAL WHERE vendor = %(v)s GROUP BY device",
         lambda rows: len(rows) == len(devices) and all(r["n"] == per_device for r in rows),
         timeout=120,
         v=vendor,
@@ -161,12 +169,7 @@ def test_workers_joining_and_leaving_mid_stream_share_the_partitions_and_lose_no
     step = 0
     try:
         while step < 400 or leaving is None or leaving.is_alive():
-            worker.readings(
-                [
-                    reading(vendor, d, "25966", step, {"waterLevel": 0.4}, base + dt.timedelta(seconds=step))
-                    for d in devices
-                ]
-            )
+            _gauges_read(worker, vendor, devices, step, base)
             if step == 20:
                 second.start()
             if joined_at is None and second.ready_times() > 0:
@@ -181,15 +184,7 @@ def test_workers_joining_and_leaving_mid_stream_share_the_partitions_and_lose_no
         assert worker.process is not None and worker.process.poll() is not None
         second.wait_live()
         second.tick(dt.datetime.now(dt.UTC))
-        rows = second.wait_for(
-            f"SELECT device, count() AS n, uniqExact(seq) AS u, min(seq) AS lo, max(seq) AS hi"
-            f" FROM {second.database}.readings FINAL WHERE vendor = %(v)s GROUP BY device",
-            lambda rows: len(rows) == len(devices) and all(r["n"] == step for r in rows),
-            timeout=120,
-            v=vendor,
-        )
-        for row in rows:
-            assert (row["n"], row["u"], row["lo"], row["hi"]) == (step, step, 0, step - 1)
+        _assert_each_reading_stored_once(second, vendor, devices, step)
         assert "a flush failed" not in second.log()
     finally:
         second.close()

@@ -18,6 +18,7 @@ from ioc import clickhouse, codecs, topics
 from ioc.events import CameraEvent, IngestBatch, Ingested, SensorKind, SensorReading, Tick
 from ioc.settings import ClickHouseEndpoint
 from ioc.units import load_tree
+from streams.runtime import TICKED
 from streams.warehouse import migrate
 
 TREE = load_tree("2024")
@@ -115,11 +116,7 @@ class Worker:
         """
         consumer = Consumer({"bootstrap.servers": self.kafka["bootstrap"], "group.id": self.app_id})
         try:
-            wanted = [
-                TopicPartition(topics.kafka_topic(short).name, p)
-                for short in ("readings", "camera-events", "aggregates", "incident-signals")
-                for p in range(topics.kafka_topic(short).partitions)
-            ]
+            wanted = [TopicPartition(topic.name, p) for topic in TICKED for p in range(topic.partitions)]
             return all(tp.offset >= 0 for tp in consumer.committed(wanted, timeout=10))
         finally:
             consumer.close()
@@ -175,8 +172,7 @@ class Worker:
         """Move the workers' clock to `at` (ticks also flush what partitions have buffered)."""
         self.now = at
         value = codecs.encode(Tick(at=at))
-        for short in ("readings", "camera-events", "aggregates", "incident-signals"):
-            topic = topics.kafka_topic(short)
+        for topic in TICKED:
             for partition in range(topic.partitions):
                 self._send(topic, "tick", value, partition)
         self.producer.flush(10)
