@@ -15,7 +15,10 @@ rebalance: flushes complete in the background and may finish out of order (one w
 another does not write), and Faust's commit would then move past events still waiting — faust-streaming
 0.15's `Consumer._new_offset` accepts a one-offset gap at the head of the acknowledged list and checks
 none at all before a partition's first commit. A flush begun before its partition was revoked never
-acknowledges: the new owner (or this worker again) reads those events from the committed offset.
+acknowledges: the new owner (or this worker again) reads those events from the committed offset. And
+only the pipeline acknowledges: Faust's own acknowledgement of an event its stream skipped (fetched
+before a rebalance, or taken while a revocation or shutdown stopped the flow) is refused by the
+runtime's consumer (`streams.runtime.GatedApp`), or the commit could pass an event nobody stored.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Any, Protocol
 
 from streams.warehouse.sink import RowSink
 
-__all__ = ["GroupedSink", "Outgoing", "PartitionBuffer", "Pipeline"]
+__all__ = ["GroupedSink", "Outgoing", "PartitionBuffer", "Pipeline", "ack_each"]
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +144,12 @@ class PartitionBuffer:
 Sender = Callable[[Outgoing], Awaitable[Any]]
 
 
+def ack_each(events: list[Any]) -> None:
+    """Acknowledge Faust events one by one (the runtime wraps this; see `streams.runtime.GatedApp`)."""
+    for event in events:
+        event.ack()
+
+
 class _Droppable(Protocol):
     def drop(self, partition: int) -> None: ...
 
@@ -160,6 +169,7 @@ class Pipeline:
         max_inflight: int = 4,
         clock: Callable[[], float] = time.monotonic,
         topics: frozenset[str] = frozenset(),
+        acknowledge: Callable[[list[Any]], None] = ack_each,
     ) -> None:
         self.name = name
         self.topics = topics
@@ -170,6 +180,7 @@ class Pipeline:
         self._batch_rows = batch_rows
         self._flush_s = flush_s
         self._clock = clock
+        self._acknowledge = acknowledge
         self._buffers: dict[int, PartitionBuffer] = {}
         self._inflight: set[asyncio.Future[None]] = set()
         self._tail: dict[int, asyncio.Future[None]] = {}
@@ -253,8 +264,7 @@ class Pipeline:
             return
         if self._tail.get(partition) is asyncio.current_task():
             del self._tail[partition]
-        for event in buffer.events:
-            event.ack()
+        self._acknowledge(buffer.events)
         self.flushed_events += len(buffer.events)
         log.debug(
             "%s[%d]: stored %d rows, sent %d messages, acknowledged %d events",

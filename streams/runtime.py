@@ -27,7 +27,7 @@ from streams.lifecycle import Context
 from streams.pipeline import GroupedSink, Outgoing, Pipeline
 from streams.warehouse.sink import RowSink
 
-__all__ = ["QuietWorker", "Runtime"]
+__all__ = ["GatedApp", "QuietWorker", "Runtime"]
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +57,48 @@ class QuietWorker(faust.Worker):
         self.spinner = None
 
 
+class GatedApp(faust.App):
+    """Faust's app whose consumer takes acknowledgements for the pipelines' topics from the pipelines alone.
+
+    Faust acknowledges by itself an event its stream skips — one fetched before a rebalance, or taken
+    while the flow is stopped for a revocation or a shutdown — even on a `noack` stream, and the consumer
+    then commits past it although no agent stored it: a worker leaving the group (SIGTERM) could commit
+    the offset of a reading it never processed, and the next owner started after it. Such acks are
+    refused here; pipelines acknowledge inside `acknowledge`, once the events' rows are stored.
+    """
+
+    gated_topics: frozenset[str] = frozenset()
+    refused_acks = 0
+    _acknowledging = False
+
+    def _new_consumer(self) -> Any:
+        consumer = super()._new_consumer()
+        faust_ack = consumer.ack
+
+        def ack(message: Any) -> bool:
+            if self._acknowledging or message.topic not in self.gated_topics:
+                return faust_ack(message)
+            self.refused_acks += 1
+            log.info("refused Faust's acknowledgement of %s[%d]@%d", message.topic, message.partition, message.offset)
+            return False
+
+        setattr(consumer, "ack", ack)  # noqa: B010 - the instance's, not the class's
+        return consumer
+
+    def acknowledge(self, events: list[Any]) -> None:
+        """Acknowledge events a pipeline has stored (their offsets may now be committed)."""
+        self._acknowledging = True
+        try:
+            for event in events:
+                event.ack()
+        finally:
+            self._acknowledging = False
+
+
 @dataclasses.dataclass
 class Runtime:
     settings: StreamsSettings
-    app: faust.App
+    app: GatedApp
     sink: RowSink
     model: ReferenceModel
     tree: UnitTree
@@ -80,7 +118,7 @@ class Runtime:
         warehouse: clickhouse.Warehouse | None = None,
     ) -> Runtime:
         brokers = ";".join(f"kafka://{b.strip()}" for b in settings.kafka.bootstrap.split(","))
-        app = faust.App(
+        app = GatedApp(
             settings.app_id,
             broker=brokers,
             store="memory://",
@@ -147,7 +185,9 @@ class Runtime:
             batch_rows=self.settings.sink_batch_rows,
             flush_s=self.settings.sink_flush_s,
             topics=frozenset(topics),
+            acknowledge=self.app.acknowledge,
         )
+        self.app.gated_topics |= pipeline.topics
         self.pipelines.append(pipeline)
         return pipeline
 

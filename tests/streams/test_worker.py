@@ -149,6 +149,10 @@ def _assert_each_reading_stored_once(worker: Worker, vendor: str, devices: list[
         f" FROM {worker.database}.readings FINAL WHERE vendor = %(v)s GROUP BY device",
         lambda rows: len(rows) == len(devices) and all(r["n"] == per_device for r in rows),
         timeout=120,
+        describe=lambda rows: (
+            f"{per_device} readings of {len(devices)} devices expected; short: "
+            + repr([r for r in rows if r["n"] != per_device])
+        ),
         v=vendor,
     )
     for row in rows:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -196,7 +197,14 @@ class Worker:
         rows = self.query(sql, **params)
         return int(rows[0]["n"]) if rows else 0
 
-    def wait_for(self, sql: str, predicate: Any, timeout: float = 60, **params: Any) -> list[dict[str, Any]]:
+    def wait_for(
+        self,
+        sql: str,
+        predicate: Any,
+        timeout: float = 60,
+        describe: Callable[[list[dict[str, Any]]], str] | None = None,
+        **params: Any,
+    ) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while True:
             rows = self.query(sql, **params)
@@ -206,7 +214,8 @@ class Worker:
             # that partition's next event: keep time where it is, but keep ticking, as the leader would.
             self.tick(self.now)
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out; last result {rows[:5]}\n{self.log()}")
+                found = describe(rows) if describe is not None else f"last result {rows[:5]}"
+                raise AssertionError(f"timed out; {found}\n{self.log()}")
             time.sleep(0.5)
 
 
