@@ -188,7 +188,10 @@ def test_workers_joining_and_leaving_mid_stream_share_the_partitions_and_lose_no
         assert worker.process is not None and worker.process.poll() is not None
         second.wait_live()
         second.tick(dt.datetime.now(dt.UTC))
-        _assert_each_reading_stored_once(second, vendor, devices, step)
+        try:
+            _assert_each_reading_stored_once(second, vendor, devices, step)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\nthe first worker, which left at step {step}:\n{worker.log()}") from None
         assert "a flush failed" not in second.log()
     finally:
         second.close()
