@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 import msgspec
@@ -21,7 +21,16 @@ from ioc import aqi
 from ioc.events import Detection, MeasureStats, Module, SensorReading
 from ioc.reference import AqiBandRule, RateOfChangeRule, ReferenceModel, Rule, SilenceRule, ThresholdRule
 
-__all__ = ["DeviceState", "MinuteStats", "Outcome", "check_silence", "close_idle_minute", "observe", "sensor_rules"]
+__all__ = [
+    "DeviceState",
+    "MinuteStats",
+    "Outcome",
+    "SensorRules",
+    "check_silence",
+    "close_idle_minute",
+    "observe",
+    "sensor_rules",
+]
 
 POLLUTANTS: Final = frozenset(aqi.POLLUTANTS)
 HOURS_KEPT: Final = 13
@@ -105,9 +114,29 @@ _state_encoder: Final = msgspec.json.Encoder()
 _state_decoder: Final = msgspec.json.Decoder(DeviceState)
 
 
-def sensor_rules(model: ReferenceModel) -> list[Rule]:
+class SensorRules(tuple[Rule, ...]):
+    """The rules that look at sensor readings, with those each reading of a kind runs looked up once per kind."""
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self._per_reading: dict[str, tuple[ThresholdRule | RateOfChangeRule, ...]] = {}
+
+    def per_reading(self, kind: str) -> tuple[ThresholdRule | RateOfChangeRule, ...]:
+        found = self._per_reading.get(kind)
+        if found is None:
+            found = self._per_reading[kind] = _per_reading(self, kind)
+        return found
+
+
+def _per_reading(rules: Sequence[Rule], kind: str) -> tuple[ThresholdRule | RateOfChangeRule, ...]:
+    """Threshold and rate-of-change rules for readings of `kind`, in the model's order."""
+    return tuple(r for r in rules if isinstance(r, ThresholdRule | RateOfChangeRule) and r.kind.value == kind)
+
+
+def sensor_rules(model: ReferenceModel) -> SensorRules:
     """The reference model's rules that look at sensor readings (cameras have their own)."""
-    return [r for r in model.rules if isinstance(r, ThresholdRule | RateOfChangeRule | AqiBandRule | SilenceRule)]
+    return SensorRules(
+        r for r in model.rules if isinstance(r, ThresholdRule | RateOfChangeRule | AqiBandRule | SilenceRule)
+    )
 
 
 def _detection(state: DeviceState, rule: Rule, signal: str, at: float, *, per_device: bool, **detail: str) -> Detection:
@@ -146,10 +175,11 @@ def observe(state: DeviceState, reading: SensorReading, received_at: float, rule
             if isinstance(rule, SilenceRule) and rule.kind in (None, state.kind):
                 out.detections.append(_detection(state, rule, "clear", t, per_device=True))
     _minutes(state, reading, t, out, rules)
-    for rule in rules:
-        if isinstance(rule, ThresholdRule) and rule.kind.value == state.kind:
+    per_reading = rules.per_reading(state.kind) if isinstance(rules, SensorRules) else _per_reading(rules, state.kind)
+    for rule in per_reading:
+        if isinstance(rule, ThresholdRule):
             _threshold(state, rule, reading.values.get(rule.measure), t, out)
-        elif isinstance(rule, RateOfChangeRule) and rule.kind.value == state.kind:
+        else:
             _rate_of_change(state, rule, reading.values.get(rule.measure), t, out)
     return out
 

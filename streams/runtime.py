@@ -195,7 +195,19 @@ class Runtime:
         await self.topic(message.topic).send(key=message.key, value=message.value, partition=message.partition)
 
     async def _flush_producer(self) -> None:
-        await self.app.producer.flush()
+        """Until what this worker handed to the producer (messages, table changelogs) is in Kafka.
+
+        Faust's `Producer.flush` waits on its buffer one message at a time, each wait a task and a timer
+        with a 0.1 s timeout, and returns at the first timeout with messages still waiting. Here each
+        wait is for the buffer's next send, without a timeout, until the buffer is empty; then the Kafka
+        client's own flush waits for the brokers.
+        """
+        producer = self.app.producer
+        buffer = producer.buffer
+        while buffer.size:
+            buffer.message_sent.clear()
+            await buffer.message_sent.wait()
+        await producer.flush()
 
     def table(self, name: str, partitions: int) -> Any:
         """A Faust table of bytes → bytes (values are msgspec-encoded state), co-partitioned with its source."""

@@ -97,8 +97,8 @@ _STATES: Final = frozenset(s.value for s in IncidentState)
 
 
 def _utc(value: dt.datetime, what: str) -> dt.datetime:
-    if value.tzinfo is dt.UTC and not value.microsecond:
-        return value  # what the contracts decode to, most of the time: nothing to convert (the hot path)
+    if value.tzinfo is dt.UTC:  # what the contracts decode to: no conversion (the hot path)
+        return value.replace(microsecond=0) if value.microsecond else value
     if value.utcoffset() is None:
         raise ValueError(f"{what} must be timezone-aware, got {value.isoformat()}")
     return value.astimezone(dt.UTC).replace(microsecond=0)
