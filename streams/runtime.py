@@ -203,7 +203,7 @@ class Runtime:
         client's own flush waits for the brokers.
         """
         producer = self.app.producer
-        buffer = producer.buffer
+        buffer: Any = producer.buffer  # Faust's ProducerBuffer (its type in faust.types lacks `message_sent`)
         while buffer.size:
             buffer.message_sent.clear()
             await buffer.message_sent.wait()
