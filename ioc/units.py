@@ -120,6 +120,7 @@ class UnitTree:
         for unit in units:
             self._by_ascii.setdefault(ascii_fold(unit.name_ascii), []).append(unit.code)
         self._subtrees: dict[str, frozenset[str]] = {}
+        self._paths: dict[str, str] = {}
 
     def __contains__(self, code: object) -> bool:
         return code in self._units
@@ -174,7 +175,10 @@ class UnitTree:
 
     def path(self, code: str) -> str:
         """The unit's path from the root, e.g. "74/724/25957": a subtree is every path with its prefix."""
-        return "/".join([*(u.code for u in self.ancestors(code)), code])
+        path = self._paths.get(code)
+        if path is None:
+            path = self._paths[code] = "/".join([*(u.code for u in self.ancestors(code)), code])
+        return path
 
     def is_within(self, code: str, ancestor: str) -> bool:
         """Whether `code` is `ancestor` or somewhere under it."""

@@ -2,7 +2,8 @@
 
 Every agent iterates its stream without automatic acknowledgement. What an event produces (warehouse
 rows, messages for other workers, state changes) is buffered per partition; a flush — when enough rows
-are waiting, when the oldest waited long enough, on a tick, or at once when the buffer holds something
+are waiting, when the oldest waited long enough (checked on every event, ticks included, so an idle
+partition's buffer waits at most one tick longer), or at once when the buffer holds something
 urgent (a detection, an incident change: the reading→incident path never waits for a batch to fill) —
 first lets the agent save its dirty state to its Faust table (inside the partition's own stream
 iteration, so the changelog lands in the right partition), then sends the messages, writes the rows
@@ -204,6 +205,10 @@ class Pipeline:
         elif not buffer.events:
             buffer.opened_at = self._clock()
         return buffer
+
+    def holds(self, partition: int, buffer: PartitionBuffer) -> bool:
+        """`buffer` is still the partition's open buffer (not dropped by a revocation meanwhile)."""
+        return self._buffers.get(partition) is buffer
 
     def due(self, partition: int) -> bool:
         buffer = self._buffers.get(partition)

@@ -76,6 +76,6 @@ def register(rt: Runtime) -> None:
                             partition, minute.target_unit, functools.partial(UnitWindows, minute.target_unit)
                         ).add(minute)
                         windows.mark(partition, minute.target_unit)
-            if isinstance(value, Tick) or pipeline.due(partition):
+            if pipeline.due(partition):
                 save(partition, buffer)
                 await pipeline.flush(partition)

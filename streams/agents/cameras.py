@@ -61,7 +61,7 @@ def register(rt: Runtime) -> None:
                         add_detections(buffer, outcome.detections)
                     buffer.add_rows("camera_events", [rows.camera_row(item, outcome.duplicate, "")])
                     heard.heard(partition, key, item)
-            if isinstance(value, Tick) or pipeline.due(partition):
+            if pipeline.due(partition):
                 states.save(partition)
                 buffer.add_rows("device_status", heard.take_rows(partition))
                 await pipeline.flush(partition)

@@ -111,6 +111,6 @@ def register(rt: Runtime) -> None:
                 if changes:
                     episodes.mark(partition, episode)
                     record(buffer, changes)
-            if isinstance(value, Tick) or pipeline.due(partition):
+            if pipeline.due(partition):
                 episodes.save(partition)
                 await pipeline.flush(partition)

@@ -4,12 +4,13 @@ Reads `ioc.readings.v1` (the bridge's batches, plus ticks). For each reading: ro
 the device's rules (streams/rules.py) with state in the `device-state` table; detections to the incident
 workers; each closed minute to `ioc.aggregates.v1` once for every unit on the device's path (commune,
 district, province), gathered into one message per aggregates partition per flush; each finished hour's
-VN_AQI to `aqi_hourly`. Ticks check for silent devices and flush. See streams/pipeline.py for when rows
+VN_AQI to `aqi_hourly`. Ticks check for silent devices. See streams/pipeline.py for when rows
 are written and offsets committed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 from typing import Any, Final
@@ -27,6 +28,11 @@ __all__ = ["MINUTES_PER_MESSAGE", "register"]
 MINUTES_PER_MESSAGE: Final = 1000
 """Device minutes per aggregates message: about 200 KB, well under Kafka's 1 MB default."""
 
+YIELD_EVERY: Final = 50
+"""Readings of a batch handled between turns of the event loop. A bridge batch holds up to 500 readings,
+tens of milliseconds of work: without a turn in between, each step of every flush in flight (its insert
+done, its messages sent, Kafka's answer) waited that long, and the agent waited for the flushes."""
+
 
 def register(rt: Runtime) -> None:
     rules = device_rules.sensor_rules(rt.model)
@@ -42,7 +48,10 @@ def register(rt: Runtime) -> None:
     heard = DevicesHeard()
 
     def emit(buffer: PartitionBuffer, state: device_rules.DeviceState, outcome: device_rules.Outcome) -> None:
-        add_detections(buffer, outcome.detections)
+        if outcome.detections:
+            add_detections(buffer, outcome.detections)
+        if not outcome.minutes and not outcome.aqi_hours:
+            return  # most readings: the device's minute goes on
         path = rt.path(state.unit)
         for closed in outcome.minutes:
             for target in path.split("/"):
@@ -100,7 +109,11 @@ def register(rt: Runtime) -> None:
                         states.mark(partition, key)
                         emit(buffer, state, outcome)
             else:
-                for item in value.items:
+                for index, item in enumerate(value.items):
+                    if index and not index % YIELD_EVERY:
+                        await asyncio.sleep(0)
+                        if not pipeline.holds(partition, buffer):
+                            break  # revoked meanwhile: the event comes again to the partition's owner
                     reading = item.event
                     if not isinstance(reading, SensorReading):
                         continue
@@ -112,7 +125,9 @@ def register(rt: Runtime) -> None:
                         states.mark(partition, key)
                         emit(buffer, state, outcome)
                     heard.heard(partition, key, item)
-            if isinstance(value, Tick) or pipeline.due(partition):
+            if not pipeline.holds(partition, buffer):
+                continue
+            if pipeline.due(partition):
                 states.save(partition)
                 buffer.add_rows("device_status", heard.take_rows(partition))
                 send_minutes(buffer)

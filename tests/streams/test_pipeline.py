@@ -227,3 +227,17 @@ def test_a_revocation_drops_the_kept_state_caches_of_that_partition_only() -> No
     pipeline.keeps(Store())
     pipeline.revoked({TP("a", 2), TP("b", 3)})
     assert dropped == [2]
+
+
+def test_an_agent_can_tell_its_buffer_was_dropped_while_it_yielded() -> None:
+    # The readings agent yields to the loop inside a large batch; a revocation meanwhile drops the buffer it
+    # is filling, and it must then leave the event for the partition's next owner.
+    pipeline = Pipeline("t", _Sink([]), _noop_send, _noop, batch_rows=3, flush_s=0.5)
+    buffer = pipeline.buffer(1)
+    other = pipeline.buffer(2)
+    assert pipeline.holds(1, buffer) and pipeline.holds(2, other)
+    pipeline.drop({1})
+    assert not pipeline.holds(1, buffer)
+    assert pipeline.holds(2, other)
+    fresh = pipeline.buffer(1)
+    assert fresh is not buffer and pipeline.holds(1, fresh)

@@ -191,7 +191,9 @@ def test_workers_joining_and_leaving_mid_stream_share_the_partitions_and_lose_no
         try:
             _assert_each_reading_stored_once(second, vendor, devices, step)
         except AssertionError as exc:
-            raise AssertionError(f"{exc}\n{step} readings sent per device; the worker that left:\n{worker.log()}") from None
+            raise AssertionError(
+                f"{exc}\n{step} readings sent per device; the worker that left:\n{worker.log()}"
+            ) from None
         assert "a flush failed" not in second.log()
     finally:
         second.close()
