@@ -96,9 +96,21 @@ _AQI_POLLUTANTS: Final = ("pm25", "pm10", "no2", "o3", "co", "so2")
 _STATES: Final = frozenset(s.value for s in IncidentState)
 
 
+_last_whole_second: tuple[dt.datetime, dt.datetime] = (dt.datetime.min.replace(tzinfo=dt.UTC),) * 2
+"""The last UTC time cut to whole seconds, and the result: a batch's readings often share a receive time."""
+
+
 def _utc(value: dt.datetime, what: str) -> dt.datetime:
+    global _last_whole_second  # noqa: PLW0603 - a one-entry cache, swapped whole (one assignment)
     if value.tzinfo is dt.UTC:  # what the contracts decode to: no conversion (the hot path)
-        return value.replace(microsecond=0) if value.microsecond else value
+        if not value.microsecond:
+            return value
+        last = _last_whole_second
+        if last[0] == value:
+            return last[1]
+        whole = value.replace(microsecond=0)  # 1.5 µs: the dearest step of a reading's row
+        _last_whole_second = (value, whole)
+        return whole
     if value.utcoffset() is None:
         raise ValueError(f"{what} must be timezone-aware, got {value.isoformat()}")
     return value.astimezone(dt.UTC).replace(microsecond=0)
