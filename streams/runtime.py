@@ -8,6 +8,8 @@ and loads the reference model, the units tree and the working-day calendar once.
 
 from __future__ import annotations
 
+import bisect
+import collections
 import dataclasses
 import logging
 import time
@@ -58,13 +60,22 @@ class QuietWorker(faust.Worker):
 
 
 class GatedApp(faust.App):
-    """Faust's app whose consumer takes acknowledgements for the pipelines' topics from the pipelines alone.
+    """Faust's app whose consumer commits a pipeline topic's offsets only over events the pipeline stored.
 
-    Faust acknowledges by itself an event its stream skips — one fetched before a rebalance, or taken
-    while the flow is stopped for a revocation or a shutdown — even on a `noack` stream, and the consumer
-    then commits past it although no agent stored it: a worker leaving the group (SIGTERM) could commit
-    the offset of a reading it never processed, and the next owner started after it. Such acks are
-    refused here; pipelines acknowledge inside `acknowledge`, once the events' rows are stored.
+    Three of faust-streaming 0.15's consumer habits could commit past an event no agent stored, and are
+    changed here for the topics pipelines read (`gated_topics`); other topics keep Faust's behaviour:
+
+    - Faust acknowledges by itself an event its stream skips — fetched before a rebalance, or taken while
+      a revocation or shutdown stopped the flow — even on a `noack` stream. Such acks are refused;
+      pipelines acknowledge inside `acknowledge`, once the events' rows are stored.
+    - Its "read offset" drops a message below the highest offset already handed out. After a rebalance
+      the flow resumes (for table recovery) before the stream partitions are sought to their committed
+      offsets, so messages from before the seek raise it and the re-read ones below it were dropped, never
+      processed (seen in tests/streams/test_worker.py: seven readings of a partition missing). Every
+      message is handed out here; a re-read one is stored again, idempotently.
+    - Its commit passes a one-offset hole at the head of the acknowledged offsets and fills holes with
+      offsets it guessed were skipped. Here a commit moves only over a run of acknowledged offsets that
+      starts at the committed one.
     """
 
     gated_topics: frozenset[str] = frozenset()
@@ -72,17 +83,27 @@ class GatedApp(faust.App):
     _acknowledging = False
 
     def _new_consumer(self) -> Any:
-        consumer = super()._new_consumer()
+        consumer: Any = super()._new_consumer()  # its bookkeeping (_acked, ...) is not in Faust's types
         faust_ack = consumer.ack
+        faust_new_offset = consumer._new_offset
+        consumer._read_offset = _ReadOffsets(self)
 
         def ack(message: Any) -> bool:
             if self._acknowledging or message.topic not in self.gated_topics:
-                return faust_ack(message)
+                return bool(faust_ack(message))
             self.refused_acks += 1
             log.info("refused Faust's acknowledgement of %s[%d]@%d", message.topic, message.partition, message.offset)
             return False
 
-        setattr(consumer, "ack", ack)  # noqa: B010 - the instance's, not the class's
+        def new_offset(tp: Any) -> int | None:
+            if tp.topic not in self.gated_topics:
+                offset: int | None = faust_new_offset(tp)
+                return offset
+            acked, index = consumer._acked[tp], consumer._acked_index[tp]
+            return _contiguous_from_committed(acked, index, consumer._committed_offset[tp])
+
+        consumer.ack = ack  # the instance's, not the class's
+        consumer._new_offset = new_offset
         return consumer
 
     def acknowledge(self, events: list[Any]) -> None:
@@ -93,6 +114,44 @@ class GatedApp(faust.App):
                 event.ack()
         finally:
             self._acknowledging = False
+
+
+class _ReadOffsets(collections.defaultdict[Any, int | None]):
+    """Faust's read offsets per partition, never read back for a gated topic (every message is handed out)."""
+
+    def __init__(self, app: GatedApp) -> None:
+        super().__init__(lambda: None)
+        self._app = app
+
+    def __getitem__(self, tp: Any) -> int | None:
+        if tp.topic in self._app.gated_topics:
+            return None
+        return super().__getitem__(tp)
+
+
+def _contiguous_from_committed(acked: list[int], index: set[int], committed: int | None) -> int | None:
+    """The offset to commit: after the run of acknowledged offsets that starts at the committed one, if any.
+
+    `acked` and `index` are Faust's acknowledged offsets of one partition (list and set); the run is taken
+    out of both, as Faust does. Offsets below the committed one (acknowledged again after a re-read) go too.
+    """
+    if not acked:
+        return None
+    acked.sort()
+    if committed is not None:
+        below = bisect.bisect_left(acked, committed)
+        if below:
+            index.difference_update(acked[:below])
+            del acked[:below]
+        if not acked or acked[0] != committed:
+            return None  # the event at the committed offset is not stored yet
+    end = 1
+    while end < len(acked) and acked[end] == acked[end - 1] + 1:
+        end += 1
+    run = acked[:end]
+    del acked[:end]
+    index.difference_update(run)
+    return run[-1] + 1
 
 
 @dataclasses.dataclass

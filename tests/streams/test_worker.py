@@ -144,6 +144,26 @@ def _gauges_read(worker: Worker, vendor: str, devices: list[str], step: int, bas
 
 
 def _assert_each_reading_stored_once(worker: Worker, vendor: str, devices: list[str], per_device: int) -> None:
+    try:
+        _wait_for_each_reading(worker, vendor, devices, per_device)
+    except AssertionError as exc:
+        seqs = worker.query(
+            f"SELECT device, groupUniqArray(seq) AS seqs FROM {worker.database}.readings WHERE vendor = %(v)s"
+            " GROUP BY device",
+            v=vendor,
+        )
+        partitions = topics.kafka_topic("readings").partitions
+        missing = {
+            f"{row['device']}@{topics.partition_for(topics.device_key(vendor, row['device']), partitions)}": sorted(
+                set(range(per_device)) - set(row["seqs"])
+            )
+            for row in seqs
+            if len(row["seqs"]) < per_device
+        }
+        raise AssertionError(f"missing sequence numbers: {missing}\n{exc}") from None
+
+
+def _wait_for_each_reading(worker: Worker, vendor: str, devices: list[str], per_device: int) -> None:
     rows = worker.wait_for(
         f"SELECT device, count() AS n, uniqExact(seq) AS u, min(seq) AS lo, max(seq) AS hi"
         f" FROM {worker.database}.readings FINAL WHERE vendor = %(v)s GROUP BY device",
