@@ -155,6 +155,14 @@ class _Droppable(Protocol):
     def drop(self, partition: int) -> None: ...
 
 
+Rewind = Callable[[Any, int], Awaitable[Any]]
+"""Seek a topic-partition back to an offset (the runtime's consumer): its messages come again from there."""
+
+REWIND_PATIENCE_S = 10.0
+"""How long after seeking back over a hole later messages are set aside while the missing one is awaited;
+past it the hole is taken as real (no message at those offsets) and the partition moves on."""
+
+
 class Pipeline:
     """The buffers of one agent, by partition, and how they are flushed."""
 
@@ -171,6 +179,7 @@ class Pipeline:
         clock: Callable[[], float] = time.monotonic,
         topics: frozenset[str] = frozenset(),
         acknowledge: Callable[[list[Any]], None] = ack_each,
+        rewind: Rewind | None = None,
     ) -> None:
         self.name = name
         self.topics = topics
@@ -182,6 +191,11 @@ class Pipeline:
         self._flush_s = flush_s
         self._clock = clock
         self._acknowledge = acknowledge
+        self._rewind = rewind
+        self._next: dict[tuple[str, int], int] = {}
+        """Per topic-partition, the offset of the next event this generation has not handed to the agent."""
+        self._rewound: dict[tuple[str, int], tuple[int, float]] = {}
+        """Holes sought back over: the offset awaited and until when."""
         self._buffers: dict[int, PartitionBuffer] = {}
         self._inflight: set[asyncio.Future[None]] = set()
         self._tail: dict[int, asyncio.Future[None]] = {}
@@ -205,6 +219,48 @@ class Pipeline:
         elif not buffer.events:
             buffer.opened_at = self._clock()
         return buffer
+
+    async def admit(self, event: Any) -> bool:
+        """Whether the agent should handle `event` now: each partition's events in offset order, each once.
+
+        Faust hands out some messages twice after a rebalance (it reads from where the client was, then
+        seeks to the committed offset) and can lose some on the way: messages fetched while their
+        partition is paused for recovery are dropped, and the client has moved past them. An event already
+        handed out in this assignment is set aside (its first copy is acknowledged when stored); an event
+        after a hole makes the consumer seek back to the hole, and later events are set aside until the
+        missing one comes. So state is applied in order and the commit (which stops at a hole) moves on.
+        """
+        message = event.message
+        key = (message.topic, message.partition)
+        offset = message.offset
+        expected = self._next.get(key)
+        if expected is None or offset == expected:
+            self._next[key] = offset + 1
+            self._rewound.pop(key, None)
+            return True
+        if offset < expected:
+            return False
+        awaited = self._rewound.get(key)
+        if awaited is None or awaited[0] != expected:
+            log.warning(
+                "%s: %s[%d] jumped from offset %d to %d; reading again from %d",
+                self.name,
+                message.topic,
+                message.partition,
+                expected,
+                offset,
+                expected,
+            )
+            self._rewound[key] = (expected, self._clock() + REWIND_PATIENCE_S)
+            if self._rewind is not None:
+                await self._rewind(message.tp, expected)
+            return False
+        if self._clock() < awaited[1]:
+            return False
+        log.error("%s: %s[%d] has no message at offsets %d..%d; going on", self.name, *key, expected, offset - 1)
+        self._next[key] = offset + 1
+        del self._rewound[key]
+        return True
 
     def holds(self, partition: int, buffer: PartitionBuffer) -> bool:
         """`buffer` is still the partition's open buffer (not dropped by a revocation meanwhile)."""
@@ -292,6 +348,10 @@ class Pipeline:
         acknowledge: acknowledged after the rebalance, they could let a commit skip the events dropped here.
         The state caches kept with this pipeline forget the partition too.
         """
+        for key in [k for k in self._next if k[1] in partitions]:
+            # The next assignment starts wherever the committed offset is.
+            self._next.pop(key, None)
+            self._rewound.pop(key, None)
         for partition in partitions:
             self._buffers.pop(partition, None)
             self._tail.pop(partition, None)

@@ -250,10 +250,14 @@ class Runtime:
             flush_s=self.settings.sink_flush_s,
             topics=frozenset(topics),
             acknowledge=self.app.acknowledge,
+            rewind=self._rewind,
         )
         self.app.gated_topics |= pipeline.topics
         self.pipelines.append(pipeline)
         return pipeline
+
+    async def _rewind(self, tp: Any, offset: int) -> None:
+        await self.app.consumer.seek_wait({tp: offset})
 
     async def _send(self, message: Outgoing) -> None:
         await self.topic(message.topic).send(key=message.key, value=message.value, partition=message.partition)

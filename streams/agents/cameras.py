@@ -37,6 +37,8 @@ def register(rt: Runtime) -> None:
     @fail_fast
     async def camera_events(stream: Any) -> None:
         async for event in stream.noack().events():
+            if not await pipeline.admit(event):
+                continue
             partition = event.message.partition
             buffer = pipeline.buffer(partition)
             buffer.events.append(event)

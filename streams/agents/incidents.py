@@ -82,6 +82,8 @@ def register(rt: Runtime) -> None:
     async def incidents(stream: Any) -> None:
         ctx = rt.context
         async for event in stream.noack().events():
+            if not await pipeline.admit(event):
+                continue
             partition = event.message.partition
             buffer = pipeline.buffer(partition)
             buffer.events.append(event)

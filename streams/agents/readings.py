@@ -93,21 +93,25 @@ def register(rt: Runtime) -> None:
                 )
         buffer.gathered.clear()
 
+    def check_silence(partition: int, buffer: PartitionBuffer, now: float) -> None:
+        for key, state in states.load(partition).items():
+            outcome = device_rules.check_silence(state, now, rules)
+            if outcome.detections or outcome.minutes:
+                states.mark(partition, key)
+                emit(buffer, state, outcome)
+
     @rt.app.agent(rt.topic(READINGS.name), name="streams.readings")
     @fail_fast
     async def readings(stream: Any) -> None:
         async for event in stream.noack().events():
+            if not await pipeline.admit(event):
+                continue
             partition = event.message.partition
             buffer = pipeline.buffer(partition)
             buffer.events.append(event)
             value = batch_or_tick.decode(event.value)
             if isinstance(value, Tick):
-                now = value.at.timestamp()
-                for key, state in states.load(partition).items():
-                    outcome = device_rules.check_silence(state, now, rules)
-                    if outcome.detections or outcome.minutes:
-                        states.mark(partition, key)
-                        emit(buffer, state, outcome)
+                check_silence(partition, buffer, value.at.timestamp())
             else:
                 for index, item in enumerate(value.items):
                     if index and not index % YIELD_EVERY:

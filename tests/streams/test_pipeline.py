@@ -241,3 +241,48 @@ def test_an_agent_can_tell_its_buffer_was_dropped_while_it_yielded() -> None:
     assert pipeline.holds(2, other)
     fresh = pipeline.buffer(1)
     assert fresh is not buffer and pipeline.holds(1, fresh)
+
+
+class _Message:
+    def __init__(self, topic: str, partition: int, offset: int) -> None:
+        self.topic, self.partition, self.offset = topic, partition, offset
+        self.tp = (topic, partition)
+
+
+class _Delivered:
+    def __init__(self, offset: int, partition: int = 0, topic: str = "a") -> None:
+        self.message = _Message(topic, partition, offset)
+
+
+def test_events_are_admitted_in_offset_order_once_and_a_hole_is_read_again() -> None:
+    rewound: list[tuple[Any, int]] = []
+    now = [0.0]
+
+    async def rewind(tp: Any, offset: int) -> None:
+        rewound.append((tp, offset))
+
+    pipeline = Pipeline(
+        "t", _Sink([]), _noop_send, _noop, batch_rows=3, flush_s=0.5, clock=lambda: now[0], rewind=rewind
+    )
+
+    def admit(offset: int, partition: int = 0) -> bool:
+        return asyncio.run(pipeline.admit(_Delivered(offset, partition)))
+
+    assert [admit(o) for o in (10, 11, 12)] == [True, True, True]
+    # Handed out again (Faust seeks back after a rebalance's recovery): set aside.
+    assert [admit(o) for o in (10, 11, 12, 13)] == [False, False, False, True]
+    # 14 never came: seek back to it, and set later ones aside until it does.
+    assert admit(15) is False
+    assert rewound == [(("a", 0), 14)]
+    assert [admit(o) for o in (16, 14, 15, 16)] == [False, True, True, True]
+    assert rewound == [(("a", 0), 14)]
+    # Partitions are followed apart.
+    assert admit(3, partition=1) and admit(4, partition=1)
+    # A hole that stays one (no message at those offsets) is passed once the patience is spent.
+    assert admit(19) is False
+    now[0] += 11
+    assert admit(19) is True
+    assert admit(20) is True
+    # A revocation forgets the partition: the next owner's (or this worker's next) first event starts it.
+    pipeline.drop({0})
+    assert admit(5) is True
