@@ -262,6 +262,22 @@ class Pipeline:
         del self._rewound[key]
         return True
 
+    def sought(self, offsets: dict[tuple[str, int], int | None]) -> None:
+        """The consumer went back to these committed offsets (after a rebalance's recovery): expect them next.
+
+        Faust hands out messages from where the client was before it seeks; one dropped there would
+        otherwise open the assignment with a hole nobody sees. Events already handled come again and are
+        handled again (rows and state changes are idempotent).
+        """
+        for key, offset in offsets.items():
+            if self.topics and key[0] not in self.topics:
+                continue
+            self._rewound.pop(key, None)
+            if offset is None:
+                self._next.pop(key, None)
+            else:
+                self._next[key] = offset
+
     def holds(self, partition: int, buffer: PartitionBuffer) -> bool:
         """`buffer` is still the partition's open buffer (not dropped by a revocation meanwhile)."""
         return self._buffers.get(partition) is buffer

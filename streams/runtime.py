@@ -76,17 +76,38 @@ class GatedApp(faust.App):
     - Its commit passes a one-offset hole at the head of the acknowledged offsets and fills holes with
       offsets it guessed were skipped. Here a commit moves only over a run of acknowledged offsets that
       starts at the committed one.
+
+    Faust can also drop messages fetched while their partition is paused for recovery, the client having
+    moved past them; pipelines see the hole in the offsets (`Pipeline.admit`) and seek back to it, and
+    learn each seek to the committed offsets from `seek_listeners`.
     """
 
     gated_topics: frozenset[str] = frozenset()
+    seek_listeners: list[Callable[[dict[tuple[str, int], int | None]], None]]
+    """Told the committed offsets of the gated topics' partitions each time the consumer seeks to them."""
     refused_acks = 0
     _acknowledging = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.seek_listeners = []
 
     def _new_consumer(self) -> Any:
         consumer: Any = super()._new_consumer()  # its bookkeeping (_acked, ...) is not in Faust's types
         faust_ack = consumer.ack
         faust_new_offset = consumer._new_offset
+        faust_perform_seek = consumer.perform_seek
         consumer._read_offset = _ReadOffsets(self)
+
+        async def perform_seek() -> None:
+            await faust_perform_seek()
+            committed = {
+                (tp.topic, tp.partition): consumer._committed_offset.get(tp)
+                for tp in consumer.assignment()
+                if tp.topic in self.gated_topics
+            }
+            for listener in self.seek_listeners:
+                listener(committed)
 
         def ack(message: Any) -> bool:
             if self._acknowledging or message.topic not in self.gated_topics:
@@ -104,6 +125,7 @@ class GatedApp(faust.App):
 
         consumer.ack = ack  # the instance's, not the class's
         consumer._new_offset = new_offset
+        consumer.perform_seek = perform_seek
         return consumer
 
     def acknowledge(self, events: list[Any]) -> None:
@@ -253,6 +275,7 @@ class Runtime:
             rewind=self._rewind,
         )
         self.app.gated_topics |= pipeline.topics
+        self.app.seek_listeners.append(pipeline.sought)
         self.pipelines.append(pipeline)
         return pipeline
 

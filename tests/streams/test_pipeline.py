@@ -286,3 +286,18 @@ def test_events_are_admitted_in_offset_order_once_and_a_hole_is_read_again() -> 
     # A revocation forgets the partition: the next owner's (or this worker's next) first event starts it.
     pipeline.drop({0})
     assert admit(5) is True
+
+
+def test_a_seek_to_the_committed_offsets_sets_where_each_partition_goes_on() -> None:
+    # Faust hands out messages from where the client was, then seeks to the committed offset: a message
+    # dropped before the seek (here 7) must not be taken as handled.
+    pipeline = Pipeline("t", _Sink([]), _noop_send, _noop, batch_rows=3, flush_s=0.5, topics=frozenset({"a"}))
+
+    def admit(offset: int) -> bool:
+        return asyncio.run(pipeline.admit(_Delivered(offset)))
+
+    assert admit(8) and admit(9)
+    pipeline.sought({("a", 0): 7, ("b", 0): 3})
+    assert [admit(o) for o in (7, 8, 9, 10)] == [True, True, True, True]
+    pipeline.sought({("a", 0): None})  # no commit yet: the next event starts it
+    assert admit(2) is True

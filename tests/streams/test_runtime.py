@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 
@@ -104,3 +105,27 @@ def test_every_message_of_a_pipeline_topic_is_handed_out_whatever_was_read_befor
     consumer._read_offset[TP("other", 0)] = 40
     assert consumer._read_offset[TP("piped", 0)] is None
     assert consumer._read_offset[TP("other", 0)] == 40
+
+
+def test_listeners_learn_the_committed_offsets_the_consumer_sought(monkeypatch: pytest.MonkeyPatch) -> None:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+
+    async def faust_seek(consumer: Any) -> None:  # stands in for Faust's (it asks the broker)
+        consumer._committed_offset[TP("piped", 0)] = 12
+        consumer._committed_offset[TP("other", 0)] = 3
+
+    monkeypatch.setattr(aiokafka_driver.Consumer, "perform_seek", faust_seek)
+    app = GatedApp("test-seek", broker="kafka://127.0.0.1:1")
+    app.gated_topics = frozenset({"piped"})
+    heard: list[dict[tuple[str, int], int | None]] = []
+    app.seek_listeners.append(heard.append)
+    consumer: Any = app.consumer
+    consumer.assignment = lambda: {TP("piped", 0), TP("other", 0)}
+    try:
+        loop.run_until_complete(consumer.perform_seek())
+        assert heard == [{("piped", 0): 12}]
+    finally:
+        consumer._thread.thread_loop.close()
+        asyncio.set_event_loop(None)
+        loop.close()
