@@ -13,13 +13,11 @@ re-delivers the events; idempotent rows and state make the replay harmless.
 
 Acknowledgements go out strictly in the order the events came, per partition, and never across a
 rebalance: flushes complete in the background and may finish out of order (one waits for a table
-another does not write), and Faust's commit would then move past events still waiting — faust-streaming
-0.15's `Consumer._new_offset` accepts a one-offset gap at the head of the acknowledged list and checks
-none at all before a partition's first commit. A flush begun before its partition was revoked never
-acknowledges: the new owner (or this worker again) reads those events from the committed offset. And
-only the pipeline acknowledges: Faust's own acknowledgement of an event its stream skipped (fetched
-before a rebalance, or taken while a revocation or shutdown stopped the flow) is refused by the
-runtime's consumer (`streams.runtime.GatedApp`), or the commit could pass an event nobody stored.
+another does not write), and a commit must never move past an event still waiting. A flush begun before
+its partition was revoked never acknowledges: the new owner (or this worker again) reads those events
+from the committed offset. Agents take each partition's events in offset order and once (`admit`), so
+a message Faust failed to hand out is read again rather than skipped. The runtime's consumer
+(`streams.runtime.GatedApp`) commits only over what pipelines acknowledged, from the committed offset on.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from typing import Any, Final
 
 import faust
 import msgspec
+from faust.utils.functional import consecutive_numbers
 
 from ioc import clickhouse, topics
 from ioc.events import DeviceMinute, DeviceMinutes, IngestBatch, Tick
@@ -167,11 +168,8 @@ def _contiguous_from_committed(acked: list[int], index: set[int], committed: int
             del acked[:below]
         if not acked or acked[0] != committed:
             return None  # the event at the committed offset is not stored yet
-    end = 1
-    while end < len(acked) and acked[end] == acked[end - 1] + 1:
-        end += 1
-    run = acked[:end]
-    del acked[:end]
+    run = next(consecutive_numbers(acked))
+    del acked[: len(run)]
     index.difference_update(run)
     return run[-1] + 1
 
