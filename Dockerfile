@@ -21,6 +21,7 @@ RUN apt-get update \
 WORKDIR /src
 # The packages of pyproject.toml's [tool.setuptools.packages.find]; .dockerignore keeps the rest out.
 COPY pyproject.toml README.md ./
+COPY iocctl iocctl
 COPY ioc ioc
 COPY sensors sensors
 COPY streams streams

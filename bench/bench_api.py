@@ -30,10 +30,11 @@ import aiohttp
 import httpx
 from confluent_kafka import Consumer, TopicPartition
 
-from ioc import clickhouse, codecs
+from ioc import codecs
+from ioc.clients import clickhouse
 from ioc.events import CitizenReport
-from ioc.localstack import Stack
 from ioc.settings import ClickHouseEndpoint
+from iocctl.localstack import Stack
 from streams.warehouse import migrate
 from tests.api import seed
 from tests.api.server import free_port

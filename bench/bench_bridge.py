@@ -21,10 +21,11 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from ioc import codecs, dynsec, topics
+from ioc import codecs, topics
+from ioc.clients import dynsec
 from ioc.events import IngestBatch
-from ioc.localstack import Stack
 from ioc.settings import MqttEndpoint
+from iocctl.localstack import Stack
 
 PUBLISHER = r"""
 import datetime as dt, sys, time

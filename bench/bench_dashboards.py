@@ -25,9 +25,9 @@ from dashboards import launch
 from dashboards.data import SiteData, TtlCache, close_all, warehouse_for
 from dashboards.sites import Site
 from ioc import units
-from ioc.clickhouse import Warehouse, connect
-from ioc.localstack import Stack
+from ioc.clients.clickhouse import Warehouse, connect
 from ioc.settings import ClickHouseEndpoint, DashboardSettings
+from iocctl.localstack import Stack
 from streams.warehouse import migrations
 from tests.dashboards import harness
 

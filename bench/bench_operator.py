@@ -25,9 +25,9 @@ from typing import Any
 
 import kubernetes
 
-from ioc.clickhouse import connect
-from ioc.localstack import Stack
+from ioc.clients.clickhouse import connect
 from ioc.settings import ClickHouseEndpoint
+from iocctl.localstack import Stack
 from operators import crds, province
 
 ROOT = Path(__file__).parents[1]

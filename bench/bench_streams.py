@@ -24,11 +24,12 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from ioc import clickhouse, codecs, topics
+from ioc import codecs, topics
+from ioc.clients import clickhouse
 from ioc.events import DeviceMinute, IngestBatch, Ingested, MeasureStats, SensorKind, SensorReading
-from ioc.localstack import Stack
 from ioc.settings import ClickHouseEndpoint
 from ioc.units import load_tree
+from iocctl.localstack import Stack
 from streams.agents.common import WindowStore
 from streams.warehouse import migrate
 from streams.windows import UnitWindows

@@ -21,7 +21,7 @@ from dashboards.context import Context
 from dashboards.data import NotAllowed, Rows
 from dashboards.sites import UnitOutsideSite, display_name
 from ioc import aqi
-from ioc.clickhouse import WarehouseError
+from ioc.clients.clickhouse import WarehouseError
 from ioc.events import MEASURES
 
 __all__ = [

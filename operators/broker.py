@@ -1,6 +1,6 @@
 """The operator's side of Mosquitto's dynamic security: a read role per site, a client and ACLs per vendor.
 
-Built on `ioc.dynsec` (which spells vendor ACLs for everyone). A site's role may read the device topics
+Built on `ioc.clients.dynsec` (which spells vendor ACLs for everyone). A site's role may read the device topics
 of its subtree's units; a vendor's client may publish only under its own vendor segment, for the units
 (each with its subtree) and kinds its SensorVendor grants. A grant covering a whole tree or every kind
 becomes a `+` wildcard rather than hundreds of ACLs. Roles are brought to their wanted ACLs by
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ioc import topics, units
-from ioc.dynsec import Acl, DynsecAdmin, vendor_acls, vendor_role
+from ioc.clients.dynsec import Acl, DynsecAdmin, vendor_acls, vendor_role
 from ioc.scope import Scope
 
 __all__ = [

@@ -12,8 +12,8 @@ import secrets
 import threading
 from typing import Any
 
-from ioc import clickhouse, kafka_admin
-from ioc.dynsec import DynsecAdmin
+from ioc.clients import clickhouse, kafka_admin
+from ioc.clients.dynsec import DynsecAdmin
 from ioc.settings import OperatorSettings
 from operators.kube import Kube
 from operators.siteconfig import ConfigPublisher

@@ -15,7 +15,8 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Producer
 
-from ioc import kafka_admin, topics
+from ioc import topics
+from ioc.clients import kafka_admin
 from operators.manifests import isolated_topics
 
 __all__ = ["ConfigPublisher", "PublishError", "delete_isolated_topics", "ensure_isolated_topics"]

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Final
 from xml.sax.saxutils import escape
 
-from ioc.clickhouse import Warehouse
+from ioc.clients.clickhouse import Warehouse
 from ioc.scope import Scope
 from operators.names import SiteNames
 

@@ -17,8 +17,8 @@ from typing import Any, Final
 
 from confluent_kafka import KafkaException
 
-from ioc.clickhouse import WarehouseError
-from ioc.dynsec import DynsecError
+from ioc.clients.clickhouse import WarehouseError
+from ioc.clients.dynsec import DynsecError
 from ioc.reference import ReferenceModel, ReferenceModelError, default_reference_model, parse_reference_model
 from ioc.scope import Scope, site_scope
 from operators import broker, conditions, config, manifests, sitedb

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from ioc import topics
-from ioc.dynsec import DynsecError
+from ioc.clients.dynsec import DynsecError
 from operators import broker, conditions, manifests
 from operators.context import Context
 from operators.credentials import derive_password

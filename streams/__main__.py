@@ -10,7 +10,8 @@ import sys
 import time
 from collections.abc import Callable
 
-from ioc import kafka_admin, topics
+from ioc import topics
+from ioc.clients import kafka_admin
 from ioc.settings import StreamsSettings
 from streams.agents import register_all
 from streams.runtime import Runtime

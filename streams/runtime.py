@@ -20,7 +20,8 @@ import faust
 import msgspec
 from faust.utils.functional import consecutive_numbers
 
-from ioc import clickhouse, topics
+from ioc import topics
+from ioc.clients import clickhouse
 from ioc.events import DeviceMinute, DeviceMinutes, IngestBatch, Tick
 from ioc.reference import ReferenceModel, default_reference_model, load_reference_model
 from ioc.settings import StreamsSettings

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from ioc.localstack.install import Installer
-from ioc.localstack.stack import Stack, default_cache_dir
+from iocctl.localstack.install import Installer
+from iocctl.localstack.stack import Stack, default_cache_dir
 
 _SERVICE_FIXTURES = {"mosquitto": "mqtt", "kafka": "kafka", "clickhouse": "clickhouse", "kube": "kube"}
 

@@ -2,7 +2,7 @@
 
 `create_app(settings)` builds the FastAPI application (dashboards.api.app); `python -m dashboards.api`
 or `ioc api` serves it. Its data layer (dashboards.api.data, dashboards.api.queries) is its own, beside
-the Streamlit app's, and reads ClickHouse only through `ioc.clickhouse`.
+the Streamlit app's, and reads ClickHouse only through `ioc.clients.clickhouse`.
 """
 
 from dashboards.api.app import create_app

@@ -27,8 +27,9 @@ from dashboards.api.clients import ApiClients
 from dashboards.api.data import ApiSite
 from dashboards.api.ledger import Ledger
 from dashboards.api.state import JSON, PROBLEM_JSON, ApiState, EventSink, open311_error, problem
-from ioc import clickhouse, topics
-from ioc.delivery import AsyncProducer, DeliveryError
+from ioc import topics
+from ioc.clients import clickhouse
+from ioc.clients.delivery import AsyncProducer, DeliveryError
 from ioc.settings import CitizenApiSettings
 
 __all__ = ["create_app"]

@@ -1,6 +1,6 @@
 """The citizen API's data layer: the site it serves and the named queries it runs on the warehouse.
 
-The only code of the API that touches ClickHouse, always through `ioc.clickhouse` and the statements in
+The only code of the API that touches ClickHouse, always through `ioc.clients.clickhouse` and the statements in
 `dashboards.api.queries`, each narrowed to a `Scope` from `ioc.scope`. `ApiSite` is the site's view of
 the units tree: which units it may publish and accept reports for, their names, and the nearest commune
 to a point (units carry marker points, not boundaries, so placing a report by its coordinates is an
@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from dashboards.api.queries import QUERIES
-from ioc import clickhouse, units
+from ioc import units
+from ioc.clients import clickhouse
 from ioc.reference import ReferenceModel, default_reference_model
 from ioc.scope import Scope, site_scope
 from ioc.settings import CitizenApiSettings

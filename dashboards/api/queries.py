@@ -1,6 +1,6 @@
 """Every SQL statement the citizen API runs, each named, parameterised and written once for both engines.
 
-Values are always `%(name)s` parameters, escaped by the driver (`ioc.clickhouse.render`); the only text
+Values are always `%(name)s` parameters, escaped by the driver (`ioc.clients.clickhouse.render`); the only text
 spliced in is the scope condition from `ioc.scope` (`{scope}`), itself parameterised, so every statement
 reads only what the site may publish. Tables are the warehouse contract (docs/warehouse.md), read with
 FINAL or duplicate-insensitive aggregates (`argMax`, `max`), never raw counts. Like the dashboards' own

@@ -24,7 +24,7 @@ from dashboards.api import models, open311
 from dashboards.api.data import ApiData, Rows
 from dashboards.api.state import JSON, ApiState, open311_error
 from ioc import codecs, topics
-from ioc.delivery import DeliveryError
+from ioc.clients.delivery import DeliveryError
 from ioc.events import CitizenReport
 
 __all__ = ["read_body", "router"]

@@ -22,7 +22,7 @@ from dashboards.api.cache import Cached, ResponseCache
 from dashboards.api.clients import ApiClients
 from dashboards.api.data import ApiData, ApiSite
 from dashboards.api.ledger import Ledger
-from ioc import clickhouse
+from ioc.clients import clickhouse
 from ioc.settings import CitizenApiSettings
 
 __all__ = [
@@ -43,13 +43,13 @@ _open311_errors: Final = pydantic.TypeAdapter(list[models.Open311Error])
 
 
 class EventSink(Protocol):
-    """Where submitted reports go: Kafka in production (ioc.delivery.AsyncProducer), a list in unit tests."""
+    """Where submitted reports go: Kafka in production (ioc.clients.delivery.AsyncProducer), a list in unit tests."""
 
     async def send(self, topic: str, key: str, value: bytes, *, headers: Mapping[str, str] | None = None) -> None:
-        """Return once the event is stored; raise ioc.delivery.DeliveryError otherwise."""
+        """Return once the event is stored; raise ioc.clients.delivery.DeliveryError otherwise."""
 
     def partitions(self, topic: str) -> int:
-        """How many partitions `topic` has; raise ioc.delivery.DeliveryError if it cannot tell."""
+        """How many partitions `topic` has; raise ioc.clients.delivery.DeliveryError if it cannot tell."""
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Deliver what is queued, then let go."""

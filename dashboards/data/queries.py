@@ -1,6 +1,6 @@
 """Every SQL statement the dashboards run, each named, parameterised and written once for both engines.
 
-Values are always `%(name)s` parameters, escaped by the driver (`ioc.clickhouse.render`). The only text
+Values are always `%(name)s` parameters, escaped by the driver (`ioc.clients.clickhouse.render`). The only text
 spliced into a statement is the site's scope condition from `ioc.scope` (`{scope}` for a row's own
 place, `{responsible}` for an incident's responsible unit), itself parameterised. Every statement runs on
 ClickHouse 18.16 and on chDB 26.x (tests/dashboards/test_queries.py runs each on both): no window

@@ -24,7 +24,8 @@ from dashboards.data import privacy
 from dashboards.data.queries import QUERIES, TABLE_ENGINE, Query
 from dashboards.data.source import TtlCache
 from dashboards.sites import Site, display_name
-from ioc import clickhouse, units, workdays
+from ioc import units, workdays
+from ioc.clients import clickhouse
 from ioc.events import VIOLATION_TYPES, IncidentState, Module, Severity
 from ioc.scope import Scope
 

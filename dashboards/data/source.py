@@ -3,7 +3,7 @@
 A dashboard reads either the ClickHouse server (the local stack's 18.16, or production's current
 release) through the site's read-only credential, or a chDB data directory in-process (tests and quick
 looks). Connections are opened once per process and shared by every Streamlit session, never mutated
-afterwards (`ioc.clickhouse.Warehouse` serialises calls itself). `TtlCache` keeps query results for a
+afterwards (`ioc.clients.clickhouse.Warehouse` serialises calls itself). `TtlCache` keeps query results for a
 query's lifetime; it is ours rather than `st.cache_data` because lifetimes come from the site's settings
 at run time, and because the benchmark and the tests call the data layer outside a Streamlit runtime.
 """
@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any, Final, TypeVar
 
-from ioc import clickhouse
+from ioc.clients import clickhouse
 from ioc.settings import DashboardSettings
 
 __all__ = ["SourceError", "TtlCache", "close_all", "warehouse_for"]

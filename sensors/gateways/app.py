@@ -33,7 +33,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ioc import codecs, signing, topics
-from ioc.delivery import AsyncProducer, DeliveryError
+from ioc.clients.delivery import AsyncProducer, DeliveryError
 from ioc.scope import Scope, site_scope
 from ioc.settings import PortalGatewaySettings
 from sensors.gateways.intake import DossierIntake, EventSink, ItemResult

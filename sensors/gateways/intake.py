@@ -31,13 +31,13 @@ Outcome = Literal["accepted", "duplicate", "stale", "refused"]
 
 
 class EventSink(Protocol):
-    """Where events go: Kafka in production (ioc.delivery.AsyncProducer), a list in unit tests."""
+    """Where events go: Kafka in production (ioc.clients.delivery.AsyncProducer), a list in unit tests."""
 
     async def send(self, topic: str, key: str, value: bytes, *, headers: Mapping[str, str] | None = None) -> None:
-        """Return once stored; raise ioc.delivery.DeliveryError otherwise."""
+        """Return once stored; raise ioc.clients.delivery.DeliveryError otherwise."""
 
     def partitions(self, topic: str) -> int:
-        """Partitions of `topic`; raise ioc.delivery.DeliveryError if unknown."""
+        """Partitions of `topic`; raise ioc.clients.delivery.DeliveryError if unknown."""
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Deliver what is queued, then let go."""

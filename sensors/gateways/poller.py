@@ -20,7 +20,7 @@ import httpx
 import msgspec
 
 from ioc import signing
-from ioc.delivery import DeliveryError
+from ioc.clients.delivery import DeliveryError
 from ioc.scope import Scope
 from ioc.settings import PortalGatewaySettings
 from sensors.gateways.intake import DossierIntake, ItemResult

@@ -66,7 +66,7 @@ class ReportInbox:
         self._clock = clock
 
     async def receive(self, body: bytes, idempotency_key: str | None) -> ReportOutcome:
-        """Take one pushed envelope; raises ReportRefused (4xx) or ioc.delivery.DeliveryError (503)."""
+        """Take one pushed envelope; raises ReportRefused (4xx) or ioc.clients.delivery.DeliveryError (503)."""
         try:
             envelope = _envelopes.decode(body)
         except msgspec.ValidationError as exc:

@@ -23,7 +23,7 @@ import pydantic
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from ioc import codecs, topics
-from ioc.dynsec import DynsecAdmin
+from ioc.clients.dynsec import DynsecAdmin
 from ioc.events import CameraEvent, CitizenReport, SensorReading, ServiceRecord
 from ioc.settings import KafkaEndpoint, MqttEndpoint
 from sensors.sdk import ConnectRefused, Device, PublishRefused, SdkError, VendorClient

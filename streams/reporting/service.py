@@ -16,7 +16,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from ioc import clickhouse, upward
+from ioc import upward
+from ioc.clients import clickhouse
 from ioc.decision766 import Scheme, default_scheme
 from ioc.scope import Scope, site_scope
 from ioc.settings import ReportingSettings

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ioc.clickhouse import Warehouse
+from ioc.clients.clickhouse import Warehouse
 from ioc.scope import Scope
 from streams.indicators import record_from_row
 from streams.reporting.build import ReportInputs

@@ -36,7 +36,7 @@ from collections.abc import Iterable, Sequence
 from importlib.resources.abc import Traversable
 from typing import Final, Literal
 
-from ioc.clickhouse import Warehouse, WarehouseError
+from ioc.clients.clickhouse import Warehouse, WarehouseError
 
 __all__ = [
     "DEFAULT_DATABASE",

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
-from ioc.clickhouse import Warehouse, WarehouseError
+from ioc.clients.clickhouse import Warehouse, WarehouseError
 from streams.warehouse.rows import (
     TABLES,
     aggregate_row,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from ioc import clickhouse as ch
+from ioc.clients import clickhouse as ch
 from ioc.settings import ApiClientConfig, CitizenApiSettings, ClickHouseEndpoint, KafkaEndpoint
 from streams.warehouse import migrate
 from tests.api import seed

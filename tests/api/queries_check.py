@@ -9,7 +9,7 @@ from typing import Any
 
 from dashboards.api.data import ApiData
 from dashboards.api.queries import QUERIES
-from ioc.clickhouse import Warehouse, in_process
+from ioc.clients.clickhouse import Warehouse, in_process
 from ioc.scope import site_scope
 from streams.warehouse import migrate
 from tests.api import seed

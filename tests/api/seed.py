@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from ioc import units
-from ioc.clickhouse import Warehouse
+from ioc.clients.clickhouse import Warehouse
 
 TREE = units.load_tree("2024")
 

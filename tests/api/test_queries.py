@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ioc import clickhouse
+from ioc.clients import clickhouse
 from tests.api import queries_check
 
 ROOT = Path(__file__).parents[2]

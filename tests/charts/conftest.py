@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from ioc.localstack.install import Installer
-from ioc.localstack.stack import default_cache_dir
+from iocctl.localstack.install import Installer
+from iocctl.localstack.stack import default_cache_dir
 
 ROOT = Path(__file__).parents[2]
 CHART = ROOT / "charts" / "ioc-platform"

@@ -17,9 +17,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from ioc import cli
-from ioc.localstack.install import HELM_VERSION
 from ioc.settings import BridgeSettings, OperatorSettings, StreamsSettings
+from iocctl import cli
+from iocctl.localstack.install import HELM_VERSION
 from operators import crds, rbac, runtime
 from tests.charts import pss
 from tests.charts.conftest import CHART, Helm, container, find, one, values_yaml

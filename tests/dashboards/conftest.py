@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 from dashboards import launch
 from dashboards.data import MemoryCommandSender, commands, source
 from dashboards.data import site as data_site
-from ioc import clickhouse as ch
+from ioc.clients import clickhouse as ch
 from ioc.settings import ClickHouseEndpoint, DashboardSettings, KafkaEndpoint
 from tests.dashboards import schema, seed
 

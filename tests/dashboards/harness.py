@@ -1,7 +1,7 @@
 """Real things the dashboards' end-to-end tests run: Debian's Chromium, the npm OIDC provider, the Streamlit app.
 
 Everything installs itself on a fresh machine and is cached outside the repository: Chromium and its
-driver from Debian's packages (apt-get, under the local stack's apt lock, as ioc.localstack.install does),
+driver from Debian's packages (apt-get, under the local stack's apt lock, as iocctl.localstack.install does),
 `oidc-provider` from npm into ~/.cache/ioc/npm/oidc-provider-<version>. Playwright's own browser download
 does not work on these machines, so the tests drive Debian's chromium through chromium-driver (Selenium).
 """
@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from dashboards import launch
-from ioc.localstack.install import Installer, MissingPrerequisite
-from ioc.localstack.stack import default_cache_dir
 from ioc.settings import DashboardSettings
+from iocctl.localstack.install import Installer, MissingPrerequisite
+from iocctl.localstack.stack import default_cache_dir
 
 OIDC_PROVIDER_VERSION = "9.13.3"
 OIDC_DIR = Path(__file__).parent / "oidc"

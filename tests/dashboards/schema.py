@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ioc.clickhouse import Warehouse
+from ioc.clients.clickhouse import Warehouse
 
 _NULLABLE_POS = "lat Nullable(Float64), lon Nullable(Float64)"
 

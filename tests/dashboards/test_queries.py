@@ -183,8 +183,8 @@ def test_every_read_works_through_a_sites_views(request: pytest.FixtureRequest) 
     query may use it. `deadletters` has no view (it has no place column): the quality page's rejections
     then say the warehouse could not be read, until the operator adds one.
     """
-    from ioc import clickhouse as ch  # noqa: PLC0415
-    from ioc.clickhouse import WarehouseError  # noqa: PLC0415
+    from ioc.clients import clickhouse as ch  # noqa: PLC0415
+    from ioc.clients.clickhouse import WarehouseError  # noqa: PLC0415
     from operators import sitedb  # noqa: PLC0415
 
     path, seeded = request.getfixturevalue("chdb_seeded")

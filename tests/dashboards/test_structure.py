@@ -22,7 +22,7 @@ from ioc.settings import ClickHouseEndpoint, DashboardSettings
 ROOT = Path(__file__).parents[2]
 DASHBOARDS = ROOT / "dashboards"
 SCREENS = sorted((DASHBOARDS / "screens").glob("*.py"))
-DRIVERS = ("clickhouse_driver", "chdb", "confluent_kafka", "ioc.clickhouse", "aiokafka")
+DRIVERS = ("clickhouse_driver", "chdb", "confluent_kafka", "ioc.clients.clickhouse", "aiokafka")
 SQL = re.compile(r"\b(SELECT|INSERT|FROM\s+\w+|WHERE|GROUP BY)\b")
 
 
@@ -52,7 +52,7 @@ def test_only_the_data_layer_touches_clickhouse_and_kafka() -> None:
             continue
         touched = {name for name in _imports(path) if name.startswith(DRIVERS)}
         # ui.py names the warehouse's error type to show it as a message; it runs no query.
-        assert touched <= {"ioc.clickhouse", "ioc.clickhouse.WarehouseError"}, f"{path}: {touched}"
+        assert touched <= {"ioc.clients.clickhouse", "ioc.clients.clickhouse.WarehouseError"}, f"{path}: {touched}"
         if touched:
             assert path.name == "ui.py"
 

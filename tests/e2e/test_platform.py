@@ -18,11 +18,11 @@ import pytest
 
 from dashboards.data.site import SiteData
 from dashboards.sites import Site
-from ioc import clickhouse
+from ioc.clients import clickhouse
 from ioc.events import IncidentState
-from ioc.localstack import Stack
-from ioc.localstack.platform import SITES_NAMESPACE, Platform
 from ioc.settings import ClickHouseEndpoint, DashboardSettings
+from iocctl.localstack import Stack
+from iocctl.localstack.platform import SITES_NAMESPACE, Platform
 
 
 def _site_login(kubeconfig: str, site: str) -> ClickHouseEndpoint:

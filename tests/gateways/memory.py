@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ioc.delivery import DeliveryError
+from ioc.clients.delivery import DeliveryError
 
 
 class MemorySink:

@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from ioc import schemas
-from ioc.cli import cli
+from iocctl.cli import cli
 
 COMMITTED = Path(__file__).parents[2] / "schemas"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ioc.localstack import Stack
-from ioc.localstack.platform import Platform
+from iocctl.localstack import Stack
+from iocctl.localstack.platform import Platform
 
 
 def test_a_dashboard_port_in_use_is_refused_before_anything_starts(tmp_path: Path) -> None:

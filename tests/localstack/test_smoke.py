@@ -18,9 +18,10 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ioc import dynsec, topics
-from ioc.localstack.services import mqtt_login_ok
+from ioc import topics
+from ioc.clients import dynsec
 from ioc.settings import MqttEndpoint
+from iocctl.localstack.services import mqtt_login_ok
 
 # --- MQTT --------------------------------------------------------------------------------------------------
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ioc.localstack import Installer, MissingPrerequisite, Stack
-from ioc.localstack.process import is_alive
-from ioc.localstack.services import SERVICES
+from iocctl.localstack import Installer, MissingPrerequisite, Stack
+from iocctl.localstack.process import is_alive
+from iocctl.localstack.services import SERVICES
 
 IOC = [sys.executable, "-m", "ioc"]
 

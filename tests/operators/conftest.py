@@ -27,7 +27,7 @@ from confluent_kafka import Consumer
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ioc import topics
-from ioc.clickhouse import Warehouse, connect
+from ioc.clients.clickhouse import Warehouse, connect
 from ioc.settings import ClickHouseEndpoint, MqttEndpoint
 from operators import crds
 

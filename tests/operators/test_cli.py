@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 
-from ioc.cli import cli
+from iocctl.cli import cli
 from operators import crds, rbac
 from tests.operators.conftest import ROOT
 

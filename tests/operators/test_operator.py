@@ -17,8 +17,9 @@ from typing import Any
 import kubernetes
 import pytest
 
-from ioc import dynsec, kafka_admin, topics
-from ioc.clickhouse import WarehouseError, connect
+from ioc import topics
+from ioc.clients import dynsec, kafka_admin
+from ioc.clients.clickhouse import WarehouseError, connect
 from ioc.settings import ClickHouseEndpoint
 from operators import config
 from operators.runtime import default_reference_model_manifest

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from ioc.clickhouse import Warehouse, in_process
+from ioc.clients.clickhouse import Warehouse, in_process
 from ioc.events import DossierStatus
 from ioc.scope import site_scope
 from streams.reporting import build_for, current

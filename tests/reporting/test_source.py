@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from ioc import clickhouse, signing
+from ioc import signing
+from ioc.clients import clickhouse
 from streams.warehouse import migrate
 from tests.api import seed
 from tests.api.conftest import endpoint_of

@@ -24,8 +24,8 @@ import httpx
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from ioc import clickhouse as ch
 from ioc import codecs, signing, upward
+from ioc.clients import clickhouse as ch
 from ioc.settings import ClickHouseEndpoint, KafkaEndpoint, ReportingSettings
 from sensors.gateways.state import GatewayState
 from streams.reporting import ReportingService, current

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from ioc import codecs, dynsec
+from ioc import codecs
+from ioc.clients import dynsec
 from ioc.events import DeadLetter, IngestBatch
 from ioc.settings import BridgeSettings, KafkaEndpoint, MqttEndpoint
 from sensors.bridge import Bridge

@@ -17,10 +17,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from ioc import codecs, dynsec, topics
+from ioc import codecs, topics
+from ioc.clients import dynsec
 from ioc.events import CameraEventType, SensorKind, SensorReading
-from ioc.localstack import Stack
 from ioc.settings import MqttEndpoint
+from iocctl.localstack import Stack
 from sensors.sdk import ConnectRefused, InvalidEvent, OfflineQueueFull, PublishRefused, VendorClient
 from tests.sensors.conftest import admin_endpoint, vendor_endpoint
 

@@ -19,7 +19,6 @@ from confluent_kafka import Consumer
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ioc import codecs, topics
-from ioc.cli import cli
 from ioc.events import (
     MEASURES,
     CameraEvent,
@@ -32,6 +31,7 @@ from ioc.events import (
 from ioc.reference import default_reference_model
 from ioc.settings import KafkaEndpoint, MqttEndpoint
 from ioc.units import UnknownUnitError, load_tree
+from iocctl.cli import cli
 from sensors.simulators import (
     Planned,
     Simulation,

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ioc.clickhouse import Warehouse, connect, in_process
+from ioc.clients.clickhouse import Warehouse, connect, in_process
 from ioc.events import IncidentState
 from ioc.settings import ClickHouseEndpoint
 from streams.warehouse import migrations, rows

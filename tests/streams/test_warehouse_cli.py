@@ -9,10 +9,10 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
-from ioc.cli import cli
-from ioc.clickhouse import connect
-from ioc.localstack.stack import Stack
+from ioc.clients.clickhouse import connect
 from ioc.settings import ClickHouseEndpoint
+from iocctl.cli import cli
+from iocctl.localstack.stack import Stack
 from streams.warehouse import migrations
 
 NAMES = [m.name for m in migrations.load_migrations()]

@@ -19,7 +19,7 @@ import pytest
 
 from ioc import decision766
 from ioc.aqi import AqiResult
-from ioc.clickhouse import Warehouse, WarehouseError, connect
+from ioc.clients.clickhouse import Warehouse, WarehouseError, connect
 from ioc.events import (
     CameraEvent,
     CameraEventType,
@@ -37,8 +37,8 @@ from ioc.events import (
     ServiceRecord,
     Severity,
 )
-from ioc.localstack.stack import Stack
 from ioc.settings import ClickHouseEndpoint
+from iocctl.localstack.stack import Stack
 from streams import scoring766
 from streams.warehouse import migrations, rows, sink
 from streams.warehouse.sink import RowSink

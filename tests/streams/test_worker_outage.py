@@ -8,7 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ioc.localstack import Stack
+from iocctl.localstack import Stack
 from tests.streams.worker import Worker, reading
 
 

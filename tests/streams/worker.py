@@ -15,7 +15,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from ioc import clickhouse, codecs, topics
+from ioc import codecs, topics
+from ioc.clients import clickhouse
 from ioc.events import CameraEvent, IngestBatch, Ingested, SensorKind, SensorReading, Tick
 from ioc.settings import ClickHouseEndpoint
 from ioc.units import load_tree

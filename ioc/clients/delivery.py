@@ -53,7 +53,7 @@ class AsyncProducer:
             # A request waits at most this long for its message; then the client hears 503 and retries.
             "message.timeout.ms": max(int(timeout_s * 1000), 1000),
             "socket.timeout.ms": max(int(timeout_s * 1000), 1000),
-            "logger": logging.getLogger("ioc.delivery.kafka"),
+            "logger": logging.getLogger("ioc.clients.delivery.kafka"),
         }
         self._producer = Producer(config)
         self._partitions: dict[str, int] = {}

@@ -30,10 +30,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ioc import dynsec, kafka_admin
-from ioc.localstack.install import KAFKA_VERSION, KUBERNETES_VERSION, Installer
-from ioc.localstack.process import ServiceStartError, free_port, port_open, start_process, wait_until
+from ioc.clients import dynsec, kafka_admin
 from ioc.settings import MqttEndpoint
+from iocctl.localstack.install import KAFKA_VERSION, KUBERNETES_VERSION, Installer
+from iocctl.localstack.process import ServiceStartError, free_port, port_open, start_process, wait_until
 
 __all__ = ["SERVICES", "ServiceInfo", "is_ready", "kafka_cluster_id", "relaunch", "start_service"]
 
@@ -127,7 +127,7 @@ def _start_mosquitto(root: Path, installer: Installer) -> ServiceInfo:
     conf.write_text(
         "\n".join(
             [
-                "# Written by ioc.localstack: loopback only, no anonymous access, clients from dynamic security.",
+                "# Written by iocctl.localstack: loopback only, no anonymous access, clients from dynamic security.",
                 f"listener {port} {HOST}",
                 # Run as whoever started it: as root, mosquitto would switch to a `mosquitto` user that cannot
                 # read a private stack directory.
@@ -203,7 +203,7 @@ def _start_kafka(root: Path, installer: Installer) -> ServiceInfo:
     props.write_text(
         "\n".join(
             [
-                "# Written by ioc.localstack: single-node KRaft broker and controller on loopback.",
+                "# Written by iocctl.localstack: single-node KRaft broker and controller on loopback.",
                 "process.roles=broker,controller",
                 "node.id=1",
                 f"controller.quorum.voters=1@{HOST}:{controller_port}",
@@ -289,7 +289,7 @@ def _start_clickhouse(root: Path, installer: Installer) -> ServiceInfo:
     # 18.16 reads <yandex>; newer servers accept it too. Settings kept to what 18.16 understands.
     config.write_text(
         f"""<?xml version="1.0"?>
-<!-- Written by ioc.localstack: one ClickHouse server on loopback. -->
+<!-- Written by iocctl.localstack: one ClickHouse server on loopback. -->
 <yandex>
     <logger>
         <level>warning</level>
@@ -320,7 +320,7 @@ def _start_clickhouse(root: Path, installer: Installer) -> ServiceInfo:
     )
     (home / "users.xml").write_text(
         f"""<?xml version="1.0"?>
-<!-- Written by ioc.localstack. Per-site read-only users are added as files in users.d/ (reloaded live). -->
+<!-- Written by iocctl.localstack. Per-site read-only users are added as files in users.d/ (reloaded live). -->
 <yandex>
     <profiles>
         <default>

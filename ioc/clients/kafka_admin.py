@@ -22,7 +22,7 @@ def _admin(bootstrap: str) -> AdminClient:
     config: dict[str, object] = {
         "bootstrap.servers": bootstrap,
         "socket.timeout.ms": 10000,
-        "logger": logging.getLogger("ioc.kafka_admin"),  # librdkafka's log lines go through logging
+        "logger": logging.getLogger("ioc.clients.kafka_admin"),  # librdkafka's log lines go through logging
     }
     return AdminClient(config)  # type: ignore[arg-type]  # the stubs do not know the `logger` key
 

@@ -23,10 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from ioc import clickhouse
-from ioc.localstack.process import is_alive, port_open, start_process, stop_process
-from ioc.localstack.stack import Stack
+from ioc.clients import clickhouse
 from ioc.settings import ClickHouseEndpoint
+from iocctl.localstack.process import is_alive, port_open, start_process, stop_process
+from iocctl.localstack.stack import Stack
 from operators import crds, province
 from streams.warehouse import migrate
 

@@ -25,12 +25,8 @@ from dashboards import api as citizen_api
 from dashboards import launch
 from dashboards.sites import Site
 from ioc import schemas, signing, units
-from ioc.clickhouse import Warehouse, WarehouseError, connect, in_process
-from ioc.dynsec import DynsecError
-from ioc.localstack.install import Installer, MissingPrerequisite
-from ioc.localstack.process import ServiceStartError
-from ioc.localstack.services import SERVICES
-from ioc.localstack.stack import Stack, default_cache_dir, default_stack_dir
+from ioc.clients.clickhouse import Warehouse, WarehouseError, connect, in_process
+from ioc.clients.dynsec import DynsecError
 from ioc.reference import ReferenceModelError, default_reference_model, load_reference_model
 from ioc.scope import site_scope
 from ioc.settings import (
@@ -43,6 +39,10 @@ from ioc.settings import (
     ReportingSettings,
     SimulatorSettings,
 )
+from iocctl.localstack.install import Installer, MissingPrerequisite
+from iocctl.localstack.process import ServiceStartError
+from iocctl.localstack.services import SERVICES
+from iocctl.localstack.stack import Stack, default_cache_dir, default_stack_dir
 from operators import crds as operator_crds
 from operators import province, rbac, runtime
 from sensors import gateways, simulators
@@ -869,7 +869,7 @@ def up(
     keep_stack: bool,
 ) -> None:
     """Run the whole platform locally on real services, with the simulated province; Ctrl-C stops it all."""
-    from ioc.localstack.platform import Platform  # noqa: PLC0415 - imports every component; only `up` needs them
+    from iocctl.localstack.platform import Platform  # noqa: PLC0415 - imports every component; only `up` needs them
 
     platform = Platform(
         Stack(directory or default_stack_dir(), _installer()),

@@ -375,7 +375,7 @@ class Installer:
 
 
 _KAFKA_POM: Final = f"""<?xml version="1.0" encoding="UTF-8"?>
-<!-- Written by ioc.localstack.install: resolves Apache Kafka's broker jars for the local stack. -->
+<!-- Written by iocctl.localstack.install: resolves Apache Kafka's broker jars for the local stack. -->
 <project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>local.ioc</groupId>

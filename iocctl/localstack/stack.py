@@ -16,10 +16,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ioc.localstack.install import Installer
-from ioc.localstack.process import is_alive, stop_process
-from ioc.localstack.services import SERVICES, ServiceInfo, is_ready, relaunch, start_service
 from ioc.settings import Endpoints, LocalStackSettings
+from iocctl.localstack.install import Installer
+from iocctl.localstack.process import is_alive, stop_process
+from iocctl.localstack.services import SERVICES, ServiceInfo, is_ready, relaunch, start_service
 
 __all__ = ["Stack", "default_cache_dir", "default_stack_dir"]
 
