@@ -27,13 +27,15 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from streams.warehouse.sink import RowSink
 
 __all__ = ["GroupedSink", "Outgoing", "PartitionBuffer", "Pipeline", "ack_each"]
 
 log = logging.getLogger(__name__)
+
+V = TypeVar("V")
 
 
 class GroupedSink:
@@ -259,6 +261,32 @@ class Pipeline:
         self._next[key] = offset + 1
         del self._rewound[key]
         return True
+
+    async def consume(
+        self,
+        stream: Any,
+        decode: Callable[[Any], V],
+        handle: Callable[[int, PartitionBuffer, V], Awaitable[None]],
+        prepare: Callable[[int, PartitionBuffer], None],
+    ) -> None:
+        """Run an agent over its Faust stream: admit → buffer → decode → handle → flush when due.
+
+        Only what is the agent's own comes in: `decode` turns an event into its value, `handle` does the
+        per-event work into the partition's buffer, and `prepare` readies a due buffer for its flush (saves
+        the dirty state, adds the rows and messages gathered since the last one).
+        """
+        async for event in stream.noack().events():
+            if not await self.admit(event):
+                continue
+            partition = event.message.partition
+            buffer = self.buffer(partition)
+            buffer.events.append(event)
+            await handle(partition, buffer, decode(event))
+            if not self.holds(partition, buffer):
+                continue  # revoked while `handle` yielded: the event comes again to the partition's owner
+            if self.due(partition):
+                prepare(partition, buffer)
+                await self.flush(partition)
 
     def sought(self, offsets: dict[tuple[str, int], int | None]) -> None:
         """The consumer went back to these committed offsets (after a rebalance's recovery): expect them next.

@@ -314,4 +314,16 @@ PRODUCER_BATCH_BYTES: Final = 512 * 1024
 """Largest batch of records the producer sends to one partition in one request (Kafka takes up to 1 MB)."""
 
 batch_or_tick = msgspec.json.Decoder(IngestBatch | Tick)
-minute_or_tick = msgspec.json.Decoder(DeviceMinute | DeviceMinutes | Tick)
+minute_or_tick: msgspec.json.Decoder[DeviceMinute | DeviceMinutes | Tick] = msgspec.json.Decoder(
+    DeviceMinute | DeviceMinutes | Tick
+)
+
+
+def decode_batch_or_tick(event: Any) -> IngestBatch | Tick:
+    """A readings or camera-events event's value: the bridge's batch, or a tick."""
+    return batch_or_tick.decode(event.value)
+
+
+def decode_minute_or_tick(event: Any) -> DeviceMinute | DeviceMinutes | Tick:
+    """An aggregates event's value: closed device minutes, or a tick."""
+    return minute_or_tick.decode(event.value)

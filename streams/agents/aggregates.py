@@ -13,10 +13,10 @@ import functools
 from typing import Any
 
 from ioc import topics
-from ioc.events import DeviceMinutes, Tick
+from ioc.events import DeviceMinute, DeviceMinutes, Tick
 from streams.agents.common import WindowStore, fail_fast, kept_state
 from streams.pipeline import PartitionBuffer
-from streams.runtime import AGGREGATES, Runtime, minute_or_tick
+from streams.runtime import AGGREGATES, Runtime, decode_minute_or_tick
 from streams.warehouse import rows
 from streams.windows import UnitWindows
 
@@ -61,23 +61,16 @@ def register(rt: Runtime) -> None:
             )
         windows.save(partition)  # after take_rows: the stored state no longer lists the windows written
 
+    async def handle(partition: int, buffer: PartitionBuffer, value: DeviceMinute | DeviceMinutes | Tick) -> None:
+        if isinstance(value, Tick):
+            return  # a tick only lets a waiting buffer's flush come due
+        for minute in value.items if isinstance(value, DeviceMinutes) else [value]:
+            unit = minute.target_unit
+            if topics.partition_for(unit, AGGREGATES.partitions) == partition:
+                windows.get(partition, unit, functools.partial(UnitWindows, unit)).add(minute)
+                windows.mark(partition, unit)
+
     @rt.app.agent(rt.topic(AGGREGATES.name), name="streams.aggregates")
     @fail_fast
     async def aggregates(stream: Any) -> None:
-        async for event in stream.noack().events():
-            if not await pipeline.admit(event):
-                continue
-            partition = event.message.partition
-            buffer = pipeline.buffer(partition)
-            buffer.events.append(event)
-            value = minute_or_tick.decode(event.value)
-            if not isinstance(value, Tick):
-                for minute in value.items if isinstance(value, DeviceMinutes) else [value]:
-                    if topics.partition_for(minute.target_unit, AGGREGATES.partitions) == partition:
-                        windows.get(
-                            partition, minute.target_unit, functools.partial(UnitWindows, minute.target_unit)
-                        ).add(minute)
-                        windows.mark(partition, minute.target_unit)
-            if pipeline.due(partition):
-                save(partition, buffer)
-                await pipeline.flush(partition)
+        await pipeline.consume(stream, decode_minute_or_tick, handle, save)

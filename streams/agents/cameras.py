@@ -11,10 +11,11 @@ import functools
 from typing import Any
 
 from ioc import topics
-from ioc.events import CameraEvent, Tick
+from ioc.events import CameraEvent, IngestBatch, Tick
 from streams import cameras as camera_rules
 from streams.agents.common import DevicesHeard, add_detections, fail_fast, kept_state
-from streams.runtime import CAMERA_EVENTS, Runtime, batch_or_tick
+from streams.pipeline import PartitionBuffer
+from streams.runtime import CAMERA_EVENTS, Runtime, decode_batch_or_tick
 from streams.warehouse import rows
 
 __all__ = ["register"]
@@ -33,37 +34,33 @@ def register(rt: Runtime) -> None:
     )
     heard = DevicesHeard()
 
+    async def handle(partition: int, buffer: PartitionBuffer, value: IngestBatch | Tick) -> None:
+        if isinstance(value, Tick):
+            now = value.at.timestamp()
+            for key, state in states.load(partition).items():
+                found = camera_rules.check_silence(state, now, rules)
+                if found:
+                    states.mark(partition, key)
+                    add_detections(buffer, found)
+            return
+        for item in value.items:
+            camera = item.event
+            if not isinstance(camera, CameraEvent):
+                continue
+            key = topics.device_key(camera.vendor, camera.device)
+            state = states.get(partition, key, functools.partial(camera_rules.CameraState.first, camera))
+            outcome = camera_rules.observe(state, camera, item.received_at.timestamp(), rules)
+            if outcome.applied:
+                states.mark(partition, key)
+                add_detections(buffer, outcome.detections)
+            buffer.add_rows("camera_events", [rows.camera_row(item, outcome.duplicate, "")])
+            heard.heard(partition, key, item)
+
+    def prepare(partition: int, buffer: PartitionBuffer) -> None:
+        states.save(partition)
+        buffer.add_rows("device_status", heard.take_rows(partition))
+
     @rt.app.agent(rt.topic(CAMERA_EVENTS.name), name="streams.cameras")
     @fail_fast
     async def camera_events(stream: Any) -> None:
-        async for event in stream.noack().events():
-            if not await pipeline.admit(event):
-                continue
-            partition = event.message.partition
-            buffer = pipeline.buffer(partition)
-            buffer.events.append(event)
-            value = batch_or_tick.decode(event.value)
-            if isinstance(value, Tick):
-                now = value.at.timestamp()
-                for key, state in states.load(partition).items():
-                    found = camera_rules.check_silence(state, now, rules)
-                    if found:
-                        states.mark(partition, key)
-                        add_detections(buffer, found)
-            else:
-                for item in value.items:
-                    camera = item.event
-                    if not isinstance(camera, CameraEvent):
-                        continue
-                    key = topics.device_key(camera.vendor, camera.device)
-                    state = states.get(partition, key, functools.partial(camera_rules.CameraState.first, camera))
-                    outcome = camera_rules.observe(state, camera, item.received_at.timestamp(), rules)
-                    if outcome.applied:
-                        states.mark(partition, key)
-                        add_detections(buffer, outcome.detections)
-                    buffer.add_rows("camera_events", [rows.camera_row(item, outcome.duplicate, "")])
-                    heard.heard(partition, key, item)
-            if pipeline.due(partition):
-                states.save(partition)
-                buffer.add_rows("device_status", heard.take_rows(partition))
-                await pipeline.flush(partition)
+        await pipeline.consume(stream, decode_batch_or_tick, handle, prepare)

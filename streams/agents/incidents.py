@@ -32,7 +32,9 @@ class _Stored(msgspec.Struct, frozen=True):
     commands: list[str]
 
 
-_decoder = msgspec.json.Decoder(Detection | Tick | IncidentCommand)
+_decoder: msgspec.json.Decoder[Detection | Tick | IncidentCommand] = msgspec.json.Decoder(
+    Detection | Tick | IncidentCommand
+)
 _stored = msgspec.json.Decoder(_Stored)
 
 
@@ -77,42 +79,42 @@ def register(rt: Runtime) -> None:
                 )
             )
 
-    @rt.app.agent(source, name="streams.incidents")
-    @fail_fast
-    async def incidents(stream: Any) -> None:
-        ctx = rt.context
-        async for event in stream.noack().events():
-            if not await pipeline.admit(event):
-                continue
-            partition = event.message.partition
-            buffer = pipeline.buffer(partition)
-            buffer.events.append(event)
-            try:
-                value = _decoder.decode(event.value)
-            except msgspec.ValidationError as exc:
-                log.error("unreadable message on %s[%d]: %s", event.message.topic, partition, exc)
-                value = None
-            if isinstance(value, Tick):
-                for episode, state in episodes.load(partition).items():
-                    changes = lifecycle.on_tick(state, value.at, ctx)
-                    if changes:
-                        episodes.mark(partition, episode)
-                        record(buffer, changes)
-            elif isinstance(value, Detection):
-                state = episodes.get(partition, value.episode, lifecycle.EpisodeState)
-                changes = lifecycle.on_detection(state, value, ctx)
-                if changes:
-                    episodes.mark(partition, value.episode)
-                    record(buffer, changes)
-            elif isinstance(value, IncidentCommand):
-                episode = topics.episode_of(value.incident_id)
-                state = episodes.get(partition, episode, lifecycle.EpisodeState)
-                changes, refused = lifecycle.on_command(state, value, ctx)
-                if refused:
-                    log.warning("command %s refused: %s", value.command_id, refused)
+    ctx = rt.context
+
+    def decode(event: Any) -> Detection | Tick | IncidentCommand | None:
+        try:
+            return _decoder.decode(event.value)
+        except msgspec.ValidationError as exc:
+            log.error("unreadable message on %s[%d]: %s", event.message.topic, event.message.partition, exc)
+            return None  # acknowledged with its neighbours: reading it again would not make it readable
+
+    async def handle(partition: int, buffer: PartitionBuffer, value: Detection | Tick | IncidentCommand | None) -> None:
+        if isinstance(value, Tick):
+            for episode, state in episodes.load(partition).items():
+                changes = lifecycle.on_tick(state, value.at, ctx)
                 if changes:
                     episodes.mark(partition, episode)
                     record(buffer, changes)
-            if pipeline.due(partition):
-                episodes.save(partition)
-                await pipeline.flush(partition)
+        elif isinstance(value, Detection):
+            state = episodes.get(partition, value.episode, lifecycle.EpisodeState)
+            changes = lifecycle.on_detection(state, value, ctx)
+            if changes:
+                episodes.mark(partition, value.episode)
+                record(buffer, changes)
+        elif isinstance(value, IncidentCommand):
+            episode = topics.episode_of(value.incident_id)
+            state = episodes.get(partition, episode, lifecycle.EpisodeState)
+            changes, refused = lifecycle.on_command(state, value, ctx)
+            if refused:
+                log.warning("command %s refused: %s", value.command_id, refused)
+            if changes:
+                episodes.mark(partition, episode)
+                record(buffer, changes)
+
+    def prepare(partition: int, _buffer: PartitionBuffer) -> None:
+        episodes.save(partition)
+
+    @rt.app.agent(source, name="streams.incidents")
+    @fail_fast
+    async def incidents(stream: Any) -> None:
+        await pipeline.consume(stream, decode, handle, prepare)

@@ -16,11 +16,11 @@ import functools
 from typing import Any, Final
 
 from ioc import codecs, topics
-from ioc.events import DeviceMinute, DeviceMinutes, SensorReading, Tick
+from ioc.events import DeviceMinute, DeviceMinutes, IngestBatch, SensorReading, Tick
 from streams import rules as device_rules
 from streams.agents.common import DevicesHeard, add_detections, fail_fast, kept_state
 from streams.pipeline import Outgoing, PartitionBuffer
-from streams.runtime import AGGREGATES, READINGS, Runtime, batch_or_tick
+from streams.runtime import AGGREGATES, READINGS, Runtime, decode_batch_or_tick
 from streams.warehouse import rows
 
 __all__ = ["MINUTES_PER_MESSAGE", "register"]
@@ -100,39 +100,33 @@ def register(rt: Runtime) -> None:
                 states.mark(partition, key)
                 emit(buffer, state, outcome)
 
+    async def handle(partition: int, buffer: PartitionBuffer, value: IngestBatch | Tick) -> None:
+        if isinstance(value, Tick):
+            check_silence(partition, buffer, value.at.timestamp())
+            return
+        for index, item in enumerate(value.items):
+            if index and not index % YIELD_EVERY:
+                await asyncio.sleep(0)
+                if not pipeline.holds(partition, buffer):
+                    return  # revoked meanwhile: the event comes again to the partition's owner
+            reading = item.event
+            if not isinstance(reading, SensorReading):
+                continue
+            buffer.add_rows("readings", rows.reading_rows(item))
+            key = topics.device_key(reading.vendor, reading.device)
+            state = states.get(partition, key, functools.partial(device_rules.DeviceState.first, reading))
+            outcome = device_rules.observe(state, reading, item.received_at.timestamp(), rules)
+            if outcome.applied:
+                states.mark(partition, key)
+                emit(buffer, state, outcome)
+            heard.heard(partition, key, item)
+
+    def prepare(partition: int, buffer: PartitionBuffer) -> None:
+        states.save(partition)
+        buffer.add_rows("device_status", heard.take_rows(partition))
+        send_minutes(buffer)
+
     @rt.app.agent(rt.topic(READINGS.name), name="streams.readings")
     @fail_fast
     async def readings(stream: Any) -> None:
-        async for event in stream.noack().events():
-            if not await pipeline.admit(event):
-                continue
-            partition = event.message.partition
-            buffer = pipeline.buffer(partition)
-            buffer.events.append(event)
-            value = batch_or_tick.decode(event.value)
-            if isinstance(value, Tick):
-                check_silence(partition, buffer, value.at.timestamp())
-            else:
-                for index, item in enumerate(value.items):
-                    if index and not index % YIELD_EVERY:
-                        await asyncio.sleep(0)
-                        if not pipeline.holds(partition, buffer):
-                            break  # revoked meanwhile: the event comes again to the partition's owner
-                    reading = item.event
-                    if not isinstance(reading, SensorReading):
-                        continue
-                    buffer.add_rows("readings", rows.reading_rows(item))
-                    key = topics.device_key(reading.vendor, reading.device)
-                    state = states.get(partition, key, functools.partial(device_rules.DeviceState.first, reading))
-                    outcome = device_rules.observe(state, reading, item.received_at.timestamp(), rules)
-                    if outcome.applied:
-                        states.mark(partition, key)
-                        emit(buffer, state, outcome)
-                    heard.heard(partition, key, item)
-            if not pipeline.holds(partition, buffer):
-                continue
-            if pipeline.due(partition):
-                states.save(partition)
-                buffer.add_rows("device_status", heard.take_rows(partition))
-                send_minutes(buffer)
-                await pipeline.flush(partition)
+        await pipeline.consume(stream, decode_batch_or_tick, handle, prepare)

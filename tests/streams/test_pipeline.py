@@ -301,3 +301,92 @@ def test_a_seek_to_the_committed_offsets_sets_where_each_partition_goes_on() -> 
     assert [admit(o) for o in (7, 8, 9, 10)] == [True, True, True, True]
     pipeline.sought({("a", 0): None})  # no commit yet: the next event starts it
     assert admit(2) is True
+
+
+class _Consumed:
+    """A Faust event as an agent's stream hands it out: a message, a value, an acknowledgement."""
+
+    def __init__(self, log: list[str], offset: int, value: str, partition: int = 0) -> None:
+        self.message = _Message("a", partition, offset)
+        self.value = value.encode()
+        self._log = log
+
+    def ack(self) -> None:
+        self._log.append(f"ack {self.message.partition}@{self.message.offset}")
+
+
+class _Stream:
+    def __init__(self, events: list[_Consumed]) -> None:
+        self._events = events
+
+    def noack(self) -> _Stream:
+        return self
+
+    async def events(self) -> Any:
+        for event in self._events:
+            yield event
+
+
+def test_consume_runs_admit_decode_handle_and_flushes_each_partition_when_due() -> None:
+    log: list[str] = []
+    pipeline = _pipeline(log, [0.0], GroupedSink(_Sink(log), delay_s=0.001))
+    events = [
+        _Consumed(log, 0, "r1"),
+        _Consumed(log, 0, "r1"),  # handed out twice: set aside
+        _Consumed(log, 5, "r2", partition=1),
+        _Consumed(log, 1, "r3"),
+        _Consumed(log, 2, "r4"),  # the third row: partition 0 is due
+        _Consumed(log, 6, "r5", partition=1),
+    ]
+
+    def decode(event: Any) -> str:
+        return str(event.value.decode())
+
+    async def handle(partition: int, buffer: Any, value: str) -> None:
+        log.append(f"handle {partition} {value}")
+        buffer.add_rows("readings", [{"v": value}])
+
+    def prepare(partition: int, buffer: Any) -> None:
+        log.append(f"prepare {partition} {len(buffer.events)}")
+
+    async def scenario() -> None:
+        await pipeline.consume(_Stream(events), decode, handle, prepare)
+        await pipeline.drain()
+        assert pipeline.buffer(1).row_count == 2  # partition 1 waits for more rows, or for time
+
+    asyncio.run(scenario())
+    assert log == [
+        "handle 0 r1",
+        "handle 1 r2",
+        "handle 0 r3",
+        "handle 0 r4",
+        "prepare 0 3",
+        "handle 1 r5",
+        "write readings 3",
+        "producer flushed",
+        "ack 0@0",
+        "ack 0@1",
+        "ack 0@2",
+    ]
+
+
+def test_consume_leaves_an_event_whose_partition_was_revoked_while_it_was_handled() -> None:
+    log: list[str] = []
+    pipeline = _pipeline(log, [0.0])
+    events = [_Consumed(log, 0, "r1"), _Consumed(log, 1, "r2"), _Consumed(log, 2, "r3")]
+
+    async def handle(partition: int, buffer: Any, value: bytes) -> None:
+        buffer.add_rows("readings", [{"v": 1}] * 3)  # due at once, unless revoked meanwhile
+        if value == b"r2":
+            pipeline.drop({partition})
+
+    def prepare(partition: int, buffer: Any) -> None:
+        log.append(f"prepare {[e.message.offset for e in buffer.events]}")
+
+    async def scenario() -> None:
+        await pipeline.consume(_Stream(events), lambda event: event.value, handle, prepare)
+        await pipeline.drain()
+
+    asyncio.run(scenario())
+    # r2's buffer was dropped: no flush for it; r3 (the first event of the next assignment) goes on.
+    assert [line for line in log if line.startswith("prepare")] == ["prepare [0]", "prepare [2]"]
