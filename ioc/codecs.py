@@ -47,18 +47,19 @@ _encoder: Final = msgspec.json.Encoder()
 class Codec(Generic[T]):
     """JSON codec for one event type, with validation on decode."""
 
-    __slots__ = ("_decoder", "type")
+    __slots__ = ("_decoder", "max_bytes", "type")
 
-    def __init__(self, type_: type[T]) -> None:
+    def __init__(self, type_: type[T], *, max_bytes: int | None = MAX_PAYLOAD_BYTES) -> None:
         self.type = type_
+        self.max_bytes = max_bytes
         self._decoder = msgspec.json.Decoder(type_)
 
     def encode(self, event: T) -> bytes:
         return _encoder.encode(event)
 
     def decode(self, data: bytes | bytearray | memoryview | str) -> T:
-        if len(data) > MAX_PAYLOAD_BYTES:
-            raise ContractError("too-large", f"payload is {len(data)} bytes, the limit is {MAX_PAYLOAD_BYTES}")
+        if self.max_bytes is not None and len(data) > self.max_bytes:
+            raise ContractError("too-large", f"payload is {len(data)} bytes, the limit is {self.max_bytes}")
         try:
             return self._decoder.decode(data)
         except msgspec.ValidationError as exc:

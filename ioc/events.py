@@ -17,76 +17,61 @@ from typing import Annotated, Final, Literal
 
 import msgspec
 
+# The shared field shapes live in ioc.fields; importing them here keeps `from ioc.events import UnitCode` working.
+from ioc.fields import (
+    AwareTime,
+    DeviceId,
+    Identifier,
+    Latitude,
+    Longitude,
+    Sequence,
+    ShortText,
+    UnitCode,
+    VendorId,
+)
+
 __all__ = [
+    "ACTIVE_STATES",
     "CAMERA_EVENT_TYPES",
     "DEAD_LETTER_PAYLOAD_BYTES",
     "MEASURES",
     "VIOLATION_TYPES",
+    "AwareTime",
     "CameraEvent",
     "CameraEventType",
     "CitizenReport",
     "Contact",
     "DeadLetter",
+    "DeadLetterReason",
     "Detection",
+    "DeviceId",
     "DeviceMinute",
     "DeviceMinutes",
     "DossierChannel",
     "DossierStatus",
     "Event",
+    "Identifier",
     "Incident",
     "IncidentAction",
     "IncidentCommand",
     "IncidentState",
     "IngestBatch",
     "Ingested",
+    "Latitude",
+    "Longitude",
     "Measure",
     "MeasureStats",
     "Module",
     "SensorKind",
     "SensorReading",
+    "Sequence",
     "ServiceRecord",
     "Severity",
+    "ShortText",
     "Tick",
+    "UnitCode",
+    "VendorId",
 ]
-
-# --- shared field shapes -----------------------------------------------------------------------------
-
-VendorId = Annotated[
-    str,
-    msgspec.Meta(
-        pattern=r"^[a-z0-9][a-z0-9-]{0,62}$",
-        description="Vendor id issued by the platform (lowercase letters, digits, '-'); the topic's vendor segment.",
-    ),
-]
-DeviceId = Annotated[
-    str,
-    msgspec.Meta(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
-        description="Device id, unique within its vendor; the MQTT topic's device segment.",
-    ),
-]
-UnitCode = Annotated[
-    str,
-    msgspec.Meta(
-        pattern=r"^[0-9]{2,5}$",
-        description="GSO administrative-unit code (province 2 digits, district 3, commune 5), e.g. 25957.",
-    ),
-]
-AwareTime = Annotated[
-    dt.datetime,
-    msgspec.Meta(tz=True, description="RFC 3339 time with an explicit offset, e.g. 2025-06-01T08:00:00+07:00."),
-]
-Sequence = Annotated[
-    int,
-    msgspec.Meta(
-        ge=0,
-        description="Per-device message number, one more per message: loss and duplicates show as gaps and repeats.",
-    ),
-]
-Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90, description="WGS84 latitude, degrees.")]
-Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180, description="WGS84 longitude, degrees.")]
-ShortText = Annotated[str, msgspec.Meta(max_length=4000)]
-Identifier = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
 
 
 class SensorKind(enum.StrEnum):
@@ -342,6 +327,15 @@ class IncidentState(enum.StrEnum):
     CLOSED = "closed"
 
 
+ACTIVE_STATES: Final[tuple[IncidentState, ...]] = (
+    IncidentState.OPEN,
+    IncidentState.ACKNOWLEDGED,
+    IncidentState.DISPATCHED,
+)
+"""States of an incident someone still has to act on: its SLA clock runs and it counts as open.
+A tuple in lifecycle order (StrEnum members are strings, so it binds as a SQL parameter as it is)."""
+
+
 class Incident(_Contract, tag="ioc.incident.v1", frozen=True):
     """Something an IOC must act on, as of one version of its history.
 
@@ -415,6 +409,20 @@ class IngestBatch(_Contract, tag="ioc.ingest-batch.v1", frozen=True):
     """
 
     items: Annotated[list[Ingested], msgspec.Meta(min_length=1)]
+
+
+class DeadLetterReason(enum.StrEnum):
+    """Why input was refused: the stable code on a dead letter, its Kafka header and the dashboards' label key."""
+
+    TOO_LARGE = "too-large"
+    NOT_JSON = "not-json"
+    SCHEMA = "schema"
+    BAD_TOPIC = "bad-topic"
+    TOPIC_MISMATCH = "topic-mismatch"
+    UNKNOWN_UNIT = "unknown-unit"
+    IMPLAUSIBLE_VALUE = "implausible-value"
+    UNSUPPORTED_FORMAT = "unsupported-format"
+    RATE_LIMITED = "rate-limited"
 
 
 DEAD_LETTER_PAYLOAD_BYTES: Final = 64 * 1024

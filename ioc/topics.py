@@ -9,17 +9,44 @@ workers, the bridge, the operator and the local stack all create and name topics
 from __future__ import annotations
 
 import dataclasses
-import re
 import zlib
-from typing import Final
+from typing import Any, Final, Generic
 
-from ioc.events import SensorKind
+from typing_extensions import TypeVar
+
+from ioc import codecs
+from ioc.events import (
+    CitizenReport,
+    DeadLetter,
+    Detection,
+    DeviceMinute,
+    DeviceMinutes,
+    Incident,
+    IncidentCommand,
+    IngestBatch,
+    SensorKind,
+    ServiceRecord,
+    Tick,
+)
+from ioc.fields import DEVICE_ID, UNIT_CODE, VENDOR_ID
+from ioc.upward import SignedReport
 
 __all__ = [
+    "AGGREGATES",
+    "CAMERA_EVENTS",
     "CAMERA_KIND",
+    "CITIZEN_REPORTS",
+    "DEADLETTER",
+    "INCIDENTS",
+    "INCIDENT_COMMANDS",
+    "INCIDENT_SIGNALS",
     "KAFKA_TOPICS",
     "MQTT_KINDS",
     "MQTT_PREFIX",
+    "READINGS",
+    "REPORTS_OUTBOX",
+    "SERVICE_RECORDS",
+    "SITE_CONFIG",
     "KafkaTopic",
     "MqttTopic",
     "TopicError",
@@ -37,11 +64,12 @@ __all__ = [
 
 MQTT_PREFIX: Final = "ioc/v1"
 CAMERA_KIND: Final = "camera"
+"""The MQTT kind segment (and warehouse `kind`) of AI cameras; sensors use their SensorKind value."""
 MQTT_KINDS: Final[frozenset[str]] = frozenset({*(k.value for k in SensorKind), CAMERA_KIND})
 
-_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-_UNIT = re.compile(r"^[0-9]{2,5}$")
-_VENDOR = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_SEGMENT: Final = DEVICE_ID
+_UNIT: Final = UNIT_CODE
+_VENDOR: Final = VENDOR_ID
 
 
 class TopicError(ValueError):
@@ -101,9 +129,17 @@ def mqtt_vendor_pattern(vendor: str, unit: str = "+", kind: str = "+") -> str:
     return f"{MQTT_PREFIX}/{unit}/{kind}/{vendor}/#"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class KafkaTopic:
-    """One Kafka topic: its name, what its key is, and how it is laid out."""
+# Defaults to Any so a bare `KafkaTopic` annotation (changelogs, site copies) stays valid.
+V = TypeVar("V", default=Any)
+
+
+# No slots: a generic alias's call sets `__orig_class__`, which a slotted frozen dataclass cannot take.
+@dataclasses.dataclass(frozen=True)
+class KafkaTopic(Generic[V]):
+    """One Kafka topic: its name, what its key is, how it is laid out, and what its values are.
+
+    `decode` and `encode` are the one way to read and write its values, so no consumer re-declares them.
+    """
 
     name: str
     key: str
@@ -111,6 +147,13 @@ class KafkaTopic:
     description: str
     compacted: bool = False
     retention_hours: int = 7 * 24
+    # A type expression (a union for topics that also carry ticks), so `Any`: the V of the handle says it.
+    value_type: Any = dataclasses.field(default=bytes, kw_only=True, repr=False, compare=False)
+    _codec: codecs.Codec[V] = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # No payload limit: the brokers bound a message's size, and the bridge's batches exceed MQTT's limit.
+        object.__setattr__(self, "_codec", codecs.Codec(self.value_type, max_bytes=None))
 
     @property
     def config(self) -> dict[str, str]:
@@ -119,66 +162,122 @@ class KafkaTopic:
             return {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}
         return {"cleanup.policy": "delete", "retention.ms": str(self.retention_hours * 3600 * 1000)}
 
+    def decode(self, data: bytes | bytearray | memoryview | str) -> V:
+        """A value read from this topic; raises `codecs.ContractError` (reason `schema` or `not-json`)."""
+        return self._codec.decode(data)
 
-def _t(
-    short: str,
-    key: str,
-    partitions: int,
-    description: str,
-    *,
-    compacted: bool = False,
-    retention_hours: int = 7 * 24,
-) -> KafkaTopic:
-    return KafkaTopic(f"ioc.{short}.v1", key, partitions, description, compacted, retention_hours)
+    def encode(self, value: V) -> bytes:
+        """The bytes to produce for `value`."""
+        return self._codec.encode(value)
 
 
-KAFKA_TOPICS: Final[dict[str, KafkaTopic]] = {
+def _name(short: str) -> str:
+    return f"ioc.{short}.v1"
+
+
+READINGS: Final = KafkaTopic[IngestBatch | Tick](
+    _name("readings"),
+    "vendor/device",
+    8,
+    "Validated SensorReadings (batches per device), enriched with the unit path.",
+    value_type=IngestBatch | Tick,
+)
+CAMERA_EVENTS: Final = KafkaTopic[IngestBatch | Tick](
+    _name("camera-events"),
+    "vendor/device",
+    4,
+    "Validated CameraEvents, enriched with the unit path.",
+    value_type=IngestBatch | Tick,
+)
+CITIZEN_REPORTS: Final = KafkaTopic[CitizenReport](
+    _name("citizen-reports"),
+    "report_id",
+    4,
+    "CitizenReports from the citizen API and hotline.",
+    value_type=CitizenReport,
+)
+SERVICE_RECORDS: Final = KafkaTopic[ServiceRecord](
+    _name("service-records"),
+    "dossier_id",
+    4,
+    "ServiceRecords (dossier status snapshots) from the one-stop portal.",
+    value_type=ServiceRecord,
+)
+INCIDENTS: Final = KafkaTopic[Incident](
+    _name("incidents"),
+    "incident_id",
+    4,
+    "Every version of every Incident, as the stream workers change it.",
+    value_type=Incident,
+)
+INCIDENT_COMMANDS: Final = KafkaTopic[IncidentCommand](
+    _name("incident-commands"),
+    "episode",
+    4,
+    "IncidentCommands from dashboards, on their incident's episode partition.",
+    value_type=IncidentCommand,
+)
+INCIDENT_SIGNALS: Final = KafkaTopic[Detection | Tick](
+    _name("incident-signals"),
+    "episode",
+    4,
+    "Detections from rule workers, on their episode's partition, and ticks.",
+    value_type=Detection | Tick,
+)
+AGGREGATES: Final = KafkaTopic[DeviceMinute | DeviceMinutes | Tick](
+    _name("aggregates"),
+    "unit",
+    4,
+    "Windowed aggregates per device and per unit.",
+    value_type=DeviceMinute | DeviceMinutes | Tick,
+)
+DEADLETTER: Final = KafkaTopic[DeadLetter](
+    _name("deadletter"),
+    "source",
+    2,
+    "Refused input with its reason and the original bytes.",
+    retention_hours=30 * 24,
+    value_type=DeadLetter,
+)
+SITE_CONFIG: Final = KafkaTopic[dict[str, Any]](
+    _name("site-config"),
+    "unit",
+    1,
+    "Each IOCSite's effective configuration (latest per site).",
+    compacted=True,
+    value_type=dict[str, Any],
+)
+REPORTS_OUTBOX: Final = KafkaTopic[SignedReport](
+    _name("reports-outbox"),
+    "report_id",
+    2,
+    "Signed upward reports waiting to be pushed to the parent IOC.",
+    value_type=SignedReport,
+)
+
+KAFKA_TOPICS: Final[dict[str, KafkaTopic[Any]]] = {
     t.name: t
     for t in (
-        _t(
-            "readings",
-            "vendor/device",
-            8,
-            "Validated SensorReadings (batches per device), enriched with the unit path.",
-        ),
-        _t("camera-events", "vendor/device", 4, "Validated CameraEvents, enriched with the unit path."),
-        _t("citizen-reports", "report_id", 4, "CitizenReports from the citizen API and hotline."),
-        _t(
-            "service-records",
-            "dossier_id",
-            4,
-            "ServiceRecords (dossier status snapshots) from the one-stop portal.",
-        ),
-        _t("incidents", "incident_id", 4, "Every version of every Incident, as the stream workers change it."),
-        _t(
-            "incident-commands",
-            "episode",
-            4,
-            "IncidentCommands from dashboards, on their incident's episode partition.",
-        ),
-        _t("incident-signals", "episode", 4, "Detections from rule workers, on their episode's partition, and ticks."),
-        _t("aggregates", "unit", 4, "Windowed aggregates per device and per unit."),
-        _t(
-            "deadletter",
-            "source",
-            2,
-            "Refused input with its reason and the original bytes.",
-            retention_hours=30 * 24,
-        ),
-        _t(
-            "site-config",
-            "unit",
-            1,
-            "Each IOCSite's effective configuration (latest per site).",
-            compacted=True,
-        ),
-        _t("reports-outbox", "report_id", 2, "Signed upward reports waiting to be pushed to the parent IOC."),
+        READINGS,
+        CAMERA_EVENTS,
+        CITIZEN_REPORTS,
+        SERVICE_RECORDS,
+        INCIDENTS,
+        INCIDENT_COMMANDS,
+        INCIDENT_SIGNALS,
+        AGGREGATES,
+        DEADLETTER,
+        SITE_CONFIG,
+        REPORTS_OUTBOX,
     )
 }
 
 
-def kafka_topic(short: str) -> KafkaTopic:
-    """The registry entry for `ioc.<short>.v1`; raises KeyError naming the known topics."""
+def kafka_topic(short: str) -> KafkaTopic[Any]:
+    """The registry entry for `ioc.<short>.v1`; raises KeyError naming the known topics.
+
+    Kept while streams/ and dashboards/ move to the typed handles above (READINGS, ...); prefer those.
+    """
     name = f"ioc.{short}.v1"
     try:
         return KAFKA_TOPICS[name]

@@ -13,13 +13,13 @@ import asyncio
 import logging
 import threading
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from confluent_kafka import KafkaError, Message, Producer
 
 from ioc import topics
 
-__all__ = ["AsyncProducer", "DeliveryError"]
+__all__ = ["AsyncProducer", "DeliveryError", "EventSink"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,19 @@ _POLL_S: Final = 0.05
 
 class DeliveryError(RuntimeError):
     """Kafka did not take a message (unreachable, topic missing, timed out): the caller should answer 503."""
+
+
+class EventSink(Protocol):
+    """Where an HTTP service's events go: Kafka in production (`AsyncProducer`), a list in unit tests."""
+
+    async def send(self, topic: str, key: str, value: bytes, *, headers: Mapping[str, str] | None = None) -> None:
+        """Return once the event is stored; raise `DeliveryError` otherwise."""
+
+    def partitions(self, topic: str) -> int:
+        """How many partitions `topic` has; raise `DeliveryError` if it cannot tell."""
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Deliver what is queued, then let go."""
 
 
 def _settle(future: asyncio.Future[None], error: KafkaError | None) -> None:
