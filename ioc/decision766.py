@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 import pydantic
-import yaml
+
+from ioc.yamlfiles import YamlFileError, load_yaml
 
 __all__ = [
     "MEASURE_POPULATION",
@@ -342,11 +343,10 @@ def parse_scheme(data: Any, source: str = "<data>") -> Scheme:
 
 def load_scheme(path: str | Path) -> Scheme:
     """Load and validate a scheme from a YAML file."""
-    path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise SchemeError(str(path), [("(file)", f"not valid YAML: {exc}")]) from None
+        data = load_yaml(Path(path))
+    except YamlFileError as exc:
+        raise SchemeError(exc.source, [("(file)", exc.message)]) from None
     return parse_scheme(data, str(path))
 
 
@@ -354,4 +354,4 @@ def load_scheme(path: str | Path) -> Scheme:
 def default_scheme() -> Scheme:
     """The scheme that ships with the platform (read once; the model is frozen, so sharing it is safe)."""
     text = importlib.resources.files("ioc.data").joinpath("decision-766.yaml").read_text(encoding="utf-8")
-    return parse_scheme(yaml.safe_load(text), "ioc/data/decision-766.yaml")
+    return parse_scheme(load_yaml(text, "ioc/data/decision-766.yaml"), "ioc/data/decision-766.yaml")

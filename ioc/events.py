@@ -10,7 +10,6 @@ Schemas vendors read are generated from these classes (`ioc schema export`).
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import math
 from typing import Annotated, Final, Literal
@@ -18,8 +17,10 @@ from typing import Annotated, Final, Literal
 import msgspec
 
 # The shared field shapes live in ioc.fields; importing them here keeps `from ioc.events import UnitCode` working.
+from ioc.citizens import CitizenReport, Contact, DossierChannel, DossierStatus, ServiceRecord
 from ioc.fields import (
     AwareTime,
+    Contract,
     DeviceId,
     Identifier,
     Latitude,
@@ -127,14 +128,10 @@ MEASURES: Final[dict[str, Measure]] = {
 }
 
 
-class _Contract(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="schema"):
-    """Base of every event: frozen, strict about unknown fields, tagged with its schema version."""
-
-
 # --- observations --------------------------------------------------------------------------------------
 
 
-class SensorReading(_Contract, tag="ioc.sensor-reading.v1", frozen=True):
+class SensorReading(Contract, tag="ioc.sensor-reading.v1", frozen=True):
     """One observation from one sensor: a set of named measurements at one instant."""
 
     vendor: VendorId
@@ -192,7 +189,7 @@ VIOLATION_TYPES: Final[frozenset[CameraEventType]] = frozenset(
 CAMERA_EVENT_TYPES: Final[tuple[CameraEventType, ...]] = tuple(CameraEventType)
 
 
-class CameraEvent(_Contract, tag="ioc.camera-event.v1", frozen=True):
+class CameraEvent(Contract, tag="ioc.camera-event.v1", frozen=True):
     """One detection from an AI camera: a traffic violation (with plate) or a safety event."""
 
     vendor: VendorId
@@ -217,94 +214,6 @@ class CameraEvent(_Contract, tag="ioc.camera-event.v1", frozen=True):
             raise ValueError(f"a {self.event_type.value} violation needs `plate` - at `$.plate`")
         if self.event_type is CameraEventType.SPEEDING and self.speed_kmh is None:
             raise ValueError("a speeding violation needs `speed_kmh` - at `$.speed_kmh`")
-
-
-# --- citizens and public services ------------------------------------------------------------------------
-
-
-class Contact(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """A reporter's contact details: personal data, masked for viewers and on public pages."""
-
-    name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
-    phone: Annotated[str, msgspec.Meta(pattern=r"^\+?[0-9 .-]{6,20}$")] | None = None
-    email: Annotated[str, msgspec.Meta(max_length=254, pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
-
-
-class CitizenReport(_Contract, tag="ioc.citizen-report.v1", frozen=True):
-    """A citizen's field report (phản ánh hiện trường): what, where, in their words."""
-
-    report_id: Identifier
-    source: Literal["app", "open311", "hotline", "web", "social"]
-    category: Annotated[
-        str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{1,63}$", description="Category from the reference model.")
-    ]
-    unit: UnitCode
-    submitted_at: AwareTime
-    text: Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
-    lat: Latitude | None = None
-    lon: Longitude | None = None
-    address: Annotated[str, msgspec.Meta(max_length=500)] | None = None
-    media_urls: Annotated[list[Annotated[str, msgspec.Meta(max_length=2048)]], msgspec.Meta(max_length=10)] = []
-    contact: Contact | None = None
-
-
-class DossierStatus(enum.StrEnum):
-    """Where a public-service dossier (hồ sơ thủ tục hành chính) stands."""
-
-    RECEIVED = "received"
-    IN_PROGRESS = "in_progress"
-    SUPPLEMENT_REQUESTED = "supplement_requested"
-    PROCESSED = "processed"
-    RETURNED = "returned"
-    WITHDRAWN = "withdrawn"
-
-
-class DossierChannel(enum.StrEnum):
-    """How the dossier was submitted."""
-
-    ONLINE = "online"
-    ONE_STOP_DESK = "one_stop_desk"
-    POSTAL = "postal"
-
-
-class ServiceRecord(_Contract, tag="ioc.service-record.v1", frozen=True):
-    """A public-service dossier's state after one status change, as the one-stop system reports it.
-
-    Each record is a full snapshot, numbered by `status_version`, so replays and out-of-order delivery
-    collapse to the highest version per dossier.
-    """
-
-    dossier_id: Identifier
-    status_version: Annotated[int, msgspec.Meta(ge=0)]
-    unit: UnitCode
-    procedure_code: Annotated[str, msgspec.Meta(max_length=64, description="TTHC code of the procedure.")]
-    status: DossierStatus
-    channel: DossierChannel
-    received_at: AwareTime
-    due_at: Annotated[dt.datetime, msgspec.Meta(tz=True, description="Promised return date (ngày hẹn trả).")]
-    occurred_at: AwareTime
-    finished_at: AwareTime | None = None
-    fully_online: bool = False
-    requires_payment: bool = False
-    paid_online: bool = False
-    digitised: bool = False
-    result_digital: bool = False
-    supplement_count: Annotated[int, msgspec.Meta(ge=0)] = 0
-    supplement_days: Annotated[
-        float,
-        msgspec.Meta(ge=0, description="Days spent waiting for the citizen; not counted against the deadline."),
-    ] = 0.0
-    synced_to_national_portal: bool = True
-    satisfaction: Literal["satisfied", "neutral", "unsatisfied"] | None = None
-
-    def __post_init__(self) -> None:
-        if self.due_at < self.received_at:
-            raise ValueError("`due_at` is before `received_at` - at `$.due_at`")
-        if self.paid_online and not self.requires_payment:
-            raise ValueError("`paid_online` is set on a dossier that `requires_payment` false - at `$.paid_online`")
-        finished = self.status in (DossierStatus.PROCESSED, DossierStatus.RETURNED)
-        if finished and self.finished_at is None:
-            raise ValueError(f"a {self.status.value} dossier needs `finished_at` - at `$.finished_at`")
 
 
 # --- incidents -------------------------------------------------------------------------------------------
@@ -336,7 +245,7 @@ ACTIVE_STATES: Final[tuple[IncidentState, ...]] = (
 A tuple in lifecycle order (StrEnum members are strings, so it binds as a SQL parameter as it is)."""
 
 
-class Incident(_Contract, tag="ioc.incident.v1", frozen=True):
+class Incident(Contract, tag="ioc.incident.v1", frozen=True):
     """Something an IOC must act on, as of one version of its history.
 
     `incident_id` is deterministic (rule + unit + window start), so a re-detected condition maps to the
@@ -357,9 +266,9 @@ class Incident(_Contract, tag="ioc.incident.v1", frozen=True):
     responsible_unit: UnitCode | None = None
     escalation_level: Annotated[int, msgspec.Meta(ge=0)] = 0
     vendor: VendorId | None = None
-    devices: list[str] = []
-    reports: list[str] = []
-    detail: dict[str, str] = {}
+    devices: list[str] = msgspec.field(default_factory=list)
+    reports: list[str] = msgspec.field(default_factory=list)
+    detail: dict[str, str] = msgspec.field(default_factory=dict)
     lat: Latitude | None = None
     lon: Longitude | None = None
     note: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
@@ -373,7 +282,7 @@ class IncidentAction(enum.StrEnum):
     REOPEN = "reopen"
 
 
-class IncidentCommand(_Contract, tag="ioc.incident-command.v1", frozen=True):
+class IncidentCommand(Contract, tag="ioc.incident-command.v1", frozen=True):
     """An operator's action on an incident, sent by a dashboard; `command_id` makes it idempotent."""
 
     command_id: Identifier
@@ -401,7 +310,7 @@ class Ingested(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     received_at: AwareTime
 
 
-class IngestBatch(_Contract, tag="ioc.ingest-batch.v1", frozen=True):
+class IngestBatch(Contract, tag="ioc.ingest-batch.v1", frozen=True):
     """Several observations for one Kafka partition in one message, in arrival order per device.
 
     Faust's per-message overhead, not decoding, bounds a worker's throughput, so the bridge carries many
@@ -429,7 +338,7 @@ DEAD_LETTER_PAYLOAD_BYTES: Final = 64 * 1024
 """Longest original payload a dead letter keeps; anything longer was refused as too large anyway."""
 
 
-class DeadLetter(_Contract, tag="ioc.dead-letter.v1", frozen=True):
+class DeadLetter(Contract, tag="ioc.dead-letter.v1", frozen=True):
     """Input the platform refused: where it came from, a machine-readable reason, and the original bytes."""
 
     source: Annotated[str, msgspec.Meta(description="Where it arrived: an MQTT topic, an HTTP route, a Kafka topic.")]
@@ -452,7 +361,7 @@ class DeadLetter(_Contract, tag="ioc.dead-letter.v1", frozen=True):
 # --- between stream workers ----------------------------------------------------------------------------------
 
 
-class Tick(_Contract, tag="ioc.tick.v1", frozen=True):
+class Tick(Contract, tag="ioc.tick.v1", frozen=True):
     """The time, sent to every partition of a stream's topics so time-driven work (silence, SLA breaches,
     closing windows, flushing) happens inside the partition's own stream, where its state lives.
 
@@ -462,7 +371,7 @@ class Tick(_Contract, tag="ioc.tick.v1", frozen=True):
     at: AwareTime
 
 
-class Detection(_Contract, tag="ioc.detection.v1", frozen=True):
+class Detection(Contract, tag="ioc.detection.v1", frozen=True):
     """A rule's finding about one place, sent to the incident worker that owns its episode.
 
     `episode` is "<rule>:<unit>[:<subject>]": every detection of one rule about one place (and subject,
@@ -479,9 +388,9 @@ class Detection(_Contract, tag="ioc.detection.v1", frozen=True):
     severity: Severity
     title: Annotated[str, msgspec.Meta(max_length=300)]
     vendor: VendorId | None = None
-    devices: list[str] = []
-    reports: list[str] = []
-    detail: dict[str, str] = {}
+    devices: list[str] = msgspec.field(default_factory=list)
+    reports: list[str] = msgspec.field(default_factory=list)
+    detail: dict[str, str] = msgspec.field(default_factory=dict)
     lat: Latitude | None = None
     lon: Longitude | None = None
     report_category: str | None = None
@@ -497,7 +406,7 @@ class MeasureStats(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     max: float
 
 
-class DeviceMinute(_Contract, tag="ioc.device-minute.v1", frozen=True):
+class DeviceMinute(Contract, tag="ioc.device-minute.v1", frozen=True):
     """One device's statistics for one minute, sent to each unit above it for rolling up.
 
     Deterministic (`device_key` + `minute`): a unit worker replaces, never adds, a device's contribution,
@@ -511,7 +420,7 @@ class DeviceMinute(_Contract, tag="ioc.device-minute.v1", frozen=True):
     measures: dict[str, MeasureStats]
 
 
-class DeviceMinutes(_Contract, tag="ioc.device-minutes.v1", frozen=True):
+class DeviceMinutes(Contract, tag="ioc.device-minutes.v1", frozen=True):
     """Device minutes for one partition of the aggregates topic, sent as one message.
 
     Devices report on the same clock, so their minutes close together: a message per minute and unit

@@ -1,4 +1,4 @@
-"""Field shapes every contract shares: ids and codes (each pattern once, as msgspec and pydantic types).
+"""Shapes every contract shares: ids and codes (each pattern once, as msgspec and pydantic types), the base.
 
 The events (`ioc.events`), the upward reports (`ioc.upward`), the topic layout (`ioc.topics`), the CRD
 models (`operators.models`) and the simulators' scenario strings all check ids against these patterns.
@@ -17,10 +17,12 @@ __all__ = [
     "DEVICE_ID",
     "DEVICE_ID_PATTERN",
     "UNIT_CODE",
+    "UNIT_CODE_BODY",
     "UNIT_CODE_PATTERN",
     "VENDOR_ID",
     "VENDOR_ID_PATTERN",
     "AwareTime",
+    "Contract",
     "DeviceId",
     "DeviceIdField",
     "Identifier",
@@ -34,8 +36,9 @@ __all__ = [
     "VendorIdField",
 ]
 
-UNIT_CODE_PATTERN: Final = r"^[0-9]{2,5}$"
-"""A GSO administrative-unit code: province 2 digits, district 3, commune 5."""
+UNIT_CODE_BODY: Final = r"[0-9]{2,5}"
+"""A GSO administrative-unit code (province 2 digits, district 3, commune 5), to embed in larger patterns."""
+UNIT_CODE_PATTERN: Final = f"^{UNIT_CODE_BODY}$"
 VENDOR_ID_PATTERN: Final = r"^[a-z0-9][a-z0-9-]{0,62}$"
 """A vendor id the platform issues; also a Kubernetes object name, so lowercase and at most 63 characters."""
 DEVICE_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
@@ -75,3 +78,7 @@ Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90, description="WGS84 latit
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180, description="WGS84 longitude, degrees.")]
 ShortText = Annotated[str, msgspec.Meta(max_length=4000)]
 Identifier = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+
+
+class Contract(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="schema"):
+    """Base of every event: frozen, strict about unknown fields, tagged with its schema version."""

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pydantic
-import yaml
 
 from ioc.events import MEASURES, Module, SensorKind, Severity
 from ioc.units import Level
+from ioc.yamlfiles import YamlFileError, load_yaml
 
 __all__ = [
     "AlarmSla",
@@ -309,15 +309,14 @@ def parse_reference_model(data: Any, source: str = "<data>") -> ReferenceModel:
 
 def load_reference_model(path: str | Path) -> ReferenceModel:
     """Load and validate a reference model from a YAML file."""
-    path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ReferenceModelError(str(path), [("(file)", f"not valid YAML: {exc}")]) from None
+        data = load_yaml(Path(path))
+    except YamlFileError as exc:
+        raise ReferenceModelError(exc.source, [("(file)", exc.message)]) from None
     return parse_reference_model(data, str(path))
 
 
 def default_reference_model() -> ReferenceModel:
     """The reference model that ships with the platform."""
     text = importlib.resources.files("ioc.data").joinpath("reference-model.yaml").read_text(encoding="utf-8")
-    return parse_reference_model(yaml.safe_load(text), "ioc/data/reference-model.yaml")
+    return parse_reference_model(load_yaml(text, "ioc/data/reference-model.yaml"), "ioc/data/reference-model.yaml")

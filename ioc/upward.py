@@ -20,6 +20,7 @@ from typing import Annotated, Final, Literal
 import msgspec
 
 from ioc import codecs, signing
+from ioc.fields import UNIT_CODE_BODY, UnitCode
 
 __all__ = [
     "ALGORITHM",
@@ -49,8 +50,7 @@ LOST_SAMPLE: Final = 100
 """Most lost-dossier ids a report lists per indicator; `lost_count` has them all."""
 
 PeriodKind = Literal["day", "month", "quarter", "year"]
-UnitCode = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{2,5}$")]
-ReportId = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{2,5}:(day|month|quarter|year):[0-9A-Q-]{4,10}$")]
+ReportId = Annotated[str, msgspec.Meta(pattern=rf"^{UNIT_CODE_BODY}:(day|month|quarter|year):[0-9A-Q-]{{4,10}}$")]
 Count = Annotated[int, msgspec.Meta(ge=0)]
 Label = Annotated[str, msgspec.Meta(max_length=300)]
 

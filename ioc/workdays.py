@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Annotated, Any, Final
 
 import pydantic
-import yaml
+
+from ioc.yamlfiles import YamlFileError, load_yaml
 
 __all__ = [
     "CalendarDay",
@@ -234,11 +235,10 @@ def parse_calendar(data: Any, source: str = "<data>") -> WorkingCalendar:
 
 def load_calendar(path: str | Path) -> WorkingCalendar:
     """Load and validate a calendar from a YAML file."""
-    path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise CalendarError(str(path), [("(file)", f"not valid YAML: {exc}")]) from None
+        data = load_yaml(Path(path))
+    except YamlFileError as exc:
+        raise CalendarError(exc.source, [("(file)", exc.message)]) from None
     return parse_calendar(data, str(path))
 
 
@@ -246,7 +246,7 @@ def load_calendar(path: str | Path) -> WorkingCalendar:
 def default_calendar() -> WorkingCalendar:
     """The calendar that ships with the platform (ioc/data/working-calendar.yaml)."""
     text = importlib.resources.files("ioc.data").joinpath("working-calendar.yaml").read_text(encoding="utf-8")
-    return parse_calendar(yaml.safe_load(text), "ioc/data/working-calendar.yaml")
+    return parse_calendar(load_yaml(text, "ioc/data/working-calendar.yaml"), "ioc/data/working-calendar.yaml")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
