@@ -1,7 +1,6 @@
 """`python -m streams worker`: run one stream worker configured from IOC_STREAMS_* variables.
 
-Several workers with the same app id share the partitions. Extra arguments go to Faust's own command
-line (`python -m streams worker --loglevel=info`).
+Workers with the same app id share the partitions; extra arguments go to Faust (`--loglevel=info`).
 """
 
 from __future__ import annotations

@@ -1,11 +1,4 @@
-"""Per-camera de-duplication, safety incidents and violation hotspots: pure state in, findings out.
-
-An AI camera reports the same thing many times: one plate running one red light is one violation, a
-stalled vehicle seen twenty times is one obstruction. `CameraState` remembers what each camera reported
-within the de-duplication window and its recent violations; `observe` says whether an event is a
-duplicate and which `Detection`s it raises (safety events become incidents; a cluster of violations at
-one camera's junction becomes a hotspot). Replays (not newer than the last applied event) change nothing.
-"""
+"""Per-camera de-duplication, safety incidents and violation hotspots: pure state in, findings out."""
 
 from __future__ import annotations
 
@@ -61,7 +54,14 @@ class CameraOutcome:
 
 
 class CameraState(msgspec.Struct, kw_only=True):
-    """What one camera's rules remember; encoded with msgspec for the Faust table."""
+    """What one camera's rules remember; encoded with msgspec for the Faust table.
+
+    An AI camera reports the same thing many times: one plate running one red light is one violation, a stalled vehicle
+    seen twenty times is one obstruction. This state remembers what the camera reported within the de-duplication window
+    and its recent violations; `observe` says whether an event is a duplicate and which `Detection`s it raises (safety
+    events become incidents; a cluster of violations at one camera's junction becomes a hotspot). Replays (not newer
+    than the last applied event) change nothing.
+    """
 
     device_key: str
     vendor: str

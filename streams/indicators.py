@@ -1,9 +1,4 @@
-"""Decision 766 scorecards for every unit of the tree and a period, from dossier snapshots. Pure.
-
-The dossiers agent calls `scorecards` with the dossiers of a period (read back from the warehouse, the
-source of truth) and writes the rows it returns; a province's card covers its whole subtree. Periods are
-Vietnamese calendar days and months (Asia/Ho_Chi_Minh), as DVCQG reports them.
-"""
+"""Decision 766 scorecards for every unit of the tree and a period, from dossier snapshots. Pure."""
 
 from __future__ import annotations
 
@@ -71,7 +66,12 @@ def scorecards(
     as_of: dt.datetime,
     units: Iterable[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Indicator rows for every unit (default: the whole tree) for one period."""
+    """Indicator rows for every unit (default: the whole tree) for one period.
+
+    The dossiers agent calls this with the dossiers of a period (read back from the warehouse, the source of truth) and
+    writes the rows it returns; a province's card covers its whole subtree. Periods are Vietnamese calendar days and
+    months (Asia/Ho_Chi_Minh), as DVCQG reports them.
+    """
     rows: list[dict[str, Any]] = []
     for unit in units if units is not None else (u.code for u in tree):
         card = score(

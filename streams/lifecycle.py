@@ -1,11 +1,4 @@
-"""The incident lifecycle: how detections, operator commands and the clock change an incident. Pure.
-
-An episode (one rule about one place) has at most one incident that is not closed. Its id is
-"<episode>:<opened>" so the same detection replayed names the same incident. Lifecycle:
-open → acknowledged → dispatched → resolved → closed, reopen back to open. SLA clocks run in hours for
-alarms and in Vietnamese working days for citizen reports; an incident whose clock runs out is escalated
-to the parent unit. Every change is a new `version` with the action that caused it, for the history.
-"""
+"""The incident lifecycle: how detections, operator commands and the clock change an incident. Pure."""
 
 from __future__ import annotations
 
@@ -45,7 +38,14 @@ class Change:
 
 @dataclasses.dataclass
 class EpisodeState:
-    """An episode's current incident and the command ids already applied (commands are retried)."""
+    """An episode's current incident and the command ids already applied (commands are retried).
+
+    An episode (one rule about one place) has at most one incident that is not closed. Its id is "<episode>:<opened>" so
+    the same detection replayed names the same incident. Lifecycle: open → acknowledged → dispatched → resolved →
+    closed, reopen back to open. SLA clocks run in hours for alarms and in Vietnamese working days for citizen reports;
+    an incident whose clock runs out is escalated to the parent unit. Every change is a new `version` with the action
+    that caused it, for the history.
+    """
 
     incident: Incident | None = None
     commands: list[str] = dataclasses.field(default_factory=list)

@@ -1,24 +1,4 @@
-"""Per-partition work buffers: rows and outgoing messages written, then the Kafka events acknowledged.
-
-Every agent iterates its stream without automatic acknowledgement. What an event produces (warehouse
-rows, messages for other workers, state changes) is buffered per partition; a flush — when enough rows
-are waiting, when the oldest waited long enough (checked on every event, ticks included, so an idle
-partition's buffer waits at most one tick longer), or at once when the buffer holds something
-urgent (a detection, an incident change: the reading→incident path never waits for a batch to fill) —
-first lets the agent save its dirty state to its Faust table (inside the partition's own stream
-iteration, so the changelog lands in the right partition), then sends the messages, writes the rows
-(retrying through a ClickHouse outage, which pauses consumption), waits until Kafka has everything, and
-only then acknowledges the events, so their offsets can be committed. A crash anywhere before that
-re-delivers the events; idempotent rows and state make the replay harmless.
-
-Acknowledgements go out strictly in the order the events came, per partition, and never across a
-rebalance: flushes complete in the background and may finish out of order (one waits for a table
-another does not write), and a commit must never move past an event still waiting. A flush begun before
-its partition was revoked never acknowledges: the new owner (or this worker again) reads those events
-from the committed offset. Agents take each partition's events in offset order and once (`admit`), so
-a message Faust failed to hand out is read again rather than skipped. The runtime's consumer
-(`streams.runtime.GatedApp`) commits only over what pipelines acknowledged, from the committed offset on.
-"""
+"""Per-partition work buffers: rows and outgoing messages written, then the Kafka events acknowledged."""
 
 from __future__ import annotations
 
@@ -164,7 +144,26 @@ past it the hole is taken as real (no message at those offsets) and the partitio
 
 
 class Pipeline:
-    """The buffers of one agent, by partition, and how they are flushed."""
+    """The buffers of one agent, by partition, and how they are flushed.
+
+    Every agent iterates its stream without automatic acknowledgement (`consume`). What an event produces (warehouse
+    rows, messages for other workers, state changes) is buffered per partition; a flush — when enough rows are waiting,
+    when the oldest waited long enough (checked on every event, ticks included, so an idle partition's buffer waits at
+    most one tick longer), or at once when the buffer holds something urgent (a detection, an incident change: the
+    reading→incident path never waits for a batch to fill) — first lets the agent save its dirty state to its Faust
+    table (inside the partition's own stream iteration, so the changelog lands in the right partition), then sends the
+    messages, writes the rows (retrying through a ClickHouse outage, which pauses consumption), waits until Kafka has
+    everything, and only then acknowledges the events, so their offsets can be committed. A crash anywhere before that
+    re-delivers the events; idempotent rows and state make the replay harmless.
+
+    Acknowledgements go out strictly in the order the events came, per partition, and never across a rebalance: flushes
+    complete in the background and may finish out of order (one waits for a table another does not write), and a commit
+    must never move past an event still waiting. A flush begun before its partition was revoked never acknowledges: the
+    new owner (or this worker again) reads those events from the committed offset. Agents take each partition's events
+    in offset order and once (`admit`), so a message Faust failed to hand out is read again rather than skipped. The
+    runtime's consumer (`streams.runtime.GatedApp`) commits only over what pipelines acknowledged, from the committed
+    offset on.
+    """
 
     def __init__(
         self,

@@ -1,12 +1,4 @@
-"""Per-device rule evaluation and minute statistics for sensor readings: pure state in, findings out.
-
-A `DeviceState` holds what one sensor's rules need to remember (how long a threshold has been crossed,
-recent values for rate of change, hourly means for the VN_AQI NowCast, the open minute's statistics);
-`observe` applies one reading and returns `Detection`s for the incident workers, closed minutes for the
-unit roll-up, and finished hours of AQI. `check_silence` does the same for the passage of time. Replays
-are harmless: a reading not newer than the last one applied (observed time, then sequence) changes
-nothing, so state recovered from a changelog is never applied twice. Times are epoch seconds.
-"""
+"""Per-device rule evaluation and minute statistics for sensor readings: pure state in, findings out."""
 
 from __future__ import annotations
 
@@ -58,7 +50,15 @@ class Outcome:
 
 
 class DeviceState(msgspec.Struct, kw_only=True):
-    """What one sensor's rules remember; encoded with msgspec for the Faust table (saved on every flush)."""
+    """What one sensor's rules remember; encoded with msgspec for the Faust table (saved on every flush).
+
+    That is how long a threshold has been crossed, recent values for rate of change, hourly means for the VN_AQI
+    NowCast and the open minute's statistics; `observe` applies one reading and
+    returns `Detection`s for the incident workers, closed minutes for the unit roll-up, and finished hours of AQI.
+    `check_silence` does the same for the passage of time. Replays are harmless: a reading not newer than the last one
+    applied (observed time, then sequence) changes nothing, so state recovered from a changelog is never applied twice.
+    Times are epoch seconds.
+    """
 
     device_key: str
     vendor: str

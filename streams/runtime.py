@@ -1,10 +1,4 @@
-"""What every agent shares in one worker: the Faust app, topics from the registry, sink, model and clock.
-
-`Runtime.build(settings)` creates the Faust app configured for at-least-once work with manual
-acknowledgement (see streams/pipeline.py), declares every topic it reads or writes from `ioc.topics`,
-and loads the reference model, the units tree and the working-day calendar once. Agents
-(streams/agents/) register themselves on it.
-"""
+"""What every agent shares in one worker: the Faust app, topics from the registry, sink, model and clock."""
 
 from __future__ import annotations
 
@@ -177,6 +171,13 @@ def _contiguous_from_committed(acked: list[int], index: set[int], committed: int
 
 @dataclasses.dataclass
 class Runtime:
+    """One worker's Faust app, topics, sink, reference model, units tree and calendar; agents register on it.
+
+    `build(settings)` creates the Faust app configured for at-least-once work with manual acknowledgement (see
+    streams/pipeline.py), declares every topic it reads or writes from `ioc.topics`, and loads the reference model, the
+    units tree and the working-day calendar once. Agents (streams/agents/) register themselves on it.
+    """
+
     settings: StreamsSettings
     app: GatedApp
     sink: RowSink

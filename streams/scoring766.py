@@ -1,17 +1,4 @@
-"""Decision 766 scorecards from dossier snapshots: pure scoring, no Kafka, ClickHouse or Faust.
-
-The Faust agent feeds `ServiceRecord`s in; the sink writes `Scorecard.to_rows()` out. Weights, thresholds
-and labels come from the versioned scheme (ioc.decision766); this module decides which dossiers count
-for each measure and which of them cost points. Points stay exact (`Fraction`) until `to_rows` or a
-`*_display` property rounds them to two decimals.
-
-Which dossiers each measure counts over (ioc.decision766.MEASURE_POPULATION), for a period
-[period_start, period_end) of the selected units, as seen at `as_of`:
-
-- received: received_at in the period (1.4 synced, 3.3 online, 3.4 fully online, 4.2 digitised).
-- received, not withdrawn (2.1 on time, 3.6 paid online among those requiring payment, 5.4 satisfaction).
-- finished: processed or returned with finished_at in the period, whenever received (4.1 electronic result).
-"""
+"""Decision 766 scorecards from dossier snapshots: pure scoring, no Kafka, ClickHouse or Faust."""
 
 from __future__ import annotations
 
@@ -319,6 +306,18 @@ def score(
     Only snapshots that occurred by `as_of` count, so a past scorecard can be recomputed from the full
     event log; of those, the latest per dossier decides, and its unit is the dossier's unit. `unit` names
     the scorecard (the subtree's root); it may be left out when `unit_codes` holds a single code.
+
+    The Faust agent feeds `ServiceRecord`s in; the sink writes `Scorecard.to_rows()` out. Weights, thresholds and labels
+    come from the versioned scheme (ioc.decision766); this module decides which dossiers count for each measure and
+    which of them cost points. Points stay exact (`Fraction`) until `to_rows` or a `*_display` property rounds them to
+    two decimals.
+
+    Which dossiers each measure counts over (ioc.decision766.MEASURE_POPULATION), for a period [period_start,
+    period_end) of the selected units, as seen at `as_of`:
+
+    - received: received_at in the period (1.4 synced, 3.3 online, 3.4 fully online, 4.2 digitised).
+    - received, not withdrawn (2.1 on time, 3.6 paid online among those requiring payment, 5.4 satisfaction).
+    - finished: processed or returned with finished_at in the period, whenever received (4.1 electronic result).
     """
     _check_times(period_start, period_end, as_of)
     codes = frozenset(unit_codes)

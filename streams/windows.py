@@ -1,9 +1,4 @@
-"""Rolling device minutes up into unit windows: 1-minute tumbling and 15-minute windows hopping by 5. Pure.
-
-Each unit keeps, per minute, each device's statistics as last reported (`DeviceMinute` replaces, never
-adds, so a replayed minute changes nothing); the rows for the windows a minute touches are rebuilt from
-those contributions. The "aqi" measure's max is the worst station's VN_AQI.
-"""
+"""Rolling device minutes up into unit windows: 1-minute tumbling and 15-minute windows hopping by 5. Pure."""
 
 from __future__ import annotations
 
@@ -52,6 +47,10 @@ class UnitWindows(msgspec.Struct, dict=True):
     Each minute's statistics merged across its devices are kept beside it (not encoded) until a device's
     contribution to that minute changes: a province with thousands of devices rebuilds its windows each
     flush from a few minute totals, not from every device-minute it holds.
+
+    Each unit keeps, per minute, each device's statistics as last reported (`DeviceMinute` replaces, never adds, so a
+    replayed minute changes nothing); the rows for the windows a minute touches are rebuilt from those contributions.
+    The "aqi" measure's max is the worst station's VN_AQI.
     """
 
     unit: str

@@ -1,10 +1,4 @@
-"""Unit windows: combine devices' minutes into 1-minute and 15-minute statistics for every unit.
-
-Reads `ioc.aggregates.v1` (DeviceMinutes: closed device minutes for the units of one partition, plus
-ticks); each unit's recent minutes live in the `unit-windows` table, a key per unit and per unit-minute
-(streams/windows.py write_unit); rebuilt windows are written to `unit_aggregates` with a version, so the
-newest rebuild of a window is the one queries see.
-"""
+"""Unit windows: combine devices' minutes into 1-minute and 15-minute statistics for every unit."""
 
 from __future__ import annotations
 
@@ -24,6 +18,12 @@ __all__ = ["register"]
 
 
 def register(rt: Runtime) -> None:
+    """Read `ioc.aggregates.v1` (closed device minutes for the units of one partition, plus ticks) into unit windows.
+
+    Each unit's recent minutes live in the `unit-windows` table, a key per unit and per unit-minute (streams/windows.py
+    write_unit); rebuilt windows are written to `unit_aggregates` with a version, so the newest rebuild of a window is
+    the one queries see.
+    """
     pipeline = rt.pipeline("aggregates", AGGREGATES.name)
     windows = kept_state(
         rt,

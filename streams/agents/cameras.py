@@ -1,9 +1,4 @@
-"""Camera events: store them, de-duplicate per camera, raise safety incidents and violation hotspots.
-
-Reads `ioc.camera-events.v1` (the bridge's batches, plus ticks) with per-camera state in the
-`camera-state` table (streams/cameras.py holds the rules). Every event is stored, duplicates flagged, so
-the Traffic page can count violations once; safety events and hotspots go to the incident workers.
-"""
+"""Camera events: store them, de-duplicate per camera, raise safety incidents and violation hotspots."""
 
 from __future__ import annotations
 
@@ -22,6 +17,11 @@ __all__ = ["register"]
 
 
 def register(rt: Runtime) -> None:
+    """Read `ioc.camera-events.v1` (the bridge's batches, plus ticks) with per-camera state in `camera-state`.
+
+    streams/cameras.py holds the rules. Every event is stored, duplicates flagged, so the Traffic page can count
+    violations once; safety events and hotspots go to the incident workers.
+    """
     rules = camera_rules.camera_rules(rt.model)
     pipeline = rt.pipeline("cameras", CAMERA_EVENTS.name)
     states = kept_state(

@@ -1,5 +1,6 @@
-"""Helpers the agents share: routing detections to the incident partition that owns their episode, the
-per-partition cache of a Faust state table, and the latest event heard from each device."""
+"""Helpers the agents share: detections routed to their episode's partition, per-partition state caches
+over Faust tables, and the latest event heard from each device.
+"""
 
 from __future__ import annotations
 

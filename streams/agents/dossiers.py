@@ -1,10 +1,4 @@
-"""Public-service dossiers: store each snapshot, and keep the Decision 766 indicators of every unit current.
-
-Reads `ioc.service-records.v1` into `dossiers` (latest snapshot per dossier wins by status_version, so
-replays and out-of-order events do not double-count). A leader timer recomputes the scorecards of the
-periods that changed (and today's and this month's) from the warehouse, the source of truth, and writes
-`indicators_766`, each lost point traceable to its dossiers.
-"""
+"""Public-service dossiers: store each snapshot, and keep the Decision 766 indicators of every unit current."""
 
 from __future__ import annotations
 
@@ -46,6 +40,12 @@ async def recompute(rt: Runtime, periods: set[indicators.Period]) -> int:
 
 
 def register(rt: Runtime) -> None:
+    """Read `ioc.service-records.v1` into `dossiers`; a leader timer rewrites the changed periods' indicators.
+
+    The latest snapshot per dossier wins by status_version, so replays and out-of-order events do not double-count. The
+    timer recomputes the scorecards of the periods that changed (and today's and this month's) from the warehouse, the
+    source of truth, and writes `indicators_766`, each lost point traceable to its dossiers.
+    """
     changed: set[indicators.Period] = set()
 
     @rt.app.agent(rt.topic(SERVICE_RECORDS.name), name="streams.dossiers")

@@ -1,11 +1,4 @@
-"""Incidents: one worker per episode partition turns detections, commands and time into incident versions.
-
-Reads `ioc.incident-signals.v1` (detections and ticks) and `ioc.incident-commands.v1` together: both are
-partitioned by episode (ioc.topics.incident_partition), so everything about one incident meets here,
-where its state lives in the `episodes` table. The lifecycle itself is streams/lifecycle.py. Each change
-is written to `incidents` (latest by version) and `incident_history`, and published on
-`ioc.incidents.v1` for anyone who follows incidents (the citizen API, upward reporting).
-"""
+"""Incidents: one worker per episode partition turns detections, commands and time into incident versions."""
 
 from __future__ import annotations
 
@@ -48,6 +41,13 @@ def _encode_episode(state: lifecycle.EpisodeState) -> bytes:
 
 
 def register(rt: Runtime) -> None:
+    """Read `ioc.incident-signals.v1` (detections and ticks) and `ioc.incident-commands.v1` together.
+
+    Both are partitioned by episode (ioc.topics.incident_partition), so everything about one incident meets here, where
+    its state lives in the `episodes` table. The lifecycle itself is streams/lifecycle.py. Each change is written to
+    `incidents` (latest by version) and `incident_history`, and published on `ioc.incidents.v1` for anyone who follows
+    incidents (the citizen API, upward reporting).
+    """
     pipeline = rt.pipeline("incidents", SIGNALS.name, COMMANDS.name)
     episodes = kept_state(
         rt,

@@ -1,12 +1,4 @@
-"""Sensor readings: store them, run each device's rules, and pass closed minutes up the unit tree.
-
-Reads `ioc.readings.v1` (the bridge's batches, plus ticks). For each reading: rows for `readings`;
-the device's rules (streams/rules.py) with state in the `device-state` table; detections to the incident
-workers; each closed minute to `ioc.aggregates.v1` once for every unit on the device's path (commune,
-district, province), gathered into one message per aggregates partition per flush; each finished hour's
-VN_AQI to `aqi_hourly`. Ticks check for silent devices. See streams/pipeline.py for when rows
-are written and offsets committed.
-"""
+"""Sensor readings: store them, run each device's rules, and pass closed minutes up the unit tree."""
 
 from __future__ import annotations
 
@@ -35,6 +27,13 @@ done, its messages sent, Kafka's answer) waited that long, and the agent waited 
 
 
 def register(rt: Runtime) -> None:
+    """Read `ioc.readings.v1` (the bridge's batches, plus ticks); ticks check for silent devices.
+
+    For each reading: rows for `readings`; the device's rules (streams/rules.py) with state in the `device-state` table;
+    detections to the incident workers; each closed minute to `ioc.aggregates.v1` once for every unit on the device's
+    path (commune, district, province), gathered into one message per aggregates partition per flush; each finished
+    hour's VN_AQI to `aqi_hourly`. See streams/pipeline.py for when rows are written and offsets committed.
+    """
     rules = device_rules.sensor_rules(rt.model)
     pipeline = rt.pipeline("readings", READINGS.name)
     states = kept_state(

@@ -1,10 +1,4 @@
-"""Citizen reports: store each one and open its incident, routed to the commune it is about.
-
-Reads `ioc.citizen-reports.v1`. A report becomes an incident of rule `citizen-report` in the module its
-category belongs to (reference model), with an SLA in Vietnamese working days; its incident id is known
-here already (deterministic: episode + submission time), so the report row links to it at once.
-Dashboards relate reports to sensor incidents of the same place and time (e.g. flood reports to the flood).
-"""
+"""Citizen reports: store each one and open its incident, routed to the commune it is about."""
 
 from __future__ import annotations
 
@@ -26,6 +20,13 @@ URGENT = frozenset({"flooding", "public_order"})
 
 
 def register(rt: Runtime) -> None:
+    """Read `ioc.citizen-reports.v1`: each report becomes an incident of rule `citizen-report`.
+
+    The incident is in the module the report's category belongs to (reference model), with an SLA in Vietnamese working
+    days; its id is known here already (deterministic: episode + submission time), so the report row links to it at
+    once. Dashboards relate reports to sensor incidents of the same place and time (e.g. flood reports to the flood).
+    """
+
     @rt.app.agent(rt.topic(REPORTS.name), name="streams.reports")
     @fail_fast
     async def reports(stream: Any) -> None:

@@ -1,9 +1,6 @@
 """Upward reporting: a site's Decision 766 and incident figures per period, signed and pushed to its parent IOC.
 
-`build` makes an `ioc.upward.UpwardReport` from the warehouse's rows (`source` reads them), `outbox`
-seals it with the site's Ed25519 key into `ioc.reports-outbox.v1`, `pusher` delivers the outbox to the
-parent with retries and idempotency keys, `service` runs both on a timer (`python -m streams.reporting`),
-and `export` writes the same report as CSV, XLSX or JSON (`ioc report export`).
+`build` makes the report, `outbox` seals it, `pusher` delivers it, `service` runs both, `export` writes files.
 """
 
 from streams.reporting.build import ReportInputs, build_report

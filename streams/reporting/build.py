@@ -1,11 +1,4 @@
-"""Building a site's upward report for a period from what the warehouse holds. Pure: no I/O, no clock.
-
-The Decision 766 scorecard is scored here, from the period's dossier snapshots, with the same scorer the
-stream workers use (streams.scoring766) over the site's whole subtree, and for each child unit for the
-parent's ranking. Incident statistics cover incidents opened in the period about places in the subtree;
-citizen-report statistics cover reports submitted in it, each in its incident's current state.
-`streams.reporting.source` gathers the inputs; the result is an `ioc.upward.UpwardReport`.
-"""
+"""Building a site's upward report for a period from what the warehouse holds. Pure: no I/O, no clock."""
 
 from __future__ import annotations
 
@@ -165,7 +158,14 @@ def build_report(
     *,
     generated_at: dt.datetime,
 ) -> upward.UpwardReport:
-    """The site's report for `period`, as of `generated_at` (which must be timezone-aware)."""
+    """The site's report for `period`, as of `generated_at` (which must be timezone-aware).
+
+    The Decision 766 scorecard is scored here, from the period's dossier snapshots, with the same scorer the stream
+    workers use (streams.scoring766) over the site's whole subtree, and for each child unit for the parent's ranking.
+    Incident statistics cover incidents opened in the period about places in the subtree; citizen-report statistics
+    cover reports submitted in it, each in its incident's current state. `streams.reporting.source` gathers the inputs;
+    the result is an `ioc.upward.UpwardReport`.
+    """
     if generated_at.utcoffset() is None:
         raise ValueError(f"generated_at must be timezone-aware, got {generated_at.isoformat()}")
     tree = units.load_tree("2025" if scope.edition == "2025" else "2024")

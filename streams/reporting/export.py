@@ -1,10 +1,4 @@
-"""Writing an upward report as CSV, XLSX or JSON (`ioc report export`), with Vietnamese and English labels.
-
-JSON is the report exactly as it is signed and pushed (ioc.upward.UpwardReport). CSV is one tidy table
-of facts (`section, key, labels, value, max, numerator, denominator, rate`), easy to pivot in a
-spreadsheet or load anywhere. XLSX has one sheet per part (summary, Decision 766 indicators, incidents,
-citizen reports, child units) with bilingual headers, for people who open it in Excel or LibreOffice.
-"""
+"""Writing an upward report as CSV, XLSX or JSON (`ioc report export`), with Vietnamese and English labels."""
 
 from __future__ import annotations
 
@@ -223,7 +217,13 @@ def _xlsx(report: UpwardReport, model: ReferenceModel | None) -> bytes:
 
 
 def export(report: UpwardReport, fmt: Format, model: ReferenceModel | None = None) -> bytes:
-    """The report's bytes in `fmt` (csv, xlsx or json)."""
+    """The report's bytes in `fmt` (csv, xlsx or json).
+
+    JSON is the report exactly as it is signed and pushed (ioc.upward.UpwardReport). CSV is one tidy table of facts
+    (`section, key, labels, value, max, numerator, denominator, rate`), easy to pivot in a spreadsheet or load anywhere.
+    XLSX has one sheet per part (summary, Decision 766 indicators, incidents, citizen reports, child units) with
+    bilingual headers, for people who open it in Excel or LibreOffice.
+    """
     if fmt == "json":
         return msgspec.json.format(codecs.encode(report), indent=2) + b"\n"
     if fmt == "csv":

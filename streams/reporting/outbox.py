@@ -1,10 +1,4 @@
-"""Sealing a site's report and putting it in the outbox topic `ioc.reports-outbox.v1`, keyed by report id.
-
-The outbox decouples building from delivery: a report is signed once, then waits in Kafka (durable,
-replicated) until the pusher (streams.reporting.pusher) has delivered it to the parent, however long the
-parent is down and however often either side restarts. `publish` returns only once Kafka has the
-envelope (idempotent producer, acks=all).
-"""
+"""Sealing a site's report and putting it in the outbox topic `ioc.reports-outbox.v1`, keyed by report id."""
 
 from __future__ import annotations
 
@@ -28,7 +22,13 @@ class OutboxError(RuntimeError):
 
 
 class Outbox:
-    """Puts sealed reports in the outbox topic."""
+    """Puts sealed reports in the outbox topic.
+
+    The outbox decouples building from delivery: a report is signed once, then waits in Kafka (durable, replicated)
+    until the pusher (streams.reporting.pusher) has delivered it to the parent, however long the parent is down and
+    however often either side restarts. `publish` returns only once Kafka has the envelope (idempotent producer,
+    acks=all).
+    """
 
     def __init__(self, bootstrap: str, *, client_id: str = "ioc-reporting", timeout_s: float = 30.0) -> None:
         self._timeout_s = timeout_s

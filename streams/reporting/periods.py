@@ -1,9 +1,4 @@
-"""Reporting periods: a day, month, quarter or year of Vietnamese local time, named as DVCQG names them. Pure.
-
-Decision 766 results are filtered by month, quarter or year on Cổng DVCQG; a period here is the same
-calendar span in Asia/Ho_Chi_Minh, labelled `2025-06-15`, `2025-06`, `2025-Q2` or `2025`. `parse_period`
-reads a label back (`ioc report --period`), `current` and `previous` give the periods around an instant.
-"""
+"""Reporting periods: a day, month, quarter or year of Vietnamese local time, named as DVCQG names them. Pure."""
 
 from __future__ import annotations
 
@@ -32,7 +27,12 @@ def _add_months(day: dt.date, months: int) -> dt.date:
 
 @dataclasses.dataclass(frozen=True, slots=True, order=True)
 class ReportPeriod:
-    """A period: its kind and first local day; `end_day` is the day after its last."""
+    """A period: its kind and first local day; `end_day` is the day after its last.
+
+    Decision 766 results are filtered by month, quarter or year on Cổng DVCQG; a period here is the same calendar span
+    in Asia/Ho_Chi_Minh, labelled `2025-06-15`, `2025-06`, `2025-Q2` or `2025`. `parse_period` reads a label back (`ioc
+    report --period`), `current` and `previous` give the periods around an instant.
+    """
 
     kind: PeriodKind
     first_day: dt.date

@@ -1,13 +1,4 @@
-"""Delivering the outbox to the parent IOC: push each sealed report until it is acknowledged, then commit.
-
-A Kafka consumer (group `ReportingSettings.group_id`) reads `ioc.reports-outbox.v1` and POSTs each
-envelope to the parent's endpoint with its `Idempotency-Key`. The offset is committed only after the
-parent answered 201 (kept) or 200 (already kept): a pusher killed at any point pushes the report again
-on restart, and the parent's idempotency makes that harmless, so each report arrives exactly once in
-effect. While the parent is down or answers 5xx/408/429, the same report is retried with exponential
-backoff (honouring Retry-After); a definite refusal (another 4xx: bad signature, unknown unit) will not
-get better by retrying, so the envelope is dead-lettered with the parent's words and the queue moves on.
-"""
+"""Delivering the outbox to the parent IOC: push each sealed report until it is acknowledged, then commit."""
 
 from __future__ import annotations
 
@@ -62,7 +53,16 @@ class PushStats:
 
 
 class Pusher:
-    """One pusher: `run(stop)` blocks until `stop` is set; the current report stays uncommitted if unfinished."""
+    """One pusher: `run(stop)` blocks until `stop` is set; the current report stays uncommitted if unfinished.
+
+    A Kafka consumer (group `ReportingSettings.group_id`) reads `ioc.reports-outbox.v1` and POSTs each envelope to the
+    parent's endpoint with its `Idempotency-Key`. The offset is committed only after the parent answered 201 (kept) or
+    200 (already kept): a pusher killed at any point pushes the report again on restart, and the parent's idempotency
+    makes that harmless, so each report arrives exactly once in effect. While the parent is down or answers 5xx/408/429,
+    the same report is retried with exponential backoff (honouring Retry-After); a definite refusal (another 4xx: bad
+    signature, unknown unit) will not get better by retrying, so the envelope is dead-lettered with the parent's words
+    and the queue moves on.
+    """
 
     def __init__(
         self,

@@ -1,12 +1,4 @@
-"""Upward reporting as a process: rebuild the site's reports on a timer, publish changed ones, push the outbox.
-
-`build_for(...)` reads the warehouse and builds one report (also what `ioc report export` calls);
-`ReportingService.publish_due(now)` rebuilds the current and previous period of each configured kind and
-puts a report in the outbox only when its figures changed since last published (its revision); a
-restart may publish an unchanged revision once more, which the parent recognises by its idempotency
-key. `run(stop)` does both: the publisher on its timer in one thread, the pusher (streams.reporting.pusher)
-in another. `python -m streams.reporting` runs it from IOC_REPORTING_* settings.
-"""
+"""Upward reporting as a process: rebuild the site's reports on a timer, publish changed ones, push the outbox."""
 
 from __future__ import annotations
 
@@ -47,7 +39,14 @@ def build_for(
 
 
 class ReportingService:
-    """One site's publisher and pusher."""
+    """One site's publisher and pusher.
+
+    `publish_due(now)` rebuilds the current and previous period of each configured kind and puts a report in the outbox
+    only when its figures changed since last published (its revision); a restart may publish an unchanged revision once
+    more, which the parent recognises by its idempotency key. `run(stop)` does both: the publisher on its timer in one
+    thread, the pusher (streams.reporting.pusher) in another. `python -m streams.reporting` runs it from IOC_REPORTING_*
+    settings; `build_for` (also what `ioc report export` calls) reads the warehouse and builds one report.
+    """
 
     def __init__(
         self,

@@ -1,10 +1,4 @@
-"""Reading a report's inputs from the warehouse: named, parameterised statements scoped to the site's subtree.
-
-Each statement reads a replacing table with FINAL (docs/warehouse.md), filters `{scope}` (ioc.scope's
-parameterised predicate) and the period; values are driver-escaped `%(name)s` parameters and the only
-spliced text is the validated database name and the scope condition. They run on ClickHouse 18.16 and
-on chDB (tests/reporting/test_source.py runs them on both).
-"""
+"""Reading a report's inputs from the warehouse: named, parameterised statements scoped to the site's subtree."""
 
 from __future__ import annotations
 
@@ -63,7 +57,13 @@ def _run(warehouse: Warehouse, database: str, name: str, scope: Scope, **params:
 
 
 def read_inputs(warehouse: Warehouse, database: str, scope: Scope, period: ReportPeriod) -> ReportInputs:
-    """Everything `build_report` needs for the site and period."""
+    """Everything `build_report` needs for the site and period.
+
+    Each statement reads a replacing table with FINAL (docs/warehouse.md), filters `{scope}` (ioc.scope's parameterised
+    predicate) and the period; values are driver-escaped `%(name)s` parameters and the only spliced text is the
+    validated database name and the scope condition. They run on ClickHouse 18.16 and on chDB
+    (tests/reporting/test_source.py runs them on both).
+    """
     window = {"start": period.start, "end": period.end}
     dossiers = [record_from_row(r) for r in _run(warehouse, database, "dossiers", scope, **window)]
     incidents = _run(warehouse, database, "incidents", scope, **window)

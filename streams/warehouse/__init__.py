@@ -1,7 +1,6 @@
 """The ClickHouse warehouse: schema migrations, the row builders and the sink the stream workers write with.
 
-`migrations` creates and upgrades the tables of docs/warehouse.md on ClickHouse 18.16 and current
-servers; `rows` turns contract objects into rows; `sink.RowSink` inserts them, riding out outages.
+`migrations` creates and upgrades the tables of docs/warehouse.md; `rows` builds rows; `sink.RowSink` inserts them.
 """
 
 from streams.warehouse.migrations import (

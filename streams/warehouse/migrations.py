@@ -1,28 +1,4 @@
-"""Versioned, idempotent schema migrations for the ClickHouse warehouse, rendered for 18.16 or current servers.
-
-The schema is the contract in docs/warehouse.md, written as numbered SQL files in `sql/` (packaged with
-`streams.warehouse`). `migrate` creates the database, applies the files not yet recorded in
-`schema_migrations` in version order and returns what it applied; a second run applies nothing. The
-stream workers run it at start-up, `ioc warehouse migrate` runs it by hand, and the operator's per-site
-views (operators/) and the dashboards (dashboards/data) read the tables it creates.
-
-The SQL is written for ClickHouse 18.16, the only server on these machines, with small template markers
-for what only current ClickHouse has (chDB 26.x, and production):
-
-- `{{database}}`: the database name (default `ioc`).
-- `{{LowCardinality(String)}}`: `LowCardinality(String)` on current servers, plain `String` on 18.16
-  (same values, only the storage differs).
-- `{{TTL column}}`: `TTL column + INTERVAL <retention_days> DAY` on current servers, nothing on 18.16.
-  18.16 has no TTL: there the operator keeps retention by dropping whole month partitions with
-  `drop_partitions_older_than`, which works on both engines. The retention is fixed when a table is
-  created; changing it later takes a new migration (`ALTER TABLE ... MODIFY TTL`).
-
-A migration file must be safe to run again (`CREATE ... IF NOT EXISTS`): it is recorded only after all
-of its statements succeeded, so a run interrupted half-way re-runs the whole file next time, and two
-runners starting together may both apply it (their records collapse: `schema_migrations` is itself a
-ReplacingMergeTree on `version`). An applied file must never be edited: its SHA-256 is recorded and a
-changed file stops `migrate` with an error; add a new migration instead.
-"""
+"""Versioned, idempotent schema migrations for the ClickHouse warehouse, rendered for 18.16 or current servers."""
 
 from __future__ import annotations
 
@@ -286,6 +262,27 @@ def migrate(
 
     Raises `MigrationError` naming the file and the statement when a statement fails, or when an applied
     file has been edited since.
+
+    The schema is the contract in docs/warehouse.md, written as numbered SQL files in `sql/` (packaged with
+    `streams.warehouse`). The stream workers run this at start-up, `ioc warehouse migrate` runs it by hand, and the
+    operator's per-site views (operators/) and the dashboards (dashboards/data) read the tables it creates.
+
+    The SQL is written for ClickHouse 18.16, the only server on these machines, with small template markers for what
+    only current ClickHouse has (chDB 26.x, and production):
+
+    - `{{database}}`: the database name (default `ioc`).
+    - `{{LowCardinality(String)}}`: `LowCardinality(String)` on current servers, plain `String` on 18.16 (same values,
+      only the storage differs).
+    - `{{TTL column}}`: `TTL column + INTERVAL <retention_days> DAY` on current servers, nothing on 18.16. 18.16 has no
+      TTL: there the operator keeps retention by dropping whole month partitions with `drop_partitions_older_than`,
+      which works on both engines. The retention is fixed when a table is created; changing it later takes a new
+      migration (`ALTER TABLE ... MODIFY TTL`).
+
+    A migration file must be safe to run again (`CREATE ... IF NOT EXISTS`): it is recorded only after all of its
+    statements succeeded, so a run interrupted half-way re-runs the whole file next time, and two runners starting
+    together may both apply it (their records collapse: `schema_migrations` is itself a ReplacingMergeTree on
+    `version`). An applied file must never be edited: its SHA-256 is recorded and a changed file stops `migrate` with an
+    error; add a new migration instead.
     """
     plan = load_migrations() if migrations is None else tuple(sorted(migrations, key=lambda m: m.version))
     _check_database(database)

@@ -1,16 +1,4 @@
-"""Row builders: pure functions turning contract objects into the warehouse's row dicts, one per table.
-
-Each builder returns dicts whose keys are exactly the table's columns in docs/warehouse.md, in order, so
-`RowSink.write(table, rows)` (streams/warehouse/sink.py) inserts them as they are. The Faust agents call
-these; nothing here does I/O. Conventions the tables rely on:
-
-- Times are aware UTC, cut to the second: columns are `DateTime('UTC')`, so a row equals what a reader
-  gets back and two copies of one event are byte-identical duplicates that collapse.
-- Absent optional text is `''` (the columns are not Nullable); absent numbers and coordinates are None.
-- Flags are 0/1 (`UInt8`); enums are their string values.
-- Every row about a place carries `unit` and its `path`, and the path must end with the unit's code:
-  scoping by path (`path = P OR startsWith(path, 'P/')`) is only as right as that pairing.
-"""
+"""Row builders: pure functions turning contract objects into the warehouse's row dicts, one per table."""
 
 from __future__ import annotations
 
@@ -58,6 +46,17 @@ __all__ = [
 ]
 
 Row = dict[str, Any]
+"""A row whose keys are exactly its table's columns in docs/warehouse.md, in order, so `RowSink.write(table, rows)`
+(streams/warehouse/sink.py) inserts it as it is. The Faust agents build them; nothing here does I/O. Conventions
+the tables rely on:
+
+- Times are aware UTC, cut to the second: columns are `DateTime('UTC')`, so a row equals what a reader gets back
+  and two copies of one event are byte-identical duplicates that collapse.
+- Absent optional text is `''` (the columns are not Nullable); absent numbers and coordinates are None.
+- Flags are 0/1 (`UInt8`); enums are their string values.
+- Every row about a place carries `unit` and its `path`, and the path must end with the unit's code: scoping by
+  path (`path = P OR startsWith(path, 'P/')`) is only as right as that pairing.
+"""
 
 TABLES: Final[frozenset[str]] = frozenset(
     {

@@ -1,18 +1,4 @@
-"""The warehouse writer the Faust agents await: one batched insert per call, retried until ClickHouse takes it.
-
-An agent builds rows with the pure builders (streams/warehouse/rows.py, re-exported here so an agent
-imports its writer and its rows from one place) and awaits `RowSink.write(table, rows)` before its Kafka
-offsets may advance. `write` never gives up: while ClickHouse is down or timing out it logs and retries
-with capped exponential backoff, so an outage pauses consumption and, once ClickHouse is back, the batch
-goes in and consumption resumes, losing nothing. A retry after a timeout may insert a batch the server
-had in fact stored; that duplicate collapses, because every table is a ReplacingMergeTree keyed on the
-row's identity (docs/warehouse.md).
-
-The same patience applies to a refusal that will not heal by waiting (a table missing because migrations
-did not run, a schema older than the code): the partition stalls loudly in the log rather than dropping
-rows, and resumes once the schema is fixed. Mistakes in the call itself (an unknown table, rows with
-different columns) raise at once, before anything is sent.
-"""
+"""The warehouse writer the Faust agents await: one batched insert per call, retried until ClickHouse takes it."""
 
 from __future__ import annotations
 
@@ -72,7 +58,20 @@ def backoff_delays(initial_s: float = INITIAL_BACKOFF_S, max_s: float = MAX_BACK
 
 
 class RowSink:
-    """Writes row batches into one database of a warehouse; `write` returns once the rows are stored."""
+    """Writes row batches into one database of a warehouse; `write` returns once the rows are stored.
+
+    An agent builds rows with the pure builders (streams/warehouse/rows.py, re-exported here so an agent imports its
+    writer and its rows from one place) and awaits `write(table, rows)` before its Kafka offsets may advance. `write`
+    never gives up: while ClickHouse is down or timing out it logs and retries with capped exponential backoff, so an
+    outage pauses consumption and, once ClickHouse is back, the batch goes in and consumption resumes, losing nothing. A
+    retry after a timeout may insert a batch the server had in fact stored; that duplicate collapses, because every
+    table is a ReplacingMergeTree keyed on the row's identity (docs/warehouse.md).
+
+    The same patience applies to a refusal that will not heal by waiting (a table missing because migrations did not
+    run, a schema older than the code): the partition stalls loudly in the log rather than dropping rows, and resumes
+    once the schema is fixed. Mistakes in the call itself (an unknown table, rows with different columns) raise at once,
+    before anything is sent.
+    """
 
     def __init__(
         self,
