@@ -1,4 +1,4 @@
-"""`python -m ioc` runs the `ioc` command line."""
+"""`python -m iocctl` runs the `ioc` command line."""
 
 from iocctl.cli import main
 

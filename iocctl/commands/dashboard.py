@@ -1,0 +1,113 @@
+"""`ioc dashboard`: run one IOC site's Streamlit dashboard locally against the local stack or a chDB directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+import pydantic
+
+from dashboards import launch
+from dashboards.sites import Site
+from ioc import units
+from ioc.settings import ClickHouseEndpoint, DashboardSettings, Endpoints
+from iocctl.commands.common import installer
+from iocctl.localstack.stack import Stack, default_stack_dir
+
+__all__ = ["dashboard"]
+
+
+@click.command("dashboard")
+@click.option(
+    "--site", "site_unit", required=True, help="Unit code of the IOC site, e.g. 724 (Dĩ An) or 74 (province)."
+)
+@click.option(
+    "--edition", type=click.Choice(units.EDITIONS), default=None, help="Units tree [IOC_DASHBOARD_EDITION, 2024]."
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="HTTP port [IOC_DASHBOARD_PORT, 8501].")
+@click.option(
+    "--stack",
+    "stack_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="The local stack to read (default ~/.cache/ioc/stacks/default).",
+)
+@click.option(
+    "--chdb",
+    "chdb_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Read a chDB data directory in-process instead of the stack's ClickHouse (quick looks).",
+)
+@click.option(
+    "--public/--no-public", "public", default=None, help="Serve the citizens' page [IOC_DASHBOARD_PUBLIC_ENABLED]."
+)
+@click.option(
+    "--role",
+    type=click.Choice(["viewer", "operator"]),
+    default=None,
+    help="Without an identity provider: the local user's role (default operator).",
+)
+@click.option(
+    "--lang", type=click.Choice(["vi", "en"]), default=None, help="Default language [IOC_DASHBOARD_LANGUAGE, vi]."
+)
+@click.option("--dry-run", is_flag=True, help="Print the Streamlit command and settings; start nothing.")
+def dashboard(
+    *,
+    site_unit: str,
+    edition: str | None,
+    port: int | None,
+    stack_dir: Path | None,
+    chdb_path: Path | None,
+    public: bool | None,
+    role: str | None,
+    lang: str | None,
+    dry_run: bool,
+) -> None:
+    """Run one IOC site's Streamlit dashboard locally against the local stack (ClickHouse and Kafka)."""
+    base = DashboardSettings()
+    local = Stack(stack_dir or default_stack_dir(), installer())
+    overrides: dict[str, Any] = {"site_unit": site_unit}
+    for name, value in (("edition", edition), ("port", port), ("public_enabled", public), ("language", lang)):
+        if value is not None:
+            overrides[name] = value
+    if chdb_path is not None:
+        overrides["chdb_path"] = chdb_path
+    else:
+        status = local.status()
+        if not status["services"].get("clickhouse", {}).get("ready"):
+            raise click.ClickException(
+                f"ClickHouse of the local stack in {local.root} is not running: start it with `ioc stack up`"
+                " (or pass --chdb DIR for a quick look)"
+            )
+        endpoints = Endpoints.from_stack_status(status)
+        overrides["clickhouse"] = endpoints.clickhouse.model_copy(update={"database": base.clickhouse.database})
+        if status["services"].get("kafka", {}).get("ready"):
+            overrides["kafka"] = endpoints.kafka
+        else:
+            click.echo("warning: Kafka is not running: incident actions will fail until it is", err=True)
+    if base.oidc_metadata_url is None:
+        overrides["local_role"] = role or base.local_role or "operator"
+    if base.audit_log is None:
+        overrides["audit_log"] = local.root / f"dashboard-{site_unit}" / "audit.jsonl"
+    try:
+        settings = DashboardSettings(**overrides)
+        Site.from_settings(settings)
+    except (pydantic.ValidationError, units.UnknownUnitError) as exc:
+        raise click.ClickException(str(exc)) from None
+    argv, env = launch.command(settings, local.root / f"dashboard-{site_unit}", os.environ)
+    click.echo(f"dashboard for site {site_unit}: http://localhost:{settings.port}/", err=True)
+    if dry_run:
+        click.echo(" ".join(argv))
+        shown = settings.model_copy(update={"clickhouse": _no_password(settings)})
+        for key, value in sorted(launch.settings_env(shown).items()):
+            click.echo(f"{key}={'***' if key.endswith('SECRET') else value}")
+        return
+    # Become the Streamlit process, so Ctrl-C and a pod's SIGTERM reach it directly.
+    os.execve(argv[0], argv, env)  # noqa: S606 - argv is our own, fully built command line
+
+
+def _no_password(settings: DashboardSettings) -> ClickHouseEndpoint:
+    return settings.clickhouse.model_copy(update={"password": pydantic.SecretStr("***")})
