@@ -156,6 +156,11 @@ class KafkaTopic(Generic[V]):
         object.__setattr__(self, "_codec", codecs.Codec(self.value_type, max_bytes=None))
 
     @property
+    def short(self) -> str:
+        """The registry name without its `ioc.` prefix and `.v1` suffix, e.g. `readings`."""
+        return self.name.removeprefix("ioc.").removesuffix(".v1")
+
+    @property
     def config(self) -> dict[str, str]:
         """Topic-level configuration for creation."""
         if self.compacted:
@@ -172,7 +177,7 @@ class KafkaTopic(Generic[V]):
 
 
 def _name(short: str) -> str:
-    return f"ioc.{short}.v1"
+    return f"ioc.{short}.v1"  # `KafkaTopic.short` undoes this
 
 
 READINGS: Final = KafkaTopic[IngestBatch | Tick](

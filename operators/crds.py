@@ -21,6 +21,7 @@ from typing import Any, Final
 import yaml
 
 from ioc import units
+from ioc.fields import VENDOR_ID_PATTERN
 from ioc.reference import ReferenceModel, default_reference_model
 from operators import models, openapi
 
@@ -357,7 +358,7 @@ def sensorvendor_crd() -> Manifest:
         ],
         root_rules=[
             _rule(
-                "self.metadata.name.matches('^[a-z0-9][a-z0-9-]{0,62}$')",
+                f"self.metadata.name.matches('{VENDOR_ID_PATTERN}')",
                 "a vendor id: lowercase letters, digits and dashes (it becomes an MQTT topic segment)",
                 reason="FieldValueInvalid",
             )

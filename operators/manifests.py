@@ -41,14 +41,14 @@ ACCESS_LABEL: Final = "ioc.platform/dashboard-access"
 """Namespaces or pods with this label "true" may reach a non-public dashboard (e.g. the ingress controller)."""
 RUN_AS: Final = 10001
 
-ISOLATED_TOPICS: Final = (
-    "readings",
-    "camera-events",
-    "citizen-reports",
-    "service-records",
-    "incidents",
-    "incident-commands",
-    "aggregates",
+ISOLATED_TOPICS: Final[tuple[topics.KafkaTopic, ...]] = (
+    topics.READINGS,
+    topics.CAMERA_EVENTS,
+    topics.CITIZEN_REPORTS,
+    topics.SERVICE_RECORDS,
+    topics.INCIDENTS,
+    topics.INCIDENT_COMMANDS,
+    topics.AGGREGATES,
 )
 """Registry topics an isolated site gets its own copy of (`ioc.site-<unit>.<name>.v1`), same layout."""
 
@@ -78,9 +78,8 @@ class ChildRef:
 def isolated_topics(unit: str) -> list[topics.KafkaTopic]:
     """The isolated site's copies of the registry topics, each with the original's key and partitions."""
     copies = []
-    for short in ISOLATED_TOPICS:
-        original = topics.kafka_topic(short)
-        copies.append(dataclasses.replace(original, name=topics.site_topic(unit, short)))
+    for original in ISOLATED_TOPICS:
+        copies.append(dataclasses.replace(original, name=topics.site_topic(unit, original.short)))
     return copies
 
 

@@ -15,6 +15,7 @@ import pydantic
 from pydantic.alias_generators import to_camel
 
 from ioc.events import Module
+from ioc.fields import UnitCodeField
 from ioc.topics import MQTT_KINDS
 
 __all__ = [
@@ -41,7 +42,6 @@ VERSION: Final = "v1alpha1"
 API_VERSION: Final = f"{GROUP}/{VERSION}"
 
 Edition = Literal["2024", "2025"]
-UnitCode = Annotated[str, pydantic.Field(pattern=r"^[0-9]{2,5}$", min_length=2, max_length=5)]
 TierName = Annotated[str, pydantic.Field(pattern=r"^[a-z][a-z0-9-]{1,30}$", max_length=31)]
 ObjectName = Annotated[str, pydantic.Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", min_length=1, max_length=63)]
 RuleId = Annotated[str, pydantic.Field(pattern=r"^[a-z][a-z0-9-]{1,62}$")]
@@ -127,7 +127,7 @@ class RuleOverride(pydantic.BaseModel):
 class IOCSiteSpec(_Wire):
     """One IOC replica for an administrative unit (and its subtree)."""
 
-    unit: UnitCode = pydantic.Field(description="GSO code of the unit this site serves (immutable).")
+    unit: UnitCodeField = pydantic.Field(description="GSO code of the unit this site serves (immutable).")
     edition: Edition = pydantic.Field(
         "2024", description="Units tree: 2024 (province, district, commune) or 2025 (two tiers); immutable."
     )
@@ -183,7 +183,7 @@ class IOCSiteStatus(_Wire):
 class SensorVendorSpec(_Wire):
     """A vendor allowed to publish device data; its id is the object's name (unique across namespaces)."""
 
-    units: list[UnitCode] = pydantic.Field(
+    units: list[UnitCodeField] = pydantic.Field(
         min_length=1,
         max_length=200,
         description="2024 unit codes whose devices it may publish for (each with its subtree).",

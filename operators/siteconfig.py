@@ -30,7 +30,7 @@ class ConfigPublisher:
     """One idempotent producer for every site's configuration; thread-safe (librdkafka's producer is)."""
 
     def __init__(self, bootstrap: str, *, timeout: float = 15.0) -> None:
-        self.topic = topics.kafka_topic("site-config").name
+        self.topic = topics.SITE_CONFIG.name
         self._timeout = timeout
         self._producer = Producer(
             {

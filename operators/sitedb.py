@@ -28,6 +28,7 @@ from typing import Any, Final
 from xml.sax.saxutils import escape
 
 from ioc.clients.clickhouse import Warehouse
+from ioc.events import ACTIVE_STATES
 from ioc.scope import Scope
 from operators.names import SiteNames
 
@@ -66,7 +67,6 @@ SITE_TABLES: Final[dict[str, tuple[str, ...]]] = {
 
 _UNIT_COLUMN: Final = {"path": "unit", "responsible_path": "responsible_unit"}
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-_OPEN_STATES: Final = ("open", "acknowledged", "dispatched")
 
 
 def _ident(name: str) -> str:
@@ -249,7 +249,7 @@ def read_figures(warehouse: Warehouse, names: SiteNames) -> Figures:
     if "incidents" in present:
         rows = warehouse.query(
             f"SELECT count() AS n FROM {database}.incidents WHERE state IN %(states)s",  # noqa: S608 - name checked
-            {"states": _OPEN_STATES},
+            {"states": ACTIVE_STATES},
         )
         open_incidents = int(rows[0]["n"])
     last = None

@@ -278,7 +278,7 @@ def site_config_messages(kafka: dict[str, Any], key: str, timeout: float = 10.0)
             "enable.auto.commit": False,
         }
     )
-    consumer.subscribe([topics.kafka_topic("site-config").name])
+    consumer.subscribe([topics.SITE_CONFIG.name])
     found: list[bytes | None] = []
     deadline, quiet = time.monotonic() + timeout, time.monotonic() + 3
     try:

@@ -160,7 +160,7 @@ def test_the_worker_goes_when_isolation_ends() -> None:
     assert [r.kind for r in manifests.obsolete_children(names(), spec())] == ["Deployment"]
     copies = manifests.isolated_topics("25942")
     assert copies[0].name == topics.site_topic("25942", "readings")
-    assert copies[0].partitions == topics.kafka_topic("readings").partitions
+    assert copies[0].partitions == topics.READINGS.partitions
 
 
 # --- ClickHouse ---------------------------------------------------------------------------------------------------
