@@ -1,25 +1,25 @@
-"""The IOC site a dashboard serves: its unit, tree, tier, modules and thresholds, and what lies in its subtree.
+"""The IOC site a dashboard or citizen API serves: its unit, tree, modules and thresholds, and what lies below it.
 
-One dashboard instance serves one site (an IOCSite's unit in the 2024 or 2025 tree). Everything shown
-is the site's unit or below it; `Site.contains` is the one membership test the data layer and the
-drill-down use. Rows in the warehouse carry 2024 unit codes, so a 2025 site reads the 2024 communes
-it absorbed (`ioc.units.legacy_codes`) and rolls them up to its own units here. Pure: no Streamlit, no I/O
-beyond the packaged reference data.
+Pure: no Streamlit, no I/O beyond the packaged reference data.
 """
+
+# Rows in the warehouse carry 2024 unit codes, so a 2025 site reads the 2024 communes it absorbed
+# (`ioc.units.legacy_codes`) and rolls them up to its own units here.
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Mapping
 from typing import Final
 
 from ioc import reference, units
 from ioc.events import Module
 from ioc.scope import Scope, site_scope
-from ioc.settings import DashboardSettings
+from ioc.settings import CitizenApiSettings, DashboardSettings
 
-__all__ = ["PAGE_MODULES", "Site", "UnitOutsideSite", "display_name"]
+__all__ = ["MAX_PLACEMENT_KM", "PAGE_MODULES", "Site", "UnitOutsideSite", "display_name"]
 
 PAGE_MODULES: Final[Mapping[str, Module]] = {
     "environment": Module.ENVIRONMENT,
@@ -31,8 +31,17 @@ PAGE_MODULES: Final[Mapping[str, Module]] = {
 """Pages that belong to one domain module; they are served only where the site runs that module."""
 
 
+MAX_PLACEMENT_KM: Final = 15.0
+"""A point farther than this from every commune marker is not in the province: refused, not guessed."""
+
+_TIE_KM: Final = 0.05
+"""Markers closer than this to the nearest one count as the same place (the shipped data repeats points)."""
+
+_EARTH_KM: Final = 6371.0
+
+
 class UnitOutsideSite(LookupError):
-    """A unit that is not the site's unit nor under it: nothing about it may be shown."""
+    """A unit that is not the site's unit nor under it, or a point not in the site: nothing about it may be shown."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,12 +57,13 @@ class Site:
     model: reference.ReferenceModel
 
     @classmethod
-    def from_settings(cls, settings: DashboardSettings) -> Site:
+    def from_settings(cls, settings: DashboardSettings | CitizenApiSettings) -> Site:
         """The site `settings` describe; raises `UnknownUnitError` for a unit not in its edition."""
         edition: units.Edition = "2025" if settings.edition == "2025" else "2024"
         if settings.edition not in units.EDITIONS:
             raise units.UnknownUnitError(f"no edition {settings.edition!r}; known: {', '.join(units.EDITIONS)}")
-        return _site(settings.site_unit, edition, settings.modules, settings.public_enabled)
+        modules = settings.modules if isinstance(settings, DashboardSettings) else None
+        return _site(settings.site_unit, edition, modules, settings.public_enabled)
 
     # --- the tree ---------------------------------------------------------------------------------------
 
@@ -64,6 +74,10 @@ class Site:
     @property
     def level(self) -> units.Level:
         return self.root.level
+
+    @property
+    def name(self) -> str:
+        return self.root.full_name
 
     @property
     def is_tree_root(self) -> bool:
@@ -101,9 +115,41 @@ class Site:
         return _children_by_row_unit(code, self.edition)
 
     def row_unit_name(self, code: str) -> str:
-        """A warehouse row's unit (always a 2024 code) as people name it."""
+        """A warehouse row's unit (always a 2024 code) as a heading names it."""
         tree = units.load_tree("2024")
         return display_name(tree.get(code)) if code in tree else code
+
+    def row_unit_full_name(self, code: str) -> str:
+        """A warehouse row's unit as the citizen API names it ("phường Đông Hòa"), or the code if unknown."""
+        tree = units.load_tree("2024")
+        return tree.get(code).full_name if code in tree else code
+
+    def row_unit_level(self, code: str) -> str:
+        tree = units.load_tree("2024")
+        return str(tree.get(code).level) if code in tree else ""
+
+    def accepts_reports_for(self, code_2024: str) -> bool:
+        """Whether a report about this 2024 unit belongs to the site (rows keep 2024 codes)."""
+        return self.scope.contains(code_2024)
+
+    def place(self, lat: float, lon: float, address: str | None = None) -> str:
+        """The 2024 unit a point lies in, by the nearest commune marker; raises `UnitOutsideSite`.
+
+        Units carry marker points, not boundaries, and several communes share one: among those tied, the
+        one the address names wins, and failing that their common parent (a district), which can dispatch
+        the report to the right commune, rather than a guess.
+        """
+        tied, distance = _nearest_communes(lat, lon)
+        if distance > MAX_PLACEMENT_KM:
+            raise UnitOutsideSite(
+                f"({lat:.5f}, {lon:.5f}) is {distance:.0f} km from the nearest commune; not in this province"
+            )
+        best = _pick(tied, address)
+        if not self.scope.contains(best):
+            raise UnitOutsideSite(
+                f"({lat:.5f}, {lon:.5f}) lies in {self.row_unit_full_name(best)} ({best}), not within site {self.unit}"
+            )
+        return best
 
     # --- the reference model for this tier --------------------------------------------------------------
 
@@ -151,3 +197,33 @@ def _site(unit: str, edition: units.Edition, modules: tuple[str, ...] | None, pu
     tier_modules = frozenset(model.tier_for_level(root.level).modules)
     chosen = tier_modules if modules is None else frozenset(Module(m) for m in modules) & tier_modules
     return Site(unit, edition, tree, _scope(unit, edition), chosen, public, model)
+
+
+def _distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * _EARTH_KM * math.asin(math.sqrt(a))
+
+
+def _nearest_communes(lat: float, lon: float) -> tuple[list[str], float]:
+    tree = units.load_tree("2024")
+    distances = sorted((_distance_km(lat, lon, u.lat, u.lon), u.code) for u in tree.at_level(units.Level.COMMUNE))
+    if not distances:
+        return [], math.inf
+    nearest = distances[0][0]
+    return [code for d, code in distances if d - nearest <= _TIE_KM], nearest
+
+
+def _pick(tied: list[str], address: str | None) -> str:
+    if len(tied) == 1:
+        return tied[0]
+    tree = units.load_tree("2024")
+    if address:
+        folded = units.ascii_fold(address)
+        named = [c for c in tied if units.ascii_fold(tree.get(c).name_ascii) in folded]
+        if len(named) == 1:
+            return named[0]
+    paths = [tree.path(c).split("/") for c in tied]
+    common = [parts[0] for parts in zip(*paths, strict=False) if len(set(parts)) == 1]
+    return common[-1] if common else tied[0]

@@ -1,8 +1,6 @@
 """The citizen API: Open311 GeoReport v2 field reports and open data (JSON and NGSI-LD) for one IOC site.
 
-`create_app(settings)` builds the FastAPI application (dashboards.api.app); `python -m dashboards.api`
-or `ioc api` serves it. Its data layer (dashboards.api.data, dashboards.api.queries) is its own, beside
-the Streamlit app's, and reads ClickHouse only through `ioc.clients.clickhouse`.
+It reads through the dashboards' one data layer (`dashboards.data`); here are only its routes, models and state.
 """
 
 from dashboards.api.app import create_app

@@ -22,11 +22,12 @@ from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dashboards.api import models, routes_ngsi, routes_open311, routes_open_data
-from dashboards.api.cache import FrontCache, ResponseCache
 from dashboards.api.clients import ApiClients
-from dashboards.api.data import ApiSite
+from dashboards.api.front_cache import FrontCache
 from dashboards.api.ledger import Ledger
 from dashboards.api.state import JSON, PROBLEM_JSON, ApiState, EventSink, open311_error, problem
+from dashboards.data import TtlCache
+from dashboards.sites import Site
 from ioc import topics
 from ioc.clients import clickhouse
 from ioc.clients.delivery import AsyncProducer, DeliveryError
@@ -58,7 +59,7 @@ def create_app(
     clock: Callable[[], float] = time.time,
 ) -> FastAPI:
     """One site's citizen API. `warehouse` and `sink` replace ClickHouse and Kafka (tests); else from settings."""
-    site = ApiSite.from_settings(settings)
+    site = Site.from_settings(settings)
 
     def connect() -> clickhouse.Warehouse:
         if warehouse is not None:
@@ -74,7 +75,7 @@ def create_app(
         or AsyncProducer(
             settings.kafka.bootstrap, client_id=f"ioc-api-{settings.site_unit}", timeout_s=settings.kafka_timeout_s
         ),
-        cache=ResponseCache(),
+        cache=TtlCache(max_entries=4096),
         clock=clock,
         connect=connect,
     )

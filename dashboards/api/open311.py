@@ -21,8 +21,8 @@ from typing import Final, Literal
 import msgspec
 
 from dashboards.api import models
-from dashboards.api.data import ApiSite, UnitOutsideSite
-from ioc import codecs
+from dashboards.sites import Site, UnitOutsideSite
+from ioc import codecs, units
 from ioc.events import CitizenReport
 from ioc.reference import ReferenceModel
 
@@ -243,11 +243,11 @@ def _coordinates(fields: Mapping[str, str | list[str]]) -> tuple[float | None, f
     return lat, lon
 
 
-def parse_submission(fields: Mapping[str, str | list[str]], site: ApiSite) -> Submission:
+def parse_submission(fields: Mapping[str, str | list[str]], site: Site) -> Submission:
     """Check a request's fields and place it in a commune of the site; raises RequestError.
 
     The place is `attribute[unit]` when given (the reporter knows best), else the commune nearest to
-    lat/long (the address breaks ties between communes sharing a marker point; see `ApiSite.place`).
+    lat/long (the address breaks ties between communes sharing a marker point; see `Site.place`).
     A place outside the site is refused (422): another site's API takes it.
     """
     unknown = sorted(set(fields) - set(FIELDS))
@@ -268,7 +268,7 @@ def parse_submission(fields: Mapping[str, str | list[str]], site: ApiSite) -> Su
     lat, lon = _coordinates(fields)
     unit = _one(fields, UNIT_ATTRIBUTE)
     if unit is not None:
-        if unit not in site.rows_tree:
+        if unit not in units.load_tree("2024"):
             raise RequestError(422, f"`{UNIT_ATTRIBUTE}` {unit[:16]!r} is not a unit code", UNIT_ATTRIBUTE)
         if not site.accepts_reports_for(unit):
             raise RequestError(422, f"`{UNIT_ATTRIBUTE}` {unit} is not within site {site.unit}", UNIT_ATTRIBUTE)
@@ -293,7 +293,7 @@ def new_report_id() -> str:
     return f"o311-{uuid.uuid4().hex[:24]}"
 
 
-def history(rows: Sequence[Mapping[str, object]], site: ApiSite) -> list[models.HistoryEntry]:
+def history(rows: Sequence[Mapping[str, object]], site: Site) -> list[models.HistoryEntry]:
     """The incident's recorded versions as the request's public history."""
     entries = []
     for row in rows:
@@ -313,7 +313,7 @@ def history(rows: Sequence[Mapping[str, object]], site: ApiSite) -> list[models.
                 label_vi=vi,
                 label_en=en,
                 responsible_unit=responsible,
-                responsible_name=site.row_unit_name(responsible) if responsible else "",
+                responsible_name=site.row_unit_full_name(responsible) if responsible else "",
                 escalation_level=int(level) if isinstance(level, int | float) else 0,
             )
         )

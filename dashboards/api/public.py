@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from dashboards.api import models
-from dashboards.api.data import ApiData, ApiSite, Rows
+from dashboards.data import Rows, SiteData
+from dashboards.sites import Site
 from ioc import aqi
 from ioc.decision766 import Scheme, default_scheme
 from ioc.events import Module
 from ioc.reference import AqiBandRule, ReferenceModel, SilenceRule, ThresholdRule
-from ioc.scope import Scope
 
 __all__ = [
     "FLOOD_WINDOW_H",
@@ -59,41 +59,39 @@ def alert_rules(model: ReferenceModel) -> tuple[str, ...]:
     )
 
 
-def air_stations(
-    data: ApiData, site: ApiSite, scope: Scope, *, now: dt.datetime, hours: int
-) -> list[models.AirStation]:
+def air_stations(data: SiteData, site: Site, unit: str, *, hours: int) -> list[models.AirStation]:
     """Each air station's latest hourly VN_AQI within `hours`, with its position."""
-    rows = data.run("air_stations", scope, since=now - dt.timedelta(hours=hours))
-    positions = {str(r["device_key"]): r for r in data.run("device_positions", scope, kind="air")} if rows else {}
+    rows = data.run("aqi_by_station", unit, hours=hours)
+    positions = {str(r["device_key"]): r for r in data.run("device_positions", unit, kind="air")} if rows else {}
     stations = []
     for row in rows:
         where = positions.get(str(row["device_key"]), {})
-        value = int(row["aqi_now"])
+        value = int(row["aqi"])
         stations.append(
             models.AirStation(
                 station=str(row["device_key"]),
                 unit=str(row["unit"]),
-                unit_name=site.row_unit_name(str(row["unit"])),
+                unit_name=site.row_unit_full_name(str(row["unit"])),
                 lat=where.get("lat"),
                 lon=where.get("lon"),
                 aqi=value,
                 band=band_of(value),
-                dominant_pollutant=str(row["dominant_now"]),
+                dominant_pollutant=str(row["dominant"]),
                 observed_hour=row["latest_hour"],
             )
         )
     return stations
 
 
-def public_alerts(data: ApiData, site: ApiSite, scope: Scope) -> Rows:
+def public_alerts(data: SiteData, site: Site, unit: str) -> Rows:
     """Active incidents of the public warning rules, newest first."""
-    return data.run("public_alerts", scope, rules=alert_rules(site.model) or ("",))
+    return data.run("public_alerts", unit, rules=alert_rules(site.model) or ("",))
 
 
-def flood_warnings(data: ApiData, site: ApiSite, scope: Scope, *, now: dt.datetime) -> list[models.FloodWarning]:
+def flood_warnings(data: SiteData, site: Site, unit: str, *, now: dt.datetime) -> list[models.FloodWarning]:
     """Active flood incidents, then gauges at or above their watch level (highest first)."""
     warnings = []
-    for row in public_alerts(data, site, scope):
+    for row in public_alerts(data, site, unit):
         rule_id = str(row["rule"])
         if not rule_id.startswith("flood"):
             continue
@@ -103,7 +101,7 @@ def flood_warnings(data: ApiData, site: ApiSite, scope: Scope, *, now: dt.dateti
                 kind="incident",
                 id=str(row["incident_id"]),
                 unit=str(row["unit"]),
-                unit_name=site.row_unit_name(str(row["unit"])),
+                unit_name=site.row_unit_full_name(str(row["unit"])),
                 lat=row["lat"],
                 lon=row["lon"],
                 status="active",
@@ -115,7 +113,7 @@ def flood_warnings(data: ApiData, site: ApiSite, scope: Scope, *, now: dt.dateti
         )
     level_rule = _rule(site.model, "flood-level")
     if isinstance(level_rule, ThresholdRule):
-        for row in data.run("water_gauges", scope, since=now - dt.timedelta(hours=FLOOD_WINDOW_H)):
+        for row in data.run("water_gauges", unit, since=now - dt.timedelta(hours=FLOOD_WINDOW_H)):
             level = float(row["level_now"])
             if level < level_rule.clear_below:
                 continue
@@ -125,7 +123,7 @@ def flood_warnings(data: ApiData, site: ApiSite, scope: Scope, *, now: dt.dateti
                     kind="gauge",
                     id=str(row["device_key"]),
                     unit=str(row["unit"]),
-                    unit_name=site.row_unit_name(str(row["unit"])),
+                    unit_name=site.row_unit_full_name(str(row["unit"])),
                     lat=row["gauge_lat"],
                     lon=row["gauge_lon"],
                     status="alert" if alert else "watch",
@@ -140,7 +138,7 @@ def flood_warnings(data: ApiData, site: ApiSite, scope: Scope, *, now: dt.dateti
     return warnings
 
 
-def cameras(data: ApiData, site: ApiSite, scope: Scope, *, now: dt.datetime) -> list[models.Camera]:
+def cameras(data: SiteData, site: Site, unit: str, *, now: dt.datetime) -> list[models.Camera]:
     """Every camera's position, and whether it reported within the camera-silence rule's limit."""
     rule = _rule(site.model, "camera-silence")
     silent_after = dt.timedelta(
@@ -150,38 +148,38 @@ def cameras(data: ApiData, site: ApiSite, scope: Scope, *, now: dt.datetime) -> 
         models.Camera(
             device=str(row["device_key"]),
             unit=str(row["unit"]),
-            unit_name=site.row_unit_name(str(row["unit"])),
+            unit_name=site.row_unit_full_name(str(row["unit"])),
             lat=row["lat"],
             lon=row["lon"],
             last_seen=row["last_seen"],
             online=now - row["last_seen"] <= silent_after,
         )
-        for row in data.run("device_positions", scope, kind="camera")
+        for row in data.run("device_positions", unit, kind="camera")
     ]
 
 
 def scores(
-    data: ApiData, site: ApiSite, scope: Scope, period: dt.date | None, scheme: Scheme | None = None
+    data: SiteData, site: Site, unit: str, period: dt.date | None, scheme: Scheme | None = None
 ) -> tuple[dt.date | None, list[models.UnitScore]]:
     """Decision 766 points of every unit in scope for a month (the latest scored one when None), best first."""
     scheme = scheme or default_scheme()
     if period is None:
-        latest = data.run("score_latest_period", scope, period_kind="month")
+        latest = data.run("score_latest_period", unit, period_kind="month")
         if not latest or not int(latest[0]["rows_found"]):
             return None, []
         period = latest[0]["latest"]
         assert isinstance(period, dt.date)
-    rows = data.run("scores", scope, period_kind="month", period=period)
+    rows = data.run("scores", unit, period_kind="month", period=period)
     by_unit: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_unit.setdefault(str(row["unit"]), []).append(row)
     cards = []
-    for unit, groups in by_unit.items():
+    for code, groups in by_unit.items():
         parts = [_group(scheme, g) for g in sorted(groups, key=lambda g: str(g["group_code"]))]
         cards.append(
             (
                 round(sum(p.points for p in parts), 2),
-                unit,
+                code,
                 round(sum(p.max_points for p in parts), 2),
                 parts,
             )
@@ -190,14 +188,14 @@ def scores(
     return period, [
         models.UnitScore(
             rank=rank,
-            unit=unit,
-            unit_name=site.row_unit_name(unit),
-            level=site.unit_level(unit),
+            unit=code,
+            unit_name=site.row_unit_full_name(code),
+            level=site.row_unit_level(code),
             points=points,
             max_points=max_points,
             groups=parts,
         )
-        for rank, (points, unit, max_points, parts) in enumerate(cards, start=1)
+        for rank, (points, code, max_points, parts) in enumerate(cards, start=1)
     ]
 
 

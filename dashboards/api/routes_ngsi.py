@@ -17,10 +17,9 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from dashboards.api import models, ngsi, public
-from dashboards.api.data import ApiData
-from dashboards.api.routes_open_data import scope_or_problem
+from dashboards.api.routes_open_data import unit_or_problem
 from dashboards.api.state import JSON, LD_JSON, ApiState, problem
-from ioc.scope import Scope
+from dashboards.data import SiteData
 
 __all__ = ["router"]
 
@@ -39,12 +38,12 @@ def _wants_ld(request: Request) -> bool:
 
 
 def _entities(
-    data: ApiData, state: ApiState, scope: Scope, types: tuple[str, ...], now: dt.datetime
+    data: SiteData, state: ApiState, unit: str, types: tuple[str, ...], now: dt.datetime
 ) -> list[dict[str, Any]]:
     site = state.site
     found: list[dict[str, Any]] = []
     if "AirQualityObserved" in types:
-        for s in public.air_stations(data, site, scope, now=now, hours=state.settings.aqi_hours):
+        for s in public.air_stations(data, site, unit, hours=state.settings.aqi_hours):
             found.append(
                 ngsi.air_quality_observed(
                     station=s.station,
@@ -59,21 +58,21 @@ def _entities(
                 )
             )
     if "Alert" in types:
-        for row in public.public_alerts(data, site, scope):
+        for row in public.public_alerts(data, site, unit):
             found.append(
                 ngsi.alert(
                     incident_id=str(row["incident_id"]),
                     rule=str(row["rule"]),
                     severity=str(row["severity"]),
                     title=str(row["title"]),
-                    unit_name=site.row_unit_name(str(row["unit"])),
+                    unit_name=site.row_unit_full_name(str(row["unit"])),
                     lat=row["lat"],
                     lon=row["lon"],
                     opened_at=row["opened_at"],
                 )
             )
     if "Device" in types:
-        for c in public.cameras(data, site, scope, now=now):
+        for c in public.cameras(data, site, unit, now=now):
             found.append(
                 ngsi.camera_device(
                     device=c.device, unit_name=c.unit_name, lat=c.lat, lon=c.lon, last_seen=c.last_seen, online=c.online
@@ -141,16 +140,16 @@ def _query_routes(api: APIRouter, state: ApiState) -> None:
         asked = tuple(t.strip() for t in (type or "").split(",") if t.strip())
         if not asked:
             asked = tuple(sorted({_type_of(i) for i in ids} & set(ngsi.ENTITY_TYPES)))
-        scope = scope_or_problem(state, unit)
-        if isinstance(scope, Response):
-            return scope
+        at = unit_or_problem(state, unit)
+        if isinstance(at, Response):
+            return at
         option_set = {o.strip() for o in (options or "").split(",")}
         key_values = bool(option_set & {"keyValues", "simplified"})
         ld = _wants_ld(request)
         link = _context_link(request)
 
-        def build(data: ApiData) -> tuple[bytes, dict[str, str]]:
-            found = _entities(data, state, scope, tuple(t for t in asked if t in ngsi.ENTITY_TYPES), _now(state))
+        def build(data: SiteData) -> tuple[bytes, dict[str, str]]:
+            found = _entities(data, state, at, tuple(t for t in asked if t in ngsi.ENTITY_TYPES), _now(state))
             if ids:
                 found = [e for e in found if e["id"] in ids]
             window = found[offset : offset + limit]
@@ -188,14 +187,14 @@ def _query_routes(api: APIRouter, state: ApiState) -> None:
             return problem(
                 404, "Resource not found", f"no entity {entity_id!r} here", kind=ngsi.ERROR_NOT_FOUND, field="entity_id"
             )
-        scope = scope_or_problem(state, None)
-        if isinstance(scope, Response):
-            return scope
+        at = unit_or_problem(state, None)
+        if isinstance(at, Response):
+            return at
         key_values = bool({o.strip() for o in (options or "").split(",")} & {"keyValues", "simplified"})
         ld = _wants_ld(request)
 
-        def build(data: ApiData) -> tuple[bytes, dict[str, str]]:
-            found = [e for e in _entities(data, state, scope, (entity_type,), _now(state)) if e["id"] == entity_id]
+        def build(data: SiteData) -> tuple[bytes, dict[str, str]]:
+            found = [e for e in _entities(data, state, at, (entity_type,), _now(state)) if e["id"] == entity_id]
             if not found:
                 return b"", {}
             body = json.dumps(_render(found, ld=ld, key_values=key_values)[0], ensure_ascii=False).encode()

@@ -21,8 +21,8 @@ import pydantic
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from dashboards.api import models, open311
-from dashboards.api.data import ApiData, Rows
 from dashboards.api.state import JSON, ApiState, open311_error
+from dashboards.data import Rows, SiteData
 from ioc import codecs, topics
 from ioc.clients.delivery import DeliveryError
 from ioc.events import CitizenReport
@@ -159,7 +159,7 @@ def _service_request(
         service_name=(category.label_en if lang == "en" else category.label_vi) if category else None,
         service_code=str(report["category"]),
         description=str(report["text"]),
-        agency_responsible=site.row_unit_name(responsible or str(report["unit"])),
+        agency_responsible=site.row_unit_full_name(responsible or str(report["unit"])),
         service_notice=None,
         requested_datetime=report["submitted_at"],
         updated_datetime=incident["updated_at"] if incident else None,
@@ -172,7 +172,7 @@ def _service_request(
         ioc_state_vi=vi,
         ioc_state_en=en,
         unit=str(report["unit"]),
-        unit_name=site.row_unit_name(str(report["unit"])),
+        unit_name=site.row_unit_full_name(str(report["unit"])),
         history=None if trail is None else open311.history(trail, site),
     )
 
@@ -192,11 +192,11 @@ def _received_row(report: CitizenReport) -> dict[str, Any]:
     }
 
 
-def _incidents(data: ApiData, state: ApiState, reports: Rows) -> dict[str, dict[str, Any]]:
+def _incidents(data: SiteData, state: ApiState, reports: Rows) -> dict[str, dict[str, Any]]:
     ids = tuple(sorted({str(r["incident_id"]) for r in reports if r["incident_id"]}))
     if not ids:
         return {}
-    rows = data.run("incident_states", state.site.scope, incident_ids=ids)
+    rows = data.run("incident_states", state.site.unit, incident_ids=ids)
     return {str(r["incident_id"]): r for r in rows}
 
 
@@ -376,8 +376,8 @@ def _read_routes(api: APIRouter, state: ApiState) -> None:
         service_request_id: Annotated[str, Path(max_length=128)],
         lang: Annotated[Literal["vi", "en"], Query()] = "vi",
     ) -> Response:
-        def build(data: ApiData) -> bytes:
-            found = data.run("report", state.site.scope, report_id=service_request_id)
+        def build(data: SiteData) -> bytes:
+            found = data.run("report", state.site.unit, report_id=service_request_id)
             if not found:
                 received = state.ledger.submitted(service_request_id)
                 if received is None or not state.site.accepts_reports_for(received.unit):
@@ -389,7 +389,7 @@ def _read_routes(api: APIRouter, state: ApiState) -> None:
             report = found[0]
             incident = _incidents(data, state, found).get(str(report["incident_id"]))
             trail = (
-                data.run("incident_trail", state.site.scope, incident_id=str(report["incident_id"]))
+                data.run("incident_trail", state.site.unit, incident_id=str(report["incident_id"]))
                 if report["incident_id"]
                 else []
             )
@@ -432,13 +432,12 @@ def _read_routes(api: APIRouter, state: ApiState) -> None:
         if start_date is not None and end_date is not None and _local(start_date) > _local(end_date):
             return open311_error(400, "start_date is after end_date")
 
-        def build(data: ApiData) -> bytes:
+        def build(data: SiteData) -> bytes:
             # Defaults are taken when the answer is built, so the cache key holds what was asked, not "now".
             end = _local(end_date) if end_date else dt.datetime.fromtimestamp(state.clock(), dt.UTC)
             start = _local(start_date) if start_date else end - dt.timedelta(days=DEFAULT_DAYS)
-            scope = state.site.scope
             if ids:
-                reports = data.run("reports_by_id", scope, report_ids=ids)
+                reports = data.run("reports_by_id", state.site.unit, report_ids=ids)
                 known = {str(r["report_id"]) for r in reports}
                 for missing in ids:
                     received = state.ledger.submitted(missing) if missing not in known else None
@@ -447,7 +446,7 @@ def _read_routes(api: APIRouter, state: ApiState) -> None:
             else:
                 reports = data.run(
                     "reports",
-                    scope,
+                    state.site.unit,
                     start=start,
                     end=end,
                     any_category=0 if wanted_codes else 1,

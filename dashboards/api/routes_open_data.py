@@ -16,12 +16,12 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Query, Request, Response
 
 from dashboards.api import models, public
-from dashboards.api.data import ApiData, UnitOutsideSite
 from dashboards.api.state import ApiState, problem
+from dashboards.data import SiteData
+from dashboards.sites import UnitOutsideSite
 from ioc.decision766 import default_scheme
-from ioc.scope import Scope
 
-__all__ = ["PROBLEMS", "router", "scope_or_problem"]
+__all__ = ["PROBLEMS", "router", "unit_or_problem"]
 
 PREFIX: Final = "/open-data/v1"
 UNIT_PATTERN: Final = r"^[0-9]{2,5}$"
@@ -31,14 +31,15 @@ PROBLEMS: Final[dict[int | str, dict[str, Any]]] = {
 }
 
 
-def scope_or_problem(state: ApiState, unit: str | None) -> Scope | Response:
-    """The scope to read, or the problem answer when open data is off or the unit is outside the site."""
+def unit_or_problem(state: ApiState, unit: str | None) -> str | Response:
+    """The unit to read (the site's when None), or the problem answer when open data is off or it is outside."""
     if not state.site.public:
         return problem(404, "Not published", f"site {state.site.unit} does not publish open data (public tier off)")
     try:
-        return state.site.scope_of(unit)
+        state.site.get(unit or state.site.unit)
     except UnitOutsideSite as exc:
         return problem(404, "Unit outside the site", str(exc), field="unit")
+    return unit or state.site.unit
 
 
 def router(state: ApiState) -> APIRouter:
@@ -61,15 +62,15 @@ def router(state: ApiState) -> APIRouter:
         unit: str | None,
         page: int,
         page_size: int | None,
-        items_of: Callable[[ApiData, Scope], list[Any]],
+        items_of: Callable[[SiteData, str], list[Any]],
     ) -> Response:
-        scope = scope_or_problem(state, unit)
-        if isinstance(scope, Response):
-            return scope
+        at = unit_or_problem(state, unit)
+        if isinstance(at, Response):
+            return at
         size = page_size or settings.page_size
 
-        def build(data: ApiData) -> bytes:
-            items = items_of(data, scope)
+        def build(data: SiteData) -> bytes:
+            items = items_of(data, at)
             body = models.Page[Any](
                 items=public.page_of(items, page, size), page=page, page_size=size, total=len(items), generated_at=now()
             )
@@ -93,9 +94,7 @@ def router(state: ApiState) -> APIRouter:
             unit=unit,
             page=page,
             page_size=page_size,
-            items_of=lambda data, scope: public.air_stations(
-                data, state.site, scope, now=now(), hours=settings.aqi_hours
-            ),
+            items_of=lambda data, at: public.air_stations(data, state.site, at, hours=settings.aqi_hours),
         )
 
     @api.get(
@@ -114,7 +113,7 @@ def router(state: ApiState) -> APIRouter:
             unit=unit,
             page=page,
             page_size=page_size,
-            items_of=lambda data, scope: public.flood_warnings(data, state.site, scope, now=now()),
+            items_of=lambda data, at: public.flood_warnings(data, state.site, at, now=now()),
         )
 
     @api.get(
@@ -131,7 +130,7 @@ def router(state: ApiState) -> APIRouter:
             unit=unit,
             page=page,
             page_size=page_size,
-            items_of=lambda data, scope: public.cameras(data, state.site, scope, now=now()),
+            items_of=lambda data, at: public.cameras(data, state.site, at, now=now()),
         )
 
     @api.get(
@@ -149,17 +148,17 @@ def router(state: ApiState) -> APIRouter:
         page: page_q = 1,
         page_size: size_q = None,
     ) -> Response:
-        scope = scope_or_problem(state, unit)
-        if isinstance(scope, Response):
-            return scope
+        at = unit_or_problem(state, unit)
+        if isinstance(at, Response):
+            return at
         try:
             month = public.parse_period(period)
         except ValueError as exc:
             return problem(400, "Bad period", str(exc), field="period")
         size = page_size or settings.page_size
 
-        def build(data: ApiData) -> bytes:
-            found, cards = public.scores(data, state.site, scope, month)
+        def build(data: SiteData) -> bytes:
+            found, cards = public.scores(data, state.site, at, month)
             body = models.ScorePage(
                 period_kind="month",
                 period=found,
@@ -181,11 +180,10 @@ def router(state: ApiState) -> APIRouter:
         summary="Đơn vị hành chính / The administrative units this site covers",
     )
     async def unit_list(request: Request, unit: unit_q = None, page: page_q = 1, page_size: size_q = None) -> Response:
-        scope = scope_or_problem(state, unit)
-        if isinstance(scope, Response):
-            return scope
+        root = unit_or_problem(state, unit)
+        if isinstance(root, Response):
+            return root
         tree = state.site.tree
-        root = unit or state.site.unit
         codes = sorted(tree.subtree(root), key=lambda c: (len(c), c))
         infos = [
             models.UnitInfo(code=u.code, name=u.full_name, level=str(u.level), parent=u.parent, lat=u.lat, lon=u.lon)

@@ -1,15 +1,13 @@
-"""What every route of the citizen API shares: the site, warehouse, cache, clients, ledger and Kafka producer.
+"""What every route of the citizen API shares (site, data, cache, clients, ledger, sink) and how answers become HTTP.
 
-`ApiState` is built once per process by `dashboards.api.app.create_app` from `CitizenApiSettings` (or
-given seams in tests: a warehouse, a sink) and handed to each router. It also holds the helpers that
-turn an answer into HTTP: cached bodies with ETag and Cache-Control, Open311 error lists, and RFC 9457
-problem details, so every route fails the same way.
+Cached bodies with ETag and Cache-Control, Open311 error lists and RFC 9457 problems: every route fails the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import time
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Final, Protocol
@@ -18,10 +16,10 @@ import pydantic
 from fastapi import Request, Response
 
 from dashboards.api import models
-from dashboards.api.cache import Cached, ResponseCache
 from dashboards.api.clients import ApiClients
-from dashboards.api.data import ApiData, ApiSite
 from dashboards.api.ledger import Ledger
+from dashboards.data import SiteData, TtlCache
+from dashboards.sites import Site
 from ioc.clients import clickhouse
 from ioc.settings import CitizenApiSettings
 
@@ -30,6 +28,7 @@ __all__ = [
     "LD_JSON",
     "PROBLEM_JSON",
     "ApiState",
+    "Cached",
     "EventSink",
     "open311_error",
     "problem",
@@ -81,31 +80,51 @@ def problem(
     return Response(body.encode(), status_code=status, media_type=PROBLEM_JSON, headers=dict(headers or {}))
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Cached:
+    """A finished body: its bytes, media type, strong ETag, extra headers, and when it expires."""
+
+    body: bytes
+    media_type: str
+    etag: str
+    headers: Mapping[str, str]
+    expires: float
+
+    @classmethod
+    def of(
+        cls, body: bytes, media_type: str, ttl_s: float, now: float, headers: Mapping[str, str] | None = None
+    ) -> Cached:
+        etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+        return cls(body, media_type, etag, dict(headers or {}), now + ttl_s)
+
+
 @dataclasses.dataclass
 class ApiState:
     """One process's shared parts; the warehouse connection is opened on first use."""
 
     settings: CitizenApiSettings
-    site: ApiSite
+    site: Site
     clients: ApiClients
     ledger: Ledger
     sink: EventSink
-    cache: ResponseCache
+    cache: TtlCache
     clock: Callable[[], float] = time.time
     connect: Callable[[], clickhouse.Warehouse] | None = None
-    _data: ApiData | None = None
+    _data: SiteData | None = None
     _data_lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
 
-    async def data(self) -> ApiData:
+    async def data(self) -> SiteData:
         """The data layer, connecting to ClickHouse on first use (raises WarehouseError if it cannot)."""
         if self._data is None:
             async with self._data_lock:
                 if self._data is None:
                     assert self.connect is not None, "ApiState needs a warehouse or a way to connect"
-                    self._data = ApiData(await asyncio.to_thread(self.connect))
+                    warehouse = await asyncio.to_thread(self.connect)
+                    # Rows are not kept: the finished bodies are, in `cache`, for their answer's lifetime.
+                    self._data = SiteData(warehouse, self.site, live_ttl_s=0, slow_ttl_s=0)
         return self._data
 
-    async def query(self, run: Callable[[ApiData], Any]) -> Any:
+    async def query(self, run: Callable[[SiteData], Any]) -> Any:
         """Run blocking data-layer work off the event loop."""
         data = await self.data()
         return await asyncio.to_thread(run, data)
@@ -115,7 +134,7 @@ class ApiState:
         request: Request,
         key: Hashable,
         ttl_s: float,
-        build: Callable[[ApiData], bytes | tuple[bytes, Mapping[str, str]]],
+        build: Callable[[SiteData], bytes | tuple[bytes, Mapping[str, str]]],
         *,
         media_type: str = JSON,
     ) -> Response:
@@ -129,7 +148,7 @@ class ApiState:
             body, extra = built if isinstance(built, tuple) else (built, {})
             return Cached.of(body, media_type, ttl_s, self.cache.now(), extra)
 
-        found = await self.cache.get_or_build(key, make)
+        found = await self.cache.get_or_build(key, ttl_s, make)
         shared = {
             "ETag": found.etag,
             # What is left of the body's life: a stale body (served while it is being rebuilt) says 0, so

@@ -1,9 +1,9 @@
-"""The dashboards' data layer: the only code that touches ClickHouse (and the incident command topic).
+"""The one data layer of the dashboards and the citizen API: the only code that touches ClickHouse and commands.
 
-Pages ask `SiteData` for named, parameterised, cached queries scoped to a unit of their site; incident
-actions go out through `commands`. See `dashboards.data.queries` for every statement.
+Pages and routes ask `SiteData` for named, parameterised, cached queries scoped to a unit of their site.
 """
 
+from dashboards.data.cache import TtlCache
 from dashboards.data.commands import (
     COMMAND_TOPIC,
     CommandError,
@@ -17,12 +17,13 @@ from dashboards.data.commands import (
     sender_for,
 )
 from dashboards.data.privacy import PERSONAL_FIELDS, mask_rows
-from dashboards.data.queries import QUERIES, Query
+from dashboards.data.queries import CITIZEN_API, QUERIES, Query
 from dashboards.data.site import ACTIVE_STATES, Headline, NotAllowed, Rows, SiteData
-from dashboards.data.source import SourceError, TtlCache, close_all, warehouse_for
+from dashboards.data.source import SourceError, close_all, warehouse_for
 
 __all__ = [
     "ACTIVE_STATES",
+    "CITIZEN_API",
     "COMMAND_TOPIC",
     "PERSONAL_FIELDS",
     "QUERIES",

@@ -1,24 +1,18 @@
-"""Every SQL statement the dashboards run, each named, parameterised and written once for both engines.
+"""Every SQL statement the dashboards and the citizen API run: named, parameterised, written once for both engines.
 
-Values are always `%(name)s` parameters, escaped by the driver (`ioc.clients.clickhouse.render`). The only text
-spliced into a statement is the site's scope condition from `ioc.scope` (`{scope}` for a row's own
-place, `{responsible}` for an incident's responsible unit), itself parameterised. Every statement runs on
-ClickHouse 18.16 and on chDB 26.x (tests/dashboards/test_queries.py runs each on both): no window
-functions, no `toStartOfInterval`, no JOINs; nullable comparisons are wrapped in `ifNull`.
-
-An alias never names a column that another expression of the same statement reads (ClickHouse
-resolves aliases everywhere in a statement, so `max(hour) AS hour` would break `argMax(aqi, hour)`).
-
-Tables are the warehouse contract (docs/warehouse.md). Replacing tables are read with FINAL, or with
-duplicate-insensitive aggregates (`argMax`, `max`, `uniqExact` of the row identity) on the big
-append-only ones (`readings`, `camera_events`), so a re-delivered row never counts twice. Every query on
-`readings` and `camera_events` also filters `unit IN %(scope_units)s`, the leading column of their
-sorting key, so ClickHouse reads only the site's part of the table, and names its time window
-(`Query.window`): on a table it becomes PREWHERE (left to itself, 18.16 would pre-filter on the tiny
-`duplicate` column instead, which selects nothing); a site's database is views of the warehouse
-(operators.sitedb), which refuse PREWHERE on both engines, so there it joins the WHERE clause. Trends
-above a ward read the stream workers' 15-minute aggregates rather than raw readings.
+Values are `%(name)s` parameters; the only text spliced in is the scope condition from `ioc.scope`.
 """
+
+# Every statement runs on ClickHouse 18.16 and on chDB 26.x (tests/dashboards/test_queries.py and
+# tests/api/test_queries.py run each on both): no window functions, no `toStartOfInterval`, no JOINs;
+# nullable comparisons are wrapped in `ifNull`. An alias never names a column another expression of the
+# statement reads (ClickHouse resolves aliases everywhere, so `max(hour) AS hour` would break
+# `argMax(aqi, hour)`). `{scope}` is a row's own place, `{responsible}` an incident's responsible unit.
+# Replacing tables are read with FINAL, the big append-only ones (`readings`, `camera_events`) with
+# duplicate-insensitive aggregates (`argMax`, `max`, `uniqExact` of the row identity), so a re-delivered
+# row never counts twice; queries on those two also filter `unit IN %(scope_units)s`, the leading column of
+# their sorting key, so ClickHouse reads only the site's part. Tables are the warehouse contract
+# (docs/warehouse.md).
 
 from __future__ import annotations
 
@@ -26,7 +20,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Final
 
-__all__ = ["QUERIES", "TABLE_ENGINE", "Query"]
+__all__ = ["CITIZEN_API", "QUERIES", "TABLE_ENGINE", "Query"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -39,12 +33,15 @@ class Query:
     sql: str
     slow: bool = False
     window: str | None = None
-    """The time condition of a query on a big table: PREWHERE on tables, part of WHERE on views."""
+    """The time condition of a query on a big table: PREWHERE on tables, part of WHERE on views.
+
+    Named, because left to itself 18.16 would pre-filter on the tiny `duplicate` column instead, which
+    selects nothing; a site's database is views (operators.sitedb), which refuse PREWHERE on both engines."""
 
 
 _RECENT: Final = "observed_at >= now() - INTERVAL %(hours)s HOUR"
 
-_ALL: Final[tuple[Query, ...]] = (
+_PAGES: Final[tuple[Query, ...]] = (
     # --- overview ---------------------------------------------------------------------------------------
     Query(
         "incidents_by_unit",
@@ -68,6 +65,7 @@ _ALL: Final[tuple[Query, ...]] = (
         FROM aqi_hourly FINAL
         WHERE {scope} AND hour >= now() - INTERVAL %(hours)s HOUR
         GROUP BY unit, device_key
+        ORDER BY unit, device_key
         """,
     ),
     Query(
@@ -380,7 +378,127 @@ _ALL: Final[tuple[Query, ...]] = (
     ),
 )
 
-QUERIES: Final[Mapping[str, Query]] = {q.name: q for q in _ALL}
+_CITIZEN: Final[tuple[Query, ...]] = (
+    # --- the citizen API: open data (times are passed in, so a cached answer and its generated_at agree) ----
+    Query(
+        "device_positions",
+        "device_status",
+        "Where each device of one kind is (last reported position) and when it was last heard.",
+        """
+        SELECT device_key, unit, lat, lon, last_seen
+        FROM device_status FINAL
+        WHERE {scope} AND kind = %(kind)s
+        ORDER BY unit, device_key
+        """,
+    ),
+    Query(
+        "water_gauges",
+        "readings",
+        "Each water gauge's latest level, peak and last report time since a time.",
+        """
+        SELECT device_key, unit, argMax(value, observed_at) AS level_now, max(value) AS peak,
+               max(observed_at) AS last_at, any(lat) AS gauge_lat, any(lon) AS gauge_lon
+        FROM readings
+        WHERE {scope} AND unit IN %(scope_units)s AND measure = 'waterLevel' AND observed_at >= %(since)s
+        GROUP BY device_key, unit
+        ORDER BY level_now DESC, device_key
+        """,
+    ),
+    Query(
+        "public_alerts",
+        "incidents",
+        "Active incidents of the rules the public is warned about (floods, bad air), newest first.",
+        """
+        SELECT incident_id, rule, unit, severity, state, title, opened_at, updated_at, lat, lon
+        FROM incidents FINAL
+        WHERE {scope} AND state IN ('open', 'acknowledged', 'dispatched') AND rule IN %(rules)s
+        ORDER BY opened_at DESC, incident_id
+        """,
+    ),
+    Query(
+        "score_latest_period",
+        "indicators_766",
+        "The newest period that has Decision 766 scores.",
+        """
+        SELECT max(period_start) AS latest, count() AS rows_found
+        FROM indicators_766 FINAL
+        WHERE {scope} AND period_kind = %(period_kind)s
+        """,
+    ),
+    Query(
+        "scores",
+        "indicators_766",
+        "Decision 766 points per unit and group for one period.",
+        """
+        SELECT unit, group_code, sum(points) AS group_points, sum(max_points) AS group_max
+        FROM indicators_766 FINAL
+        WHERE {scope} AND period_kind = %(period_kind)s AND period_start = %(period)s
+        GROUP BY unit, group_code
+        ORDER BY unit, group_code
+        """,
+    ),
+    # --- the citizen API: Open311 requests (never a reporter's contact details, nor who acted) -----------
+    Query(
+        "report",
+        "citizen_reports",
+        "One citizen report (never its contact details), if it is about a place in the site.",
+        """
+        SELECT report_id, source, category, unit, submitted_at, text, address, lat, lon, media_urls, incident_id
+        FROM citizen_reports FINAL
+        WHERE {scope} AND report_id = %(report_id)s
+        """,
+    ),
+    Query(
+        "reports",
+        "citizen_reports",
+        "Citizen reports submitted in a time range, optionally of some categories, newest first.",
+        """
+        SELECT report_id, source, category, unit, submitted_at, text, address, lat, lon, media_urls, incident_id
+        FROM citizen_reports FINAL
+        WHERE {scope} AND submitted_at >= %(start)s AND submitted_at < %(end)s
+              AND (%(any_category)s = 1 OR category IN %(categories)s)
+        ORDER BY submitted_at DESC, report_id
+        LIMIT %(limit)s
+        """,
+    ),
+    Query(
+        "reports_by_id",
+        "citizen_reports",
+        "The given citizen reports, newest first.",
+        """
+        SELECT report_id, source, category, unit, submitted_at, text, address, lat, lon, media_urls, incident_id
+        FROM citizen_reports FINAL
+        WHERE {scope} AND report_id IN %(report_ids)s
+        ORDER BY submitted_at DESC, report_id
+        """,
+    ),
+    Query(
+        "incident_states",
+        "incidents",
+        "The current state of the given incidents, with the unit now responsible and the SLA.",
+        """
+        SELECT incident_id, state, responsible_unit, sla_due_at, updated_at, escalation_level
+        FROM incidents FINAL
+        WHERE {scope} AND incident_id IN %(incident_ids)s
+        """,
+    ),
+    Query(
+        "incident_trail",
+        "incident_history",
+        "Every recorded version of one incident: what happened and when (never who, nor their notes).",
+        """
+        SELECT version, action, state, responsible_unit, escalation_level, updated_at
+        FROM incident_history FINAL
+        WHERE {scope} AND incident_id = %(incident_id)s
+        ORDER BY version
+        """,
+    ),
+)
+
+QUERIES: Final[Mapping[str, Query]] = {q.name: q for q in (*_PAGES, *_CITIZEN)}
 
 TABLE_ENGINE: Final = "SELECT engine FROM system.tables WHERE database = currentDatabase() AND name = %(table)s"
 """Whether a name in the connection's database is a table or a view (a site's database holds views)."""
+
+CITIZEN_API: Final = frozenset({"aqi_by_station", *(q.name for q in _CITIZEN)})
+"""The statements the citizen API runs (what it publishes: never personal data); the pages run the others."""

@@ -1,11 +1,6 @@
 """A site's data: each named query run for one unit of the site's subtree, scoped, cached and masked.
 
-`SiteData` is what pages call. Every method takes the unit being looked at, refuses a unit outside the
-site (`UnitOutsideSite`) before any SQL runs, builds the scope condition from `ioc.scope` for that unit,
-runs the named statement from `dashboards.data.queries` through a per-process TTL cache, and shapes the
-rows for the screen (roll-ups to child units, SLA deadlines, alert states). Personal data (plates,
-reporters' contacts) leaves here masked unless an operator of that unit asked to reveal it; each reveal
-is written to the audit log with the records it exposed.
+`SiteData` is what pages and the citizen API call; it refuses a unit outside the site before any SQL runs.
 """
 
 from __future__ import annotations
@@ -13,21 +8,19 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-import itertools
-import weakref
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from dashboards.audit import AuditLog
 from dashboards.auth import Access
 from dashboards.data import privacy
-from dashboards.data.queries import QUERIES, TABLE_ENGINE, Query
-from dashboards.data.source import TtlCache
+from dashboards.data.cache import TtlCache
+from dashboards.data.queries import QUERIES
+from dashboards.data.source import run_scoped, token
 from dashboards.sites import Site, display_name
 from ioc import units, workdays
 from ioc.clients import clickhouse
 from ioc.events import VIOLATION_TYPES, IncidentState, Module, Severity
-from ioc.scope import Scope
 
 __all__ = [
     "ACTIVE_STATES",
@@ -45,21 +38,6 @@ _MODULES: Final = tuple(m.value for m in Module)
 _SEVERITIES: Final = tuple(s.value for s in Severity)
 AIR_MEASURES: Final = ("pm25", "pm10", "no2", "o3", "co", "so2")
 _SEVERITY_RANK: Final = {s.value: i for i, s in enumerate(Severity)}
-
-_ENGINES: dict[tuple[int, str], bool] = {}
-"""Per connection and table name: whether it is a view (a site's database) rather than a table."""
-
-_TOKENS: weakref.WeakKeyDictionary[clickhouse.Warehouse, int] = weakref.WeakKeyDictionary()
-_NEXT_TOKEN: Final = itertools.count(1)
-
-
-def _token(warehouse: clickhouse.Warehouse) -> int:
-    """A number for this connection object that no later object reuses (unlike `id()`)."""
-    token = _TOKENS.get(warehouse)
-    if token is None:
-        token = _TOKENS[warehouse] = next(_NEXT_TOKEN)
-    return token
-
 
 _CACHE: Final = TtlCache()
 """Shared by every session of the process; keyed by connection, site, query, unit and parameters."""
@@ -118,35 +96,23 @@ class SiteData:
         """Rows of query `name` for `unit` (within the site), from the cache unless `fresh`."""
         query = QUERIES[name]
         scope = self.site.scope_of(unit)
-        key = (_token(self.warehouse), self.site.unit, self.site.edition, name, unit, _freeze(sorted(params.items())))
+        key = (token(self.warehouse), self.site.unit, self.site.edition, name, unit, _freeze(sorted(params.items())))
         ttl = 0.0 if fresh else (self.slow_ttl_s if query.slow else self.live_ttl_s)
-        rows = self._cache.get_or_load(key, ttl, lambda: self._execute(query, scope, params))
+        rows = self._cache.get_or_load(key, ttl, lambda: run_scoped(self.warehouse, query, scope, params))
         return [dict(row) for row in rows]
-
-    def _execute(self, query: Query, scope: Scope, params: Mapping[str, Any]) -> Rows:
-        condition, bound = scope.predicate()
-        responsible, bound_responsible = scope.predicate("responsible_path", "responsible_unit", "responsible")
-        text = query.sql.replace("{scope}", condition).replace("{responsible}", responsible)
-        if query.window is not None:
-            if self._is_view(query.table):
-                text = text.replace("{prewhere}", "").replace("{window}", query.window)
-            else:
-                text = text.replace("{prewhere}", f"PREWHERE {query.window}").replace("{window}", "1")
-        values = {**bound, **bound_responsible, "scope_units": tuple(sorted(scope.units)), **params}
-        return self.warehouse.query(text, values)
-
-    def _is_view(self, table: str) -> bool:
-        key = (_token(self.warehouse), table)
-        found = _ENGINES.get(key)
-        if found is None:
-            rows = self.warehouse.query(TABLE_ENGINE, {"table": table})
-            found = _ENGINES[key] = bool(rows) and rows[0]["engine"] == "View"
-        return found
 
     def forget(self, table: str | None = None) -> int:
         """Drop cached results (of queries reading `table`, or all): after an action, to see its effect."""
         names = {q.name for q in QUERIES.values() if table is None or q.table == table}
         return self._cache.invalidate(lambda key: isinstance(key, tuple) and len(key) > 3 and key[3] in names)
+
+    def ping(self) -> bool:
+        """Whether the warehouse answers."""
+        try:
+            self.warehouse.query("SELECT 1 AS ok")
+        except clickhouse.WarehouseError:
+            return False
+        return True
 
     def _reveal(self, reveal_for: Access | None, unit: str, rows: Rows, kind: str, ids: Iterable[str]) -> Rows:
         if reveal_for is None:

@@ -1,26 +1,23 @@
-"""Where dashboard data comes from: one warehouse connection per process and a TTL cache for query results.
+"""Where dashboard data comes from: one warehouse connection per process, and a named query run on it for a scope.
 
-A dashboard reads either the ClickHouse server (the local stack's 18.16, or production's current
-release) through the site's read-only credential, or a chDB data directory in-process (tests and quick
-looks). Connections are opened once per process and shared by every Streamlit session, never mutated
-afterwards (`ioc.clients.clickhouse.Warehouse` serialises calls itself). `TtlCache` keeps query results for a
-query's lifetime; it is ours rather than `st.cache_data` because lifetimes come from the site's settings
-at run time, and because the benchmark and the tests call the data layer outside a Streamlit runtime.
+Connections are opened once per process and shared by every session, never mutated afterwards
+(`ioc.clients.clickhouse.Warehouse` serialises calls itself).
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
-import time
-from collections.abc import Callable, Hashable
-from typing import Any, Final, TypeVar
+import weakref
+from collections.abc import Mapping
+from typing import Any, Final
 
+from dashboards.data.queries import TABLE_ENGINE, Query
 from ioc.clients import clickhouse
+from ioc.scope import Scope
 from ioc.settings import DashboardSettings
 
-__all__ = ["SourceError", "TtlCache", "close_all", "warehouse_for"]
-
-T = TypeVar("T")
+__all__ = ["SourceError", "close_all", "run_scoped", "token", "warehouse_for"]
 
 
 class SourceError(clickhouse.WarehouseError):
@@ -79,44 +76,41 @@ def close_all() -> None:
         _chdb_database.clear()
 
 
-class TtlCache:
-    """Results by key, each kept for the lifetime its caller gives; safe to share between sessions."""
+_ENGINES: dict[tuple[int, str], bool] = {}
+"""Per connection and table name: whether it is a view (a site's database) rather than a table."""
 
-    MAX_ENTRIES: Final = 2000
-    """Past this many entries, expired ones are dropped on the next store (parameters vary, keys pile up)."""
+_TOKENS: weakref.WeakKeyDictionary[clickhouse.Warehouse, int] = weakref.WeakKeyDictionary()
+_NEXT_TOKEN: Final = itertools.count(1)
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._entries: dict[Hashable, tuple[float, float, Any]] = {}
 
-    def get_or_load(self, key: Hashable, ttl_s: float, load: Callable[[], T]) -> T:
-        """The cached value for `key` if younger than `ttl_s`, otherwise `load()` (stored unless ttl_s is 0)."""
-        now = self._clock()
-        with self._lock:
-            entry = self._entries.get(key)
-        if entry is not None and now - entry[0] < ttl_s:
-            value: T = entry[2]
-            return value
-        # Loaded outside the lock: two sessions may both load an expired entry, which is cheaper than
-        # making every session wait for one slow query.
-        loaded = load()
-        if ttl_s > 0:
-            with self._lock:
-                if len(self._entries) >= self.MAX_ENTRIES:
-                    for stale in [k for k, (at, ttl, _) in self._entries.items() if now - at >= ttl]:
-                        del self._entries[stale]
-                self._entries[key] = (now, ttl_s, loaded)
-        return loaded
+def token(warehouse: clickhouse.Warehouse) -> int:
+    """A number for this connection object that no later object reuses (unlike `id()`)."""
+    found = _TOKENS.get(warehouse)
+    if found is None:
+        found = _TOKENS[warehouse] = next(_NEXT_TOKEN)
+    return found
 
-    def invalidate(self, match: Callable[[Hashable], bool] | None = None) -> int:
-        """Drop the entries whose key matches (all when no matcher); returns how many went."""
-        with self._lock:
-            gone = [k for k in self._entries if match is None or match(k)]
-            for k in gone:
-                del self._entries[k]
-        return len(gone)
 
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._entries)
+def run_scoped(
+    warehouse: clickhouse.Warehouse, query: Query, scope: Scope, params: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Rows of `query` on `warehouse`, narrowed to `scope` (its condition and units bound as parameters)."""
+    condition, bound = scope.predicate()
+    responsible, bound_responsible = scope.predicate("responsible_path", "responsible_unit", "responsible")
+    text = query.sql.replace("{scope}", condition).replace("{responsible}", responsible)
+    if query.window is not None:
+        if _is_view(warehouse, query.table):
+            text = text.replace("{prewhere}", "").replace("{window}", query.window)
+        else:
+            text = text.replace("{prewhere}", f"PREWHERE {query.window}").replace("{window}", "1")
+    values = {**bound, **bound_responsible, "scope_units": tuple(sorted(scope.units)), **params}
+    return warehouse.query(text, values)
+
+
+def _is_view(warehouse: clickhouse.Warehouse, table: str) -> bool:
+    key = (token(warehouse), table)
+    found = _ENGINES.get(key)
+    if found is None:
+        rows = warehouse.query(TABLE_ENGINE, {"table": table})
+        found = _ENGINES[key] = bool(rows) and rows[0]["engine"] == "View"
+    return found

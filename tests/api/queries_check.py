@@ -1,4 +1,4 @@
-"""Running every named query of the citizen API on a seeded warehouse (the real server, or chDB in a subprocess)."""
+"""Running every named query the citizen API asks of the data layer on a seeded warehouse (server or chDB)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ import json
 import sys
 from typing import Any
 
-from dashboards.api.data import ApiData
-from dashboards.api.queries import QUERIES
+from dashboards.data import CITIZEN_API, SiteData
+from dashboards.sites import Site
 from ioc.clients.clickhouse import Warehouse, in_process
-from ioc.scope import site_scope
+from ioc.settings import CitizenApiSettings
 from streams.warehouse import migrate
 from tests.api import seed
 
 EXPECTED = {
-    "air_stations": 2,
+    "aqi_by_station": 2,
     "device_positions": 3,
     "water_gauges": 2,
     "public_alerts": 2,
@@ -31,11 +31,10 @@ EXPECTED = {
 
 def run_all(warehouse: Warehouse, seeded: seed.Seeded) -> dict[str, int]:
     """Rows each named query returns for the province, with parameters that match the seeded rows."""
-    data = ApiData(warehouse)
-    scope = site_scope("74")
+    data = SiteData(warehouse, Site.from_settings(CitizenApiSettings(site_unit="74")), live_ttl_s=0, slow_ttl_s=0)
     now = seeded.now
     params: dict[str, dict[str, Any]] = {
-        "air_stations": {"since": now - dt.timedelta(hours=3)},
+        "aqi_by_station": {"hours": 3},
         "device_positions": {"kind": "camera"},
         "water_gauges": {"since": now - dt.timedelta(hours=2)},
         "public_alerts": {"rules": ("aqi-bad", "flood-level", "flood-rise")},
@@ -53,8 +52,8 @@ def run_all(warehouse: Warehouse, seeded: seed.Seeded) -> dict[str, int]:
         "incident_states": {"incident_ids": (seeded.report_incident,)},
         "incident_trail": {"incident_id": seeded.report_incident},
     }
-    assert set(params) == set(QUERIES), "every named query needs its parameters here"
-    return {name: len(data.run(name, scope, **values)) for name, values in params.items()}
+    assert set(params) == CITIZEN_API, "every query the API runs needs its parameters here"
+    return {name: len(data.run(name, "74", **values)) for name, values in params.items()}
 
 
 def main() -> None:

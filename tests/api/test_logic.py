@@ -9,16 +9,18 @@ import pytest
 from pydantic import SecretStr
 
 from dashboards.api import ngsi, open311
-from dashboards.api.cache import Cached, ResponseCache
 from dashboards.api.clients import ApiClients
-from dashboards.api.data import ApiSite
 from dashboards.api.ledger import Ledger
+from dashboards.api.state import Cached
+from dashboards.data import TtlCache
+from dashboards.sites import Site
+from ioc import units
 from ioc.events import CitizenReport
 from ioc.settings import ApiClientConfig, CitizenApiSettings
 
-PROVINCE = ApiSite.from_settings(CitizenApiSettings(site_unit="74"))
-DI_AN = ApiSite.from_settings(CitizenApiSettings(site_unit="724"))
-DONG_HOA = (PROVINCE.rows_tree.get("25957").lat, PROVINCE.rows_tree.get("25957").lon)
+PROVINCE = Site.from_settings(CitizenApiSettings(site_unit="74"))
+DI_AN = Site.from_settings(CitizenApiSettings(site_unit="724"))
+DONG_HOA = (units.load_tree("2024").get("25957").lat, units.load_tree("2024").get("25957").lon)
 NOW = dt.datetime(2025, 6, 1, 8, tzinfo=dt.UTC)
 
 
@@ -46,7 +48,7 @@ def test_services_are_the_report_categories_in_both_languages() -> None:
 
 
 def test_a_report_is_placed_in_the_commune_nearest_its_point() -> None:
-    binh_chuan = PROVINCE.rows_tree.get("25969")  # a marker no other commune shares
+    binh_chuan = units.load_tree("2024").get("25969")  # a marker no other commune shares
     submission = open311.parse_submission(fields(lat=str(binh_chuan.lat), long=str(binh_chuan.lon)), PROVINCE)
     assert submission.unit == "25969"
     report = submission.report("o311-abc", NOW)
@@ -112,7 +114,7 @@ def test_a_report_needs_a_place() -> None:
 
 
 def test_a_place_outside_the_site_is_refused() -> None:
-    thu_dau_mot = PROVINCE.rows_tree.get("25747")
+    thu_dau_mot = units.load_tree("2024").get("25747")
     with pytest.raises(open311.RequestError, match="not within site 724") as caught:
         open311.parse_submission(fields(lat=str(thu_dau_mot.lat), long=str(thu_dau_mot.lon)), DI_AN)
     assert caught.value.status == 422
@@ -204,7 +206,7 @@ def test_api_keys_and_rate_limits_are_per_client() -> None:
 
 def test_the_cache_builds_once_for_concurrent_callers_and_expires() -> None:
     now = [0.0]
-    cache = ResponseCache(clock=lambda: now[0])
+    cache = TtlCache(clock=lambda: now[0])
     builds = []
 
     async def build() -> Cached:
@@ -213,32 +215,32 @@ def test_the_cache_builds_once_for_concurrent_callers_and_expires() -> None:
         return Cached.of(b"body", "application/json", 10, now[0])
 
     async def many() -> list[Cached]:
-        return list(await asyncio.gather(*(cache.get_or_build("k", build) for _ in range(20))))
+        return list(await asyncio.gather(*(cache.get_or_build("k", 10, build) for _ in range(20))))
 
     results = asyncio.run(many())
     assert len(builds) == 1 and {r.body for r in results} == {b"body"}
 
     async def stale_then_fresh() -> tuple[Cached, Cached]:
         now[0] = 11.0  # expired: served stale while one refresh runs
-        stale = await cache.get_or_build("k", build)
+        stale = await cache.get_or_build("k", 10, build)
         await asyncio.sleep(0.05)
-        return stale, await cache.get_or_build("k", build)
+        return stale, await cache.get_or_build("k", 10, build)
 
     stale, fresh = asyncio.run(stale_then_fresh())
     assert len(builds) == 2 and stale.expires == 10 and fresh.expires == 21
     now[0] = 50.0  # too old to serve: built while the caller waits
-    asyncio.run(cache.get_or_build("k", build))
+    asyncio.run(cache.get_or_build("k", 10, build))
     assert len(builds) == 3
 
 
 def test_a_failed_build_is_not_cached() -> None:
-    cache = ResponseCache()
+    cache = TtlCache()
 
     async def broken() -> Cached:
         raise RuntimeError("warehouse down")
 
     with pytest.raises(RuntimeError):
-        asyncio.run(cache.get_or_build("k", broken))
+        asyncio.run(cache.get_or_build("k", 10, broken))
     assert len(cache) == 0
 
 
