@@ -1,4 +1,4 @@
-"""`ioc simulate`: run the seeded fleet simulators (sensors, cameras, citizens, dossiers) against the local stack."""
+"""`ioc simulate`: run the seeded fleet simulators (sensors, cameras, citizens, dossiers) on the local stack."""
 
 from __future__ import annotations
 

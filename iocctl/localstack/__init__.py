@@ -2,7 +2,7 @@
 
 from iocctl.localstack.install import Installer, MissingPrerequisite, Toolchain
 from iocctl.localstack.process import ServiceStartError
-from iocctl.localstack.services import SERVICES, ServiceInfo
+from iocctl.localstack.services import SERVICES, ServiceInfo, is_ready, relaunch, start_service
 from iocctl.localstack.stack import Stack, default_cache_dir, default_stack_dir
 
 __all__ = [
@@ -15,4 +15,7 @@ __all__ = [
     "Toolchain",
     "default_cache_dir",
     "default_stack_dir",
+    "is_ready",
+    "relaunch",
+    "start_service",
 ]

@@ -1,11 +1,9 @@
-"""`ioc up`: the whole platform on one machine — local stack, warehouse, bridge, workers, operator, sites,
-dashboards and the simulated province — with live status, stopped cleanly by Ctrl-C.
+"""`ioc up`: the whole platform on one machine, each part in its own process, with live status until Ctrl-C.
 
-Each part runs as its own process, exactly as it would in a pod (`python -m sensors.bridge`,
-`python -m streams worker`, `python -m operators`, `ioc dashboard`, `ioc simulate`), configured through
-the same environment variables, with its output in the stack directory's `logs/`. The stream workers
-and the simulator share one clock: at `--speed 60` an hour of the province happens in a minute, and the
-SLA clocks run at the same pace, so a flood escalates to its district within the demo.
+The local stack, warehouse, bridge, stream workers, operator, sites, dashboards and the simulated province run
+as they would in pods (`python -m sensors.bridge`, `python -m streams worker`, `ioc dashboard`, ...), configured
+through the same environment variables, logging to the stack directory's `logs/`. The workers and the simulator
+share one clock, so at `--speed 60` an hour of the province, SLAs included, happens in a minute.
 """
 
 from __future__ import annotations

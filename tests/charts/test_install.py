@@ -28,8 +28,8 @@ from typing import Any
 import pytest
 import yaml
 
+from iocctl.localstack.kube import write_kubeconfig
 from iocctl.localstack.process import free_port
-from iocctl.localstack.services import write_kubeconfig
 from operators import crds
 from tests.charts import pss
 from tests.charts.conftest import CHART, Helm, container, one

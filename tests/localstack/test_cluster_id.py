@@ -6,7 +6,7 @@ import base64
 import uuid
 from unittest import mock
 
-from iocctl.localstack.services import kafka_cluster_id
+from iocctl.localstack.kafka import kafka_cluster_id
 
 
 def test_a_cluster_id_is_a_base64url_uuid() -> None:
@@ -18,5 +18,5 @@ def test_a_cluster_id_is_a_base64url_uuid() -> None:
 def test_an_id_that_would_start_with_a_dash_is_drawn_again() -> None:
     dash = uuid.UUID(bytes=base64.urlsafe_b64decode("-" + "A" * 21 + "=="))  # encodes as "-AAAA..."
     plain = uuid.UUID(int=1)
-    with mock.patch("iocctl.localstack.services.uuid.uuid4", side_effect=[dash, plain]):
+    with mock.patch("iocctl.localstack.kafka.uuid.uuid4", side_effect=[dash, plain]):
         assert kafka_cluster_id() == base64.urlsafe_b64encode(plain.bytes).decode().rstrip("=")

@@ -21,7 +21,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from ioc import topics
 from ioc.clients import dynsec
 from ioc.settings import MqttEndpoint
-from iocctl.localstack.services import mqtt_login_ok
+from iocctl.localstack.mosquitto import mqtt_login_ok
 
 # --- MQTT --------------------------------------------------------------------------------------------------
 
