@@ -1,14 +1,18 @@
 # IOC Platform developer commands. `make demo` and `make test` work on a fresh machine: they install
 # what is missing (Python packages into .venv, Debian packages, Kafka jars, Go builds into ~/.cache/ioc).
+# Python packages come from uv.lock, the committed resolution of pyproject.toml's ranges: every install gets
+# the versions the suite last passed with. `make lock` moves them to the newest the ranges allow.
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
+# The uv that installs from uv.lock; `make lock` does not move it.
+UV_VERSION := 0.13.9
 export UV_CACHE_DIR ?= $(HOME)/.cache/ioc/uv
 PYTEST_ARGS ?=
 
-.PHONY: help venv deps test test-fast lint format bench demo schemas clean
+.PHONY: help venv lock deps test test-fast lint format bench demo schemas clean
 
 help:
 	@echo "make demo       run the whole platform locally on real services"
@@ -17,14 +21,25 @@ help:
 	@echo "make lint       ruff, mypy --strict, import-linter, helm lint and helm template of the chart"
 	@echo "make bench      every benchmark; one JSON per benchmark in bench-results/"
 	@echo "make deps       the local stack's prerequisites (apt, Maven, Go builds: etcd, kube-apiserver, kubectl, helm)"
+	@echo "make lock       upgrade uv.lock to the newest versions pyproject.toml allows (then make test, commit)"
 
-$(VENV)/.installed: pyproject.toml
+# uv, pinned: it is what reads uv.lock.
+$(BIN)/uv: Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check uv
-	$(BIN)/uv pip install -q --python $(PY) -e '.[dev]'
+	$(PY) -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+	touch $@
+
+# Exactly the locked versions, the project editable. --locked fails when uv.lock no longer matches
+# pyproject.toml: after editing the dependencies, `.venv/bin/uv lock` (moves only what it must) or
+# `make lock`. --inexact leaves pip and uv, which the lock does not list, in the venv.
+$(VENV)/.installed: pyproject.toml uv.lock $(BIN)/uv
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync -q --locked --inexact --extra dev --python $(PY)
 	touch $@
 
 venv: $(VENV)/.installed
+
+lock: $(BIN)/uv
+	$(BIN)/uv lock --upgrade
 
 deps: venv
 	$(BIN)/ioc deps
