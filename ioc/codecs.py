@@ -11,6 +11,8 @@ from typing import Any, Final, Generic, TypeVar
 
 import msgspec
 
+from ioc.events import DeadLetterReason
+
 __all__ = [
     "MAX_PAYLOAD_BYTES",
     "Codec",
@@ -32,7 +34,7 @@ readings for one device fits."""
 class ContractError(ValueError):
     """A payload that is not a valid event: `reason` is a dead-letter code, the message says why."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: DeadLetterReason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
@@ -59,13 +61,15 @@ class Codec(Generic[T]):
 
     def decode(self, data: bytes | bytearray | memoryview | str) -> T:
         if self.max_bytes is not None and len(data) > self.max_bytes:
-            raise ContractError("too-large", f"payload is {len(data)} bytes, the limit is {self.max_bytes}")
+            raise ContractError(
+                DeadLetterReason.TOO_LARGE, f"payload is {len(data)} bytes, the limit is {self.max_bytes}"
+            )
         try:
             return self._decoder.decode(data)
         except msgspec.ValidationError as exc:
-            raise ContractError("schema", str(exc)) from None
+            raise ContractError(DeadLetterReason.SCHEMA, str(exc)) from None
         except msgspec.DecodeError as exc:
-            raise ContractError("not-json", str(exc)) from None
+            raise ContractError(DeadLetterReason.NOT_JSON, str(exc)) from None
 
 
 _codecs: dict[type[Any], Codec[Any]] = {}

@@ -20,6 +20,7 @@ from typing import Annotated, Final, Literal
 import msgspec
 
 from ioc import codecs, signing
+from ioc.events import DeadLetterReason
 from ioc.fields import UNIT_CODE_BODY, UnitCode
 
 __all__ = [
@@ -230,14 +231,16 @@ def open_signed(envelope: SignedReport, public_keys: Mapping[str, str]) -> Upwar
     if public is None:
         raise signing.SignatureError("unknown-key", f"no public key for key id {envelope.key_id!r}")
     if len(envelope.body) > MAX_REPORT_BYTES:
-        raise codecs.ContractError("too-large", f"report body is {len(envelope.body)} bytes; limit {MAX_REPORT_BYTES}")
+        raise codecs.ContractError(
+            DeadLetterReason.TOO_LARGE, f"report body is {len(envelope.body)} bytes; limit {MAX_REPORT_BYTES}"
+        )
     signing.verify_document(public, envelope.body, envelope.signature)
     try:
         report = msgspec.json.decode(envelope.body, type=UpwardReport)
     except msgspec.ValidationError as exc:
-        raise codecs.ContractError("schema", f"signed body is not an upward report: {exc}") from None
+        raise codecs.ContractError(DeadLetterReason.SCHEMA, f"signed body is not an upward report: {exc}") from None
     except msgspec.DecodeError as exc:
-        raise codecs.ContractError("not-json", f"signed body is not JSON: {exc}") from None
+        raise codecs.ContractError(DeadLetterReason.NOT_JSON, f"signed body is not JSON: {exc}") from None
     for field, inside, outside in (
         ("report_id", report.report_id, envelope.report_id),
         ("unit", report.unit, envelope.unit),
@@ -245,8 +248,8 @@ def open_signed(envelope: SignedReport, public_keys: Mapping[str, str]) -> Upwar
     ):
         if inside != outside:
             raise codecs.ContractError(
-                "schema", f"envelope `{field}` is {outside!r} but the signed report says {inside!r}"
+                DeadLetterReason.SCHEMA, f"envelope `{field}` is {outside!r} but the signed report says {inside!r}"
             )
     if report.revision != revision_of(report):
-        raise codecs.ContractError("schema", "the report's `revision` does not match its figures")
+        raise codecs.ContractError(DeadLetterReason.SCHEMA, "the report's `revision` does not match its figures")
     return report

@@ -30,7 +30,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ioc import codecs, topics
-from ioc.events import DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, IngestBatch, Ingested
+from ioc.events import DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, DeadLetterReason, IngestBatch, Ingested
 from ioc.settings import BridgeSettings
 from ioc.units import UnitTree, load_tree
 from sensors.bridge.batcher import Batch, Batcher
@@ -41,9 +41,6 @@ __all__ = ["Bridge", "BridgeStats"]
 
 log = logging.getLogger(__name__)
 
-READINGS: Final = topics.kafka_topic("readings").name
-CAMERA_EVENTS: Final = topics.kafka_topic("camera-events").name
-DEADLETTER: Final = topics.kafka_topic("deadletter").name
 SESSION_EXPIRY_S: Final = 7 * 24 * 3600
 
 
@@ -163,7 +160,7 @@ class Bridge:
                 key = topics.device_key(verdict.topic.vendor, verdict.topic.device)
                 if not self._limits.allow(key, now):
                     verdict = Rejected(
-                        "rate-limited",
+                        DeadLetterReason.RATE_LIMITED,
                         f"device exceeds {self.settings.device_rate_per_s}/s (burst {self.settings.device_burst})",
                         verdict.topic.vendor,
                         verdict.topic.device,
@@ -173,7 +170,7 @@ class Bridge:
                 self._dead_letter(message.topic, item_bytes, verdict, mid)
                 continue
             self.stats.accepted += 1
-            target = CAMERA_EVENTS if verdict.topic.kind == topics.CAMERA_KIND else READINGS
+            target = topics.CAMERA_EVENTS.name if verdict.topic.kind == topics.CAMERA_KIND else topics.READINGS.name
             partition = topics.partition_for(key, self._partition_count(target))
             item = Ingested(event=verdict.event, path=verdict.path, received_at=received_at)
             with self._lock:
@@ -247,7 +244,8 @@ class Bridge:
             self._ack([mid] if mid else [])
 
         key = topics.device_key(verdict.vendor, verdict.device) if verdict.vendor and verdict.device else source
-        self._send(DEADLETTER, codecs.encode(record), delivered, key=key[:200], headers={"reason": verdict.reason})
+        value = topics.DEADLETTER.encode(record)
+        self._send(topics.DEADLETTER.name, value, delivered, key=key[:200], headers={"reason": verdict.reason.value})
 
     def _ack(self, mids: list[int]) -> None:
         """One part of each of these MQTT messages is in Kafka; acknowledge the messages now complete."""
@@ -272,8 +270,8 @@ class Bridge:
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho ships no hints here
         properties.SessionExpiryInterval = SESSION_EXPIRY_S
         properties.ReceiveMaximum = min(self.settings.max_inflight, 65535)
-        for topic in (READINGS, CAMERA_EVENTS, DEADLETTER):
-            self._partition_count(topic)  # fail fast, with a clear message, on a missing topic
+        for topic in (topics.READINGS, topics.CAMERA_EVENTS, topics.DEADLETTER):
+            self._partition_count(topic.name)  # fail fast, with a clear message, on a missing topic
         self._mqtt.connect(
             endpoint.host, endpoint.port, keepalive=endpoint.keepalive_s, clean_start=False, properties=properties
         )

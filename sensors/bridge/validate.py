@@ -14,23 +14,11 @@ from typing import Final
 import msgspec
 
 from ioc import codecs, topics
-from ioc.events import MEASURES, CameraEvent, SensorReading
+from ioc.events import MEASURES, CameraEvent, DeadLetterReason, SensorReading
 from ioc.units import UnitTree
 from sensors.bridge import fiware
 
-__all__ = ["MAX_BATCH_ITEMS", "REASONS", "Accepted", "Rejected", "Validator"]
-
-REASONS: Final = (
-    "too-large",
-    "not-json",
-    "schema",
-    "bad-topic",
-    "topic-mismatch",
-    "unknown-unit",
-    "implausible-value",
-    "unsupported-format",
-    "rate-limited",
-)
+__all__ = ["MAX_BATCH_ITEMS", "Accepted", "Rejected", "Validator"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -42,7 +30,7 @@ class Accepted:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Rejected:
-    reason: str
+    reason: DeadLetterReason
     detail: str
     vendor: str | None = None
     device: str | None = None
@@ -70,7 +58,7 @@ class Validator:
         try:
             return self._check(topic, payload)
         except Exception as exc:  # noqa: BLE001 - a payload must never stop the bridge; keep the reason
-            return Rejected("schema", f"{type(exc).__name__}: {exc}")
+            return Rejected(DeadLetterReason.SCHEMA, f"{type(exc).__name__}: {exc}")
 
     def check_message(self, topic: str, payload: bytes | bytearray) -> list[tuple[Accepted | Rejected, bytes]]:
         """Verdicts on a message carrying one event or a JSON array of a device's events, item by item.
@@ -85,9 +73,14 @@ class Validator:
         try:
             items = _raw_list.decode(data)
         except msgspec.DecodeError as exc:
-            return [(Rejected("not-json", str(exc)), data)]
+            return [(Rejected(DeadLetterReason.NOT_JSON, str(exc)), data)]
         if not 1 <= len(items) <= MAX_BATCH_ITEMS:
-            return [(Rejected("schema", f"a batch holds 1..{MAX_BATCH_ITEMS} events, not {len(items)}"), data)]
+            return [
+                (
+                    Rejected(DeadLetterReason.SCHEMA, f"a batch holds 1..{MAX_BATCH_ITEMS} events, not {len(items)}"),
+                    data,
+                )
+            ]
         parts: list[tuple[Accepted | Rejected, bytes]] = []
         for raw in items:
             item = bytes(raw)
@@ -96,22 +89,27 @@ class Validator:
 
     def _check(self, topic: str, payload: bytes | bytearray) -> Accepted | Rejected:
         if len(payload) > self._max_bytes:
-            return Rejected("too-large", f"payload is {len(payload)} bytes, the limit is {self._max_bytes}")
+            return Rejected(
+                DeadLetterReason.TOO_LARGE, f"payload is {len(payload)} bytes, the limit is {self._max_bytes}"
+            )
         try:
             where = topics.parse_mqtt_topic(topic)
         except topics.TopicError as exc:
-            return Rejected("bad-topic", str(exc))
+            return Rejected(DeadLetterReason.BAD_TOPIC, str(exc))
         event = self._decode(where, payload)
         if isinstance(event, Rejected):
             return event
         mismatch = _disagreement(where, event)
         if mismatch:
-            return Rejected("topic-mismatch", mismatch, where.vendor, where.device)
+            return Rejected(DeadLetterReason.TOPIC_MISMATCH, mismatch, where.vendor, where.device)
         path = self._paths.get(event.unit)
         if path is None:
             if event.unit not in self._tree:
                 return Rejected(
-                    "unknown-unit", f"unit {event.unit} is not in the units tree", where.vendor, where.device
+                    DeadLetterReason.UNKNOWN_UNIT,
+                    f"unit {event.unit} is not in the units tree",
+                    where.vendor,
+                    where.device,
                 )
             path = self._paths[event.unit] = self._tree.path(event.unit)
         if isinstance(event, SensorReading):
@@ -119,7 +117,7 @@ class Validator:
                 measure = MEASURES[name]
                 if not measure.low <= value <= measure.high:
                     return Rejected(
-                        "implausible-value",
+                        DeadLetterReason.IMPLAUSIBLE_VALUE,
                         f"{name}={value} {measure.unit} is outside the possible range {measure.low}..{measure.high}",
                         where.vendor,
                         where.device,
@@ -131,19 +129,19 @@ class Validator:
         try:
             return codec.decode(payload)
         except codecs.ContractError as exc:
-            if exc.reason != "schema" or where.kind == topics.CAMERA_KIND:
+            if exc.reason is not DeadLetterReason.SCHEMA or where.kind == topics.CAMERA_KIND:
                 return Rejected(exc.reason, exc.message, where.vendor, where.device)
             first_error = exc
         # Not a platform reading: maybe a FIWARE Smart Data Models entity, which is normalised.
         document = _generic.decode(payload)
         if not isinstance(document, dict) or not fiware.is_fiware(document):
-            return Rejected("schema", first_error.message, where.vendor, where.device)
+            return Rejected(DeadLetterReason.SCHEMA, first_error.message, where.vendor, where.device)
         try:
             return fiware.normalise(document, where)
         except fiware.NotFiware as exc:
-            return Rejected("unsupported-format", str(exc), where.vendor, where.device)
+            return Rejected(DeadLetterReason.UNSUPPORTED_FORMAT, str(exc), where.vendor, where.device)
         except (ValueError, TypeError) as exc:
-            return Rejected("schema", f"FIWARE entity: {exc}", where.vendor, where.device)
+            return Rejected(DeadLetterReason.SCHEMA, f"FIWARE entity: {exc}", where.vendor, where.device)
 
 
 def _disagreement(where: topics.MqttTopic, event: SensorReading | CameraEvent) -> str:

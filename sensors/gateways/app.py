@@ -33,10 +33,12 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ioc import codecs, signing, topics
-from ioc.clients.delivery import AsyncProducer, DeliveryError
+from ioc.clients.delivery import AsyncProducer, DeliveryError, EventSink
+from ioc.events import DeadLetterReason
+from ioc.problems import PROBLEM_JSON, Problem, problem_body
 from ioc.scope import Scope, site_scope
 from ioc.settings import PortalGatewaySettings
-from sensors.gateways.intake import DossierIntake, EventSink, ItemResult
+from sensors.gateways.intake import DossierIntake, ItemResult
 from sensors.gateways.judge import Rejected, judge
 from sensors.gateways.poller import Poller
 from sensors.gateways.reports import ReportInbox, ReportRefused, decode_report
@@ -48,16 +50,6 @@ log = logging.getLogger(__name__)
 
 WEBHOOK_PATH: Final = "/portal/v1/dossier-events"
 REPORTS_PATH: Final = "/reports/v1/upward"
-PROBLEM_JSON: Final = "application/problem+json"
-
-
-class Problem(pydantic.BaseModel):
-    """An RFC 9457 problem."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
 
 
 class ItemOutcome(pydantic.BaseModel):
@@ -97,8 +89,8 @@ class ReportSummary(pydantic.BaseModel):
 
 
 def problem(status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> Response:
-    body = Problem(type=f"https://ioc-platform.github.io/errors/{status}", title=title, status=status, detail=detail)
-    return Response(body.model_dump_json().encode(), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    body = problem_body(status, title, detail)
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -270,7 +262,9 @@ def _webhook_route(app: FastAPI, parts: _Parts) -> None:
         except DeliveryError as exc:
             return problem(503, "Kafka unavailable", f"{exc}; retry", headers={"Retry-After": "5"})
         answer = _answer(results)
-        whole = len(verdicts) == 1 and isinstance(verdicts[0], Rejected) and verdicts[0].reason == "not-json"
+        whole = (
+            len(verdicts) == 1 and isinstance(verdicts[0], Rejected) and verdicts[0].reason is DeadLetterReason.NOT_JSON
+        )
         status = 400 if whole else 422 if answer.refused else 202
         if whole:
             refused = verdicts[0]
@@ -378,7 +372,7 @@ def _ops_routes(app: FastAPI, parts: _Parts) -> None:
     @app.get("/readyz", response_model=dict[str, str], responses=_problems(503))
     async def readyz() -> Response:
         try:
-            await asyncio.to_thread(events.partitions, topics.kafka_topic("service-records").name)
+            await asyncio.to_thread(events.partitions, topics.SERVICE_RECORDS.name)
         except DeliveryError as exc:
             return problem(503, "Not ready", str(exc), headers={"Retry-After": "5"})
         return Response(b'{"status":"ready"}', media_type="application/json")

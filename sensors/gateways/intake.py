@@ -14,33 +14,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
-from typing import Final, Literal, Protocol
+from collections.abc import Callable, Sequence
+from typing import Literal
 
-from ioc import codecs, topics
+from ioc import topics
+from ioc.clients.delivery import EventSink
 from ioc.events import DEAD_LETTER_PAYLOAD_BYTES, DeadLetter
 from sensors.gateways.judge import Accepted, Rejected
 from sensors.gateways.state import GatewayState
 
-__all__ = ["DEADLETTER", "SERVICE_RECORDS", "DossierIntake", "EventSink", "ItemResult", "Outcome"]
-
-SERVICE_RECORDS: Final = topics.kafka_topic("service-records").name
-DEADLETTER: Final = topics.kafka_topic("deadletter").name
+__all__ = ["DossierIntake", "ItemResult", "Outcome"]
 
 Outcome = Literal["accepted", "duplicate", "stale", "refused"]
-
-
-class EventSink(Protocol):
-    """Where events go: Kafka in production (ioc.clients.delivery.AsyncProducer), a list in unit tests."""
-
-    async def send(self, topic: str, key: str, value: bytes, *, headers: Mapping[str, str] | None = None) -> None:
-        """Return once stored; raise ioc.clients.delivery.DeliveryError otherwise."""
-
-    def partitions(self, topic: str) -> int:
-        """Partitions of `topic`; raise ioc.clients.delivery.DeliveryError if unknown."""
-
-    def close(self, timeout_s: float = 10.0) -> None:
-        """Deliver what is queued, then let go."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -94,7 +79,7 @@ class DossierIntake:
         async def refusal(index: int, verdict: Rejected) -> None:
             await self._dead_letter(verdict, source)
             results[index] = ItemResult(
-                index, "refused", verdict.dossier_id, None, verdict.reason, verdict.detail[:500]
+                index, "refused", verdict.dossier_id, None, verdict.reason.value, verdict.detail[:500]
             )
 
         await asyncio.gather(
@@ -113,7 +98,9 @@ class DossierIntake:
                 if known is not None and record.status_version <= known:
                     outcome: Outcome = "duplicate" if record.status_version == known else "stale"
                     return ItemResult(index, outcome, record.dossier_id, record.status_version)
-                await self._sink.send(SERVICE_RECORDS, record.dossier_id, codecs.encode(record))
+                await self._sink.send(
+                    topics.SERVICE_RECORDS.name, record.dossier_id, topics.SERVICE_RECORDS.encode(record)
+                )
                 self._state.record_version(record.dossier_id, record.status_version)
                 return ItemResult(index, "accepted", record.dossier_id, record.status_version)
         finally:
@@ -133,4 +120,5 @@ class DossierIntake:
             vendor="portal",
             device=verdict.dossier_id,
         )
-        await self._sink.send(DEADLETTER, source[:200], codecs.encode(letter), headers={"reason": verdict.reason})
+        value = topics.DEADLETTER.encode(letter)
+        await self._sink.send(topics.DEADLETTER.name, source[:200], value, headers={"reason": verdict.reason.value})

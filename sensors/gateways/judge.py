@@ -4,8 +4,8 @@ The one-stop portal sends one `ServiceRecord` (a JSON object) or a batch (a JSON
 judged on its own, as the MQTT bridge judges a gateway's batch, so one bad snapshot is dead-lettered
 with its own bytes while the rest flow. A snapshot must fit the contract and be about a unit this
 connector serves (the site's subtree of the 2024 tree). Whatever the bytes, `judge` returns verdicts and
-never raises. Reasons are the dead-letter codes of docs/vendors.md (`not-json`, `schema`, `too-large`,
-`unknown-unit`).
+never raises. Reasons are dead-letter codes (`ioc.events.DeadLetterReason`: `not-json`, `schema`,
+`too-large`, `unknown-unit`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Final
 import msgspec
 
 from ioc import codecs
-from ioc.events import ServiceRecord
+from ioc.events import DeadLetterReason, ServiceRecord
 from ioc.scope import Scope
 
 __all__ = ["Accepted", "Rejected", "judge"]
@@ -34,7 +34,7 @@ class Accepted:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Rejected:
-    reason: str
+    reason: DeadLetterReason
     detail: str
     raw: bytes
     dossier_id: str | None = None
@@ -56,7 +56,7 @@ def _one(raw: bytes, scope: Scope) -> Accepted | Rejected:
         return Rejected(exc.reason, exc.message, raw, _dossier_id(raw))
     if not scope.contains(record.unit):
         return Rejected(
-            "unknown-unit",
+            DeadLetterReason.UNKNOWN_UNIT,
             f"unit {record.unit!r} is not a unit this connector serves (site {scope.unit}, {scope.edition} tree)",
             raw,
             record.dossier_id,
@@ -71,20 +71,22 @@ def judge(body: bytes, scope: Scope, *, max_batch: int) -> list[Accepted | Rejec
         try:
             return [_one(body, scope)]
         except Exception as exc:  # noqa: BLE001 - a payload must never stop the connector; keep the reason
-            return [Rejected("schema", f"{type(exc).__name__}: {exc}", body)]
+            return [Rejected(DeadLetterReason.SCHEMA, f"{type(exc).__name__}: {exc}", body)]
     try:
         items = _raw_list.decode(body)
     except msgspec.DecodeError as exc:
-        return [Rejected("not-json", str(exc), body)]
+        return [Rejected(DeadLetterReason.NOT_JSON, str(exc), body)]
     if not items:
-        return [Rejected("schema", "the batch is empty: send at least one dossier snapshot", body)]
+        return [Rejected(DeadLetterReason.SCHEMA, "the batch is empty: send at least one dossier snapshot", body)]
     if len(items) > max_batch:
-        return [Rejected("too-large", f"the batch has {len(items)} snapshots; at most {max_batch}", body)]
+        return [
+            Rejected(DeadLetterReason.TOO_LARGE, f"the batch has {len(items)} snapshots; at most {max_batch}", body)
+        ]
     verdicts: list[Accepted | Rejected] = []
     for item in items:
         raw = bytes(item)
         try:
             verdicts.append(_one(raw, scope))
         except Exception as exc:  # noqa: BLE001 - see above
-            verdicts.append(Rejected("schema", f"{type(exc).__name__}: {exc}", raw))
+            verdicts.append(Rejected(DeadLetterReason.SCHEMA, f"{type(exc).__name__}: {exc}", raw))
     return verdicts

@@ -19,12 +19,11 @@ from typing import Final, Literal
 import msgspec
 
 from ioc import codecs, signing, topics, units, upward
-from sensors.gateways.intake import EventSink
+from ioc.clients.delivery import EventSink
 from sensors.gateways.state import GatewayState, StoredReport
 
-__all__ = ["OUTBOX", "ReportInbox", "ReportOutcome", "ReportRefused", "decode_report"]
+__all__ = ["ReportInbox", "ReportOutcome", "ReportRefused", "decode_report"]
 
-OUTBOX: Final = topics.kafka_topic("reports-outbox").name
 # Not codecs.codec_for: its 256 KiB cap is for events; an envelope's size is bounded by the route's body limit.
 _envelopes: Final = msgspec.json.Decoder(upward.SignedReport)
 
@@ -87,7 +86,7 @@ class ReportInbox:
         if self._state.has_report(envelope.idempotency_key):
             return ReportOutcome("duplicate", report.report_id, envelope.idempotency_key)
         if self._relay:
-            await self._sink.send(OUTBOX, envelope.report_id, body)
+            await self._sink.send(topics.REPORTS_OUTBOX.name, envelope.report_id, body)
         kept = self._state.store_report(
             StoredReport(
                 idempotency_key=envelope.idempotency_key,

@@ -22,7 +22,7 @@ from typing import Final, TextIO
 import pydantic
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from ioc import codecs, topics
+from ioc import topics
 from ioc.clients.dynsec import DynsecAdmin
 from ioc.events import CameraEvent, CitizenReport, SensorReading, ServiceRecord
 from ioc.settings import KafkaEndpoint, MqttEndpoint
@@ -30,10 +30,8 @@ from sensors.sdk import ConnectRefused, Device, PublishRefused, SdkError, Vendor
 from sensors.simulators.plan import Planned, Simulation, Tally, iter_plan
 from sensors.simulators.scenarios import ScenarioKind
 
-__all__ = ["REPORTS_TOPIC", "SERVICE_RECORDS_TOPIC", "RunError", "RunSummary", "issue_credentials", "run"]
+__all__ = ["RunError", "RunSummary", "issue_credentials", "run"]
 
-REPORTS_TOPIC: Final = topics.kafka_topic("citizen-reports")
-SERVICE_RECORDS_TOPIC: Final = topics.kafka_topic("service-records")
 _FLUSH_TIMEOUT_S: Final = 30.0
 
 
@@ -151,7 +149,7 @@ class _Session:
             known = set(self.producer.list_topics(timeout=10).topics)
         except KafkaException as exc:
             raise RunError(f"Kafka at {self.kafka.bootstrap} does not answer: {exc}") from None
-        for topic in (REPORTS_TOPIC, SERVICE_RECORDS_TOPIC):
+        for topic in (topics.CITIZEN_REPORTS, topics.SERVICE_RECORDS):
             if topic.name not in known:
                 raise RunError(f"Kafka topic {topic.name} does not exist at {self.kafka.bootstrap}")
         for vendor in self.sim.fleet.vendor_ids:
@@ -234,9 +232,9 @@ class _Session:
     def send(self, planned: Planned) -> None:
         event = planned.event
         if isinstance(event, CitizenReport):
-            self._produce(REPORTS_TOPIC, event.report_id, codecs.encode(event))
+            self._produce(topics.CITIZEN_REPORTS, event.report_id, topics.CITIZEN_REPORTS.encode(event))
         elif isinstance(event, ServiceRecord):
-            self._produce(SERVICE_RECORDS_TOPIC, event.dossier_id, codecs.encode(event))
+            self._produce(topics.SERVICE_RECORDS, event.dossier_id, topics.SERVICE_RECORDS.encode(event))
         else:
             device = self._device(planned, event)
             try:

@@ -29,6 +29,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Final
 
+from ioc.fields import DEVICE_ID, UNIT_CODE, VENDOR_ID
 from sensors.simulators.fleet import (
     CAMERA_STORY_WARDS,
     FLOOD_WARDS,
@@ -82,11 +83,9 @@ DEFAULT_DURATION_S: Final[Mapping[ScenarioKind, float | None]] = {
     ScenarioKind.SPOOF: 60.0,
 }
 
-# The shapes of ioc.events' UnitCode (a commune's 5 digits), VendorId and DeviceId, checked here so a typo
-# in a scenario string is reported against the string rather than deep inside the plan.
-_COMMUNE = re.compile(r"^[0-9]{5}$")
-_VENDOR = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_DEVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# Ids are checked with ioc.fields' patterns here, so a typo in a scenario string is reported against the
+# string rather than deep inside the plan; these scenarios act on communes, whose codes have 5 digits.
+_COMMUNE_DIGITS: Final = 5
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)([dhms])")
 _UNIT_SECONDS: Final = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 
@@ -140,21 +139,21 @@ def _check_targets(kind: ScenarioKind, targets: tuple[str, ...], text: str) -> N
 
     if kind in (ScenarioKind.FLOOD, ScenarioKind.POLLUTION, ScenarioKind.VIOLATIONS):
         for target in targets:
-            if not _COMMUNE.match(target):
+            if not (UNIT_CODE.match(target) and len(target) == _COMMUNE_DIGITS):
                 raise bad(target, "a commune code (5 digits, e.g. 25957)")
         if kind is ScenarioKind.FLOOD and len(targets) != 1:
             raise ValueError(f"scenario {text!r}: flood takes one commune, got {len(targets)}")
     elif kind is ScenarioKind.SPOOF:
         if len(targets) > 2:
             raise ValueError(f"scenario {text!r}: spoof takes <vendor>[,<device>], got {len(targets)} targets")
-        if not _VENDOR.match(targets[0]):
+        if not VENDOR_ID.match(targets[0]):
             raise bad(targets[0], "a vendor id")
-        if len(targets) == 2 and not _DEVICE.match(targets[1]):
+        if len(targets) == 2 and not DEVICE_ID.match(targets[1]):
             raise bad(targets[1], "a device id")
     else:
         if len(targets) != 1:
             raise ValueError(f"scenario {text!r}: {kind.value} takes one target, got {len(targets)}")
-        if not _DEVICE.match(targets[0]):
+        if not DEVICE_ID.match(targets[0]):
             raise bad(targets[0], "a device or vendor id")
 
 

@@ -11,13 +11,11 @@ import httpx
 import msgspec
 import pytest
 
-from ioc import codecs, signing, upward
+from ioc import codecs, signing, topics, upward
 from ioc.events import DossierStatus, ServiceRecord
 from ioc.scope import site_scope
 from ioc.settings import PortalGatewaySettings
 from sensors.gateways import DossierIntake, FeedError, GatewayState, Poller, create_app
-from sensors.gateways.intake import SERVICE_RECORDS
-from sensors.gateways.reports import OUTBOX
 from tests.gateways.asgi import asgi_client
 from tests.gateways.memory import MemorySink
 from tests.reporting.samples import sample_report, snapshot
@@ -58,8 +56,8 @@ async def test_a_report_is_kept_once_however_often_it_is_pushed(parent: tuple[ht
     for _ in range(3):
         again = await push(client, envelope)
         assert again.status_code == 200 and again.json()["result"] == "duplicate"
-    assert len(sink.on(OUTBOX)) == 1  # relayed once, unchanged
-    assert sink.on(OUTBOX)[0] == codecs.encode(envelope)
+    assert len(sink.on(topics.REPORTS_OUTBOX.name)) == 1  # relayed once, unchanged
+    assert sink.on(topics.REPORTS_OUTBOX.name)[0] == codecs.encode(envelope)
     listed = await client.get("/reports/v1/upward", headers={"Authorization": f"Bearer {READ}"})
     assert [r["report_id"] for r in listed.json()] == ["724:month:2025-06"]
     one = await client.get("/reports/v1/upward/724:month:2025-06", headers={"Authorization": f"Bearer {READ}"})
@@ -173,7 +171,7 @@ def test_polling_drains_the_feed_page_by_page_and_remembers_where_it_stands() ->
     feed, sink, state = Feed(events, page=2), MemorySink(), GatewayState(None)
     results = asyncio.run(poller_for(feed, sink, state).poll_once())
     assert [r.result for r in results] == ["accepted", "accepted", "accepted", "duplicate", "refused"]
-    sent = [codecs.decode(v, ServiceRecord) for v in sink.on(SERVICE_RECORDS)]
+    sent = [codecs.decode(v, ServiceRecord) for v in sink.on(topics.SERVICE_RECORDS.name)]
     assert [(r.dossier_id, r.status_version) for r in sent] == [("HS-1", 1), ("HS-2", 1), ("HS-1", 2)]
     assert state.cursor("http://portal/feed") is None
     assert state.cursor("http://portal.test/feed") == "5"

@@ -12,12 +12,11 @@ import httpx
 import msgspec
 import pytest
 
-from ioc import codecs, signing
+from ioc import codecs, signing, topics
 from ioc.events import DeadLetter, DossierStatus, ServiceRecord
 from ioc.scope import site_scope
 from ioc.settings import PortalGatewaySettings
 from sensors.gateways import DossierIntake, GatewayState, create_app, judge
-from sensors.gateways.intake import DEADLETTER, SERVICE_RECORDS
 from tests.gateways.asgi import asgi_client
 from tests.gateways.memory import MemorySink
 from tests.reporting.samples import snapshot
@@ -91,9 +90,9 @@ def test_replays_and_out_of_order_statuses_are_sent_once_and_refusals_dead_lette
     assert take(v3) == ["accepted"]
     assert take(v2) == ["stale"]  # arrived after a newer status
     assert take(v2, v3, snapshot("HS-9", 1, unit="25747")) == ["stale", "duplicate", "refused"]
-    sent = [codecs.decode(v, ServiceRecord) for v in sink.on(SERVICE_RECORDS)]
+    sent = [codecs.decode(v, ServiceRecord) for v in sink.on(topics.SERVICE_RECORDS.name)]
     assert [(r.dossier_id, r.status_version) for r in sent] == [("HS-1", 1), ("HS-1", 3)]
-    [letter] = [codecs.decode(v, DeadLetter) for v in sink.on(DEADLETTER)]
+    [letter] = [codecs.decode(v, DeadLetter) for v in sink.on(topics.DEADLETTER.name)]
     assert letter.reason == "unknown-unit" and letter.device == "HS-9" and letter.vendor == "portal"
     assert codecs.decode(letter.payload, ServiceRecord).dossier_id == "HS-9"
     assert state.version("HS-1") == 3
@@ -150,7 +149,7 @@ async def test_a_signed_snapshot_is_accepted_and_a_replay_is_a_duplicate(
     again = await client.post("/portal/v1/dossier-events", content=body, headers=signed(body))
     assert again.status_code == 202
     assert again.json()["results"][0]["result"] == "duplicate"
-    assert len(sink.on(SERVICE_RECORDS)) == 1
+    assert len(sink.on(topics.SERVICE_RECORDS.name)) == 1
 
 
 @pytest.mark.parametrize(
@@ -197,7 +196,7 @@ async def test_an_unknown_unit_is_422_and_dead_lettered(portal: tuple[httpx.Asyn
     results = answer.json()["results"]
     assert [r["result"] for r in results] == ["accepted", "refused"]
     assert results[1]["reason"] == "unknown-unit"
-    assert len(sink.on(SERVICE_RECORDS)) == 1 and len(sink.on(DEADLETTER)) == 1
+    assert len(sink.on(topics.SERVICE_RECORDS.name)) == 1 and len(sink.on(topics.DEADLETTER.name)) == 1
 
 
 async def test_a_body_that_is_not_json_is_400_and_dead_lettered(portal: tuple[httpx.AsyncClient, MemorySink]) -> None:
@@ -205,7 +204,7 @@ async def test_a_body_that_is_not_json_is_400_and_dead_lettered(portal: tuple[ht
     body = b"<xml>dossier</xml>"
     answer = await client.post("/portal/v1/dossier-events", content=body, headers=signed(body))
     assert answer.status_code == 400
-    [letter] = [msgspec.json.decode(v, type=DeadLetter) for v in sink.on(DEADLETTER)]
+    [letter] = [msgspec.json.decode(v, type=DeadLetter) for v in sink.on(topics.DEADLETTER.name)]
     assert letter.reason == "not-json" and letter.payload == body
 
 

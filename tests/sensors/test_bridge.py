@@ -25,8 +25,8 @@ from ioc.events import SensorKind
 from sensors.sdk import VendorClient
 from tests.sensors.conftest import bridge_settings, dead_letters, ingested, vendor_endpoint
 
-READINGS = topics.kafka_topic("readings").name
-DEADLETTER = topics.kafka_topic("deadletter").name
+READINGS = topics.READINGS.name
+DEADLETTER = topics.DEADLETTER.name
 
 
 def _raw_client(mosquitto: dict[str, Any], vendor: tuple[str, str]) -> mqtt.Client:

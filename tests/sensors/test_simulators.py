@@ -653,8 +653,8 @@ def test_a_tiny_fleet_runs_through_real_brokers(mosquitto: dict[str, Any], kafka
         assert summary.sent.by_device == honest.by_device
         assert summary.sent.last_seq == honest.last_seq
         assert summary.spoof_refused == 3  # the broker refused every publish under another vendor's topic
-        assert summary.kafka_delivered[topics.kafka_topic("citizen-reports").name] == len(reports)
-        assert summary.kafka_delivered[topics.kafka_topic("service-records").name] == len(records)
+        assert summary.kafka_delivered[topics.CITIZEN_REPORTS.name] == len(reports)
+        assert summary.kafka_delivered[topics.SERVICE_RECORDS.name] == len(records)
         devices = sum(honest.by_device.values())
         deadline = time.monotonic() + 10
         while listener.total() < devices and time.monotonic() < deadline:
@@ -670,7 +670,7 @@ def test_a_tiny_fleet_runs_through_real_brokers(mosquitto: dict[str, Any], kafka
             "enable.auto.commit": False,
         }
     )
-    consumer.subscribe([topics.kafka_topic("citizen-reports").name, topics.kafka_topic("service-records").name])
+    consumer.subscribe([topics.CITIZEN_REPORTS.name, topics.SERVICE_RECORDS.name])
     seen_reports: set[str] = set()
     seen_records: set[tuple[str, int]] = set()
     deadline = time.monotonic() + 30
