@@ -332,6 +332,7 @@ class DeadLetterReason(enum.StrEnum):
     IMPLAUSIBLE_VALUE = "implausible-value"
     UNSUPPORTED_FORMAT = "unsupported-format"
     RATE_LIMITED = "rate-limited"
+    REFUSED_UPSTREAM = "refused-upstream"  # a parent IOC refused an upward report (streams.reporting)
 
 
 DEAD_LETTER_PAYLOAD_BYTES: Final = 64 * 1024
