@@ -14,7 +14,7 @@ from iocctl.localstack import Installer, MissingPrerequisite, Stack
 from iocctl.localstack.process import is_alive
 from iocctl.localstack.services import SERVICES
 
-IOC = [sys.executable, "-m", "ioc"]
+IOC = [sys.executable, "-m", "iocctl"]
 
 
 def _processes_mentioning(text: str) -> list[int]:
