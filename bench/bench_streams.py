@@ -35,7 +35,6 @@ from streams.warehouse import migrate
 from streams.windows import UnitWindows
 
 TREE = load_tree("2024")
-READINGS = topics.kafka_topic("readings")
 
 
 def _reading(vendor: str, device: str, unit: str, seq: int, level: float, at: dt.datetime) -> SensorReading:
@@ -53,14 +52,14 @@ def _reading(vendor: str, device: str, unit: str, seq: int, level: float, at: dt
 def _produce(producer: Producer, items: list[SensorReading]) -> None:
     by_partition: dict[int, list[Ingested]] = {}
     for event in items:
-        partition = topics.partition_for(topics.device_key(event.vendor, event.device), READINGS.partitions)
+        partition = topics.partition_for(topics.device_key(event.vendor, event.device), topics.READINGS.partitions)
         by_partition.setdefault(partition, []).append(
             Ingested(event=event, path=TREE.path(event.unit), received_at=event.observed_at)
         )
     for partition, batch in by_partition.items():
         for start in range(0, len(batch), 500):
             producer.produce(
-                READINGS.name,
+                topics.READINGS.name,
                 key=b"batch",
                 value=codecs.encode(IngestBatch(items=batch[start : start + 500])),
                 partition=partition,

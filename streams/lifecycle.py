@@ -8,7 +8,16 @@ from typing import Final
 
 import msgspec
 
-from ioc.events import Detection, Incident, IncidentAction, IncidentCommand, IncidentState, Module, Severity
+from ioc.events import (
+    ACTIVE_STATES,
+    Detection,
+    Incident,
+    IncidentAction,
+    IncidentCommand,
+    IncidentState,
+    Module,
+    Severity,
+)
 from ioc.reference import ReferenceModel
 from ioc.units import UnitTree
 from ioc.workdays import WorkingCalendar
@@ -16,7 +25,6 @@ from ioc.workdays import WorkingCalendar
 __all__ = ["Change", "Context", "EpisodeState", "incident_id", "on_command", "on_detection", "on_tick"]
 
 SEVERITY_RANK: Final = {s: i for i, s in enumerate(Severity)}
-ACTIVE: Final = frozenset({IncidentState.OPEN, IncidentState.ACKNOWLEDGED, IncidentState.DISPATCHED})
 REMEMBERED_COMMANDS: Final = 64
 
 
@@ -61,7 +69,7 @@ def _is_report(incident: Incident) -> bool:
 
 def _due(ctx: Context, incident: Incident, state: IncidentState, start: dt.datetime) -> dt.datetime | None:
     """When the SLA clock for the incident in `state` runs out, counted from `start`."""
-    if state not in ACTIVE:
+    if state not in ACTIVE_STATES:
         return None
     if _is_report(incident):
         sla = ctx.model.report_sla(incident.detail.get("category", "default"))
@@ -80,7 +88,7 @@ def on_detection(episode: EpisodeState, detection: Detection, ctx: Context) -> l
     """Apply a rule's finding; returns the changes made (usually none or one)."""
     current = episode.incident
     if detection.signal == "clear":
-        if current is None or current.state not in ACTIVE:
+        if current is None or current.state not in ACTIVE_STATES:
             return []
         if detection.auto_close:
             note = "Tự động đóng: điều kiện đã hết (auto-closed: the condition cleared)."
@@ -211,7 +219,7 @@ def on_command(episode: EpisodeState, command: IncidentCommand, ctx: Context) ->
 def on_tick(episode: EpisodeState, now: dt.datetime, ctx: Context) -> list[Change]:
     """The clock moved: escalate an incident whose SLA ran out to the parent of its responsible unit."""
     current = episode.incident
-    if current is None or current.state not in ACTIVE or current.sla_due_at is None or now <= current.sla_due_at:
+    if current is None or current.state not in ACTIVE_STATES or current.sla_due_at is None or now <= current.sla_due_at:
         return []
     if current.module is Module.DATA_QUALITY:
         return []  # the vendor's to fix: shown as overdue, not pushed up the government tree

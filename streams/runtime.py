@@ -11,12 +11,10 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import faust
-import msgspec
 from faust.utils.functional import consecutive_numbers
 
 from ioc import topics
 from ioc.clients import clickhouse
-from ioc.events import DeviceMinute, DeviceMinutes, IngestBatch, Tick
 from ioc.reference import ReferenceModel, default_reference_model, load_reference_model
 from ioc.settings import StreamsSettings
 from ioc.units import UnitTree, load_tree
@@ -29,18 +27,13 @@ __all__ = ["GatedApp", "QuietWorker", "Runtime"]
 
 log = logging.getLogger(__name__)
 
-READINGS = topics.kafka_topic("readings")
-CAMERA_EVENTS = topics.kafka_topic("camera-events")
-AGGREGATES = topics.kafka_topic("aggregates")
-SIGNALS = topics.kafka_topic("incident-signals")
-COMMANDS = topics.kafka_topic("incident-commands")
-INCIDENTS = topics.kafka_topic("incidents")
-REPORTS = topics.kafka_topic("citizen-reports")
-SERVICE_RECORDS = topics.kafka_topic("service-records")
-DEADLETTER = topics.kafka_topic("deadletter")
-
 # Topics whose partitions receive ticks, so time-driven work runs where each partition's state lives.
-TICKED = (READINGS, CAMERA_EVENTS, AGGREGATES, SIGNALS)
+TICKED: Final[tuple[topics.KafkaTopic, ...]] = (
+    topics.READINGS,
+    topics.CAMERA_EVENTS,
+    topics.AGGREGATES,
+    topics.INCIDENT_SIGNALS,
+)
 
 
 class QuietWorker(faust.Worker):
@@ -231,15 +224,15 @@ class Runtime:
         sink = RowSink(warehouse or clickhouse.connect(settings.clickhouse), settings.database)
         runtime = cls(settings, app, sink, model, load_tree("2024"), default_calendar(), clock, settings.database)
         for topic in (
-            READINGS,
-            CAMERA_EVENTS,
-            AGGREGATES,
-            SIGNALS,
-            COMMANDS,
-            INCIDENTS,
-            REPORTS,
-            SERVICE_RECORDS,
-            DEADLETTER,
+            topics.READINGS,
+            topics.CAMERA_EVENTS,
+            topics.AGGREGATES,
+            topics.INCIDENT_SIGNALS,
+            topics.INCIDENT_COMMANDS,
+            topics.INCIDENTS,
+            topics.CITIZEN_REPORTS,
+            topics.SERVICE_RECORDS,
+            topics.DEADLETTER,
         ):
             runtime.topic_objects[topic.name] = app.topic(
                 topic.name, key_type=bytes, value_type=bytes, partitions=topic.partitions, internal=False
@@ -313,18 +306,3 @@ class Runtime:
 
 PRODUCER_BATCH_BYTES: Final = 512 * 1024
 """Largest batch of records the producer sends to one partition in one request (Kafka takes up to 1 MB)."""
-
-batch_or_tick = msgspec.json.Decoder(IngestBatch | Tick)
-minute_or_tick: msgspec.json.Decoder[DeviceMinute | DeviceMinutes | Tick] = msgspec.json.Decoder(
-    DeviceMinute | DeviceMinutes | Tick
-)
-
-
-def decode_batch_or_tick(event: Any) -> IngestBatch | Tick:
-    """A readings or camera-events event's value: the bridge's batch, or a tick."""
-    return batch_or_tick.decode(event.value)
-
-
-def decode_minute_or_tick(event: Any) -> DeviceMinute | DeviceMinutes | Tick:
-    """An aggregates event's value: closed device minutes, or a tick."""
-    return minute_or_tick.decode(event.value)

@@ -10,7 +10,7 @@ from ioc import topics
 from ioc.events import DeviceMinute, DeviceMinutes, Tick
 from streams.agents.common import WindowStore, fail_fast, kept_state
 from streams.pipeline import PartitionBuffer
-from streams.runtime import AGGREGATES, Runtime, decode_minute_or_tick
+from streams.runtime import Runtime
 from streams.warehouse import rows
 from streams.windows import UnitWindows
 
@@ -24,12 +24,12 @@ def register(rt: Runtime) -> None:
     write_unit); rebuilt windows are written to `unit_aggregates` with a version, so the newest rebuild of a window is
     the one queries see.
     """
-    pipeline = rt.pipeline("aggregates", AGGREGATES.name)
+    pipeline = rt.pipeline("aggregates", topics.AGGREGATES.name)
     windows = kept_state(
         rt,
         pipeline,
         "unit-windows",
-        AGGREGATES,
+        topics.AGGREGATES,
         decode=UnitWindows.decode,
         encode=UnitWindows.encode,
         store=WindowStore,
@@ -66,11 +66,11 @@ def register(rt: Runtime) -> None:
             return  # a tick only lets a waiting buffer's flush come due
         for minute in value.items if isinstance(value, DeviceMinutes) else [value]:
             unit = minute.target_unit
-            if topics.partition_for(unit, AGGREGATES.partitions) == partition:
+            if topics.partition_for(unit, topics.AGGREGATES.partitions) == partition:
                 windows.get(partition, unit, functools.partial(UnitWindows, unit)).add(minute)
                 windows.mark(partition, unit)
 
-    @rt.app.agent(rt.topic(AGGREGATES.name), name="streams.aggregates")
+    @rt.app.agent(rt.topic(topics.AGGREGATES.name), name="streams.aggregates")
     @fail_fast
     async def aggregates(stream: Any) -> None:
-        await pipeline.consume(stream, decode_minute_or_tick, handle, save)
+        await pipeline.consume(stream, lambda event: topics.AGGREGATES.decode(event.value), handle, save)

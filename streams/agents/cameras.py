@@ -10,7 +10,7 @@ from ioc.events import CameraEvent, IngestBatch, Tick
 from streams import cameras as camera_rules
 from streams.agents.common import DevicesHeard, add_detections, fail_fast, kept_state
 from streams.pipeline import PartitionBuffer
-from streams.runtime import CAMERA_EVENTS, Runtime, decode_batch_or_tick
+from streams.runtime import Runtime
 from streams.warehouse import rows
 
 __all__ = ["register"]
@@ -23,12 +23,12 @@ def register(rt: Runtime) -> None:
     violations once; safety events and hotspots go to the incident workers.
     """
     rules = camera_rules.camera_rules(rt.model)
-    pipeline = rt.pipeline("cameras", CAMERA_EVENTS.name)
+    pipeline = rt.pipeline("cameras", topics.CAMERA_EVENTS.name)
     states = kept_state(
         rt,
         pipeline,
         "camera-state",
-        CAMERA_EVENTS,
+        topics.CAMERA_EVENTS,
         decode=camera_rules.CameraState.decode,
         encode=camera_rules.CameraState.encode,
     )
@@ -60,7 +60,7 @@ def register(rt: Runtime) -> None:
         states.save(partition)
         buffer.add_rows("device_status", heard.take_rows(partition))
 
-    @rt.app.agent(rt.topic(CAMERA_EVENTS.name), name="streams.cameras")
+    @rt.app.agent(rt.topic(topics.CAMERA_EVENTS.name), name="streams.cameras")
     @fail_fast
     async def camera_events(stream: Any) -> None:
-        await pipeline.consume(stream, decode_batch_or_tick, handle, prepare)
+        await pipeline.consume(stream, lambda event: topics.CAMERA_EVENTS.decode(event.value), handle, prepare)

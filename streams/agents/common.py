@@ -10,11 +10,11 @@ import os
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic, TypeVar
 
-from ioc import codecs, topics
+from ioc import topics
 from ioc.events import Detection, Ingested
 from ioc.topics import KafkaTopic
 from streams.pipeline import Outgoing, PartitionBuffer, Pipeline
-from streams.runtime import SIGNALS, Runtime
+from streams.runtime import Runtime
 from streams.warehouse import rows
 from streams.windows import UnitWindows, read_unit, write_unit
 
@@ -34,10 +34,10 @@ S = TypeVar("S")
 def detection_messages(detections: Iterable[Detection]) -> list[Outgoing]:
     return [
         Outgoing(
-            SIGNALS.name,
+            topics.INCIDENT_SIGNALS.name,
             d.episode.encode(),
-            codecs.encode(d),
-            topics.incident_partition(d.episode, SIGNALS.partitions, is_episode=True),
+            topics.INCIDENT_SIGNALS.encode(d),
+            topics.incident_partition(d.episode, topics.INCIDENT_SIGNALS.partitions, is_episode=True),
         )
         for d in detections
     ]

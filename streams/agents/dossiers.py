@@ -7,12 +7,11 @@ import datetime as dt
 import logging
 from typing import Any
 
-from ioc import codecs
+from ioc import codecs, topics
 from ioc.decision766 import default_scheme
-from ioc.events import ServiceRecord
 from streams import indicators
 from streams.agents.common import fail_fast
-from streams.runtime import SERVICE_RECORDS, Runtime
+from streams.runtime import Runtime
 from streams.warehouse import rows
 
 __all__ = ["recompute", "register"]
@@ -48,14 +47,14 @@ def register(rt: Runtime) -> None:
     """
     changed: set[indicators.Period] = set()
 
-    @rt.app.agent(rt.topic(SERVICE_RECORDS.name), name="streams.dossiers")
+    @rt.app.agent(rt.topic(topics.SERVICE_RECORDS.name), name="streams.dossiers")
     @fail_fast
     async def dossiers(stream: Any) -> None:
         async for events in stream.take_events(2000, within=rt.settings.sink_flush_s):
             batch = []
             for event in events:
                 try:
-                    record = codecs.decode(event.value, ServiceRecord)
+                    record = topics.SERVICE_RECORDS.decode(event.value)
                 except codecs.ContractError as exc:
                     log.error("unreadable service record at offset %s: %s", event.message.offset, exc)
                     continue

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Final
 
 import msgspec
 
 from ioc import codecs, topics
-from ioc.events import Detection, Incident, IncidentCommand, Tick
+from ioc.events import DeadLetterReason, Detection, Incident, IncidentCommand, Tick
 from streams import lifecycle
 from streams.agents.common import fail_fast, kept_state
 from streams.pipeline import Outgoing, PartitionBuffer
-from streams.runtime import COMMANDS, INCIDENTS, SIGNALS, Runtime
+from streams.runtime import Runtime
 from streams.warehouse import rows
 
 __all__ = ["register"]
@@ -25,9 +26,10 @@ class _Stored(msgspec.Struct, frozen=True):
     commands: list[str]
 
 
-_decoder: msgspec.json.Decoder[Detection | Tick | IncidentCommand] = msgspec.json.Decoder(
-    Detection | Tick | IncidentCommand
-)
+_DECODERS: Final[dict[str, Callable[[bytes], Detection | Tick | IncidentCommand]]] = {
+    topics.INCIDENT_SIGNALS.name: topics.INCIDENT_SIGNALS.decode,
+    topics.INCIDENT_COMMANDS.name: topics.INCIDENT_COMMANDS.decode,
+}
 _stored = msgspec.json.Decoder(_Stored)
 
 
@@ -48,17 +50,18 @@ def register(rt: Runtime) -> None:
     `incidents` (latest by version) and `incident_history`, and published on `ioc.incidents.v1` for anyone who follows
     incidents (the citizen API, upward reporting).
     """
-    pipeline = rt.pipeline("incidents", SIGNALS.name, COMMANDS.name)
+    signals, commands = topics.INCIDENT_SIGNALS, topics.INCIDENT_COMMANDS
+    pipeline = rt.pipeline("incidents", signals.name, commands.name)
     episodes = kept_state(
         rt,
         pipeline,
         "episodes",
-        SIGNALS,
+        signals,
         decode=_decode_episode,
         encode=_encode_episode,
-        partition_of=lambda episode: topics.incident_partition(episode, SIGNALS.partitions, is_episode=True),
+        partition_of=lambda episode: topics.incident_partition(episode, signals.partitions, is_episode=True),
     )
-    source = rt.app.topic(SIGNALS.name, COMMANDS.name, key_type=bytes, value_type=bytes)
+    source = rt.app.topic(signals.name, commands.name, key_type=bytes, value_type=bytes)
 
     def record(buffer: PartitionBuffer, changes: list[lifecycle.Change]) -> None:
         buffer.urgent = True  # an operator waits for every incident change
@@ -72,10 +75,10 @@ def register(rt: Runtime) -> None:
             )
             buffer.messages.append(
                 Outgoing(
-                    INCIDENTS.name,
+                    topics.INCIDENTS.name,
                     incident.incident_id.encode(),
-                    codecs.encode(incident),
-                    topics.partition_for(incident.incident_id, INCIDENTS.partitions),
+                    topics.INCIDENTS.encode(incident),
+                    topics.partition_for(incident.incident_id, topics.INCIDENTS.partitions),
                 )
             )
 
@@ -83,9 +86,11 @@ def register(rt: Runtime) -> None:
 
     def decode(event: Any) -> Detection | Tick | IncidentCommand | None:
         try:
-            return _decoder.decode(event.value)
-        except msgspec.ValidationError as exc:
-            log.error("unreadable message on %s[%d]: %s", event.message.topic, event.message.partition, exc)
+            return _DECODERS[event.message.topic](event.value)
+        except codecs.ContractError as exc:
+            if exc.reason != DeadLetterReason.SCHEMA:
+                raise  # bytes that are not JSON at all stop the worker (fail_fast), as they always have
+            log.error("unreadable message on %s[%d]: %s", event.message.topic, event.message.partition, exc.message)
             return None  # acknowledged with its neighbours: reading it again would not make it readable
 
     async def handle(partition: int, buffer: PartitionBuffer, value: Detection | Tick | IncidentCommand | None) -> None:

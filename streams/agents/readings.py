@@ -7,12 +7,12 @@ import datetime as dt
 import functools
 from typing import Any, Final
 
-from ioc import codecs, topics
+from ioc import topics
 from ioc.events import DeviceMinute, DeviceMinutes, IngestBatch, SensorReading, Tick
 from streams import rules as device_rules
 from streams.agents.common import DevicesHeard, add_detections, fail_fast, kept_state
 from streams.pipeline import Outgoing, PartitionBuffer
-from streams.runtime import AGGREGATES, READINGS, Runtime, decode_batch_or_tick
+from streams.runtime import Runtime
 from streams.warehouse import rows
 
 __all__ = ["MINUTES_PER_MESSAGE", "register"]
@@ -35,12 +35,12 @@ def register(rt: Runtime) -> None:
     hour's VN_AQI to `aqi_hourly`. See streams/pipeline.py for when rows are written and offsets committed.
     """
     rules = device_rules.sensor_rules(rt.model)
-    pipeline = rt.pipeline("readings", READINGS.name)
+    pipeline = rt.pipeline("readings", topics.READINGS.name)
     states = kept_state(
         rt,
         pipeline,
         "device-state",
-        READINGS,
+        topics.READINGS,
         decode=device_rules.DeviceState.decode,
         encode=device_rules.DeviceState.encode,
     )
@@ -61,7 +61,9 @@ def register(rt: Runtime) -> None:
                     minute=dt.datetime.fromtimestamp(closed.minute, dt.UTC),
                     measures=closed.measures,
                 )
-                buffer.gathered.setdefault(topics.partition_for(target, AGGREGATES.partitions), []).append(minute)
+                buffer.gathered.setdefault(topics.partition_for(target, topics.AGGREGATES.partitions), []).append(
+                    minute
+                )
         version = int(rt.now() * 1000)
         buffer.add_rows(
             "aqi_hourly",
@@ -84,9 +86,9 @@ def register(rt: Runtime) -> None:
             for start in range(0, len(minutes), MINUTES_PER_MESSAGE):
                 buffer.messages.append(
                     Outgoing(
-                        AGGREGATES.name,
+                        topics.AGGREGATES.name,
                         b"minutes",
-                        codecs.encode(DeviceMinutes(items=minutes[start : start + MINUTES_PER_MESSAGE])),
+                        topics.AGGREGATES.encode(DeviceMinutes(items=minutes[start : start + MINUTES_PER_MESSAGE])),
                         target_partition,
                     )
                 )
@@ -125,7 +127,7 @@ def register(rt: Runtime) -> None:
         buffer.add_rows("device_status", heard.take_rows(partition))
         send_minutes(buffer)
 
-    @rt.app.agent(rt.topic(READINGS.name), name="streams.readings")
+    @rt.app.agent(rt.topic(topics.READINGS.name), name="streams.readings")
     @fail_fast
     async def readings(stream: Any) -> None:
-        await pipeline.consume(stream, decode_batch_or_tick, handle, prepare)
+        await pipeline.consume(stream, lambda event: topics.READINGS.decode(event.value), handle, prepare)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ioc import codecs
-from ioc.events import CitizenReport, Detection, IncidentState, Severity
+from ioc import codecs, topics
+from ioc.events import Detection, IncidentState, Severity
 from streams import lifecycle
 from streams.agents.common import detection_messages, fail_fast
-from streams.runtime import REPORTS, Runtime
+from streams.runtime import Runtime
 from streams.warehouse import rows
 
 __all__ = ["register"]
@@ -27,7 +27,7 @@ def register(rt: Runtime) -> None:
     once. Dashboards relate reports to sensor incidents of the same place and time (e.g. flood reports to the flood).
     """
 
-    @rt.app.agent(rt.topic(REPORTS.name), name="streams.reports")
+    @rt.app.agent(rt.topic(topics.CITIZEN_REPORTS.name), name="streams.reports")
     @fail_fast
     async def reports(stream: Any) -> None:
         async for events in stream.take_events(500, within=rt.settings.sink_flush_s):
@@ -35,7 +35,7 @@ def register(rt: Runtime) -> None:
             detections = []
             for event in events:
                 try:
-                    report = codecs.decode(event.value, CitizenReport)
+                    report = topics.CITIZEN_REPORTS.decode(event.value)
                 except codecs.ContractError as exc:
                     log.error("unreadable citizen report at offset %s: %s", event.message.offset, exc)
                     continue

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Final
+from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from ioc import codecs, topics
+from ioc import topics
 from ioc.upward import SignedReport, UpwardReport, seal
 
-__all__ = ["OUTBOX", "Outbox", "OutboxError"]
+__all__ = ["Outbox", "OutboxError"]
 
 log = logging.getLogger(__name__)
-
-OUTBOX: Final = topics.kafka_topic("reports-outbox")
 
 
 class OutboxError(RuntimeError):
@@ -45,10 +43,12 @@ class Outbox:
 
     def _partition_count(self) -> int:
         if self._partitions is None:
-            metadata = self._producer.list_topics(OUTBOX.name, timeout=self._timeout_s)
-            described = metadata.topics.get(OUTBOX.name)
+            metadata = self._producer.list_topics(topics.REPORTS_OUTBOX.name, timeout=self._timeout_s)
+            described = metadata.topics.get(topics.REPORTS_OUTBOX.name)
             if described is None or described.error is not None or not described.partitions:
-                raise OutboxError(f"Kafka topic {OUTBOX.name} does not exist: create it from the registry (ioc.topics)")
+                raise OutboxError(
+                    f"Kafka topic {topics.REPORTS_OUTBOX.name} does not exist: create it from the registry (ioc.topics)"
+                )
             self._partitions = len(described.partitions)
         return self._partitions
 
@@ -61,9 +61,9 @@ class Outbox:
                 errors.append(error)
 
         self._producer.produce(
-            OUTBOX.name,
+            topics.REPORTS_OUTBOX.name,
             key=envelope.report_id.encode(),
-            value=codecs.encode(envelope),
+            value=topics.REPORTS_OUTBOX.encode(envelope),
             partition=topics.partition_for(envelope.report_id, self._partition_count()),
             headers={"idempotency-key": envelope.idempotency_key},
             on_delivery=delivered,

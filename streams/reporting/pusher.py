@@ -10,22 +10,18 @@ from collections.abc import Callable
 from typing import Any, Final, Literal
 
 import httpx
-import msgspec
 from confluent_kafka import Consumer, KafkaError, Message, Producer
 
 from ioc import codecs, topics
-from ioc.events import DEAD_LETTER_PAYLOAD_BYTES, DeadLetter
+from ioc.events import DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, DeadLetterReason
 from ioc.settings import ReportingSettings
 from ioc.upward import SignedReport
-from streams.reporting.outbox import OUTBOX
 
 __all__ = ["PushStats", "Pusher", "classify"]
 
 log = logging.getLogger(__name__)
 
-DEADLETTER: Final = topics.kafka_topic("deadletter").name
 _RETRYABLE: Final = frozenset({408, 425, 429})
-_envelopes: Final = msgspec.json.Decoder(SignedReport)
 
 Verdict = Literal["delivered", "duplicate", "retry", "refused"]
 
@@ -127,9 +123,9 @@ class Pusher:
     def deliver(self, body: bytes, stop: threading.Event) -> Verdict | None:
         """Push one outbox message until the parent settles it; None if `stop` came first."""
         try:
-            envelope = _envelopes.decode(body)
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            self._dead_letter(body, "schema", f"not a signed report envelope: {exc}")
+            envelope = topics.REPORTS_OUTBOX.decode(body)
+        except codecs.ContractError as exc:
+            self._dead_letter(body, DeadLetterReason.SCHEMA, f"not a signed report envelope: {exc.message}")
             self.stats.refused += 1
             return "refused"
         delay = self.settings.retry_min_s
@@ -164,13 +160,15 @@ class Pusher:
             payload=body[:DEAD_LETTER_PAYLOAD_BYTES],
             size=len(body),
         )
-        self._dead.produce(DEADLETTER, key=b"reporting", value=codecs.encode(letter), headers={"reason": reason})
+        self._dead.produce(
+            topics.DEADLETTER.name, key=b"reporting", value=topics.DEADLETTER.encode(letter), headers={"reason": reason}
+        )
         if self._dead.flush(30):
             log.error("dead letter for a refused report could not be written to Kafka")
 
     def run(self, stop: threading.Event) -> None:
         """Consume and deliver until `stop` is set."""
-        self._consumer.subscribe([OUTBOX.name])
+        self._consumer.subscribe([topics.REPORTS_OUTBOX.name])
         try:
             while not stop.is_set():
                 message: Message | None = self._consumer.poll(0.5)

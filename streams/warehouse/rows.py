@@ -26,7 +26,6 @@ from ioc.units import Level
 
 __all__ = [
     "AQI_MEASURE",
-    "CAMERA_KIND",
     "HISTORY_ACTIONS",
     "PERIOD_KINDS",
     "TABLES",
@@ -74,9 +73,6 @@ TABLES: Final[frozenset[str]] = frozenset(
     }
 )
 """The tables the stream workers write (schema_migrations belongs to the migration runner)."""
-
-CAMERA_KIND: Final = "camera"
-"""`device_status.kind` of a camera; sensors use their `SensorKind` value."""
 
 WINDOWS: Final[frozenset[str]] = frozenset({"1m", "15m"})
 """`unit_aggregates.window`: 1-minute tumbling, 15-minute hopping every 5 minutes."""
@@ -193,7 +189,7 @@ def device_status_row(latest: Ingested, *, readings: int) -> Row:
     event = latest.event
     if readings < 0:
         raise ValueError(f"readings must be 0 or more, got {readings}")
-    kind = event.kind.value if isinstance(event, SensorReading) else CAMERA_KIND
+    kind = event.kind.value if isinstance(event, SensorReading) else topics.CAMERA_KIND
     return {
         "device_key": topics.device_key(event.vendor, event.device),
         "vendor": event.vendor,

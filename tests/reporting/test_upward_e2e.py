@@ -24,7 +24,7 @@ import httpx
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from ioc import codecs, signing, upward
+from ioc import codecs, signing, topics, upward
 from ioc.clients import clickhouse as ch
 from ioc.settings import ClickHouseEndpoint, KafkaEndpoint, ReportingSettings
 from sensors.gateways.state import GatewayState
@@ -37,7 +37,7 @@ from tests.reporting import source_check
 from tests.reporting.samples import sample_report, snapshot
 
 ROOT = Path(__file__).parents[2]
-OUTBOX = "ioc.reports-outbox.v1"
+OUTBOX = topics.REPORTS_OUTBOX.name
 READ = "parent-read-token"
 CHILD_PRIVATE, CHILD_PUBLIC = signing.generate_signing_key()
 

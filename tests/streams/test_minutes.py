@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ioc import codecs
+from ioc import codecs, topics
 from ioc.events import DeviceMinute, DeviceMinutes, MeasureStats, Tick
 from streams.agents.readings import MINUTES_PER_MESSAGE
-from streams.runtime import minute_or_tick
 
 AT = dt.datetime(2025, 6, 1, 1, 0, tzinfo=dt.UTC)
 
@@ -24,10 +23,10 @@ def _minute(device: str, target: str) -> DeviceMinute:
 
 def test_the_aggregates_agent_reads_a_batch_a_single_minute_and_a_tick() -> None:
     batch = DeviceMinutes(items=[_minute("g1", "25957"), _minute("g2", "724")])
-    assert minute_or_tick.decode(codecs.encode(batch)) == batch
+    assert topics.AGGREGATES.decode(codecs.encode(batch)) == batch
     single = _minute("g1", "74")
-    assert minute_or_tick.decode(codecs.encode(single)) == single  # what a worker of the previous version sent
-    assert isinstance(minute_or_tick.decode(codecs.encode(Tick(at=AT))), Tick)
+    assert topics.AGGREGATES.decode(codecs.encode(single)) == single  # what a worker of the previous version sent
+    assert isinstance(topics.AGGREGATES.decode(codecs.encode(Tick(at=AT))), Tick)
 
 
 def test_a_full_batch_stays_well_under_kafkas_message_limit() -> None:

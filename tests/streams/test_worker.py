@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ioc import codecs, topics
+from ioc import topics
 from ioc.events import IncidentAction, IncidentCommand
 from tests.streams.worker import Worker, reading
 
@@ -87,7 +87,7 @@ def test_flood_gives_one_incident_per_rule_escalates_and_takes_commands(worker: 
 
     # The district operator acknowledges, dispatches to the ward, resolves with a note.
     episode = topics.episode_of(level["incident_id"])
-    partition = topics.incident_partition(episode, topics.kafka_topic("incident-commands").partitions, is_episode=True)
+    partition = topics.incident_partition(episode, topics.INCIDENT_COMMANDS.partitions, is_episode=True)
     issued = level["opened_at"] + dt.timedelta(minutes=40)
     for n, (action, extra) in enumerate(
         [
@@ -105,8 +105,9 @@ def test_flood_gives_one_incident_per_rule_escalates_and_takes_commands(worker: 
             issued_at=issued + dt.timedelta(minutes=n),
             **extra,
         )
-        worker.send("incident-commands", episode, codecs.encode(command), partition)
-        worker.send("incident-commands", episode, codecs.encode(command), partition)  # retried: applied once
+        value = topics.INCIDENT_COMMANDS.encode(command)
+        worker.send(topics.INCIDENT_COMMANDS, episode, value, partition)
+        worker.send(topics.INCIDENT_COMMANDS, episode, value, partition)  # retried: applied once
     final = worker.wait_for(
         f"SELECT * FROM {db}.incidents FINAL WHERE incident_id = %(i)s",
         lambda rows: rows and rows[0]["state"] == "resolved",
@@ -152,7 +153,7 @@ def _assert_each_reading_stored_once(worker: Worker, vendor: str, devices: list[
             " GROUP BY device",
             v=vendor,
         )
-        partitions = topics.kafka_topic("readings").partitions
+        partitions = topics.READINGS.partitions
         missing = {
             f"{row['device']}@{topics.partition_for(topics.device_key(vendor, row['device']), partitions)}": sorted(
                 set(range(per_device)) - set(row["seqs"])

@@ -155,10 +155,10 @@ class Worker:
         self.producer.produce(topic.name, key=key.encode(), value=value, partition=partition)
 
     def readings(self, items: list[SensorReading]) -> None:
-        self._batches(topics.kafka_topic("readings"), items)
+        self._batches(topics.READINGS, items)
 
     def cameras(self, items: list[CameraEvent]) -> None:
-        self._batches(topics.kafka_topic("camera-events"), items)
+        self._batches(topics.CAMERA_EVENTS, items)
 
     def _batches(self, topic: topics.KafkaTopic, items: list[Any]) -> None:
         by_partition: dict[int, list[Ingested]] = {}
@@ -179,8 +179,7 @@ class Worker:
                 self._send(topic, "tick", value, partition)
         self.producer.flush(10)
 
-    def send(self, short: str, key: str, value: bytes, partition: int | None = None) -> None:
-        topic = topics.kafka_topic(short)
+    def send(self, topic: topics.KafkaTopic, key: str, value: bytes, partition: int | None = None) -> None:
         self.producer.produce(
             topic.name,
             key=key.encode(),
