@@ -67,10 +67,6 @@ CAMERA_KIND: Final = "camera"
 """The MQTT kind segment (and warehouse `kind`) of AI cameras; sensors use their SensorKind value."""
 MQTT_KINDS: Final[frozenset[str]] = frozenset({*(k.value for k in SensorKind), CAMERA_KIND})
 
-_SEGMENT: Final = DEVICE_ID
-_UNIT: Final = UNIT_CODE
-_VENDOR: Final = VENDOR_ID
-
 
 class TopicError(ValueError):
     """An MQTT topic that does not follow the layout; the message says which segment is wrong."""
@@ -107,13 +103,13 @@ def parse_mqtt_topic(topic: str) -> MqttTopic:
 
 
 def _check(topic: MqttTopic) -> None:
-    if not _UNIT.match(topic.unit):
+    if not UNIT_CODE.match(topic.unit):
         raise TopicError(f"unit segment {topic.unit!r} is not a GSO unit code")
     if topic.kind not in MQTT_KINDS:
         raise TopicError(f"kind segment {topic.kind!r} is not one of {sorted(MQTT_KINDS)}")
-    if not _VENDOR.match(topic.vendor):
+    if not VENDOR_ID.match(topic.vendor):
         raise TopicError(f"vendor segment {topic.vendor!r} is not a vendor id")
-    if not _SEGMENT.match(topic.device):
+    if not DEVICE_ID.match(topic.device):
         raise TopicError(f"device segment {topic.device!r} is not a device id")
 
 
@@ -124,7 +120,7 @@ def mqtt_shared_subscription(group: str = "ioc-bridge") -> str:
 
 def mqtt_vendor_pattern(vendor: str, unit: str = "+", kind: str = "+") -> str:
     """The ACL pattern that lets `vendor` publish under its own segment (optionally one unit/kind)."""
-    if not _VENDOR.match(vendor):
+    if not VENDOR_ID.match(vendor):
         raise TopicError(f"vendor {vendor!r} is not a vendor id")
     return f"{MQTT_PREFIX}/{unit}/{kind}/{vendor}/#"
 
@@ -324,6 +320,6 @@ def device_key(vendor: str, device: str) -> str:
 
 def site_topic(unit: str, short: str) -> str:
     """A topic owned by one site (isolated sites get their own copies): `ioc.site-<unit>.<short>.v1`."""
-    if not _UNIT.match(unit):
+    if not UNIT_CODE.match(unit):
         raise TopicError(f"unit {unit!r} is not a GSO unit code")
     return f"ioc.site-{unit}.{short}.v1"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import re
 
 import pytest
 
-from ioc import topics
+from ioc import codecs, topics
+from ioc.events import DeadLetter, DeadLetterReason, Tick
 
 
 def test_mqtt_topic_round_trip() -> None:
@@ -45,11 +48,40 @@ def test_registry_names_are_versioned_and_unique() -> None:
         assert name == topic.name
         assert re.fullmatch(r"ioc\.[a-z-]+\.v1", name)
         assert topic.partitions >= 1
-    assert topics.kafka_topic("deadletter").name == "ioc.deadletter.v1"
-    assert topics.kafka_topic("site-config").config["cleanup.policy"] == "compact"
-    assert topics.kafka_topic("readings").config["cleanup.policy"] == "delete"
+    assert topics.DEADLETTER.name == "ioc.deadletter.v1"
+    assert topics.SITE_CONFIG.config["cleanup.policy"] == "compact"
+    assert topics.READINGS.config["cleanup.policy"] == "delete"
+    assert [t.short for t in topics.KAFKA_TOPICS.values()][:2] == ["readings", "camera-events"]
+
+
+def test_kafka_topic_lookup_kept_for_the_migration() -> None:
+    assert topics.kafka_topic("readings") is topics.READINGS
     with pytest.raises(KeyError, match="known"):
         topics.kafka_topic("reading")
+
+
+def test_a_handle_decodes_and_encodes_its_value_type() -> None:
+    at = dt.datetime(2025, 6, 1, 1, 0, tzinfo=dt.UTC)
+    tick = topics.READINGS.decode(topics.READINGS.encode(Tick(at=at)))
+    assert tick == Tick(at=at)
+    letter = DeadLetter(
+        source="mqtt:x", reason=DeadLetterReason.SCHEMA, detail="d", received_at=at, payload=b"{}", size=2
+    )
+    assert topics.DEADLETTER.decode(topics.DEADLETTER.encode(letter)) == letter
+    assert topics.SITE_CONFIG.decode(b'{"unit": "724"}') == {"unit": "724"}
+    with pytest.raises(codecs.ContractError) as refused:
+        topics.INCIDENTS.decode(b'{"schema": "ioc.tick.v1", "at": "2025-06-01T01:00:00Z"}')
+    assert refused.value.reason is DeadLetterReason.SCHEMA
+    with pytest.raises(codecs.ContractError) as garbage:
+        topics.INCIDENTS.decode(b"{")
+    assert garbage.value.reason is DeadLetterReason.NOT_JSON
+
+
+def test_a_site_copy_keeps_the_layout_under_its_own_name() -> None:
+    copy = dataclasses.replace(topics.READINGS, name=topics.site_topic("724", topics.READINGS.short))
+    assert copy.name == "ioc.site-724.readings.v1"
+    assert copy.partitions == topics.READINGS.partitions
+    assert isinstance(copy.decode(topics.READINGS.encode(Tick(at=dt.datetime(2025, 1, 1, tzinfo=dt.UTC)))), Tick)
 
 
 def test_site_topics() -> None:
