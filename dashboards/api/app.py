@@ -25,12 +25,13 @@ from dashboards.api import models, routes_ngsi, routes_open311, routes_open_data
 from dashboards.api.clients import ApiClients
 from dashboards.api.front_cache import FrontCache
 from dashboards.api.ledger import Ledger
-from dashboards.api.state import JSON, PROBLEM_JSON, ApiState, EventSink, open311_error, problem
+from dashboards.api.state import JSON, ApiState, open311_error, problem
 from dashboards.data import TtlCache
 from dashboards.sites import Site
 from ioc import topics
 from ioc.clients import clickhouse
-from ioc.clients.delivery import AsyncProducer, DeliveryError
+from ioc.clients.delivery import AsyncProducer, DeliveryError, EventSink
+from ioc.problems import PROBLEM_JSON, Problem
 from ioc.settings import CitizenApiSettings
 
 __all__ = ["create_app"]
@@ -116,7 +117,7 @@ def _ops_routes(app: FastAPI, state: ApiState) -> None:
         "/readyz",
         tags=["Operations"],
         response_model=dict[str, str],
-        responses={503: {"model": models.Problem, "description": "ClickHouse or Kafka cannot be reached."}},
+        responses={503: {"model": Problem, "description": "ClickHouse or Kafka cannot be reached."}},
         summary="ClickHouse answers and Kafka knows the citizen-reports topic",
     )
     async def readyz() -> Response:
@@ -126,7 +127,7 @@ def _ops_routes(app: FastAPI, state: ApiState) -> None:
         except clickhouse.WarehouseError:
             data, warehouse_ok = None, False
         try:
-            await asyncio.to_thread(state.sink.partitions, topics.kafka_topic("citizen-reports").name)
+            await asyncio.to_thread(state.sink.partitions, topics.CITIZEN_REPORTS.name)
             kafka_ok = True
         except DeliveryError:
             kafka_ok = False
@@ -169,7 +170,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         return app.openapi_schema
     spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     schemas = spec.setdefault("components", {}).setdefault("schemas", {})
-    schemas.setdefault("Problem", models.Problem.model_json_schema(ref_template="#/components/schemas/{model}"))
+    schemas.setdefault("Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}"))
     schemas.setdefault(
         "Open311Error", models.Open311Error.model_json_schema(ref_template="#/components/schemas/{model}")
     )

@@ -24,7 +24,6 @@ __all__ = [
     "HistoryEntry",
     "Open311Error",
     "Page",
-    "Problem",
     "RequestCreated",
     "ScorePage",
     "Service",
@@ -51,16 +50,6 @@ class Open311Error(_Model):
 
     code: int = pydantic.Field(description="The HTTP status code.")
     description: str = pydantic.Field(description="What was wrong, naming the field.")
-
-
-class Problem(_Model):
-    """An RFC 9457 problem: every error outside /open311 (NGSI-LD uses the same shape)."""
-
-    type: str = pydantic.Field(description="A URI naming the kind of problem.")
-    title: str
-    status: int
-    detail: str
-    field: str | None = pydantic.Field(None, description="The request field at fault, when one is.")
 
 
 # --- Open311 ------------------------------------------------------------------------------------------------

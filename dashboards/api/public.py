@@ -18,7 +18,7 @@ from dashboards.data import Rows, SiteData
 from dashboards.sites import Site
 from ioc import aqi
 from ioc.decision766 import Scheme, default_scheme
-from ioc.events import Module
+from ioc.events import ACTIVE_STATES, Module
 from ioc.reference import AqiBandRule, ReferenceModel, SilenceRule, ThresholdRule
 
 __all__ = [
@@ -85,7 +85,7 @@ def air_stations(data: SiteData, site: Site, unit: str, *, hours: int) -> list[m
 
 def public_alerts(data: SiteData, site: Site, unit: str) -> Rows:
     """Active incidents of the public warning rules, newest first."""
-    return data.run("public_alerts", unit, rules=alert_rules(site.model) or ("",))
+    return data.run("public_alerts", unit, active=ACTIVE_STATES, rules=alert_rules(site.model) or ("",))
 
 
 def flood_warnings(data: SiteData, site: Site, unit: str, *, now: dt.datetime) -> list[models.FloodWarning]:

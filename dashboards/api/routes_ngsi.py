@@ -20,6 +20,7 @@ from dashboards.api import models, ngsi, public
 from dashboards.api.routes_open_data import unit_or_problem
 from dashboards.api.state import JSON, LD_JSON, ApiState, problem
 from dashboards.data import SiteData
+from ioc.problems import Problem
 
 __all__ = ["router"]
 
@@ -28,8 +29,8 @@ MAX_LIMIT: Final = 1000
 
 _ENTITY_LIST: Final[dict[str, Any]] = {"type": "array", "items": models.ngsi_schema()}
 _NGSI_PROBLEMS: Final[dict[int | str, dict[str, Any]]] = {
-    400: {"model": models.Problem, "description": "BadRequestData: a parameter is wrong."},
-    404: {"model": models.Problem, "description": "ResourceNotFound, or the site publishes no open data."},
+    400: {"model": Problem, "description": "BadRequestData: a parameter is wrong."},
+    404: {"model": Problem, "description": "ResourceNotFound, or the site publishes no open data."},
 }
 
 

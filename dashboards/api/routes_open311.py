@@ -23,14 +23,13 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from dashboards.api import models, open311
 from dashboards.api.state import JSON, ApiState, open311_error
 from dashboards.data import Rows, SiteData
-from ioc import codecs, topics
+from ioc import topics
 from ioc.clients.delivery import DeliveryError
 from ioc.events import CitizenReport
 
 __all__ = ["read_body", "router"]
 
 PREFIX: Final = "/open311/v2"
-REPORTS_TOPIC: Final = topics.kafka_topic("citizen-reports").name
 VN: Final = ZoneInfo("Asia/Ho_Chi_Minh")
 MAX_LIST: Final = 1000
 """Most requests one GET requests.json returns (Open311's customary cap)."""
@@ -340,7 +339,7 @@ def _submit_route(api: APIRouter, state: ApiState) -> None:
                 return _created_response(report_id, 200, replayed=True)
         report = submission.report(report_id, submitted_at)
         try:
-            await state.sink.send(REPORTS_TOPIC, report.report_id, codecs.encode(report))
+            await state.sink.send(topics.CITIZEN_REPORTS.name, report.report_id, topics.CITIZEN_REPORTS.encode(report))
         except DeliveryError as exc:
             return open311_error(
                 503,

@@ -20,14 +20,15 @@ from dashboards.api.state import ApiState, problem
 from dashboards.data import SiteData
 from dashboards.sites import UnitOutsideSite
 from ioc.decision766 import default_scheme
+from ioc.problems import Problem
 
 __all__ = ["PROBLEMS", "router", "unit_or_problem"]
 
 PREFIX: Final = "/open-data/v1"
 UNIT_PATTERN: Final = r"^[0-9]{2,5}$"
 PROBLEMS: Final[dict[int | str, dict[str, Any]]] = {
-    400: {"model": models.Problem, "description": "A parameter is wrong; `field` names it."},
-    404: {"model": models.Problem, "description": "The unit is not in this site, or the site publishes no open data."},
+    400: {"model": Problem, "description": "A parameter is wrong; `field` names it."},
+    404: {"model": Problem, "description": "The unit is not in this site, or the site publishes no open data."},
 }
 
 

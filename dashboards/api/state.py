@@ -10,7 +10,7 @@ import dataclasses
 import hashlib
 import time
 from collections.abc import Callable, Hashable, Mapping
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import pydantic
 from fastapi import Request, Response
@@ -21,37 +21,23 @@ from dashboards.api.ledger import Ledger
 from dashboards.data import SiteData, TtlCache
 from dashboards.sites import Site
 from ioc.clients import clickhouse
+from ioc.clients.delivery import EventSink
+from ioc.problems import PROBLEM_JSON, problem_body
 from ioc.settings import CitizenApiSettings
 
 __all__ = [
     "JSON",
     "LD_JSON",
-    "PROBLEM_JSON",
     "ApiState",
     "Cached",
-    "EventSink",
     "open311_error",
     "problem",
 ]
 
 JSON: Final = "application/json"
 LD_JSON: Final = "application/ld+json"
-PROBLEM_JSON: Final = "application/problem+json"
 
 _open311_errors: Final = pydantic.TypeAdapter(list[models.Open311Error])
-
-
-class EventSink(Protocol):
-    """Where submitted reports go: Kafka in production (ioc.clients.delivery.AsyncProducer), a list in unit tests."""
-
-    async def send(self, topic: str, key: str, value: bytes, *, headers: Mapping[str, str] | None = None) -> None:
-        """Return once the event is stored; raise ioc.clients.delivery.DeliveryError otherwise."""
-
-    def partitions(self, topic: str) -> int:
-        """How many partitions `topic` has; raise ioc.clients.delivery.DeliveryError if it cannot tell."""
-
-    def close(self, timeout_s: float = 10.0) -> None:
-        """Deliver what is queued, then let go."""
 
 
 def open311_error(status: int, description: str, headers: Mapping[str, str] | None = None) -> Response:
@@ -70,14 +56,8 @@ def problem(
     headers: Mapping[str, str] | None = None,
 ) -> Response:
     """An RFC 9457 problem answer (NGSI-LD's ProblemDetails have the same shape)."""
-    body = models.Problem(
-        type=kind or f"https://ioc-platform.github.io/errors/{status}",
-        title=title,
-        status=status,
-        detail=detail,
-        field=field,
-    ).model_dump_json(exclude_none=True)
-    return Response(body.encode(), status_code=status, media_type=PROBLEM_JSON, headers=dict(headers or {}))
+    body = problem_body(status, title, detail, field=field, kind=kind)
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=dict(headers or {}))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

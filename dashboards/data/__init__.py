@@ -5,7 +5,6 @@ Pages and routes ask `SiteData` for named, parameterised, cached queries scoped 
 
 from dashboards.data.cache import TtlCache
 from dashboards.data.commands import (
-    COMMAND_TOPIC,
     CommandError,
     CommandSender,
     Delivery,
@@ -18,13 +17,11 @@ from dashboards.data.commands import (
 )
 from dashboards.data.privacy import PERSONAL_FIELDS, mask_rows
 from dashboards.data.queries import CITIZEN_API, QUERIES, Query
-from dashboards.data.site import ACTIVE_STATES, Headline, NotAllowed, Rows, SiteData
+from dashboards.data.site import Headline, NotAllowed, Rows, SiteData
 from dashboards.data.source import SourceError, close_all, warehouse_for
 
 __all__ = [
-    "ACTIVE_STATES",
     "CITIZEN_API",
-    "COMMAND_TOPIC",
     "PERSONAL_FIELDS",
     "QUERIES",
     "CommandError",

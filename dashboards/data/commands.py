@@ -15,12 +15,11 @@ from typing import Any, Final, Protocol
 
 from confluent_kafka import KafkaException, Producer
 
-from ioc import codecs, topics
+from ioc import topics
 from ioc.events import IncidentCommand
 from ioc.settings import KafkaEndpoint
 
 __all__ = [
-    "COMMAND_TOPIC",
     "CommandError",
     "CommandSender",
     "Delivery",
@@ -31,8 +30,6 @@ __all__ = [
     "episode_key",
     "sender_for",
 ]
-
-COMMAND_TOPIC: Final = topics.kafka_topic("incident-commands")
 
 
 class CommandError(RuntimeError):
@@ -54,7 +51,7 @@ def episode_key(incident_id: str) -> str:
     return head if sep else incident_id
 
 
-def command_partition(incident_id: str, partitions: int = COMMAND_TOPIC.partitions) -> int:
+def command_partition(incident_id: str, partitions: int = topics.INCIDENT_COMMANDS.partitions) -> int:
     """The partition of the command topic that an incident's commands must go to."""
     return topics.partition_for(episode_key(incident_id), partitions)
 
@@ -93,9 +90,9 @@ class KafkaCommandSender:
         try:
             with self._lock:
                 self._producer.produce(
-                    COMMAND_TOPIC.name,
+                    topics.INCIDENT_COMMANDS.name,
                     key=command.incident_id.encode("utf-8"),
-                    value=codecs.encode(command),
+                    value=topics.INCIDENT_COMMANDS.encode(command),
                     partition=partition,
                     on_delivery=lambda err, msg: results.append((err, msg)),
                 )
@@ -118,7 +115,7 @@ class MemoryCommandSender:
 
     def send(self, command: IncidentCommand) -> Delivery:
         self.sent.append(command)
-        return Delivery(COMMAND_TOPIC.name, command_partition(command.incident_id), len(self.sent) - 1)
+        return Delivery(topics.INCIDENT_COMMANDS.name, command_partition(command.incident_id), len(self.sent) - 1)
 
 
 _senders: dict[str, CommandSender] = {}

@@ -51,7 +51,7 @@ _PAGES: Final[tuple[Query, ...]] = (
         SELECT unit, responsible_unit, severity, count() AS incidents,
                countIf(ifNull(sla_due_at < now(), 0)) AS overdue
         FROM incidents FINAL
-        WHERE ({scope} OR {responsible}) AND state IN ('open', 'acknowledged', 'dispatched')
+        WHERE ({scope} OR {responsible}) AND state IN %(active)s
         GROUP BY unit, responsible_unit, severity
         """,
     ),
@@ -411,7 +411,7 @@ _CITIZEN: Final[tuple[Query, ...]] = (
         """
         SELECT incident_id, rule, unit, severity, state, title, opened_at, updated_at, lat, lon
         FROM incidents FINAL
-        WHERE {scope} AND state IN ('open', 'acknowledged', 'dispatched') AND rule IN %(rules)s
+        WHERE {scope} AND state IN %(active)s AND rule IN %(rules)s
         ORDER BY opened_at DESC, incident_id
         """,
     ),

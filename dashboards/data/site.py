@@ -20,10 +20,9 @@ from dashboards.data.source import run_scoped, token
 from dashboards.sites import Site, display_name
 from ioc import units, workdays
 from ioc.clients import clickhouse
-from ioc.events import VIOLATION_TYPES, IncidentState, Module, Severity
+from ioc.events import ACTIVE_STATES, VIOLATION_TYPES, IncidentState, Module, Severity
 
 __all__ = [
-    "ACTIVE_STATES",
     "AIR_MEASURES",
     "Headline",
     "NotAllowed",
@@ -33,7 +32,6 @@ __all__ = [
 
 Rows = list[dict[str, Any]]
 
-ACTIVE_STATES: Final = (IncidentState.OPEN.value, IncidentState.ACKNOWLEDGED.value, IncidentState.DISPATCHED.value)
 _MODULES: Final = tuple(m.value for m in Module)
 _SEVERITIES: Final = tuple(s.value for s in Severity)
 AIR_MEASURES: Final = ("pm25", "pm10", "no2", "o3", "co", "so2")
@@ -149,7 +147,7 @@ class SiteData:
             }
             for p in places
         }
-        for row in self.run("incidents_by_unit", unit):
+        for row in self.run("incidents_by_unit", unit, active=ACTIVE_STATES):
             where = row["unit"] if self.site.scope_of(unit).contains(row["unit"]) else row["responsible_unit"]
             for code in owners(where):
                 figure = figures[code]
@@ -165,7 +163,7 @@ class SiteData:
 
     def headline(self, unit: str) -> Headline:
         """The figures across the top of the overview."""
-        incidents = self.run("incidents_by_unit", unit)
+        incidents = self.run("incidents_by_unit", unit, active=ACTIVE_STATES)
         reports = self.run("reports_by_state", unit, days=7)
         devices = self.devices_by_vendor(unit)
         stations = self.run("aqi_by_station", unit, hours=3)

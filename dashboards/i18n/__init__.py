@@ -13,7 +13,7 @@ import importlib.resources
 from collections.abc import Mapping
 from typing import Final, Literal
 
-import yaml
+from ioc.yamlfiles import load_yaml
 
 __all__ = ["LANGUAGES", "Language", "Translator", "language", "strings"]
 
@@ -43,7 +43,7 @@ def strings(lang: Language) -> Mapping[str, str]:
     """Every string of a language, by dotted key ("incidents.title")."""
     text = importlib.resources.files("dashboards.i18n").joinpath(f"{lang}.yaml").read_text(encoding="utf-8")
     flat: dict[str, str] = {}
-    _flatten("", yaml.safe_load(text), flat)
+    _flatten("", load_yaml(text, f"dashboards/i18n/{lang}.yaml"), flat)
     return flat
 
 

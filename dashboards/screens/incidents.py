@@ -8,9 +8,9 @@ import streamlit as st
 
 from dashboards import actions, ui
 from dashboards.context import current
-from dashboards.data import ACTIVE_STATES, CommandError, commands
+from dashboards.data import CommandError, commands
 from dashboards.sites import display_name
-from ioc.events import IncidentAction, IncidentState, Module, Severity
+from ioc.events import ACTIVE_STATES, IncidentAction, IncidentState, Module, Severity
 
 __all__: list[str] = []
 
@@ -25,7 +25,7 @@ states_col, modules_col, severities_col = st.columns(3)
 states = states_col.multiselect(
     t("incidents.filter_state"),
     options=[s.value for s in IncidentState],
-    default=list(ACTIVE_STATES),
+    default=[s.value for s in ACTIVE_STATES],
     format_func=lambda v: t(f"state.{v}"),
     key="incidents-states",
 )

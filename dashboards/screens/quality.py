@@ -8,12 +8,21 @@ import streamlit as st
 
 from dashboards import ui
 from dashboards.context import current
+from ioc.events import DeadLetterReason
 
 __all__: list[str] = []
 
 ctx = current()
 t = ctx.t
 ui.header(ctx, "quality.title")
+
+
+def reason(value: str) -> str:
+    """A dead letter's reason as operators read it; a code this release does not know shows as it is."""
+    return t(f"reason.{DeadLetterReason(value).value}") if value in _REASONS else value
+
+
+_REASONS = frozenset(DeadLetterReason)
 
 
 def age(value: dt.datetime | None) -> str:
@@ -65,7 +74,7 @@ freshness()
 
 with ui.guarded(ctx):
     st.subheader(t("quality.rejections"))
-    reasons = [{**row, "reason": t(f"reason.{row['reason']}")} for row in ctx.data.rejections(ctx.unit)]
+    reasons = [{**row, "reason": reason(row["reason"])} for row in ctx.data.rejections(ctx.unit)]
     if reasons:
         ui.chart(
             ctx,
@@ -92,5 +101,5 @@ with ui.guarded(ctx):
             ("detail", "col.detail"),
             ("source", "col.source"),
         ],
-        formats={"reason": lambda v: t(f"reason.{v}")},
+        formats={"reason": reason},
     )

@@ -10,6 +10,7 @@ from typing import Any
 from dashboards.data import CITIZEN_API, SiteData
 from dashboards.sites import Site
 from ioc.clients.clickhouse import Warehouse, in_process
+from ioc.events import ACTIVE_STATES
 from ioc.settings import CitizenApiSettings
 from streams.warehouse import migrate
 from tests.api import seed
@@ -37,7 +38,7 @@ def run_all(warehouse: Warehouse, seeded: seed.Seeded) -> dict[str, int]:
         "aqi_by_station": {"hours": 3},
         "device_positions": {"kind": "camera"},
         "water_gauges": {"since": now - dt.timedelta(hours=2)},
-        "public_alerts": {"rules": ("aqi-bad", "flood-level", "flood-rise")},
+        "public_alerts": {"active": ACTIVE_STATES, "rules": ("aqi-bad", "flood-level", "flood-rise")},
         "score_latest_period": {"period_kind": "month"},
         "scores": {"period_kind": "month", "period": seeded.month},
         "report": {"report_id": seed.REPORT_ID},

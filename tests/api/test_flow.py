@@ -18,7 +18,7 @@ import pytest
 from pydantic import SecretStr
 
 from dashboards.api import create_app
-from ioc import codecs, topics, units
+from ioc import topics, units
 from ioc.events import IncidentAction, IncidentCommand
 from ioc.settings import ClickHouseEndpoint, KafkaEndpoint
 from tests.api.conftest import API_KEY, api_settings
@@ -26,7 +26,7 @@ from tests.gateways.asgi import asgi_client
 from tests.streams.worker import Worker
 
 BINH_CHUAN = units.load_tree("2024").get("25969")  # Thuận An: a commune whose marker no other shares
-COMMANDS = topics.kafka_topic("incident-commands")
+COMMANDS = topics.INCIDENT_COMMANDS
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def _command(worker: Worker, incident_id: str, action: IncidentAction, **extra: 
         **extra,
     )
     partition = topics.incident_partition(incident_id, COMMANDS.partitions)
-    worker.send("incident-commands", topics.episode_of(incident_id), codecs.encode(command), partition)
+    worker.send(COMMANDS, topics.episode_of(incident_id), COMMANDS.encode(command), partition)
 
 
 async def test_an_open311_request_becomes_an_incident_and_its_status_follows_it(

@@ -10,14 +10,13 @@ import pytest
 from pydantic import SecretStr
 
 from dashboards.api import create_app
-from ioc import codecs, topics
-from ioc.events import CitizenReport
+from ioc import topics
 from ioc.settings import ApiClientConfig, ClickHouseEndpoint
 from tests.api.conftest import API_KEY, api_settings
 from tests.gateways.asgi import asgi_client
 from tests.gateways.memory import MemorySink
 
-REPORTS = topics.kafka_topic("citizen-reports").name
+REPORTS = topics.CITIZEN_REPORTS.name
 # The warehouse is never asked during a submission; an unreachable one proves it.
 NO_WAREHOUSE = ClickHouseEndpoint(host="127.0.0.1", port=1)
 FORM = {
@@ -55,7 +54,7 @@ async def test_a_request_becomes_a_citizen_report_on_kafka(api: tuple[httpx.Asyn
     assert created["service_request_id"].startswith("o311-")
     assert answer.headers["location"] == f"/open311/v2/requests/{created['service_request_id']}.json"
     [(topic, key, value, _headers)] = sink.sent
-    report = codecs.decode(value, CitizenReport)
+    report = topics.CITIZEN_REPORTS.decode(value)
     assert (topic, key) == (REPORTS, report.report_id)
     assert (report.unit, report.category, report.source) == ("25957", "flooding", "open311")
     assert report.contact is not None and report.contact.phone == "0912345678"
@@ -66,7 +65,7 @@ async def test_json_bodies_and_the_header_key_work_too(api: tuple[httpx.AsyncCli
     body = {**FORM, "lat": 10.89354, "long": 106.79926, "media_url": ["https://img/1.jpg", "https://img/2.jpg"]}
     answer = await client.post("/open311/v2/requests.json", json=body, headers={"X-API-Key": API_KEY})
     assert answer.status_code == 201, answer.text
-    assert codecs.decode(sink.sent[0][2], CitizenReport).media_urls == ["https://img/1.jpg", "https://img/2.jpg"]
+    assert topics.CITIZEN_REPORTS.decode(sink.sent[0][2]).media_urls == ["https://img/1.jpg", "https://img/2.jpg"]
 
 
 async def test_a_retry_with_the_same_idempotency_key_gets_the_first_answer(
@@ -91,7 +90,7 @@ async def test_kafka_down_is_503_and_the_retry_keeps_the_report_id(api: tuple[ht
     sink.down = False
     accepted = await submit(client, **{"Idempotency-Key": "k-outage"})
     assert accepted.status_code == 201
-    report = codecs.decode(sink.sent[0][2], CitizenReport)
+    report = topics.CITIZEN_REPORTS.decode(sink.sent[0][2])
     assert report.report_id == accepted.json()[0]["service_request_id"]
     retried = await submit(client, **{"Idempotency-Key": "k-outage"})
     assert retried.status_code == 200 and len(sink.sent) == 1

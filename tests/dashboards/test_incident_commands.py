@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from dashboards.data import COMMAND_TOPIC, close_senders, command_partition
-from ioc import codecs
-from ioc.events import IncidentAction, IncidentCommand
+from dashboards.data import close_senders, command_partition
+from ioc import topics
+from ioc.events import IncidentAction
 from ioc.settings import ClickHouseEndpoint, DashboardSettings, KafkaEndpoint
 from tests.dashboards import seed
 from tests.dashboards.conftest import OIDC, app, claims, clickhouse_admin, page_text
@@ -27,7 +27,7 @@ from tests.dashboards.conftest import OIDC, app, claims, clickhouse_admin, page_
 def _end_offset(bootstrap: str, partition: int) -> int:
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"probe-{uuid.uuid4().hex}"})
     try:
-        _, high = consumer.get_watermark_offsets(TopicPartition(COMMAND_TOPIC.name, partition), timeout=10)
+        _, high = consumer.get_watermark_offsets(TopicPartition(topics.INCIDENT_COMMANDS.name, partition), timeout=10)
         return int(high)
     finally:
         consumer.close()
@@ -37,7 +37,7 @@ def _read_from(bootstrap: str, partition: int, offset: int, timeout: float = 20.
     consumer = Consumer(
         {"bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4().hex}", "enable.auto.commit": False}
     )
-    consumer.assign([TopicPartition(COMMAND_TOPIC.name, partition, offset)])
+    consumer.assign([TopicPartition(topics.INCIDENT_COMMANDS.name, partition, offset)])
     found: list[Any] = []
     deadline = time.monotonic() + timeout
     try:
@@ -84,7 +84,7 @@ def test_acknowledge_reaches_the_topic_and_the_new_state_shows(
     # The command is on the topic, on the partition of the incident's episode, keyed by the incident.
     [message] = _read_from(kafka["bootstrap"], partition, start)
     assert message.key() == seed.FLOOD_INCIDENT.encode()
-    command = codecs.decode(message.value(), IncidentCommand)
+    command = topics.INCIDENT_COMMANDS.decode(message.value())
     assert command.action is IncidentAction.ACKNOWLEDGE
     assert (command.actor, command.site_unit) == ("op724@binhduong.gov.vn", seed.DISTRICT)
 

@@ -15,7 +15,7 @@ from dashboards.data import MemoryCommandSender, TtlCache, command_partition, ep
 from dashboards.i18n import LANGUAGES, Translator, strings
 from dashboards.sites import Site, UnitOutsideSite
 from ioc import topics
-from ioc.events import IncidentAction
+from ioc.events import DeadLetterReason, IncidentAction
 from ioc.settings import DashboardSettings
 
 DASHBOARDS = Path(__file__).parents[2] / "dashboards"
@@ -120,7 +120,7 @@ def test_episode_key_drops_the_window_segment() -> None:
 
 
 def test_commands_of_one_episode_share_a_partition() -> None:
-    topic = topics.kafka_topic("incident-commands")
+    topic = topics.INCIDENT_COMMANDS
     first = command_partition("flood-level:25957:20250601T0810")
     assert first == topics.partition_for("flood-level:25957", topic.partitions)
     assert command_partition("flood-level:25957:20250601T1400") == first
@@ -228,6 +228,11 @@ def test_both_languages_have_the_same_keys_and_placeholders() -> None:
     assert set(vi) == set(en)
     for key in vi:
         assert set(re.findall(r"{(\w+)}", vi[key])) == set(re.findall(r"{(\w+)}", en[key])), key
+
+
+def test_every_dead_letter_reason_has_a_label_in_both_languages() -> None:
+    for lang in LANGUAGES:
+        assert {f"reason.{r.value}" for r in DeadLetterReason} <= set(strings(lang)), lang
 
 
 def _literal_keys() -> set[str]:
