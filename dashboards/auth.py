@@ -20,10 +20,11 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from dashboards.sites import Site
+from ioc.fields import UNIT_CODE_BODY
 
 __all__ = ["Access", "Grant", "Role", "access_for", "local_access", "parse_grants", "session_expires_at"]
 
-_GRANT: Final = re.compile(r"^(?P<role>[a-z]+)[@:](?P<unit>[0-9]{2,5})$")
+_GRANT: Final = re.compile(rf"^(?P<role>[a-z]+)[@:](?P<unit>{UNIT_CODE_BODY})$")
 
 
 class Role(enum.StrEnum):

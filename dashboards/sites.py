@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping
 from typing import Final
 
-from ioc import reference, units
+from ioc import reference, topics, units
 from ioc.events import Module
 from ioc.scope import Scope, site_scope
 from ioc.settings import CitizenApiSettings, DashboardSettings
@@ -163,7 +163,7 @@ class Site:
 
     def silence_minutes(self, kind: str) -> float:
         """How long a device of `kind` may be quiet before it counts as silent ("camera" or a sensor kind)."""
-        rule_id = "camera-silence" if kind == "camera" else "device-silence"
+        rule_id = "camera-silence" if kind == topics.CAMERA_KIND else "device-silence"
         rule = self.model.rule(rule_id)
         assert isinstance(rule, reference.SilenceRule), f"{rule_id} is not a silence rule"
         return rule.silent_minutes

@@ -23,7 +23,7 @@ import msgspec
 from dashboards.api import models
 from dashboards.sites import Site, UnitOutsideSite
 from ioc import codecs, units
-from ioc.events import CitizenReport
+from ioc.events import CitizenReport, IncidentState
 from ioc.reference import ReferenceModel
 
 __all__ = [
@@ -89,7 +89,7 @@ ACTION_LABELS: Final[Mapping[str, tuple[str, str]]] = {
     "cleared": ("Điều kiện đã hết", "Condition cleared"),
 }
 
-_CLOSED: Final = frozenset({"resolved", "closed"})
+_CLOSED: Final = frozenset({IncidentState.RESOLVED, IncidentState.CLOSED})
 _CONTRACT_TO_FIELD: Final[Mapping[str, str]] = {
     "text": "description",
     "lat": "lat",

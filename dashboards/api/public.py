@@ -16,7 +16,7 @@ from typing import Any, Final
 from dashboards.api import models
 from dashboards.data import Rows, SiteData
 from dashboards.sites import Site
-from ioc import aqi
+from ioc import aqi, topics
 from ioc.decision766 import Scheme, default_scheme
 from ioc.events import ACTIVE_STATES, Module
 from ioc.reference import AqiBandRule, ReferenceModel, SilenceRule, ThresholdRule
@@ -154,7 +154,7 @@ def cameras(data: SiteData, site: Site, unit: str, *, now: dt.datetime) -> list[
             last_seen=row["last_seen"],
             online=now - row["last_seen"] <= silent_after,
         )
-        for row in data.run("device_positions", unit, kind="camera")
+        for row in data.run("device_positions", unit, kind=topics.CAMERA_KIND)
     ]
 
 

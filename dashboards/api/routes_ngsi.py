@@ -20,6 +20,7 @@ from dashboards.api import models, ngsi, public
 from dashboards.api.routes_open_data import unit_or_problem
 from dashboards.api.state import JSON, LD_JSON, ApiState, problem
 from dashboards.data import SiteData
+from ioc.fields import UNIT_CODE_PATTERN
 from ioc.problems import Problem
 
 __all__ = ["router"]
@@ -132,7 +133,7 @@ def _query_routes(api: APIRouter, state: ApiState) -> None:
         count: Annotated[bool, Query(description="Send the total in NGSILD-Results-Count.")] = False,
         options: Annotated[str | None, Query(max_length=100, description="keyValues for the simplified form.")] = None,
         unit: Annotated[
-            str | None, Query(pattern=r"^[0-9]{2,5}$", description="IOC extension: a unit within the site.")
+            str | None, Query(pattern=UNIT_CODE_PATTERN, description="IOC extension: a unit within the site.")
         ] = None,
     ) -> Response:
         if type is None and id is None:

@@ -20,12 +20,12 @@ from dashboards.api.state import ApiState, problem
 from dashboards.data import SiteData
 from dashboards.sites import UnitOutsideSite
 from ioc.decision766 import default_scheme
+from ioc.fields import UNIT_CODE_PATTERN
 from ioc.problems import Problem
 
 __all__ = ["PROBLEMS", "router", "unit_or_problem"]
 
 PREFIX: Final = "/open-data/v1"
-UNIT_PATTERN: Final = r"^[0-9]{2,5}$"
 PROBLEMS: Final[dict[int | str, dict[str, Any]]] = {
     400: {"model": Problem, "description": "A parameter is wrong; `field` names it."},
     404: {"model": Problem, "description": "The unit is not in this site, or the site publishes no open data."},
@@ -48,7 +48,7 @@ def router(state: ApiState) -> APIRouter:
     api = APIRouter(prefix=PREFIX, tags=["Open data"])
     settings = state.settings
     live, slow = settings.cache_ttl_s, settings.slow_cache_ttl_s
-    unit_q = Annotated[str | None, Query(pattern=UNIT_PATTERN, description="A unit within the site (GSO code).")]
+    unit_q = Annotated[str | None, Query(pattern=UNIT_CODE_PATTERN, description="A unit within the site (GSO code).")]
     page_q = Annotated[int, Query(ge=1, le=100_000, description="Page number, from 1.")]
     size_q = Annotated[int | None, Query(ge=1, le=settings.max_page_size, description="Items per page.")]
 

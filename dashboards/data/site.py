@@ -18,7 +18,7 @@ from dashboards.data.cache import TtlCache
 from dashboards.data.queries import QUERIES
 from dashboards.data.source import run_scoped, token
 from dashboards.sites import Site, display_name
-from ioc import units, workdays
+from ioc import topics, units, workdays
 from ioc.clients import clickhouse
 from ioc.events import ACTIVE_STATES, VIOLATION_TYPES, IncidentState, Module, Severity
 
@@ -35,6 +35,7 @@ Rows = list[dict[str, Any]]
 _MODULES: Final = tuple(m.value for m in Module)
 _SEVERITIES: Final = tuple(s.value for s in Severity)
 AIR_MEASURES: Final = ("pm25", "pm10", "no2", "o3", "co", "so2")
+_DONE: Final = frozenset({IncidentState.RESOLVED, IncidentState.CLOSED})
 _SEVERITY_RANK: Final = {s.value: i for i, s in enumerate(Severity)}
 
 _CACHE: Final = TtlCache()
@@ -172,13 +173,12 @@ class SiteData:
         if periods:
             card = self.scorecard(unit, periods[0])
             score = round(sum(r["points"] for r in card), 2) if card else None
-        done = {IncidentState.RESOLVED.value, IncidentState.CLOSED.value}
         return Headline(
             open_incidents=sum(r["incidents"] for r in incidents),
             overdue_incidents=sum(r["overdue"] for r in incidents),
             urgent_incidents=sum(r["incidents"] for r in incidents if r["severity"] in ("high", "critical")),
             reports_7d=sum(r["reports"] for r in reports),
-            reports_unresolved=sum(r["reports"] for r in reports if r["state"] not in done),
+            reports_unresolved=sum(r["reports"] for r in reports if r["state"] not in _DONE),
             devices=sum(r["devices"] for r in devices),
             silent_devices=sum(r["silent"] for r in devices),
             worst_aqi=max((r["aqi"] for r in stations), default=None),
@@ -347,7 +347,7 @@ class SiteData:
             sla = self.site.model.report_sla(row["category"])
             row["place"] = self.site.row_unit_name(row["unit"])
             row["due_at"] = calendar.add_working_days(row["submitted_at"], sla.resolve_working_days)
-            row["overdue"] = row["state"] not in ("resolved", "closed") and row["due_at"] < moment
+            row["overdue"] = row["state"] not in _DONE and row["due_at"] < moment
         ids = [r["report_id"] for r in rows if r["contact_name"] or r["contact_phone"] or r["contact_email"]]
         return self._reveal(reveal_for, unit, rows, "contact", ids)
 
@@ -414,7 +414,7 @@ class SiteData:
 
     def _silence_params(self) -> dict[str, Any]:
         return {
-            "camera_silent_s": int(self.site.silence_minutes("camera") * 60),
+            "camera_silent_s": int(self.site.silence_minutes(topics.CAMERA_KIND) * 60),
             "device_silent_s": int(self.site.silence_minutes("air") * 60),
         }
 

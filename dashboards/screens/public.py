@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboards import ui
 from dashboards.context import current
-from ioc import aqi
+from ioc import aqi, topics
 
 __all__: list[str] = []
 
@@ -66,7 +66,7 @@ with flood:
     warnings()
 
 with cameras, ui.guarded(ctx):
-    points = ctx.data.device_locations(ctx.unit, "camera")
+    points = ctx.data.device_locations(ctx.unit, topics.CAMERA_KIND)
     st.caption(t("public.camera_count", n=len(points)))
     ui.point_map(points, colour=lambda r: "#1565C0", size=lambda r: 150.0)
 

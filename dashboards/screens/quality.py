@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboards import ui
 from dashboards.context import current
+from ioc import topics
 from ioc.events import DeadLetterReason
 
 __all__: list[str] = []
@@ -40,7 +41,7 @@ def freshness() -> None:
             t(
                 "quality.silence_rule",
                 device=int(ctx.site.silence_minutes("air")),
-                camera=int(ctx.site.silence_minutes("camera")),
+                camera=int(ctx.site.silence_minutes(topics.CAMERA_KIND)),
             )
         )
         ui.table(
