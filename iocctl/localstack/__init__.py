@@ -2,7 +2,7 @@
 
 from iocctl.localstack.install import Installer, MissingPrerequisite, Toolchain
 from iocctl.localstack.process import ServiceStartError
-from iocctl.localstack.services import SERVICES, ServiceInfo, is_ready, relaunch, start_service
+from iocctl.localstack.services import SERVICES, ServiceInfo, is_ready, needs, relaunch, start_service
 from iocctl.localstack.stack import Stack, default_cache_dir, default_stack_dir
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "default_cache_dir",
     "default_stack_dir",
     "is_ready",
+    "needs",
     "relaunch",
     "start_service",
 ]

@@ -18,7 +18,7 @@ from iocctl.localstack.common import ServiceInfo
 from iocctl.localstack.install import Installer
 from iocctl.localstack.process import start_process, wait_until
 
-__all__ = ["SERVICES", "ServiceInfo", "is_ready", "relaunch", "start_service"]
+__all__ = ["SERVICES", "ServiceInfo", "is_ready", "needs", "relaunch", "start_service"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +27,8 @@ class _Service:
     start: Callable[[Path, Installer, dict[str, ServiceInfo]], ServiceInfo]
     # The readiness probe `ioc stack status` repeats; it may raise, which means "not ready".
     ready: Callable[[ServiceInfo], bool]
+    # The services that must be running first (each listed before it in the registry).
+    needs: tuple[str, ...] = ()
 
 
 def _start_apiserver(root: Path, installer: Installer, running: dict[str, ServiceInfo]) -> ServiceInfo:
@@ -35,15 +37,20 @@ def _start_apiserver(root: Path, installer: Installer, running: dict[str, Servic
     return kube.start_apiserver(root, installer, running["etcd"])
 
 
-# In start order: etcd before kube-apiserver.
+# In start order (what a service needs comes before it); the stack stops them in the reverse order.
 _REGISTRY: Final[dict[str, _Service]] = {
     "mosquitto": _Service(lambda root, installer, _running: mosquitto.start(root, installer), mosquitto.is_ready),
     "kafka": _Service(lambda root, installer, _running: kafka.start(root, installer), kafka.is_ready),
     "clickhouse": _Service(lambda root, installer, _running: clickhouse.start(root, installer), clickhouse.is_ready),
     "etcd": _Service(lambda root, installer, _running: kube.start_etcd(root, installer), kube.etcd_ready),
-    "kube-apiserver": _Service(_start_apiserver, kube.apiserver_ready),
+    "kube-apiserver": _Service(_start_apiserver, kube.apiserver_ready, needs=("etcd",)),
 }
 SERVICES: Final = tuple(_REGISTRY)
+
+
+def needs(name: str) -> tuple[str, ...]:
+    """The services `name` needs running before it starts."""
+    return _REGISTRY[name].needs
 
 
 def start_service(name: str, root: Path, installer: Installer, running: dict[str, ServiceInfo]) -> ServiceInfo:

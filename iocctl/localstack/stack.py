@@ -1,6 +1,6 @@
-"""A local stack: the five real services under one directory, with a state file other processes read.
+"""A local stack: the real services of the registry under one directory, with a state file other processes read.
 
-`Stack.up` starts whatever is not already running (etcd before kube-apiserver) and records each
+`Stack.up` starts whatever is not already running (what a service needs first) and records each
 service's pid, endpoints and credentials in `stack.json` (mode 0600); `status` re-probes them; `down`
 stops them all and leaves no process behind. The pytest fixtures and `ioc stack` both drive this class.
 """
@@ -19,13 +19,9 @@ from typing import Any
 from ioc.settings import Endpoints, LocalStackSettings
 from iocctl.localstack.install import Installer
 from iocctl.localstack.process import is_alive, stop_process
-from iocctl.localstack.services import SERVICES, ServiceInfo, is_ready, relaunch, start_service
+from iocctl.localstack.services import SERVICES, ServiceInfo, is_ready, needs, relaunch, start_service
 
 __all__ = ["Stack", "default_cache_dir", "default_stack_dir"]
-
-_DEPENDS = {"kube-apiserver": ("etcd",)}
-# Stop order: dependants first.
-_STOP_ORDER = ("kube-apiserver", "etcd", "clickhouse", "kafka", "mosquitto")
 
 
 def default_cache_dir() -> Path:
@@ -84,7 +80,7 @@ class Stack:
         for name in services:
             if name not in SERVICES:
                 raise ValueError(f"unknown service {name!r}; known: {', '.join(SERVICES)}")
-            for dependency in (*_DEPENDS.get(name, ()), name):
+            for dependency in (*needs(name), name):
                 if dependency not in wanted:
                     wanted.append(dependency)
         with self._locked():
@@ -143,7 +139,7 @@ class Stack:
             recorded = self._read()
             names = set(recorded if services is None else services)
             stopped = []
-            for name in _STOP_ORDER:
+            for name in reversed(SERVICES):  # dependants first
                 if name in names and name in recorded:
                     if stop_process(int(recorded[name]["pid"])):
                         stopped.append(name)
