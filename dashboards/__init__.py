@@ -1,8 +1,6 @@
-"""The platform's face for people and apps: Streamlit dashboards, citizen API, and the data layer.
+"""The platform's face for people and apps: Streamlit dashboards, the citizen API, and their one data layer.
 
-`dashboards.app` is the Streamlit entry script (one app per IOC site, pages in `dashboards/screens/`);
-`dashboards.data` is the only code of that app that touches ClickHouse; `dashboards.launch` starts the app
-for a site; `dashboards.api` is the citizen API.
+`dashboards.app` is the Streamlit entry script, `dashboards.api` the citizen API, `dashboards.data` the data layer.
 """
 
 __all__: list[str] = []

@@ -1,10 +1,4 @@
-"""Operators' incident actions: which apply in which state, the command each sends, and waiting for its effect.
-
-A dashboard never changes an incident itself. It sends an `IncidentCommand` to the stream workers
-(`dashboards.data.commands`), writes the action to the audit log, and remembers the incident's version
-at that moment; the page shows "waiting" until the workers have written a newer version, then the new
-state. Who may act: an operator of the incident's place or of its responsible unit, within the site.
-"""
+"""Operators' incident actions: which apply in which state, the command each sends, and waiting for its effect."""
 
 from __future__ import annotations
 
@@ -18,6 +12,11 @@ from dashboards.audit import AuditLog
 from dashboards.auth import Access
 from dashboards.data import CommandSender
 from ioc.events import IncidentAction, IncidentCommand, IncidentState
+
+# A dashboard never changes an incident itself. It sends an `IncidentCommand` to the stream workers
+# (`dashboards.data.commands`), writes the action to the audit log, and remembers the incident's version
+# at that moment; the page shows "waiting" until the workers have written a newer version, then the new
+# state. Who may act: an operator of the incident's place or of its responsible unit, within the site.
 
 __all__ = ["ALLOWED", "ActionRefused", "Pending", "allowed_actions", "build_command", "may_act", "send_action"]
 

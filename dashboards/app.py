@@ -1,8 +1,4 @@
-"""The Streamlit entry script: one IOC site's dashboard (`streamlit run dashboards/app.py`, or `ioc dashboard`).
-
-It builds the process's settings from the environment (IOC_DASHBOARD_*), frames the run (language,
-sign-in, sidebar) and hands over to the page the person chose through `st.navigation`.
-"""
+"""The Streamlit entry script: one IOC site's dashboard (`streamlit run dashboards/app.py`, or `ioc dashboard`)."""
 
 from __future__ import annotations
 
@@ -11,6 +7,9 @@ import streamlit as st
 from dashboards import context, shell
 from dashboards.audit import AuditLog
 from ioc.settings import DashboardSettings
+
+# It builds the process's settings from the environment (IOC_DASHBOARD_*), frames the run (language,
+# sign-in, sidebar) and hands over to the page the person chose through `st.navigation`.
 
 __all__: list[str] = []
 

@@ -1,11 +1,4 @@
-"""The dashboards' audit log: who signed in or out, who revealed personal data, who acted on an incident.
-
-Each record is one JSON object per line, appended under an exclusive file lock (several Streamlit
-sessions, or replicas sharing a volume, may write at once) and also emitted on the `ioc.audit` logger,
-which a pod's log collector keeps even when no file is configured. Records name the actor (the OIDC
-subject and e-mail), the site, the action, what it touched, and when (UTC). Nothing here is read back
-by the dashboards; it is evidence for the people who audit the IOC.
-"""
+"""The dashboards' audit log: who signed in or out, who revealed personal data, who acted on an incident."""
 
 from __future__ import annotations
 
@@ -18,6 +11,12 @@ import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
+
+# Each record is one JSON object per line, appended under an exclusive file lock (several Streamlit
+# sessions, or replicas sharing a volume, may write at once) and also emitted on the `ioc.audit` logger,
+# which a pod's log collector keeps even when no file is configured. Records name the actor (the OIDC
+# subject and e-mail), the site, the action, what it touched, and when (UTC). Nothing here is read back
+# by the dashboards; it is evidence for the people who audit the IOC.
 
 __all__ = ["AuditEntry", "AuditLog"]
 

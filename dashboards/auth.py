@@ -1,13 +1,6 @@
 """Who may see and do what: an official's OIDC claims mapped to the units they may see and their role there.
 
-The province's identity provider releases one claim (default `ioc_grants`, `DashboardSettings.grants_claim`)
-listing grants as `role@unit`: `viewer@74` lets a person look at everything in Bình Dương, `operator@724`
-lets them act on incidents in Dĩ An and below. A grant at or above the site's unit covers the whole site;
-a grant inside it covers that part only (a ward official signing in to the district's dashboard sees
-their ward). Where grants overlap, the higher role wins for the units both cover. Roles are `viewer`
-(reads; personal data masked) and `operator` (also acts on incidents and may reveal personal data,
-audited). A sign-in lasts until the ID token's `exp` or `session_max_age_s` after it was issued,
-whichever comes first; after that the app signs the person out. Pure: the app feeds it `st.user`.
+Pure: the app feeds it `st.user`.
 """
 
 from __future__ import annotations
@@ -21,6 +14,15 @@ from typing import Any, Final
 
 from dashboards.sites import Site
 from ioc.fields import UNIT_CODE_BODY
+
+# The province's identity provider releases one claim (default `ioc_grants`, `DashboardSettings.grants_claim`)
+# listing grants as `role@unit`: `viewer@74` lets a person look at everything in Bình Dương, `operator@724`
+# lets them act on incidents in Dĩ An and below. A grant at or above the site's unit covers the whole site;
+# a grant inside it covers that part only (a ward official signing in to the district's dashboard sees
+# their ward). Where grants overlap, the higher role wins for the units both cover. Roles are `viewer`
+# (reads; personal data masked) and `operator` (also acts on incidents and may reveal personal data,
+# audited). A sign-in lasts until the ID token's `exp` or `session_max_age_s` after it was issued,
+# whichever comes first; after that the app signs the person out.
 
 __all__ = ["Access", "Grant", "Role", "access_for", "local_access", "parse_grants", "session_expires_at"]
 

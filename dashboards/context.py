@@ -1,10 +1,4 @@
-"""What every page of one run needs: the site, the person, the language, the unit being looked at, the data.
-
-The entry script (`dashboards.app`) builds a `Context` at the top of every run and keeps it in the
-session; pages fetch it with `current()`. The unit being looked at lives in the session too, so a
-drill-down on the overview carries over to every other page, and it is re-checked against the site and
-the person's grants on every run (a stale or forged value falls back to their home unit).
-"""
+"""What every page of one run needs: the site, the person, the language, the unit being looked at, the data."""
 
 from __future__ import annotations
 
@@ -20,6 +14,11 @@ from dashboards.data import SiteData, warehouse_for
 from dashboards.i18n import Translator
 from dashboards.sites import Site
 from ioc.settings import DashboardSettings
+
+# The entry script (`dashboards.app`) builds a `Context` at the top of every run and keeps it in the
+# session; pages fetch it with `current()`. The unit being looked at lives in the session too, so a
+# drill-down on the overview carries over to every other page, and it is re-checked against the site and
+# the person's grants on every run (a stale or forged value falls back to their home unit).
 
 __all__ = ["UNIT_KEY", "Context", "current", "install"]
 

@@ -1,11 +1,4 @@
-"""Starting one site's dashboard: the Streamlit command line (via `dashboards.serve`), its environment, secrets.
-
-`ioc dashboard --site CODE` and `python -m dashboards` (the container's entry point) both come here. The
-Streamlit process rebuilds `DashboardSettings` from the IOC_DASHBOARD_* variables this module writes, so
-the settings the launcher validated are exactly the ones the app runs with. When an identity provider is
-configured, the OIDC client (`[auth.ioc]`) goes into a secrets.toml readable by the owner only, which
-`st.login` reads; the cookie secret is generated per launch unless set (set it for several replicas).
-"""
+"""Starting one site's dashboard: the Streamlit command line (via `dashboards.serve`), its environment, secrets."""
 
 from __future__ import annotations
 
@@ -19,6 +12,12 @@ from typing import Any, Final
 
 from dashboards.shell import PROVIDER
 from ioc.settings import DashboardSettings
+
+# `ioc dashboard --site CODE` and `python -m dashboards` (the container's entry point) both come here. The
+# Streamlit process rebuilds `DashboardSettings` from the IOC_DASHBOARD_* variables this module writes, so
+# the settings the launcher validated are exactly the ones the app runs with. When an identity provider is
+# configured, the OIDC client (`[auth.ioc]`) goes into a secrets.toml readable by the owner only, which
+# `st.login` reads; the cookie secret is generated per launch unless set (set it for several replicas).
 
 __all__ = ["APP", "ENV_PREFIX", "command", "redirect_uri", "secrets_toml", "settings_env"]
 

@@ -1,13 +1,4 @@
-"""Point maps drawn as inline SVG: places at their coordinates, coloured and sized, labelled, with tooltips.
-
-An IOC often runs without internet, where a tile map shows dots on an empty background, and a WebGL
-map costs the browser a large script and software rendering on every first view. The overview and the
-environment, traffic and public pages need places relative to each other, their names and a colour, so
-the map is an SVG the page's own markdown renders: an equirectangular projection (longitude scaled by
-the cosine of the mean latitude, which at Bình Dương's 11°N keeps shapes true to within a fraction of a
-percent), circles sized in metres on the ground, a name beside each point when there are few enough to
-read, and a tooltip (SVG `<title>`) on every point.
-"""
+"""Point maps drawn as inline SVG: places at their coordinates, coloured and sized, labelled, with tooltips."""
 
 from __future__ import annotations
 
@@ -16,6 +7,14 @@ import html
 import math
 from collections.abc import Sequence
 from typing import Final
+
+# An IOC often runs without internet, where a tile map shows dots on an empty background, and a WebGL
+# map costs the browser a large script and software rendering on every first view. The overview and the
+# environment, traffic and public pages need places relative to each other, their names and a colour, so
+# the map is an SVG the page's own markdown renders: an equirectangular projection (longitude scaled by
+# the cosine of the mean latitude, which at Bình Dương's 11°N keeps shapes true to within a fraction of a
+# percent), circles sized in metres on the ground, a name beside each point when there are few enough to
+# read, and a tooltip (SVG `<title>`) on every point.
 
 __all__ = ["MapPoint", "svg_map"]
 

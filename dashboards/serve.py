@@ -1,17 +1,15 @@
-"""`python -m dashboards.serve run APP ...`: Streamlit's command line, with the first page view's imports done.
-
-Streamlit runs the app script only when the first browser connects, so that first view used to pay for
-importing pandas and pyarrow (every table and chart goes through them), the data layer and the units
-tree: about a second before anything appeared. Importing them here, while the server starts, moves that
-cost to start-up, where a readiness probe waits for it instead of a person. Everything else is
-Streamlit's own `streamlit` command, unchanged.
-"""
+"""`python -m dashboards.serve run APP ...`: Streamlit's command line, with the first page view's imports done."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 from typing import Final
+
+# Streamlit runs the app script only when the first browser connects, so the first view would pay for
+# importing pandas and pyarrow (every table and chart goes through them), the data layer and the units
+# tree. Importing them here, while the server starts, moves that cost to start-up, where a readiness
+# probe waits for it instead of a person. Everything else is Streamlit's own `streamlit` command.
 
 __all__ = ["WARM_MODULES", "main", "warm"]
 

@@ -1,10 +1,4 @@
-"""The app's frame around every page: language switch, sign-in gate, session expiry, sidebar and navigation.
-
-Signed-in officials get the pages of their site's tier (the reference model's modules); a member of the
-public gets only the public page, and only where the site enables it; anyone else gets the sign-in page.
-Without an identity provider configured (`ioc dashboard` on a laptop) a local user with
-`DashboardSettings.local_role` stands in, and the sidebar says so.
-"""
+"""The app's frame around every page: language switch, sign-in gate, session expiry, sidebar and navigation."""
 
 from __future__ import annotations
 
@@ -20,6 +14,11 @@ from dashboards.context import Context, current
 from dashboards.i18n import LANGUAGES, Language, Translator, language
 from dashboards.sites import PAGE_MODULES, Site, display_name
 from ioc.settings import DashboardSettings
+
+# Signed-in officials get the pages of their site's tier (the reference model's modules); a member of the
+# public gets only the public page, and only where the site enables it; anyone else gets the sign-in page.
+# Without an identity provider configured (`ioc dashboard` on a laptop) a local user with
+# `DashboardSettings.local_role` stands in, and the sidebar says so.
 
 __all__ = ["LANGUAGE_KEY", "PAGES", "PROVIDER", "frame", "pages_for"]
 

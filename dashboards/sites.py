@@ -1,4 +1,4 @@
-"""The IOC site a dashboard or citizen API serves: its unit, tree, modules and thresholds, and what lies below it.
+"""The IOC site a dashboard or citizen API serves: its unit, tree, modules, thresholds, and what lies below.
 
 Pure: no Streamlit, no I/O beyond the packaged reference data.
 """

@@ -1,9 +1,4 @@
-"""Widgets the pages share: heading, breadcrumb and drill-down, tables, maps, times, AQI bands, live parts.
-
-Pages describe a screen by calling these and `SiteData`; the formatting rules live here once (local
-time in Asia/Ho_Chi_Minh, SLA countdowns, AQI band colours from `ioc.aqi`, localised column headers).
-Live sections are Streamlit fragments re-run every `refresh_s` seconds without re-running the page.
-"""
+"""Widgets the pages share: heading, breadcrumb and drill-down, tables, maps, times, AQI bands, live parts."""
 
 from __future__ import annotations
 
@@ -23,6 +18,10 @@ from dashboards.sites import UnitOutsideSite, display_name
 from ioc import aqi
 from ioc.clients.clickhouse import WarehouseError
 from ioc.events import MEASURES
+
+# Pages describe a screen by calling these and `SiteData`; the formatting rules live here once (local
+# time in Asia/Ho_Chi_Minh, SLA countdowns, AQI band colours from `ioc.aqi`, localised column headers).
+# Live sections are Streamlit fragments re-run every `refresh_s` seconds without re-running the page.
 
 __all__ = [
     "BAND_MARKS",

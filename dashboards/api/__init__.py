@@ -1,6 +1,6 @@
 """The citizen API: Open311 GeoReport v2 field reports and open data (JSON and NGSI-LD) for one IOC site.
 
-It reads through the dashboards' one data layer (`dashboards.data`); here are only its routes, models and state.
+Only its routes, models and state live here; it reads through the one data layer, `dashboards.data`.
 """
 
 from dashboards.api.app import create_app

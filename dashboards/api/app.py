@@ -1,11 +1,4 @@
-"""The citizen API's FastAPI application: routers, error handling, health checks and the OpenAPI spec.
-
-`create_app(settings)` builds one site's API: Open311 GeoReport v2 (dashboards.api.routes_open311),
-open data as JSON (routes_open_data) and as NGSI-LD (routes_ngsi), `/healthz` and `/readyz`. Every error
-has one shape per family (Open311 error lists under /open311, RFC 9457 problems elsewhere), a warehouse
-outage is a 503 with Retry-After, never a 500, and the published spec says exactly that (`openapi()`
-is adjusted so schemathesis can hold every answer to it). Run it with `python -m dashboards.api`.
-"""
+"""The citizen API's FastAPI application: routers, error handling, health checks and the OpenAPI spec."""
 
 from __future__ import annotations
 
@@ -33,6 +26,12 @@ from ioc.clients import clickhouse
 from ioc.clients.delivery import AsyncProducer, DeliveryError, EventSink
 from ioc.problems import PROBLEM_JSON, Problem
 from ioc.settings import CitizenApiSettings
+
+# `create_app(settings)` builds one site's API: Open311 GeoReport v2 (dashboards.api.routes_open311),
+# open data as JSON (routes_open_data) and as NGSI-LD (routes_ngsi), `/healthz` and `/readyz`. Every error
+# has one shape per family (Open311 error lists under /open311, RFC 9457 problems elsewhere), a warehouse
+# outage is a 503 with Retry-After, never a 500, and the published spec says exactly that (`openapi()`
+# is adjusted so schemathesis can hold every answer to it). Run it with `python -m dashboards.api`.
 
 __all__ = ["create_app"]
 

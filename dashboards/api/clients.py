@@ -1,10 +1,4 @@
-"""Who may submit reports: per-client API keys and a token-bucket rate limit per client. Pure.
-
-Each client (the citizen app, a partner's hotline system) has its own key and limit, from
-`CitizenApiSettings.clients`. Keys are compared as SHA-256 digests, so the lookup time says nothing about
-how close a guess was; the limit is a token bucket (a burst, then a sustained rate), and a refused call
-learns how long to wait (`Retry-After`).
-"""
+"""Who may submit reports: per-client API keys and a token-bucket rate limit per client. Pure."""
 
 from __future__ import annotations
 
@@ -16,6 +10,11 @@ import time
 from collections.abc import Callable, Mapping
 
 from ioc.settings import ApiClientConfig
+
+# Each client (the citizen app, a partner's hotline system) has its own key and limit, from
+# `CitizenApiSettings.clients`. Keys are compared as SHA-256 digests, so the lookup time says nothing about
+# how close a guess was; the limit is a token bucket (a burst, then a sustained rate), and a refused call
+# learns how long to wait (`Retry-After`).
 
 __all__ = ["ApiClients", "Verdict"]
 

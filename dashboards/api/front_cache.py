@@ -1,8 +1,4 @@
-"""An ASGI middleware answering repeated public GETs of the citizen API from memory, as a reverse proxy's cache would.
-
-It keeps an answer for as long as it said it may be kept (`Cache-Control: public, max-age=N`), and sends
-it before routing and parameter validation run, which are most of a cached answer's cost.
-"""
+"""ASGI middleware answering repeated public GETs of the citizen API from memory, as a proxy's cache would."""
 
 from __future__ import annotations
 
@@ -11,6 +7,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Final
+
+# It keeps an answer for as long as it said it may be kept (`Cache-Control: public, max-age=N`), and sends
+# it before routing and parameter validation run, which are most of a cached answer's cost.
 
 __all__ = ["FrontCache"]
 

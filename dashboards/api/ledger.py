@@ -1,12 +1,4 @@
-"""What the citizen API remembers between requests: Idempotency-Keys and the reports it just took (SQLite).
-
-A client that retries a submission with the same `Idempotency-Key` gets the first answer: the same
-report id and submission time (which the incident id is derived from), so a retry after a timeout never
-makes a second report. A key reused for a different request is refused. The ledger also keeps each
-accepted report, without its contact details, for a day, so `GET requests/{id}.json` answers `received`
-before the stream workers have stored it. A file (CitizenApiSettings.idempotency_db) keeps all this
-across restarts; without one it lives in memory.
-"""
+"""What the citizen API remembers between requests: Idempotency-Keys and the reports it just took (SQLite)."""
 
 from __future__ import annotations
 
@@ -23,6 +15,13 @@ import msgspec
 
 from ioc import codecs
 from ioc.events import CitizenReport
+
+# A client that retries a submission with the same `Idempotency-Key` gets the first answer: the same
+# report id and submission time (which the incident id is derived from), so a retry after a timeout never
+# makes a second report. A key reused for a different request is refused. The ledger also keeps each
+# accepted report, without its contact details, for a day, so `GET requests/{id}.json` answers `received`
+# before the stream workers have stored it. A file (CitizenApiSettings.idempotency_db) keeps all this
+# across restarts; without one it lives in memory.
 
 __all__ = ["Claim", "Ledger"]
 

@@ -1,10 +1,4 @@
-"""The shapes the citizen API answers with: Open311 GeoReport v2 records, open-data pages and problem details.
-
-These pydantic models are the OpenAPI spec's schemas (FastAPI generates it from them) and the only way
-the routes build a body, so what is documented is what is sent: schemathesis checks every response
-against them (tests/api/test_openapi.py). Field names follow Open311 (`long`, `service_request_id`)
-where Open311 defines them; the `ioc_*` fields and everything under /open-data are this platform's.
-"""
+"""The shapes the citizen API answers with: Open311 GeoReport v2 records and open-data pages."""
 
 from __future__ import annotations
 
@@ -12,6 +6,11 @@ import datetime as dt
 from typing import Any, Generic, Literal, TypeVar
 
 import pydantic
+
+# These pydantic models are the OpenAPI spec's schemas (FastAPI generates it from them) and the only way
+# the routes build a body, so what is documented is what is sent: schemathesis checks every response
+# against them (tests/api/test_openapi.py). Field names follow Open311 (`long`, `service_request_id`)
+# where Open311 defines them; the `ioc_*` fields and everything under /open-data are this platform's.
 
 __all__ = [
     "AirStation",

@@ -1,17 +1,16 @@
-"""Open data as NGSI-LD entities (FIWARE Smart Data Models), for tools that speak FIWARE. Pure.
-
-Air stations become `AirQualityObserved` (dataModel.Environment), public warnings (active flood and
-bad-air incidents) become `Alert` (dataModel.Alert), cameras become `Device` (dataModel.Device). Each is
-built in NGSI-LD's normalized form (`{"type": "Property", "value": ...}`) or, with `options=keyValues`,
-the simplified one. Ids are URNs that stay the same for the same station, incident or camera, so a
-consumer can upsert them. Errors are NGSI-LD ProblemDetails (`BadRequestData`, `ResourceNotFound`).
-"""
+"""Open data as NGSI-LD entities (FIWARE Smart Data Models), for tools that speak FIWARE. Pure."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any, Final
+
+# Air stations become `AirQualityObserved` (dataModel.Environment), public warnings (active flood and
+# bad-air incidents) become `Alert` (dataModel.Alert), cameras become `Device` (dataModel.Device). Each is
+# built in NGSI-LD's normalized form (`{"type": "Property", "value": ...}`) or, with `options=keyValues`,
+# the simplified one. Ids are URNs that stay the same for the same station, incident or camera, so a
+# consumer can upsert them. Errors are NGSI-LD ProblemDetails (`BadRequestData`, `ResourceNotFound`).
 
 __all__ = [
     "CONTEXT",

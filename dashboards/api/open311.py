@@ -1,11 +1,4 @@
-"""Open311 GeoReport v2 on top of the platform's contracts: services, request fields and statuses. Pure.
-
-Services are the reference model's report categories (Vietnamese and English names). A submitted
-request's fields become a `CitizenReport` (source `open311`), validated by the contract itself, with
-errors that name the Open311 field (`description`, `long`, `media_url`...) rather than the contract's.
-A request's status follows its incident: Open311 knows only `open` and `closed`; `ioc_state` and the
-bilingual labels say where in the lifecycle it is. The routes (dashboards.api.app) do the I/O.
-"""
+"""Open311 GeoReport v2 on top of the platform's contracts: services, request fields and statuses. Pure."""
 
 from __future__ import annotations
 
@@ -25,6 +18,12 @@ from dashboards.sites import Site, UnitOutsideSite
 from ioc import codecs, units
 from ioc.events import CitizenReport, IncidentState
 from ioc.reference import ReferenceModel
+
+# Services are the reference model's report categories (Vietnamese and English names). A submitted
+# request's fields become a `CitizenReport` (source `open311`), validated by the contract itself, with
+# errors that name the Open311 field (`description`, `long`, `media_url`...) rather than the contract's.
+# A request's status follows its incident: Open311 knows only `open` and `closed`; `ioc_state` and the
+# bilingual labels say where in the lifecycle it is. The routes (dashboards.api.app) do the I/O.
 
 __all__ = [
     "ACTION_LABELS",

@@ -1,10 +1,4 @@
-"""What the site publishes as open data, as answer models: air quality, flood warnings, cameras, 766 scores.
-
-Each function runs the named queries it needs for a scope (the site, or a unit within it) and shapes the
-rows into the models of `dashboards.api.models`; the JSON routes and the NGSI-LD routes both use them,
-so the two views of the same data cannot disagree. Thresholds (the flood gauge's alert and clear levels,
-how long a silent camera still counts as online) come from the reference model, as the stream workers'.
-"""
+"""What the site publishes as open data, as answer models: air quality, flood warnings, cameras, 766 scores."""
 
 from __future__ import annotations
 
@@ -20,6 +14,11 @@ from ioc import aqi, topics
 from ioc.decision766 import Scheme, default_scheme
 from ioc.events import ACTIVE_STATES, Module
 from ioc.reference import AqiBandRule, ReferenceModel, SilenceRule, ThresholdRule
+
+# Each function runs the named queries it needs for a scope (the site, or a unit within it) and shapes the
+# rows into the models of `dashboards.api.models`; the JSON routes and the NGSI-LD routes both use them,
+# so the two views of the same data cannot disagree. Thresholds (the flood gauge's alert and clear levels,
+# how long a silent camera still counts as online) come from the reference model, as the stream workers'.
 
 __all__ = [
     "FLOOD_WINDOW_H",

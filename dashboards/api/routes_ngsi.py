@@ -1,11 +1,4 @@
-"""NGSI-LD routes: the open data as Smart Data Models entities (AirQualityObserved, Alert, Device).
-
-A read-only subset of the NGSI-LD API (ETSI GS CIM 009): `GET /ngsi-ld/v1/entities` by `type` and/or
-`id`, with `limit`/`offset` paging, `count=true` (NGSILD-Results-Count) and `options=keyValues`;
-`GET /entities/{id}`; `GET /types`. With `Accept: application/ld+json` every entity carries its
-`@context`; otherwise the context comes as a Link header, as the specification asks. Same scope, cache
-and public-tier switch as the JSON open data.
-"""
+"""NGSI-LD routes: the open data as Smart Data Models entities (AirQualityObserved, Alert, Device)."""
 
 from __future__ import annotations
 
@@ -22,6 +15,12 @@ from dashboards.api.state import JSON, LD_JSON, ApiState, problem
 from dashboards.data import SiteData
 from ioc.fields import UNIT_CODE_PATTERN
 from ioc.problems import Problem
+
+# A read-only subset of the NGSI-LD API (ETSI GS CIM 009): `GET /ngsi-ld/v1/entities` by `type` and/or
+# `id`, with `limit`/`offset` paging, `count=true` (NGSILD-Results-Count) and `options=keyValues`;
+# `GET /entities/{id}`; `GET /types`. With `Accept: application/ld+json` every entity carries its
+# `@context`; otherwise the context comes as a Link header, as the specification asks. Same scope, cache
+# and public-tier switch as the JSON open data.
 
 __all__ = ["router"]
 

@@ -1,11 +1,4 @@
-"""Open311 GeoReport v2 routes: services, submitting a request, and following its status and history.
-
-`POST /open311/v2/requests.json` takes a form-encoded (Open311) or JSON request with the client's API
-key, checks it (dashboards.api.open311), places it in a commune of the site, and produces a
-`CitizenReport` to `ioc.citizen-reports.v1`; it answers 201 only once Kafka has it. The stream workers
-turn it into an incident; `GET requests/{id}.json` shows the incident's state and history from the
-warehouse (or `received` while the workers have not stored it yet). Errors are Open311 error lists.
-"""
+"""Open311 GeoReport v2 routes: services, submitting a request, and following its status and history."""
 
 from __future__ import annotations
 
@@ -26,6 +19,12 @@ from dashboards.data import Rows, SiteData
 from ioc import topics
 from ioc.clients.delivery import DeliveryError
 from ioc.events import CitizenReport
+
+# `POST /open311/v2/requests.json` takes a form-encoded (Open311) or JSON request with the client's API
+# key, checks it (dashboards.api.open311), places it in a commune of the site, and produces a
+# `CitizenReport` to `ioc.citizen-reports.v1`; it answers 201 only once Kafka has it. The stream workers
+# turn it into an incident; `GET requests/{id}.json` shows the incident's state and history from the
+# warehouse (or `received` while the workers have not stored it yet). Errors are Open311 error lists.
 
 __all__ = ["read_body", "router"]
 

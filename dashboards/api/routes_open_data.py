@@ -1,13 +1,4 @@
-"""Open-data routes for the citizen app: air quality, flood warnings, cameras, 766 scores, units; JSON pages.
-
-Served only when the site publishes open data (its public tier; `CitizenApiSettings.public_enabled`),
-always scoped to the site's subtree, narrowed by `unit` to a unit within it. Answers are paginated
-(`page`, `page_size`) and cached for the setting's lifetime with an ETag, so the many phones asking the
-same question cost one query. Errors are RFC 9457 problems.
-
-No `from __future__ import annotations` here: the routes' parameter types are built per app from its
-settings (the page-size limit), and FastAPI must see them as objects, not as names to look up.
-"""
+"""Open-data routes for the citizen app: air quality, flood warnings, cameras, 766 scores, units; JSON pages."""
 
 import datetime as dt
 from collections.abc import Callable
@@ -22,6 +13,14 @@ from dashboards.sites import UnitOutsideSite
 from ioc.decision766 import default_scheme
 from ioc.fields import UNIT_CODE_PATTERN
 from ioc.problems import Problem
+
+# Served only when the site publishes open data (its public tier; `CitizenApiSettings.public_enabled`),
+# always scoped to the site's subtree, narrowed by `unit` to a unit within it. Answers are paginated
+# (`page`, `page_size`) and cached for the setting's lifetime with an ETag, so the many phones asking the
+# same question cost one query. Errors are RFC 9457 problems.
+#
+# No `from __future__ import annotations` here: the routes' parameter types are built per app from its
+# settings (the page-size limit), and FastAPI must see them as objects, not as names to look up.
 
 __all__ = ["PROBLEMS", "router", "unit_or_problem"]
 

@@ -1,6 +1,6 @@
-"""What every route of the citizen API shares (site, data, cache, clients, ledger, sink) and how answers become HTTP.
+"""What every route of the citizen API shares (site, data, cache, sink...) and how answers become HTTP.
 
-Cached bodies with ETag and Cache-Control, Open311 error lists and RFC 9457 problems: every route fails the same way.
+Cached bodies with ETag and Cache-Control, Open311 error lists and RFC 9457 problems: every route fails alike.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The one data layer of the dashboards and the citizen API: the only code that touches ClickHouse and commands.
+"""The one data layer of the dashboards and the citizen API: the only code touching ClickHouse and commands.
 
 Pages and routes ask `SiteData` for named, parameterised, cached queries scoped to a unit of their site.
 """

@@ -1,9 +1,4 @@
-"""The one TTL cache of the dashboards and the citizen API: values by key, each kept for its caller's lifetime.
-
-Streamlit sessions share it for query rows (`get_or_load`, from any thread); the citizen API keeps its
-finished response bodies in it (`get_or_build`, on the event loop: one build per key at a time, and an
-expired value served for one more lifetime while a single background build replaces it).
-"""
+"""The one TTL cache of the dashboards and the citizen API: values by key, each kept for its caller's lifetime."""
 
 from __future__ import annotations
 
@@ -13,6 +8,10 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Final, TypeVar
+
+# Streamlit sessions share it for query rows (`get_or_load`, from any thread); the citizen API keeps its
+# finished response bodies in it (`get_or_build`, on the event loop: one build per key at a time, and an
+# expired value served for one more lifetime while a single background build replaces it).
 
 __all__ = ["TtlCache"]
 

@@ -1,11 +1,4 @@
-"""Sending operators' incident commands to the stream workers, on the partition of the incident's episode.
-
-An incident id is `<rule>:<unit>:<window start>`; the stream workers keep one episode's state (every
-window of the same rule and unit) on one partition, so commands go to the partition of the *episode
-key*: the incident id without its last ':'-separated segment (`flood-level:25957:20250601T0810` →
-`flood-level:25957`). The Kafka key stays the incident id, as the topic registry says. `KafkaCommandSender`
-waits for the broker's acknowledgement, so "sent" on screen means the command is durably on the topic.
-"""
+"""Sending operators' incident commands to the stream workers, on the partition of the incident's episode."""
 
 from __future__ import annotations
 
@@ -18,6 +11,12 @@ from confluent_kafka import KafkaException, Producer
 from ioc import topics
 from ioc.events import IncidentCommand
 from ioc.settings import KafkaEndpoint
+
+# An incident id is `<rule>:<unit>:<window start>`; the stream workers keep one episode's state (every
+# window of the same rule and unit) on one partition, so commands go to the partition of the *episode
+# key*: the incident id without its last ':'-separated segment (`flood-level:25957:20250601T0810` →
+# `flood-level:25957`). The Kafka key stays the incident id, as the topic registry says. `KafkaCommandSender`
+# waits for the broker's acknowledgement, so "sent" on screen means the command is durably on the topic.
 
 __all__ = [
     "CommandError",

@@ -1,15 +1,14 @@
-"""Masking personal data (licence plates, reporters' names, phones and e-mails) before anyone sees it.
-
-Viewers and the public page always get masked values; operators get the real ones only through an
-explicit, audited reveal (`dashboards.data.site.SiteData` applies these on every read). Masks keep
-enough to tell records apart and to route work (a plate's province and series prefix, a phone's last
-three digits) and nothing that identifies a person on its own.
-"""
+"""Masking personal data (licence plates, reporters' names, phones and e-mails) before anyone sees it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
+
+# Viewers and the public page always get masked values; operators get the real ones only through an
+# explicit, audited reveal (`dashboards.data.site.SiteData` applies these on every read). Masks keep
+# enough to tell records apart and to route work (a plate's province and series prefix, a phone's last
+# three digits) and nothing that identifies a person on its own.
 
 __all__ = ["PERSONAL_FIELDS", "mask_email", "mask_name", "mask_phone", "mask_plate", "mask_rows"]
 

@@ -1,4 +1,4 @@
-"""Every SQL statement the dashboards and the citizen API run: named, parameterised, written once for both engines.
+"""Every SQL statement the dashboards and the citizen API run: named, parameterised, once for both engines.
 
 Values are `%(name)s` parameters; the only text spliced in is the scope condition from `ioc.scope`.
 """

@@ -1,7 +1,6 @@
-"""Where dashboard data comes from: one warehouse connection per process, and a named query run on it for a scope.
+"""Where dashboard data comes from: one warehouse connection per process, and a named query run on it.
 
-Connections are opened once per process and shared by every session, never mutated afterwards
-(`ioc.clients.clickhouse.Warehouse` serialises calls itself).
+Connections are shared by every session and never mutated (`ioc.clients.clickhouse.Warehouse` serialises calls).
 """
 
 from __future__ import annotations

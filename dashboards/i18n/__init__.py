@@ -1,10 +1,4 @@
-"""The dashboards' words in Vietnamese (the default) and English, looked up by key from vi.yaml and en.yaml.
-
-Operators read Vietnamese first; every label a page shows comes from here or from the contracts' own
-`label_vi`/`label_en` (modules, measures, report categories, Decision 766 indicators, AQI bands), never
-from a string literal in a page. Both files hold the same keys (a test checks it); `{name}` placeholders
-are filled with `str.format`.
-"""
+"""The dashboards' words in Vietnamese (the default) and English, looked up by key from vi.yaml and en.yaml."""
 
 from __future__ import annotations
 
@@ -14,6 +8,11 @@ from collections.abc import Mapping
 from typing import Final, Literal
 
 from ioc.yamlfiles import load_yaml
+
+# Operators read Vietnamese first; every label a page shows comes from here or from the contracts' own
+# `label_vi`/`label_en` (modules, measures, report categories, Decision 766 indicators, AQI bands), never
+# from a string literal in a page. Both files hold the same keys (a test checks it); `{name}` placeholders
+# are filled with `str.format`.
 
 __all__ = ["LANGUAGES", "Language", "Translator", "language", "strings"]
 

@@ -1,8 +1,4 @@
-"""Public page (citizens, read-only): air quality, flood warnings, camera locations and public-service scores.
-
-No sign-in, no personal data, no incident detail beyond what a warning needs: the data layer's masked
-reads and a few columns only.
-"""
+"""Public page (citizens, read-only): air quality, flood warnings, camera locations and public-service scores."""
 
 from __future__ import annotations
 
@@ -11,6 +7,9 @@ import streamlit as st
 from dashboards import ui
 from dashboards.context import current
 from ioc import aqi, topics
+
+# No sign-in, no personal data, no incident detail beyond what a warning needs: the data layer's masked
+# reads and a few columns only.
 
 __all__: list[str] = []
 
