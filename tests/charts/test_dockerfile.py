@@ -88,4 +88,4 @@ def test_the_build_context_is_only_the_packages() -> None:
     ]
     assert lines[0] == "*", "an allowlist: everything is ignored unless named"
     allowed = {line[1:].rstrip("/") for line in lines if line.startswith("!")}
-    assert allowed == {"pyproject.toml", "README.md", "ioc", "sensors", "streams", "operators", "dashboards"}
+    assert allowed == {"pyproject.toml", "README.md", "iocctl", "ioc", "sensors", "streams", "operators", "dashboards"}
