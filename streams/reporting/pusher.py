@@ -142,7 +142,7 @@ class Pusher:
             if verdict == "refused":
                 self.stats.refused += 1
                 log.error("parent refused report %s: %s", envelope.idempotency_key, said)
-                self._dead_letter(body, "refused-upstream", f"{self.url} answered {said}")
+                self._dead_letter(body, DeadLetterReason.REFUSED_UPSTREAM, f"{self.url} answered {said}")
                 return verdict
             self.stats.failures += 1
             wait = min(self.settings.retry_max_s, max(delay, asked or 0.0))
@@ -151,7 +151,7 @@ class Pusher:
             delay = min(self.settings.retry_max_s, delay * 2)
         return None
 
-    def _dead_letter(self, body: bytes, reason: str, detail: str) -> None:
+    def _dead_letter(self, body: bytes, reason: DeadLetterReason, detail: str) -> None:
         letter = DeadLetter(
             source=f"reporting:{self.url}"[:500],
             reason=reason,
@@ -160,9 +160,8 @@ class Pusher:
             payload=body[:DEAD_LETTER_PAYLOAD_BYTES],
             size=len(body),
         )
-        self._dead.produce(
-            topics.DEADLETTER.name, key=b"reporting", value=topics.DEADLETTER.encode(letter), headers={"reason": reason}
-        )
+        value = topics.DEADLETTER.encode(letter)
+        self._dead.produce(topics.DEADLETTER.name, key=b"reporting", value=value, headers={"reason": reason.value})
         if self._dead.flush(30):
             log.error("dead letter for a refused report could not be written to Kafka")
 
