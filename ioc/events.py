@@ -343,14 +343,7 @@ class DeadLetter(Contract, tag="ioc.dead-letter.v1", frozen=True):
     """Input the platform refused: where it came from, a machine-readable reason, and the original bytes."""
 
     source: Annotated[str, msgspec.Meta(description="Where it arrived: an MQTT topic, an HTTP route, a Kafka topic.")]
-    reason: Annotated[
-        str,
-        msgspec.Meta(
-            pattern=r"^[a-z][a-z-]{1,40}$",
-            description="Stable code: too-large, not-json, schema, bad-topic, topic-mismatch, unknown-unit, "
-            "implausible-value, rate-limited, unsupported-format.",
-        ),
-    ]
+    reason: Annotated[DeadLetterReason, msgspec.Meta(description="Why it was refused: a stable code.")]
     detail: Annotated[str, msgspec.Meta(max_length=2000)]
     received_at: AwareTime
     payload: Annotated[bytes, msgspec.Meta(description="The original bytes (base64), cut at 64 KiB; see `size`.")]
