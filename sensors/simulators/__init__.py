@@ -5,14 +5,11 @@ from sensors.simulators.generators import LOCAL_TZ
 from sensors.simulators.plan import (
     Planned,
     Simulation,
-    Tally,
     Volumes,
-    describe,
     iter_plan,
     kind_of,
     plan,
     seq_base,
-    tally,
 )
 from sensors.simulators.runner import RunError, RunSummary, issue_credentials, run
 from sensors.simulators.scenarios import (
@@ -23,6 +20,7 @@ from sensors.simulators.scenarios import (
     parse_scenario,
     resolve_scenarios,
 )
+from sensors.simulators.summary import Tally, describe, tally
 
 __all__ = [
     "LOCAL_TZ",

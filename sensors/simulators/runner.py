@@ -27,8 +27,9 @@ from ioc.clients.dynsec import DynsecAdmin
 from ioc.events import CameraEvent, CitizenReport, SensorReading, ServiceRecord
 from ioc.settings import KafkaEndpoint, MqttEndpoint
 from sensors.sdk import ConnectRefused, Device, PublishRefused, SdkError, VendorClient
-from sensors.simulators.plan import Planned, Simulation, Tally, iter_plan
+from sensors.simulators.plan import Planned, Simulation, iter_plan
 from sensors.simulators.scenarios import ScenarioKind
+from sensors.simulators.summary import Tally
 
 __all__ = ["RunError", "RunSummary", "issue_credentials", "run"]
 
