@@ -93,7 +93,7 @@ def _run(stack_info: dict[str, Any], *, rate: float, batch: int, devices: int, s
         "IOC_BRIDGE_LOG_LEVEL": "WARNING",
         "IOC_BRIDGE_LINGER_MS": os.environ.get("BENCH_LINGER_MS", "20"),
     }
-    readings = topics.kafka_topic("readings").name
+    readings = topics.READINGS.name
     consumer = Consumer({"bootstrap.servers": kafka["bootstrap"], "group.id": f"bench-{vendor}"})
     parts = consumer.list_topics(readings, timeout=10).topics[readings].partitions
     consumer.assign(

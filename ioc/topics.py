@@ -53,7 +53,6 @@ __all__ = [
     "device_key",
     "episode_of",
     "incident_partition",
-    "kafka_topic",
     "mqtt_shared_subscription",
     "mqtt_topic",
     "mqtt_vendor_pattern",
@@ -272,18 +271,6 @@ KAFKA_TOPICS: Final[dict[str, KafkaTopic[Any]]] = {
         REPORTS_OUTBOX,
     )
 }
-
-
-def kafka_topic(short: str) -> KafkaTopic[Any]:
-    """The registry entry for `ioc.<short>.v1`; raises KeyError naming the known topics.
-
-    Kept while streams/ and dashboards/ move to the typed handles above (READINGS, ...); prefer those.
-    """
-    name = f"ioc.{short}.v1"
-    try:
-        return KAFKA_TOPICS[name]
-    except KeyError:
-        raise KeyError(f"no Kafka topic {name!r}; known: {sorted(KAFKA_TOPICS)}") from None
 
 
 def partition_for(key: str, partitions: int) -> int:

@@ -54,12 +54,6 @@ def test_registry_names_are_versioned_and_unique() -> None:
     assert [t.short for t in topics.KAFKA_TOPICS.values()][:2] == ["readings", "camera-events"]
 
 
-def test_kafka_topic_lookup_kept_for_the_migration() -> None:
-    assert topics.kafka_topic("readings") is topics.READINGS
-    with pytest.raises(KeyError, match="known"):
-        topics.kafka_topic("reading")
-
-
 def test_a_handle_decodes_and_encodes_its_value_type() -> None:
     at = dt.datetime(2025, 6, 1, 1, 0, tzinfo=dt.UTC)
     tick = topics.READINGS.decode(topics.READINGS.encode(Tick(at=at)))

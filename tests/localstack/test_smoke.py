@@ -103,7 +103,7 @@ def test_kafka_registry_topics_exist_with_their_partitions(kafka: dict[str, Any]
 
 
 def test_kafka_produce_and_consume_with_a_group(kafka: dict[str, Any]) -> None:
-    topic = topics.kafka_topic("deadletter").name
+    topic = topics.DEADLETTER.name
     marker = uuid.uuid4().hex
     producer = Producer({"bootstrap.servers": kafka["bootstrap"], "enable.idempotence": True, "acks": "all"})
     for i in range(50):
