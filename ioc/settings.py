@@ -9,6 +9,7 @@ shapes, so a client of the local stack can be configured from it (`Endpoints.fro
 from __future__ import annotations
 
 import datetime as dt
+import ssl
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -50,9 +51,87 @@ class MqttEndpoint(_Endpoint):
 
 
 class KafkaEndpoint(_Endpoint):
-    """A Kafka cluster's bootstrap servers (comma-separated host:port)."""
+    """A Kafka cluster and who this process is on it: bootstrap servers, protocol, SASL principal, CA.
 
-    bootstrap: str = "127.0.0.1:9092"
+    One shape for every client of the platform: `client_config()` configures confluent-kafka (librdkafka),
+    `ssl_context()` and `sasl_username`/`sasl_password` configure aiokafka (Faust's driver). Each component
+    connects with its own principal (ioc-bridge, ioc-streams, ...), over TLS, and the broker's ACLs say
+    what it may do (docs/security.md); PLAINTEXT without a principal is the development default.
+    """
+
+    bootstrap: str = pydantic.Field(
+        "127.0.0.1:9092", description="Bootstrap servers, comma-separated host:port (the broker's client listener)."
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = pydantic.Field(
+        "PLAINTEXT",
+        description="How the client talks to the brokers: SASL_SSL (SCRAM over TLS) wherever they authenticate; "
+        "PLAINTEXT only for a development broker without authentication.",
+    )
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = pydantic.Field(
+        "SCRAM-SHA-512",
+        description="SASL mechanism: SCRAM-SHA-512, what Strimzi's KafkaUser issues and the local stack uses.",
+    )
+    username: str | None = pydantic.Field(
+        None, description="The SASL principal this process acts as (e.g. ioc-bridge); required with SASL_*."
+    )
+    password: pydantic.SecretStr | None = pydantic.Field(None, description="The principal's SCRAM password.")
+    ca_file: Path | None = pydantic.Field(
+        None,
+        description="PEM CA bundle the brokers' certificates are checked against (SSL and SASL_SSL); the "
+        "system's trust store when unset.",
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _sasl_needs_a_principal(self) -> KafkaEndpoint:
+        if self.security_protocol.startswith("SASL_") and not (self.username and self.password):
+            raise ValueError(f"security_protocol {self.security_protocol} needs a username and a password")
+        return self
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
+
+    def client_config(self) -> dict[str, str]:
+        """librdkafka (confluent-kafka) settings: bootstrap, protocol and, when set, SASL and the CA."""
+        config = {"bootstrap.servers": self.bootstrap, "security.protocol": self.security_protocol.lower()}
+        if self.uses_sasl:
+            config["sasl.mechanism"] = self.sasl_mechanism
+            config["sasl.username"] = self.username or ""
+            config["sasl.password"] = self.password.get_secret_value() if self.password else ""
+        if self.uses_tls and self.ca_file is not None:
+            config["ssl.ca.location"] = str(self.ca_file)
+        return config
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context for aiokafka (Faust): the CA's, hostname checked; None without TLS."""
+        if not self.uses_tls:
+            return None
+        return ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+
+    @classmethod
+    def from_service(cls, info: dict[str, Any], principal: str | None = None) -> KafkaEndpoint:
+        """From the `kafka` entry of `ioc stack status --json`, as `principal` (default: the stack's admin).
+
+        A stack without authentication (IOC_STACK_KAFKA_AUTH off) has no principals: PLAINTEXT for all.
+        """
+        if "principals" not in info:
+            return cls(bootstrap=info["bootstrap"])
+        name = principal or info["admin_principal"]
+        principals: dict[str, str] = info["principals"]
+        if name not in principals:
+            raise KeyError(f"the local Kafka has no principal {name!r}; known: {', '.join(sorted(principals))}")
+        return cls(
+            bootstrap=info["bootstrap"],
+            security_protocol=info["security_protocol"],
+            sasl_mechanism=info["sasl_mechanism"],
+            username=name,
+            password=pydantic.SecretStr(principals[name]),
+            ca_file=Path(info["ca_file"]),
+        )
 
 
 class ClickHouseEndpoint(_Endpoint):
@@ -99,7 +178,7 @@ class Endpoints(_Endpoint):
                 host=m["host"], port=m["port"], username=m["admin_user"], password=m["admin_password"]
             )
         if "kafka" in services:
-            found["kafka"] = KafkaEndpoint(bootstrap=services["kafka"]["bootstrap"])
+            found["kafka"] = KafkaEndpoint.from_service(services["kafka"])
         if "clickhouse" in services:
             c = services["clickhouse"]
             found["clickhouse"] = ClickHouseEndpoint(
@@ -147,6 +226,48 @@ class BridgeSettings(_Settings):
     linger_ms: Annotated[int, pydantic.Field(ge=0)] = pydantic.Field(
         20, description="Kafka producer linger: batches many readings per request."
     )
+    max_age_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
+        7 * 24 * 3600.0,
+        description="Seconds: oldest observed_at accepted (7 days). A gateway back online after an outage still "
+        "delivers its backlog; older data is dead-lettered (observed-too-old) instead of rewriting history.",
+    )
+    max_ahead_s: Annotated[float, pydantic.Field(ge=0)] = pydantic.Field(
+        300.0,
+        description="Seconds: how far ahead of the bridge's clock observed_at may be (5 minutes of clock skew); "
+        "a reading from the future would pin a gauge's current level (observed-in-future).",
+    )
+    vendor_rate_per_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
+        2000.0,
+        description="Sustained events per second one vendor may send across all its devices: a vendor inventing "
+        "device ids cannot escape the per-device limit.",
+    )
+    vendor_burst: Annotated[int, pydantic.Field(ge=1)] = pydantic.Field(
+        20000, description="Token-bucket burst per vendor (events)."
+    )
+    rate_limit_keys: Annotated[int, pydantic.Field(ge=1)] = pydantic.Field(
+        100_000,
+        description="Most devices (and vendors) whose buckets are kept, least recently seen dropped first: "
+        "memory stays bounded (about 200 bytes each) however many device ids a flood invents.",
+    )
+    batch_max_bytes: Annotated[int, pydantic.Field(ge=1024)] = pydantic.Field(
+        512 * 1024,
+        description="Bytes: a batch to Kafka closes before it would pass this, well under the broker's "
+        "message.max.bytes (1 MiB by default), so a batch of large events is never refused as too large.",
+    )
+    deadletter_summary_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
+        10.0,
+        description="Seconds: per device and reason, the first refusal in this interval is dead-lettered with its "
+        "bytes and the rest only counted, then summarised in one dead letter: a flood is not stored one by one.",
+    )
+    deadletter_summary_keys: Annotated[int, pydantic.Field(ge=1)] = pydantic.Field(
+        10_000,
+        description="Most device+reason counters held between summaries; the oldest is summarised early beyond it.",
+    )
+    produce_attempts: Annotated[int, pydantic.Field(ge=1)] = pydantic.Field(
+        5,
+        description="Times a batch Kafka refused is produced again before its events are dead-lettered "
+        "(undeliverable); a batch too large for the broker is split first.",
+    )
 
 
 class StreamsSettings(_Settings):
@@ -174,6 +295,16 @@ class StreamsSettings(_Settings):
         None, description="A reference-model YAML; the packaged default when unset."
     )
     database: str = pydantic.Field("ioc", description="The ClickHouse database the workers write.")
+    site: str | None = pydantic.Field(
+        None,
+        description="Config key of the isolated IOCSite this worker is dedicated to (set by the operator on the "
+        "site's worker Deployment): it handles only that site's readings. Unset: the shared pool, which skips them.",
+    )
+    site_config_wait_s: Annotated[float, pydantic.Field(ge=0)] = pydantic.Field(
+        30.0,
+        description="Seconds the first readings wait for `ioc.site-config.v1` to be read to its end, so the sites'"
+        " thresholds and isolation apply from the first reading; after that the workers go on with what they know.",
+    )
     auto_offset_reset: Literal["earliest", "latest"] = pydantic.Field(
         "earliest", description="Where a new consumer group starts: everything kept, or only what comes next."
     )
@@ -317,6 +448,12 @@ class LocalStackSettings(_Settings):
     cache_dir: Path = pydantic.Field(
         Path.home() / ".cache" / "ioc",
         description="Downloads, Go builds, Kafka jars and default stack data; keyed by version inside.",
+    )
+    stack_kafka_auth: bool = pydantic.Field(
+        False,
+        description="IOC_STACK_KAFKA_AUTH: the local Kafka takes SCRAM-SHA-512 over TLS only, with a principal and "
+        "ACLs per component (as the chart's Strimzi cluster); off, a PLAINTEXT listener anyone may use. Off "
+        "until every test's clients take their credentials from the stack.",
     )
 
 

@@ -1,39 +1,77 @@
-"""Creating Kafka topics from the registry in `ioc.topics`, idempotently.
+"""Administering Kafka idempotently: topics from the registry in `ioc.topics`, SCRAM principals and ACLs.
 
 Faust does not create its source topics, and the broker runs with auto-creation off, so whatever starts
 first (the local stack, the chart's hook, the operator for a site's own topics) calls `ensure_topics`.
+`ensure_principal` gives a principal its SCRAM password and exactly the ACLs of `ioc.kafka_access`.
+Every function takes a `KafkaEndpoint` (who connects, over what) or, on a broker without
+authentication, a bare bootstrap string.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # re-exported from cimpl
+from confluent_kafka.admin import (  # type: ignore[attr-defined]  # re-exported from cimpl
+    AclBinding,
+    AclBindingFilter,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    NewTopic,
+    ResourcePatternType,
+    ResourceType,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialDeletion,
+    UserScramCredentialUpsertion,
+)
 
+from ioc.kafka_access import Grant
+from ioc.settings import KafkaEndpoint
 from ioc.topics import KAFKA_TOPICS, KafkaTopic
 
-__all__ = ["delete_topics", "ensure_topics", "list_topics", "wait_for_leaders"]
+__all__ = [
+    "client_config",
+    "delete_topics",
+    "ensure_principal",
+    "ensure_topics",
+    "list_topics",
+    "remove_principal",
+    "wait_for_leaders",
+]
+
+# SCRAM's iteration count: Kafka's minimum is 4096; Strimzi issues 4096 too.
+_SCRAM_ITERATIONS: Final = 8192
 
 
-def _admin(bootstrap: str) -> AdminClient:
+def client_config(endpoint: KafkaEndpoint | str) -> dict[str, str]:
+    """librdkafka settings for `endpoint` (a bare string is a PLAINTEXT bootstrap)."""
+    if isinstance(endpoint, str):
+        endpoint = KafkaEndpoint(bootstrap=endpoint)
+    return endpoint.client_config()
+
+
+def _admin(endpoint: KafkaEndpoint | str) -> AdminClient:
     config: dict[str, object] = {
-        "bootstrap.servers": bootstrap,
+        **client_config(endpoint),
         "socket.timeout.ms": 10000,
         "logger": logging.getLogger("ioc.clients.kafka_admin"),  # librdkafka's log lines go through logging
     }
     return AdminClient(config)  # type: ignore[arg-type]  # the stubs do not know the `logger` key
 
 
-def list_topics(bootstrap: str, timeout: float = 10.0) -> set[str]:
+def list_topics(bootstrap: KafkaEndpoint | str, timeout: float = 10.0) -> set[str]:
     metadata = _admin(bootstrap).list_topics(timeout=timeout)
     return {name for name in metadata.topics if not name.startswith("__")}
 
 
 def ensure_topics(
-    bootstrap: str,
+    bootstrap: KafkaEndpoint | str,
     wanted: Iterable[KafkaTopic] | None = None,
     *,
     replication: int = 1,
@@ -64,7 +102,9 @@ def ensure_topics(
     return sorted(created)
 
 
-def wait_for_leaders(bootstrap: str, names: Iterable[str] | None = None, *, timeout: float = 60.0) -> None:
+def wait_for_leaders(
+    bootstrap: KafkaEndpoint | str, names: Iterable[str] | None = None, *, timeout: float = 60.0
+) -> None:
     """Block until every partition of the named topics (default: the registry) has a leader.
 
     Freshly created topics answer metadata before their leaders are elected; producing or reading offsets
@@ -89,9 +129,9 @@ def wait_for_leaders(bootstrap: str, names: Iterable[str] | None = None, *, time
         time.sleep(0.2)
 
 
-def _offsets_answer(bootstrap: str, partitions: dict[str, int]) -> bool:
+def _offsets_answer(bootstrap: KafkaEndpoint | str, partitions: dict[str, int]) -> bool:
     # Leaders in metadata are not yet leaders that serve: ask each for its offsets, as consumers will.
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "ioc-kafka-admin-probe"})
+    consumer = Consumer({**client_config(bootstrap), "group.id": "ioc-kafka-admin-probe"})
     try:
         for name, count in partitions.items():
             for number in range(count):
@@ -103,7 +143,7 @@ def _offsets_answer(bootstrap: str, partitions: dict[str, int]) -> bool:
     return True
 
 
-def delete_topics(bootstrap: str, names: Iterable[str], *, timeout: float = 30.0) -> None:
+def delete_topics(bootstrap: KafkaEndpoint | str, names: Iterable[str], *, timeout: float = 30.0) -> None:
     names = list(names)
     if not names:
         return
@@ -112,4 +152,90 @@ def delete_topics(bootstrap: str, names: Iterable[str], *, timeout: float = 30.0
             future.result(timeout=timeout)
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise
+
+
+# The cluster is the BROKER resource type in librdkafka's names.
+_RESOURCE_TYPES: Final = {"topic": ResourceType.TOPIC, "group": ResourceType.GROUP, "cluster": ResourceType.BROKER}
+
+
+def _binding(principal: str, grant: Grant, operation: str) -> AclBinding:
+    return AclBinding(
+        _RESOURCE_TYPES[grant.resource],
+        grant.name,
+        ResourcePatternType.PREFIXED if grant.prefixed else ResourcePatternType.LITERAL,
+        f"User:{principal}",
+        "*",
+        AclOperation[operation],
+        AclPermissionType.ALLOW,
+    )
+
+
+def _wait_all(futures: Mapping[Any, concurrent.futures.Future[Any]], timeout: float) -> None:
+    for future in futures.values():
+        future.result(timeout=timeout)
+
+
+def _acls_of(principal: str) -> AclBindingFilter:
+    # None matches any name and host; the stubs say str.
+    return AclBindingFilter(
+        ResourceType.ANY,
+        None,  # type: ignore[arg-type]
+        ResourcePatternType.ANY,
+        f"User:{principal}",
+        None,  # type: ignore[arg-type]
+        AclOperation.ANY,
+        AclPermissionType.ANY,
+    )
+
+
+def ensure_principal(
+    endpoint: KafkaEndpoint,
+    principal: str,
+    password: str,
+    grants: Iterable[Grant],
+    *,
+    mechanism: str = "SCRAM-SHA-512",
+    timeout: float = 30.0,
+) -> None:
+    """Give `principal` a SCRAM password and exactly `grants` (ACLs beyond them are removed).
+
+    Needs a principal allowed to alter the cluster (the admin, or the operator for sites' principals).
+    """
+    admin = _admin(endpoint)
+    upsert = UserScramCredentialUpsertion(
+        principal,
+        ScramCredentialInfo(ScramMechanism[mechanism.replace("-", "_")], _SCRAM_ITERATIONS),
+        password.encode(),
+    )
+    _wait_all(admin.alter_user_scram_credentials([upsert], request_timeout=timeout), timeout)
+    wanted = {_binding(principal, grant, op) for grant in grants for op in grant.operations}
+    mine = _acls_of(principal)
+    existing = set(admin.describe_acls(mine, request_timeout=timeout).result(timeout=timeout))
+    stale = [
+        AclBindingFilter(
+            b.restype, b.name, b.resource_pattern_type, b.principal, b.host, b.operation, b.permission_type
+        )
+        for b in existing - wanted
+    ]
+    if stale:
+        _wait_all(admin.delete_acls(stale, request_timeout=timeout), timeout)
+    missing = list(wanted - existing)
+    if missing:
+        _wait_all(admin.create_acls(missing, request_timeout=timeout), timeout)
+
+
+def remove_principal(
+    endpoint: KafkaEndpoint, principal: str, *, mechanism: str = "SCRAM-SHA-512", timeout: float = 30.0
+) -> None:
+    """Delete `principal`'s ACLs and SCRAM credential (a site deleted); absent ones are fine."""
+    admin = _admin(endpoint)
+    mine = _acls_of(principal)
+    _wait_all(admin.delete_acls([mine], request_timeout=timeout), timeout)
+    deletion = UserScramCredentialDeletion(principal, ScramMechanism[mechanism.replace("-", "_")])
+    for future in admin.alter_user_scram_credentials([deletion], request_timeout=timeout).values():
+        try:
+            future.result(timeout=timeout)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.RESOURCE_NOT_FOUND:
                 raise

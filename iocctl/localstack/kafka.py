@@ -1,29 +1,144 @@
 """The local Kafka: a single-node KRaft broker and controller on loopback, with the registry's topics created.
 
 `start` formats its storage, launches it and creates every topic of `ioc.topics`; `is_ready` lists topics.
+With `LocalStackSettings.stack_kafka_auth` (IOC_STACK_KAFKA_AUTH=1) clients must speak SCRAM-SHA-512 over
+TLS (a CA and broker certificate generated under the stack's directory), the StandardAuthorizer refuses
+whatever no ACL allows, and each component of `ioc.kafka_access` gets its own principal, password and ACLs;
+the stack's info then carries `principals` (name → password), `ca_file` and `security_protocol`, from
+which `KafkaEndpoint.from_service(info, principal)` builds a client's endpoint.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import ipaddress
+import os
 import uuid
 from pathlib import Path
+from typing import Final
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from ioc import kafka_access
 from ioc.clients import kafka_admin
-from iocctl.localstack.common import HOST, ServiceInfo, launch, run_setup
+from ioc.settings import KafkaEndpoint, LocalStackSettings
+from iocctl.localstack.common import HOST, ServiceInfo, launch, new_secret, run_setup
 from iocctl.localstack.install import KAFKA_VERSION, Installer
 from iocctl.localstack.process import free_port, port_open, wait_until
 
-__all__ = ["is_ready", "kafka_cluster_id", "start"]
+__all__ = ["MECHANISM", "is_ready", "kafka_cluster_id", "start"]
+
+MECHANISM: Final = "SCRAM-SHA-512"
+# The KRaft controller's own listener authenticates with PLAIN (SCRAM credentials live in the metadata the
+# controller serves, so they cannot secure it); only the broker half of this node connects there.
+_CONTROLLER_PRINCIPAL: Final = "ioc-controller"
 
 
-def _kafka_ready(bootstrap: str) -> bool:
-    host, port = bootstrap.rsplit(":", 1)
+def _kafka_ready(endpoint: KafkaEndpoint) -> bool:
+    host, port = endpoint.bootstrap.rsplit(":", 1)
     # librdkafka logs every refused connection: ask it only once the port listens.
     if not port_open(int(port), host):
         return False
-    kafka_admin.list_topics(bootstrap, timeout=3)
+    kafka_admin.list_topics(endpoint, timeout=3)
     return True
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def _make_tls(tls_dir: Path) -> tuple[Path, Path]:
+    """A CA and the broker's certificate for 127.0.0.1/localhost; returns (CA file, broker key+chain PEM)."""
+    tls_dir.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ioc-localstack-kafka-ca")])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ioc-kafka")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]),
+            critical=False,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_file, keystore = tls_dir / "ca.crt", tls_dir / "broker.pem"
+    ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    # Kafka's PEM key store: the PKCS#8 key, then the chain (KIP-651).
+    _write_private(
+        keystore,
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        + cert.public_bytes(serialization.Encoding.PEM)
+        + ca_cert.public_bytes(serialization.Encoding.PEM),
+    )
+    return ca_file, keystore
+
+
+def _jaas(module: str, username: str, password: str, **users: str) -> str:
+    extra = "".join(f' user_{name}="{secret}"' for name, secret in users.items())
+    return f'org.apache.kafka.common.security.{module} required username="{username}" password="{password}"{extra};'
+
+
+def _auth_properties(home: Path, port: int, controller_port: int, principals: dict[str, str]) -> list[str]:
+    ca_file, keystore = _make_tls(home / "tls")
+    controller_secret = new_secret()
+    admin = kafka_access.ADMIN
+    return [
+        # Clients: SCRAM over TLS only. The controller's listener: PLAIN on loopback, its own principal.
+        f"listeners=CLIENT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
+        f"advertised.listeners=CLIENT://{HOST}:{port}",
+        "listener.security.protocol.map=CLIENT:SASL_SSL,CONTROLLER:SASL_PLAINTEXT",
+        "inter.broker.listener.name=CLIENT",
+        f"sasl.enabled.mechanisms={MECHANISM}",
+        f"sasl.mechanism.inter.broker.protocol={MECHANISM}",
+        "listener.name.client.scram-sha-512.sasl.jaas.config="
+        + _jaas("scram.ScramLoginModule", admin, principals[admin]),
+        "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+        "sasl.mechanism.controller.protocol=PLAIN",
+        "listener.name.controller.plain.sasl.jaas.config="
+        + _jaas(
+            "plain.PlainLoginModule",
+            _CONTROLLER_PRINCIPAL,
+            controller_secret,
+            **{_CONTROLLER_PRINCIPAL: controller_secret},
+        ),
+        "ssl.keystore.type=PEM",
+        f"ssl.keystore.location={keystore}",
+        "ssl.truststore.type=PEM",
+        f"ssl.truststore.location={ca_file}",
+        "ssl.endpoint.identification.algorithm=https",
+        # What no ACL allows is refused; the admin and the controller are the only super users.
+        "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+        "allow.everyone.if.no.acl.found=false",
+        f"super.users=User:{admin};User:{_CONTROLLER_PRINCIPAL}",
+    ]
 
 
 def start(root: Path, installer: Installer) -> ServiceInfo:
@@ -32,19 +147,30 @@ def start(root: Path, installer: Installer) -> ServiceInfo:
     home = root / "kafka"
     (home / "data").mkdir(parents=True, exist_ok=True)
     port, controller_port = free_port(), free_port()
+    auth = LocalStackSettings().stack_kafka_auth
+    principals = {name: new_secret() for name in (kafka_access.ADMIN, *kafka_access.COMPONENT_GRANTS)} if auth else {}
+    listeners = (
+        _auth_properties(home, port, controller_port, principals)
+        if auth
+        else [
+            f"listeners=PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
+            f"advertised.listeners=PLAINTEXT://{HOST}:{port}",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=PLAINTEXT",
+        ]
+    )
     props = home / "server.properties"
-    props.write_text(
+    # Mode 0600: with authentication on it holds the admin's and the controller's passwords.
+    _write_private(
+        props,
         "\n".join(
             [
                 "# Written by iocctl.localstack: single-node KRaft broker and controller on loopback.",
                 "process.roles=broker,controller",
                 "node.id=1",
                 f"controller.quorum.voters=1@{HOST}:{controller_port}",
-                f"listeners=PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
-                f"advertised.listeners=PLAINTEXT://{HOST}:{port}",
+                *listeners,
                 "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-                "inter.broker.listener.name=PLAINTEXT",
                 f"log.dirs={home / 'data'}",
                 "num.partitions=4",
                 # Topics come from the registry (ioc.topics); a misspelt name must fail, not appear.
@@ -57,8 +183,7 @@ def start(root: Path, installer: Installer) -> ServiceInfo:
                 "log.segment.bytes=104857600",
                 "",
             ]
-        ),
-        encoding="utf-8",
+        ).encode("utf-8"),
     )
     log4j = home / "log4j.properties"
     log4j.write_text(
@@ -74,7 +199,12 @@ def start(root: Path, installer: Installer) -> ServiceInfo:
     cluster_id = kafka_cluster_id()
     log = home / "kafka.log"
     storage_tool = [str(java), "-cp", classpath, f"-Dlog4j.configuration=file:{log4j}", "kafka.tools.StorageTool"]
-    run_setup("formatting Kafka's storage", [*storage_tool, "format", f"--cluster-id={cluster_id}", "-c", str(props)])
+    # Every component's SCRAM credential is in the metadata from the start (KIP-900): no window without them.
+    scram = [f"--add-scram={MECHANISM}=[name={name},password={secret}]" for name, secret in principals.items()]
+    run_setup(
+        "formatting Kafka's storage",
+        [*storage_tool, "format", f"--cluster-id={cluster_id}", "-c", str(props), *scram],
+    )
     process, launched = launch(
         "kafka",
         [
@@ -93,10 +223,7 @@ def start(root: Path, installer: Installer) -> ServiceInfo:
         log,
     )
     bootstrap = f"{HOST}:{port}"
-    wait_until("kafka", lambda: _kafka_ready(bootstrap), timeout=90, process=process, log_path=log, interval=0.5)
-    created = kafka_admin.ensure_topics(bootstrap)
-    kafka_admin.wait_for_leaders(bootstrap)
-    return {
+    info: ServiceInfo = {
         "pid": process.pid,
         **launched,
         "log": str(log),
@@ -104,13 +231,27 @@ def start(root: Path, installer: Installer) -> ServiceInfo:
         "port": port,
         "bootstrap": bootstrap,
         "version": KAFKA_VERSION,
-        "topics_created": created,
     }
+    if auth:
+        info |= {
+            "security_protocol": "SASL_SSL",
+            "sasl_mechanism": MECHANISM,
+            "ca_file": str(home / "tls" / "ca.crt"),
+            "admin_principal": kafka_access.ADMIN,
+            "principals": principals,
+        }
+    admin = KafkaEndpoint.from_service(info)
+    wait_until("kafka", lambda: _kafka_ready(admin), timeout=90, process=process, log_path=log, interval=0.5)
+    for name, grants in kafka_access.COMPONENT_GRANTS.items() if auth else ():
+        kafka_admin.ensure_principal(admin, name, principals[name], grants, mechanism=MECHANISM)
+    info["topics_created"] = kafka_admin.ensure_topics(admin)
+    kafka_admin.wait_for_leaders(admin)
+    return info
 
 
 def is_ready(info: ServiceInfo) -> bool:
-    """Whether the broker answers a metadata request (raises when it refuses)."""
-    return _kafka_ready(info["bootstrap"])
+    """Whether the broker answers the admin's metadata request (raises when it refuses)."""
+    return _kafka_ready(KafkaEndpoint.from_service(info))
 
 
 def kafka_cluster_id() -> str:
