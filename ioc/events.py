@@ -333,6 +333,12 @@ class DeadLetterReason(enum.StrEnum):
     UNSUPPORTED_FORMAT = "unsupported-format"
     RATE_LIMITED = "rate-limited"
     REFUSED_UPSTREAM = "refused-upstream"  # a parent IOC refused an upward report (streams.reporting)
+    OBSERVED_TOO_OLD = "observed-too-old"  # observed_at further back than the bridge's window (days)
+    OBSERVED_IN_FUTURE = "observed-in-future"  # observed_at ahead of the bridge's clock by more than allowed
+    OUTSIDE_PROVINCE = "outside-province"  # lat/lon outside the province of the unit it claims
+    INTERNAL_ERROR = "internal-error"  # judging or handling raised; the detail names the exception type only
+    UNDECODABLE = "undecodable"  # a stream worker could not decode a Kafka record; it moved on
+    UNDELIVERABLE = "undeliverable"  # Kafka refused the accepted event for good (e.g. too large)
 
 
 DEAD_LETTER_PAYLOAD_BYTES: Final = 64 * 1024
@@ -350,6 +356,14 @@ class DeadLetter(Contract, tag="ioc.dead-letter.v1", frozen=True):
     size: Annotated[int, msgspec.Meta(ge=0, description="Length of the original payload in bytes.")] = 0
     vendor: str | None = None
     device: str | None = None
+    count: Annotated[
+        int,
+        msgspec.Meta(
+            ge=1,
+            description="How many refusals this letter stands for: 1, or in a flood's summary every refusal of "
+            "this device and reason in the interval after the first (whose bytes `payload` keeps).",
+        ),
+    ] = 1
 
 
 # --- between stream workers ----------------------------------------------------------------------------------

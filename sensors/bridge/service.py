@@ -1,8 +1,11 @@
 """The MQTT→Kafka bridge loop: take, check, batch, produce, and acknowledge only what Kafka has.
 
 Messages arrive on paho's network thread through a shared subscription with manual acknowledgement. Each
-is checked (`validate.Validator`), rate-limited per device, and either added to a per-partition batch for
-its data topic or produced to the dead-letter topic with its reason and original bytes. A flusher thread
+is checked (`validate.Validator`), rate-limited per device and per vendor, and either added to a
+per-partition batch for its data topic (capped by count and bytes) or produced to the dead-letter topic
+with its reason and original bytes; a flood's refusals are summarised per device and reason
+(`summary.Summariser`). Nothing a message holds can raise out of the handler: an exception becomes an
+`internal-error` dead letter, and a batch Kafka refuses is retried, split, or dead-lettered. A flusher thread
 produces due batches and serves Kafka's delivery reports; an MQTT message is acknowledged only in the
 delivery report of the Kafka message that carries it. Killed at any point, the bridge loses nothing:
 unacknowledged messages stay in its persistent MQTT session and are delivered again when it reconnects.
@@ -23,7 +26,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import paho.mqtt.client as mqtt
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -35,6 +38,7 @@ from ioc.settings import BridgeSettings
 from ioc.units import UnitTree, load_tree
 from sensors.bridge.batcher import Batch, Batcher
 from sensors.bridge.ratelimit import TokenBuckets
+from sensors.bridge.summary import Summariser, Summary
 from sensors.bridge.validate import Accepted, Rejected, Validator
 
 __all__ = ["Bridge", "BridgeStats"]
@@ -54,6 +58,8 @@ class BridgeStats:
     batches: int = 0
     acked: int = 0
     delivery_errors: int = 0
+    summarised: int = 0  # refusals counted into a summary instead of stored one by one
+    handler_errors: int = 0  # exceptions caught in the message handler (each became a dead letter)
 
     def line(self) -> str:
         rejected = ", ".join(f"{k}={v}" for k, v in sorted(self.rejected.items())) or "none"
@@ -78,9 +84,21 @@ class Bridge:
         self.settings = settings
         self.stats = BridgeStats()
         self._clock = clock
-        self._validator = Validator(tree or load_tree("2024"))
-        self._limits = TokenBuckets(settings.device_rate_per_s, settings.device_burst)
-        self._batcher: Batcher[Ingested] = Batcher(max_items=batch_items, linger_s=settings.linger_ms / 1000)
+        self._validator = Validator(
+            tree or load_tree("2024"),
+            max_age=dt.timedelta(seconds=settings.max_age_s),
+            max_ahead=dt.timedelta(seconds=settings.max_ahead_s),
+        )
+        self._limits = TokenBuckets(
+            settings.device_rate_per_s, settings.device_burst, max_keys=settings.rate_limit_keys
+        )
+        self._vendor_limits = TokenBuckets(
+            settings.vendor_rate_per_s, settings.vendor_burst, max_keys=settings.rate_limit_keys
+        )
+        self._summaries = Summariser(settings.deadletter_summary_s, max_keys=settings.deadletter_summary_keys)
+        self._batcher: Batcher[Ingested] = Batcher(
+            max_items=batch_items, linger_s=settings.linger_ms / 1000, max_bytes=settings.batch_max_bytes
+        )
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._intake_closed = threading.Event()
@@ -143,40 +161,98 @@ class Bridge:
             log.warning("bridge lost the broker (%s); paho reconnects", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
+        """paho's callback: judge the message and hand each part on. Never raises: an exception escaping
+        here would end paho's network thread, and with it the bridge's intake."""
         if self._intake_closed.is_set():
             return  # not acknowledged: stays in the session for the next start
         self.stats.received += 1
-        parts = self._validator.check_message(message.topic, message.payload)
-        mid = message.mid
+        try:
+            self.handle(message.topic, message.payload, message.mid)
+        except Exception as exc:  # the last line of defence of the network thread
+            self.stats.handler_errors += 1
+            log.exception("the bridge's handler raised on a message on %s; it is dead-lettered", message.topic[:200])
+            self._set_aside(message.topic, message.payload, message.mid, exc)
+
+    def handle(self, topic: str, payload: bytes | bytearray, mid: int) -> None:
+        """The message path for one MQTT message (`mid` 0: QoS 0, nothing to acknowledge)."""
+        now = self._clock()
+        received_at = dt.datetime.now(dt.UTC)
+        parts = self._validator.check_message(topic, payload, received_at)
         if mid:
             # Acknowledged once every part (batched readings, dead letters) is in Kafka.
             with self._lock:
                 self._parts_left[mid] = len(parts)
-        now = self._clock()
-        received_at = dt.datetime.now(dt.UTC)
-        for first_verdict, item_bytes in parts:
-            verdict = first_verdict
-            if isinstance(verdict, Accepted):
-                key = topics.device_key(verdict.topic.vendor, verdict.topic.device)
-                if not self._limits.allow(key, now):
-                    verdict = Rejected(
-                        DeadLetterReason.RATE_LIMITED,
-                        f"device exceeds {self.settings.device_rate_per_s}/s (burst {self.settings.device_burst})",
-                        verdict.topic.vendor,
-                        verdict.topic.device,
-                    )
-            if isinstance(verdict, Rejected):
-                self.stats.rejected[verdict.reason] += 1
-                self._dead_letter(message.topic, item_bytes, verdict, mid)
-                continue
-            self.stats.accepted += 1
-            target = topics.CAMERA_EVENTS.name if verdict.topic.kind == topics.CAMERA_KIND else topics.READINGS.name
-            partition = topics.partition_for(key, self._partition_count(target))
-            item = Ingested(event=verdict.event, path=verdict.path, received_at=received_at)
+        for verdict, item_bytes in parts:
+            try:
+                self._route(
+                    topic, first_verdict=verdict, item_bytes=item_bytes, mid=mid, now=now, received_at=received_at
+                )
+            except Exception as exc:  # one part's failure must not strand its siblings
+                self.stats.handler_errors += 1
+                log.exception("routing a part of a message on %s raised; it is dead-lettered", topic[:200])
+                self._set_aside(topic, item_bytes, mid, exc, parts=1)
+
+    def _route(
+        self,
+        topic: str,
+        *,
+        first_verdict: Accepted | Rejected,
+        item_bytes: bytes,
+        mid: int,
+        now: float,
+        received_at: dt.datetime,
+    ) -> None:
+        verdict = first_verdict
+        if isinstance(verdict, Accepted):
+            vendor, device = verdict.topic.vendor, verdict.topic.device
+            key = topics.device_key(vendor, device)
+            if not self._limits.allow(key, now):
+                verdict = Rejected(
+                    DeadLetterReason.RATE_LIMITED,
+                    f"device exceeds {self.settings.device_rate_per_s}/s (burst {self.settings.device_burst})",
+                    vendor,
+                    device,
+                )
+            elif not self._vendor_limits.allow(vendor, now):
+                verdict = Rejected(
+                    DeadLetterReason.RATE_LIMITED,
+                    f"vendor {vendor} exceeds {self.settings.vendor_rate_per_s}/s over all its devices "
+                    f"(burst {self.settings.vendor_burst})",
+                    vendor,
+                    device,
+                )
+        if isinstance(verdict, Rejected):
+            self.stats.rejected[verdict.reason] += 1
+            summary_key = (verdict.vendor or topic[:200], verdict.device or "", verdict.reason.value)
             with self._lock:
-                full = self._batcher.add(target, partition, item, mid or None, now)
-            if full is not None:
-                self._produce(full)
+                admitted = self._summaries.admit(summary_key, now, verdict.detail)
+            if admitted:
+                self._dead_letter(topic, item_bytes, verdict, mid)
+            else:
+                self.stats.summarised += 1
+                self._ack([mid] if mid else [])  # counted in the next summary, not stored
+            return
+        self.stats.accepted += 1
+        target = topics.CAMERA_EVENTS.name if verdict.topic.kind == topics.CAMERA_KIND else topics.READINGS.name
+        partition = topics.partition_for(key, self._partition_count(target))
+        item = Ingested(event=verdict.event, path=verdict.path, received_at=received_at)
+        with self._lock:
+            closed = self._batcher.add(target, partition, item, mid or None, now, size=len(item_bytes))
+        for full in closed:
+            self._produce(full)
+
+    def _set_aside(
+        self, topic: str, payload: bytes | bytearray, mid: int, exc: BaseException, *, parts: int | None = None
+    ) -> None:
+        """Dead-letter what raised as `internal-error` (its exception type only, never the traceback's text)."""
+        verdict = Rejected(DeadLetterReason.INTERNAL_ERROR, f"handling the message raised {type(exc).__name__}")
+        if mid and parts is None:
+            with self._lock:
+                self._parts_left[mid] = 1
+        try:
+            self._dead_letter(topic, payload, verdict, mid)
+        except Exception:  # Kafka refused even that: leave it unacknowledged for redelivery
+            log.exception("could not dead-letter a message on %s; it stays unacknowledged", topic[:200])
 
     # --- Kafka side ------------------------------------------------------------------------------------
 
@@ -208,25 +284,61 @@ class Bridge:
 
         def delivered(error: KafkaError | None, _message: Message) -> None:
             if error is not None:
-                self.stats.delivery_errors += 1
-                log.warning("batch to %s[%d] not delivered (%s); retrying", batch.topic, batch.partition, error)
-                with self._lock:
-                    self._retry.append(batch)
+                self._refused(batch, error)
                 return
             self.stats.batches += 1
             self._ack(batch.acks)
 
-        self._send(
-            batch.topic,
-            value,
-            delivered,
-            key=topics.device_key(first.vendor, first.device),
-            partition=batch.partition,
-        )
+        try:
+            self._send(
+                batch.topic,
+                value,
+                delivered,
+                key=topics.device_key(first.vendor, first.device),
+                partition=batch.partition,
+            )
+        except KafkaException as exc:  # refused before sending, e.g. larger than message.max.bytes
+            self._refused(batch, exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None)
 
-    def _dead_letter(self, source: str, payload: bytes | bytearray, verdict: Rejected, mid: int) -> None:
+    def _refused(self, batch: Batch[Ingested], error: KafkaError | None) -> None:
+        """Kafka refused a batch: retry it (transient), split it (too large), or dead-letter its events."""
+        self.stats.delivery_errors += 1
+        batch.attempts += 1
+        too_large = error is not None and error.code() in (KafkaError.MSG_SIZE_TOO_LARGE, KafkaError._MSG_TIMED_OUT)
+        if too_large and len(batch.items) > 1:
+            half = len(batch.items) // 2
+            log.warning("batch to %s[%d] refused (%s); split in two", batch.topic, batch.partition, error)
+            # Each half carries every ack: a message is acknowledged once all its parts are in Kafka, so an
+            # ack counted twice would end it early; give the acks to the second half only.
+            head = Batch(batch.topic, batch.partition, batch.opened_at, batch.items[:half], [], batch.size // 2)
+            tail = Batch(batch.topic, batch.partition, batch.opened_at, batch.items[half:], batch.acks, batch.size // 2)
+            with self._lock:
+                self._retry.extend([head, tail])
+            return
+        if batch.attempts < self.settings.produce_attempts and (error is None or error.retriable() or not too_large):
+            log.warning(
+                "batch to %s[%d] not delivered (%s); retry %d", batch.topic, batch.partition, error, batch.attempts
+            )
+            with self._lock:
+                self._retry.append(batch)
+            return
+        log.error("batch of %d to %s refused for good (%s); dead-lettered", len(batch.items), batch.topic, error)
+        for item in batch.items:
+            event = item.event
+            verdict = Rejected(
+                DeadLetterReason.UNDELIVERABLE,
+                f"Kafka refused it {batch.attempts} times: {error.name() if error else 'unknown error'}",
+                event.vendor,
+                event.device,
+            )
+            self._dead_letter(f"kafka:{batch.topic}", codecs.encode(event), verdict, 0)
+        self._ack(batch.acks)
+
+    def _dead_letter(
+        self, source: str, payload: bytes | bytearray, verdict: Rejected, mid: int, *, count: int = 1
+    ) -> None:
         record = DeadLetter(
-            source=f"mqtt:{source}"[:500],
+            source=(source if source.startswith("kafka:") else f"mqtt:{source}")[:500],
             reason=verdict.reason,
             detail=verdict.detail[:2000],
             received_at=dt.datetime.now(dt.UTC),
@@ -234,6 +346,7 @@ class Bridge:
             size=len(payload),
             vendor=verdict.vendor,
             device=verdict.device,
+            count=count,
         )
 
         def delivered(error: KafkaError | None, _message: Message) -> None:
@@ -298,17 +411,39 @@ class Bridge:
 
     def _flush_due(self) -> None:
         with self._lock:
-            due = self._batcher.due(self._clock())
+            now = self._clock()
+            due = self._batcher.due(now)
             retry, self._retry = self._retry, []
+            summaries = self._summaries.due(now)
         for batch in retry + due:
             self._produce(batch)
+        self._summarise(summaries)
+
+    def _summarise(self, summaries: list[Summary]) -> None:
+        for summary in summaries:
+            who, device, reason = summary.key
+            vendor_known = bool(device)
+            verdict = Rejected(
+                DeadLetterReason(reason),
+                f"{summary.count} more refusals like the one before, in {self.settings.deadletter_summary_s:g} s; "
+                f"the last: {summary.sample}",
+                who if vendor_known else None,
+                device or None,
+            )
+            try:
+                source = f"ioc/v1/+/+/{who}/{device}" if vendor_known else who
+                self._dead_letter(source, b"", verdict, 0, count=summary.count)
+            except Exception:  # a lost summary loses a count, never a reading
+                log.exception("could not send a summary of %d refusals", summary.count)
 
     def _shutdown(self) -> None:
         with self._lock:
             remaining = self._batcher.drain() + self._retry
             self._retry = []
+            summaries = self._summaries.drain()
         for batch in remaining:
             self._produce(batch)
+        self._summarise(summaries)
         left = self._producer.flush(30)
         if left:
             log.warning("%d Kafka messages undelivered at shutdown; their MQTT messages stay unacknowledged", left)

@@ -1,14 +1,16 @@
 """Deciding what one MQTT message is: an accepted observation with its unit path, or a refusal with a reason.
 
-Pure: no broker, no Kafka, no clock. The bridge loop calls `Validator.check(topic, payload)` for every
-message; whatever the bytes are, it returns `Accepted` or `Rejected` and never raises, so one bad
-payload cannot stop the flow (a property test fuzzes this). Reasons are the stable dead-letter codes
-documented in docs/vendors.md.
+Pure: no broker, no Kafka; the caller passes "now". The bridge loop calls `Validator.check_message(topic,
+payload, now)` for every message; whatever the bytes are, it returns `Accepted` or `Rejected` per event and
+never raises (an exception while judging becomes `internal-error`), so one bad payload cannot stop the flow
+(a property test and `python -m bench fuzz` try). Reasons are the stable dead-letter codes documented in
+docs/vendors.md.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from typing import Final
 
 import msgspec
@@ -17,6 +19,7 @@ from ioc import codecs, topics
 from ioc.events import MEASURES, CameraEvent, DeadLetterReason, SensorReading
 from ioc.units import UnitTree
 from sensors.bridge import fiware
+from sensors.bridge.geofence import ProvinceBounds
 
 __all__ = ["MAX_BATCH_ITEMS", "Accepted", "Rejected", "Validator"]
 
@@ -48,28 +51,46 @@ MAX_BATCH_ITEMS: Final = 1000
 class Validator:
     """Checks messages against the contracts, the topic they came on, and the units tree."""
 
-    def __init__(self, tree: UnitTree, *, max_bytes: int = codecs.MAX_PAYLOAD_BYTES) -> None:
+    def __init__(
+        self,
+        tree: UnitTree,
+        *,
+        max_bytes: int = codecs.MAX_PAYLOAD_BYTES,
+        max_age: dt.timedelta = dt.timedelta(days=7),
+        max_ahead: dt.timedelta = dt.timedelta(minutes=5),
+    ) -> None:
         self._tree = tree
         self._max_bytes = max_bytes
+        self._max_age = max_age
+        self._max_ahead = max_ahead
+        self._bounds = ProvinceBounds(tree)
         self._paths: dict[str, str] = {}
 
-    def check(self, topic: str, payload: bytes | bytearray) -> Accepted | Rejected:
-        """The verdict on one message carrying one event."""
+    def check(self, topic: str, payload: bytes | bytearray, now: dt.datetime | None = None) -> Accepted | Rejected:
+        """The verdict on one message carrying one event, judged at `now` (UTC; the current time if None)."""
         try:
-            return self._check(topic, payload)
-        except Exception as exc:  # noqa: BLE001 - a payload must never stop the bridge; keep the reason
-            return Rejected(DeadLetterReason.SCHEMA, f"{type(exc).__name__}: {exc}")
+            return self._check(topic, payload, now or dt.datetime.now(dt.UTC))
+        except Exception as exc:  # noqa: BLE001 - a payload must never stop the bridge
+            return _internal_error(topic, exc)
 
-    def check_message(self, topic: str, payload: bytes | bytearray) -> list[tuple[Accepted | Rejected, bytes]]:
+    def check_message(
+        self, topic: str, payload: bytes | bytearray, now: dt.datetime | None = None
+    ) -> list[tuple[Accepted | Rejected, bytes]]:
         """Verdicts on a message carrying one event or a JSON array of a device's events, item by item.
 
         Gateways batch a device's readings into one message (paho's per-message cost, not ours, bounds
         the bridge's message rate), so an array is split and each item judged on its own: one bad reading
-        is dead-lettered with its own bytes while the rest of its batch flows.
+        is dead-lettered with its own bytes while the rest of its batch flows. Never raises.
         """
         data = bytes(payload)
+        try:
+            return self._check_message(topic, data, now or dt.datetime.now(dt.UTC))
+        except Exception as exc:  # noqa: BLE001 - e.g. RecursionError from 100,000 nested arrays
+            return [(_internal_error(topic, exc), data)]
+
+    def _check_message(self, topic: str, data: bytes, now: dt.datetime) -> list[tuple[Accepted | Rejected, bytes]]:
         if len(data) > self._max_bytes or data.lstrip()[:1] != b"[":
-            return [(self.check(topic, data), data)]
+            return [(self.check(topic, data, now), data)]
         try:
             items = _raw_list.decode(data)
         except msgspec.DecodeError as exc:
@@ -84,10 +105,10 @@ class Validator:
         parts: list[tuple[Accepted | Rejected, bytes]] = []
         for raw in items:
             item = bytes(raw)
-            parts.append((self.check(topic, item), item))
+            parts.append((self.check(topic, item, now), item))
         return parts
 
-    def _check(self, topic: str, payload: bytes | bytearray) -> Accepted | Rejected:
+    def _check(self, topic: str, payload: bytes | bytearray, now: dt.datetime) -> Accepted | Rejected:
         if len(payload) > self._max_bytes:
             return Rejected(
                 DeadLetterReason.TOO_LARGE, f"payload is {len(payload)} bytes, the limit is {self._max_bytes}"
@@ -112,6 +133,10 @@ class Validator:
                     where.device,
                 )
             path = self._paths[event.unit] = self._tree.path(event.unit)
+        lie = self._untrue(event, now)
+        if lie is not None:
+            reason, detail = lie
+            return Rejected(reason, detail, where.vendor, where.device)
         if isinstance(event, SensorReading):
             for name, value in event.values.items():
                 measure = MEASURES[name]
@@ -123,6 +148,32 @@ class Validator:
                         where.device,
                     )
         return Accepted(event, where, path)
+
+    def _untrue(self, event: SensorReading | CameraEvent, now: dt.datetime) -> tuple[DeadLetterReason, str] | None:
+        """Why the event's time or place cannot be true, or None: a gauge's "current" level must not be
+        pinned by a reading dated 2099, nor a commune's map show a sensor that reports from Hà Nội."""
+        age = now - event.observed_at
+        if age > self._max_age:
+            return (
+                DeadLetterReason.OBSERVED_TOO_OLD,
+                f"observed_at {event.observed_at.isoformat()} is {_span(age)} before now; "
+                f"the bridge accepts up to {_span(self._max_age)}",
+            )
+        if -age > self._max_ahead:
+            return (
+                DeadLetterReason.OBSERVED_IN_FUTURE,
+                f"observed_at {event.observed_at.isoformat()} is {_span(-age)} after now; "
+                f"the bridge accepts clocks up to {_span(self._max_ahead)} ahead",
+            )
+        if event.lat is not None and event.lon is not None:
+            box = self._bounds.of(event.unit)
+            if not box.contains(event.lat, event.lon):
+                return (
+                    DeadLetterReason.OUTSIDE_PROVINCE,
+                    f"location ({event.lat}, {event.lon}) is outside province {box.province} of unit {event.unit} "
+                    f"(lat {box.south}..{box.north}, lon {box.west}..{box.east})",
+                )
+        return None
 
     def _decode(self, where: topics.MqttTopic, payload: bytes | bytearray) -> SensorReading | CameraEvent | Rejected:
         codec = _camera_codec if where.kind == topics.CAMERA_KIND else _reading_codec
@@ -142,6 +193,25 @@ class Validator:
             return Rejected(DeadLetterReason.UNSUPPORTED_FORMAT, str(exc), where.vendor, where.device)
         except (ValueError, TypeError) as exc:
             return Rejected(DeadLetterReason.SCHEMA, f"FIWARE entity: {exc}", where.vendor, where.device)
+
+
+def _internal_error(topic: str, exc: BaseException) -> Rejected:
+    # Only the exception's type: its text or traceback may echo server internals or megabytes of input.
+    detail = f"judging the message raised {type(exc).__name__}; it was set aside"
+    try:
+        where = topics.parse_mqtt_topic(topic)
+    except topics.TopicError:
+        return Rejected(DeadLetterReason.INTERNAL_ERROR, detail)
+    return Rejected(DeadLetterReason.INTERNAL_ERROR, detail, where.vendor, where.device)
+
+
+def _span(delta: dt.timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds >= 86400:
+        return f"{seconds / 86400:.1f} days"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds} s"
 
 
 def _disagreement(where: topics.MqttTopic, event: SensorReading | CameraEvent) -> str:

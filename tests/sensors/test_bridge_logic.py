@@ -15,10 +15,18 @@ from ioc.events import CameraEvent, DeadLetterReason, SensorKind, SensorReading
 from ioc.units import load_tree
 from sensors.bridge import Accepted, Rejected, Validator
 from sensors.bridge.batcher import Batcher
+from sensors.bridge.geofence import ProvinceBounds
 from sensors.bridge.ratelimit import TokenBuckets
+from sensors.bridge.summary import Summariser
 
 TOPIC = topics.mqtt_topic("25957", "water", "acme", "wl-01")
 validator = Validator(load_tree("2024"))
+NOW = dt.datetime(2025, 6, 1, 9, 0, tzinfo=dt.UTC)
+"""Every verdict here is judged at this time, just after the fixtures' observation times."""
+
+
+def check(topic: str, payload: bytes) -> Accepted | Rejected:
+    return validator.check(topic, payload, NOW)
 
 
 def reading(**overrides: Any) -> bytes:
@@ -36,7 +44,7 @@ def reading(**overrides: Any) -> bytes:
 
 
 def test_valid_reading_is_accepted_with_its_unit_path() -> None:
-    verdict = validator.check(TOPIC, reading())
+    verdict = check(TOPIC, reading())
     assert isinstance(verdict, Accepted)
     assert verdict.path == "74/724/25957"
     assert isinstance(verdict.event, SensorReading)
@@ -61,7 +69,7 @@ def test_valid_reading_is_accepted_with_its_unit_path() -> None:
     ],
 )
 def test_refusals_carry_a_reason_and_detail(topic: str, payload: bytes, reason: str, needle: str) -> None:
-    verdict = validator.check(topic, payload)
+    verdict = check(topic, payload)
     assert isinstance(verdict, Rejected), verdict
     assert verdict.reason == reason
     assert verdict.reason in set(DeadLetterReason)
@@ -79,7 +87,7 @@ def test_camera_event_is_accepted_on_a_camera_topic() -> None:
         "confidence": 0.93,
         "plate": "61A-123.45",
     }
-    verdict = validator.check(topics.mqtt_topic("25747", "camera", "vcam", "cam-1"), json.dumps(event).encode())
+    verdict = check(topics.mqtt_topic("25747", "camera", "vcam", "cam-1"), json.dumps(event).encode())
     assert isinstance(verdict, Accepted)
     assert isinstance(verdict.event, CameraEvent)
     assert verdict.path == "74/718/25747"
@@ -101,7 +109,7 @@ def test_ngsi_ld_normalized_air_quality_is_normalised() -> None:
         "relativeHumidity": {"type": "Property", "value": 0.71},
         "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [106.71, 10.91]}},
     }
-    verdict = validator.check(AIR_TOPIC, json.dumps(entity).encode())
+    verdict = check(AIR_TOPIC, json.dumps(entity).encode())
     assert isinstance(verdict, Accepted), verdict
     event = verdict.event
     assert isinstance(event, SensorReading)
@@ -115,15 +123,15 @@ def test_ngsi_ld_normalized_air_quality_is_normalised() -> None:
 
 def test_ngsi_key_values_and_unsupported_types() -> None:
     key_values = {"id": "aq-7", "type": "AirQualityObserved", "dateObserved": "2025-06-01T08:00:00+07:00", "pm10": 80}
-    verdict = validator.check(AIR_TOPIC, json.dumps(key_values).encode())
+    verdict = check(AIR_TOPIC, json.dumps(key_values).encode())
     assert isinstance(verdict, Accepted)
     assert verdict.event.values == {"pm10": 80.0}  # type: ignore[union-attr]
     weather = {"id": "w", "type": "WeatherObserved", "dateObserved": "2025-06-01T08:00:00Z", "temperature": 30}
-    rejected = validator.check(AIR_TOPIC, json.dumps(weather).encode())
+    rejected = check(AIR_TOPIC, json.dumps(weather).encode())
     assert isinstance(rejected, Rejected)
     assert rejected.reason == "unsupported-format"
     no_time = {"id": "aq", "type": "AirQualityObserved", "pm25": 3}
-    assert validator.check(AIR_TOPIC, json.dumps(no_time).encode()).reason == "unsupported-format"  # type: ignore[union-attr]
+    assert check(AIR_TOPIC, json.dumps(no_time).encode()).reason == "unsupported-format"  # type: ignore[union-attr]
 
 
 # --- never crashes ----------------------------------------------------------------------------------------
@@ -141,7 +149,7 @@ json_values = st.recursive(
     payload=st.one_of(st.binary(max_size=300), json_values.map(lambda v: json.dumps(v).encode())),
 )
 def test_any_bytes_on_any_topic_get_a_verdict_never_an_exception(topic: str, payload: bytes) -> None:
-    verdict = validator.check(topic, payload)
+    verdict = check(topic, payload)
     assert isinstance(verdict, Accepted | Rejected)
     if isinstance(verdict, Rejected):
         assert verdict.reason in set(DeadLetterReason)
@@ -156,7 +164,7 @@ def test_any_bytes_on_any_topic_get_a_verdict_never_an_exception(topic: str, pay
     )
 )
 def test_mutated_readings_get_a_verdict(overrides: dict[str, Any]) -> None:
-    verdict = validator.check(TOPIC, reading(**overrides))
+    verdict = check(TOPIC, reading(**overrides))
     assert isinstance(verdict, Accepted | Rejected)
 
 
@@ -186,12 +194,10 @@ def test_idle_buckets_are_forgotten() -> None:
 
 def test_batcher_closes_full_and_old_batches_in_order() -> None:
     batcher: Batcher[int] = Batcher(max_items=3, linger_s=0.05)
-    assert batcher.add("t", 0, 1, 11, 0.0) is None
-    assert batcher.add("t", 1, 2, 12, 0.0) is None
-    full = batcher.add("t", 0, 3, None, 0.01)
-    assert full is None
-    closed = batcher.add("t", 0, 4, 14, 0.02)
-    assert closed is not None
+    assert batcher.add("t", 0, 1, 11, 0.0) == []
+    assert batcher.add("t", 1, 2, 12, 0.0) == []
+    assert batcher.add("t", 0, 3, None, 0.01) == []
+    (closed,) = batcher.add("t", 0, 4, 14, 0.02)
     assert (closed.items, closed.acks) == ([1, 3, 4], [11, 14])
     assert batcher.due(0.03) == []
     (old,) = batcher.due(0.06)
@@ -199,3 +205,108 @@ def test_batcher_closes_full_and_old_batches_in_order() -> None:
     batcher.add("t", 2, 5, 15, 1.0)
     assert batcher.pending_items == 1
     assert [b.items for b in batcher.drain()] == [[5]]
+
+
+# --- input that lies: times, places, payloads that make the judge raise -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("observed_at", "reason"),
+    [
+        ("2099-01-01T00:00:00Z", "observed-in-future"),
+        ((NOW + dt.timedelta(minutes=6)).isoformat(), "observed-in-future"),
+        ((NOW - dt.timedelta(days=30)).isoformat(), "observed-too-old"),
+        ((NOW - dt.timedelta(days=7, seconds=1)).isoformat(), "observed-too-old"),
+    ],
+)
+def test_times_outside_the_window_are_refused_with_their_reason(observed_at: str, reason: str) -> None:
+    verdict = check(TOPIC, reading(observed_at=observed_at))
+    assert isinstance(verdict, Rejected)
+    assert (verdict.reason, verdict.device) == (reason, "wl-01")
+    assert observed_at[:10] in verdict.detail
+
+
+@pytest.mark.parametrize("observed_at", [NOW + dt.timedelta(minutes=4), NOW - dt.timedelta(days=6, hours=23), NOW])
+def test_times_inside_the_window_pass(observed_at: dt.datetime) -> None:
+    assert isinstance(check(TOPIC, reading(observed_at=observed_at.isoformat())), Accepted)
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon", "accepted"),
+    [
+        (10.98, 106.65, True),  # Thủ Dầu Một
+        (11.5, 106.95, True),  # the published extent's north-east corner (10°52′..11°30′ N, 106°20′..106°58′ E)
+        (10.867, 106.334, True),  # its south-west corner
+        (21.0285, 105.8542, False),  # Hà Nội
+        (10.7769, 106.7009, False),  # Hồ Chí Minh City's centre (District 1)
+        (11.5564, 104.9282, False),  # Phnom Penh
+        (13.7563, 100.5018, False),  # Bangkok
+        (-33.8688, 151.2093, False),  # Sydney
+    ],
+)
+def test_places_outside_the_units_province_are_refused(lat: float, lon: float, accepted: bool) -> None:
+    verdict = check(TOPIC, reading(lat=lat, lon=lon))
+    if accepted:
+        assert isinstance(verdict, Accepted)
+    else:
+        assert isinstance(verdict, Rejected)
+        assert verdict.reason == "outside-province"
+        assert "province 74" in verdict.detail
+
+
+def test_the_province_box_comes_from_the_units_data() -> None:
+    box = ProvinceBounds(load_tree("2024")).of("25957")
+    assert (box.province, box.south, box.north, box.west, box.east) == ("74", 10.7935, 11.548, 106.2933, 107.0112)
+    assert ProvinceBounds(load_tree("2025")).of(next(iter(load_tree("2025").subtree("79")))).province == "79"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"[" * 100_000 + b"]" * 100_000,  # nesting deeper than the decoder's recursion limit
+        b'{"id":"x","type":"AirQualityObserved","dateObserved":"2025-06-01T08:00:00Z","pm25":1' + b"0" * 400 + b"}",
+        b'{"id":"x","type":"AirQualityObserved","dateObserved":"2025-06-01T08:00:00Z","pm25":5,'
+        b'"location":{"type":"Point","coordinates":[1' + b"0" * 400 + b",2]}}",
+    ],
+)
+def test_a_payload_that_makes_the_judge_raise_is_an_internal_error_naming_only_the_exception_type(
+    payload: bytes,
+) -> None:
+    ((verdict, original),) = validator.check_message(AIR_TOPIC, payload, NOW)
+    assert isinstance(verdict, Rejected)
+    assert verdict.reason == "internal-error"
+    assert verdict.detail.startswith("judging the message raised ")
+    assert "Traceback" not in verdict.detail and "/" not in verdict.detail
+    assert (verdict.vendor, original) == ("fiware-co", payload)
+
+
+def test_rate_limit_memory_is_bounded_least_recently_seen_first() -> None:
+    buckets = TokenBuckets(rate=1, burst=1, max_keys=100)
+    for i in range(10_000):
+        buckets.allow(f"invented-{i}", 0.0)
+    assert len(buckets) == 100
+    assert buckets.allow("invented-9999", 0.0) is False  # the most recent keep their state
+
+
+def test_batches_close_before_they_pass_the_byte_cap() -> None:
+    batcher: Batcher[int] = Batcher(max_items=1000, linger_s=1, max_bytes=1000)
+    assert batcher.add("t", 0, 1, 1, 0.0, size=600) == []
+    (first,) = batcher.add("t", 0, 2, 2, 0.0, size=600)  # would be 1,200 bytes: the first closes alone
+    assert (first.items, first.size) == ([1], 600)
+    (huge,) = batcher.add("t", 1, 3, 3, 0.0, size=5000)  # larger than the cap on its own: closes at once
+    assert huge.items == [3]
+
+
+def test_a_flood_of_refusals_is_summarised_per_device_and_reason() -> None:
+    summaries = Summariser(10.0, max_keys=3)
+    key = ("acme", "wl-01", "rate-limited")
+    admitted = [summaries.admit(key, i / 1000, f"#{i}") for i in range(10_000)]  # 10,000 in 10 s
+    assert admitted.count(True) == 1
+    assert summaries.due(9.0) == []
+    (summary,) = summaries.due(10.0)
+    assert (summary.key, summary.count, summary.sample) == (key, 9_999, "#9999")
+    for i in range(10):  # more keys than it holds: the oldest is summarised early, memory stays at 3
+        summaries.admit(("acme", f"d{i}", "schema"), 20.0, "x")
+        summaries.admit(("acme", f"d{i}", "schema"), 20.0, "x")
+    assert len(summaries) == 3
+    assert sum(s.count for s in summaries.due(20.0)) == 7
