@@ -31,6 +31,7 @@ __all__ = [
     "PortalGatewaySettings",
     "ReportingSettings",
     "SimulatorSettings",
+    "SiteReaderLimits",
     "StreamsSettings",
 ]
 
@@ -334,6 +335,40 @@ class StreamsSettings(_Settings):
     )
 
 
+class SiteReaderLimits(_Endpoint):
+    """What a site's read-only ClickHouse login may use (operators.sitedb; docs/warehouse.md, "Site databases")."""
+
+    max_memory_usage: Annotated[int, pydantic.Field(gt=0)] = pydantic.Field(
+        2_000_000_000,
+        description="Bytes one query may use: a province dashboard's heaviest read (a day of readings per unit) "
+        "needs a few hundred MB; half the local server's 4 GB, so one site cannot starve the writers.",
+    )
+    max_execution_time_s: Annotated[int, pydantic.Field(gt=0)] = pydantic.Field(
+        30, description="Seconds one query may run: a dashboard page gives up long before; a runaway scan stops here."
+    )
+    max_result_rows: Annotated[int, pydantic.Field(gt=0)] = pydantic.Field(
+        1_000_000,
+        description="Rows one result may hold (overflow throws, never truncates silently): every named query of "
+        "the dashboards has a LIMIT far below; a bulk export is what this refuses.",
+    )
+    max_result_bytes: Annotated[int, pydantic.Field(gt=0)] = pydantic.Field(
+        200_000_000, description="Bytes one result may hold (uncompressed, in memory), for the same reason."
+    )
+    quota_interval_s: Annotated[int, pydantic.Field(gt=0)] = pydantic.Field(
+        3600, description="Seconds of the quota's interval (ClickHouse aligns it to the clock)."
+    )
+    quota_queries: Annotated[int, pydantic.Field(gt=0)] = pydantic.Field(
+        36_000,
+        description="Queries per interval: 10 a second on average; a site's dashboards cache every read 15 s or "
+        "more, so a busy province uses a fraction. Beyond it the server refuses with a quota error.",
+    )
+    networks: tuple[str, ...] = pydantic.Field(
+        ("::/0",),
+        description="Addresses (IP or CIDR) the login is accepted from: users.d <networks> on 18.16, HOST IP on "
+        "SQL users; set the dashboards' pod CIDR in a cluster (the chart's NetworkPolicy narrows it further).",
+    )
+
+
 class OperatorSettings(_Settings):
     """The Kopf operator (`python -m operators`)."""
 
@@ -363,6 +398,11 @@ class OperatorSettings(_Settings):
         None,
         description="ClickHouse users.d directory to write site users into, for servers without SQL users "
         "(18.16, the local stack); modern servers get CREATE USER instead.",
+    )
+    site_reader: SiteReaderLimits = pydantic.Field(
+        SiteReaderLimits(),
+        description="Limits and quota of every site's read-only ClickHouse login "
+        "(e.g. IOC_OPERATOR_SITE_READER__QUOTA_QUERIES=36000).",
     )
     workers: Annotated[int, pydantic.Field(ge=1, le=128)] = pydantic.Field(
         16, description="Threads for blocking calls (Kubernetes, ClickHouse, Kafka, MQTT): sites handled at once."
