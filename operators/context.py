@@ -67,14 +67,14 @@ class Context:
     def publisher(self) -> ConfigPublisher:
         with self._lock:
             if self._publisher is None:
-                self._publisher = ConfigPublisher(self.settings.kafka.bootstrap)
+                self._publisher = ConfigPublisher(self.settings.kafka)
             return self._publisher
 
     def ensure_shared_topics(self) -> list[str]:
         """The registry's topics (the shared worker pool's and site-config), created once per process."""
         if self._shared_topics:
             return []
-        created = kafka_admin.ensure_topics(self.settings.kafka.bootstrap)
+        created = kafka_admin.ensure_topics(self.settings.kafka)
         self._shared_topics = True
         return created
 

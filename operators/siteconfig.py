@@ -17,6 +17,7 @@ from confluent_kafka import KafkaError, Producer
 
 from ioc import topics
 from ioc.clients import kafka_admin
+from ioc.settings import KafkaEndpoint
 from operators.manifests import isolated_topics
 
 __all__ = ["ConfigPublisher", "PublishError", "delete_isolated_topics", "ensure_isolated_topics"]
@@ -29,12 +30,12 @@ class PublishError(RuntimeError):
 class ConfigPublisher:
     """One idempotent producer for every site's configuration; thread-safe (librdkafka's producer is)."""
 
-    def __init__(self, bootstrap: str, *, timeout: float = 15.0) -> None:
+    def __init__(self, kafka: KafkaEndpoint | str, *, timeout: float = 15.0) -> None:
         self.topic = topics.SITE_CONFIG.name
         self._timeout = timeout
         self._producer = Producer(
             {
-                "bootstrap.servers": bootstrap,
+                **kafka_admin.client_config(kafka),  # the operator's own principal, over TLS
                 "enable.idempotence": True,
                 "acks": "all",
                 "linger.ms": 5,
@@ -69,11 +70,11 @@ class ConfigPublisher:
         self._producer.flush(self._timeout)
 
 
-def ensure_isolated_topics(bootstrap: str, unit: str) -> list[str]:
+def ensure_isolated_topics(bootstrap: KafkaEndpoint | str, unit: str) -> list[str]:
     """Create the isolated site's topics that are missing; returns those created."""
     return kafka_admin.ensure_topics(bootstrap, isolated_topics(unit))
 
 
-def delete_isolated_topics(bootstrap: str, unit: str) -> None:
+def delete_isolated_topics(bootstrap: KafkaEndpoint | str, unit: str) -> None:
     existing = kafka_admin.list_topics(bootstrap)
     kafka_admin.delete_topics(bootstrap, [t.name for t in isolated_topics(unit) if t.name in existing])

@@ -235,7 +235,7 @@ class _Run:
         try:
             ctx.ensure_shared_topics()
             if spec.workers.isolated and self.trigger is not Trigger.REPAIR:
-                ensure_isolated_topics(ctx.settings.kafka.bootstrap, spec.unit)
+                ensure_isolated_topics(ctx.settings.kafka, spec.unit)
             if stale:
                 ctx.publisher().publish(self.names.config_key, self.text)
         except (KafkaException, PublishError) as exc:
@@ -445,7 +445,7 @@ def _remove_external(ctx: Context, names: SiteNames, spec: IOCSiteSpec, retry: l
         ctx.publisher().publish(names.config_key, None)
         if spec.workers.isolated:
             # Only while isolated: a 2025 site may share its unit code (so its topic names) with a 2024 one.
-            delete_isolated_topics(ctx.settings.kafka.bootstrap, spec.unit)
+            delete_isolated_topics(ctx.settings.kafka, spec.unit)
         done.append(f"configuration key {names.config_key}")
     except (KafkaException, PublishError) as exc:
         retry.append(f"Streams: {exc}")

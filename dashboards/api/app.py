@@ -72,9 +72,7 @@ def create_app(
         clients=ApiClients(settings.clients),
         ledger=Ledger(settings.idempotency_db, settings.idempotency_ttl_h * 3600),
         sink=sink
-        or AsyncProducer(
-            settings.kafka.bootstrap, client_id=f"ioc-api-{settings.site_unit}", timeout_s=settings.kafka_timeout_s
-        ),
+        or AsyncProducer(settings.kafka, client_id=f"ioc-api-{settings.site_unit}", timeout_s=settings.kafka_timeout_s),
         cache=TtlCache(max_entries=4096),
         clock=clock,
         connect=connect,

@@ -68,7 +68,7 @@ class KafkaCommandSender:
         self._timeout_s = timeout_s
         self._producer = Producer(
             {
-                "bootstrap.servers": endpoint.bootstrap,
+                **endpoint.client_config(),  # the site's own principal, over TLS
                 "enable.idempotence": True,
                 "acks": "all",
                 "message.timeout.ms": int(timeout_s * 1000),

@@ -18,6 +18,7 @@ from typing import Any, Final, Protocol
 from confluent_kafka import KafkaError, Message, Producer
 
 from ioc import topics
+from ioc.settings import KafkaEndpoint
 
 __all__ = ["AsyncProducer", "DeliveryError", "EventSink"]
 
@@ -55,10 +56,14 @@ def _settle(future: asyncio.Future[None], error: KafkaError | None) -> None:
 class AsyncProducer:
     """One idempotent producer per process, shared by every request; `close()` flushes what is queued."""
 
-    def __init__(self, bootstrap: str, *, client_id: str, timeout_s: float = 10.0, linger_ms: int = 5) -> None:
+    def __init__(
+        self, kafka: KafkaEndpoint | str, *, client_id: str, timeout_s: float = 10.0, linger_ms: int = 5
+    ) -> None:
         self.timeout_s = timeout_s
+        endpoint = KafkaEndpoint(bootstrap=kafka) if isinstance(kafka, str) else kafka
         config: dict[str, Any] = {
-            "bootstrap.servers": bootstrap,
+            # Who we are on Kafka (the component's principal, over TLS) comes from the endpoint.
+            **endpoint.client_config(),
             "client.id": client_id,
             "enable.idempotence": True,
             "acks": "all",

@@ -113,7 +113,7 @@ def report_publish(
             report = reporting.build_for(warehouse, database, scope, period, generated_at=dt.datetime.now(dt.UTC))
         except (WarehouseError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
-    outbox = reporting.Outbox(settings.kafka.bootstrap)
+    outbox = reporting.Outbox(settings.kafka)
     try:
         envelope = outbox.seal_and_publish(
             report, settings.signing_key.get_secret_value(), settings.key_id or settings.site_unit

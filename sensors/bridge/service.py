@@ -111,7 +111,7 @@ class Bridge:
         self.client_id = f"{settings.client_id}-{replica}"
         self._producer = Producer(
             {
-                "bootstrap.servers": settings.kafka.bootstrap,
+                **settings.kafka.client_config(),  # the bridge's own principal, over TLS
                 "client.id": self.client_id,
                 "enable.idempotence": True,
                 "acks": "all",

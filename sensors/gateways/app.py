@@ -165,7 +165,7 @@ def create_app(
     """The connector for one site. `sink` and `state` replace Kafka and the SQLite file (tests)."""
     scope = site_scope(settings.site_unit, "2024")
     events: EventSink = sink or AsyncProducer(
-        settings.kafka.bootstrap, client_id=f"ioc-portal-{settings.site_unit}", timeout_s=settings.kafka_timeout_s
+        settings.kafka, client_id=f"ioc-portal-{settings.site_unit}", timeout_s=settings.kafka_timeout_s
     )
     memory = state or GatewayState(settings.state_db)
     now = lambda: dt.datetime.fromtimestamp(clock(), dt.UTC)  # noqa: E731 - one-line clock adapter

@@ -8,6 +8,8 @@ from typing import Any
 from confluent_kafka import KafkaError, Message, Producer
 
 from ioc import topics
+from ioc.clients import kafka_admin
+from ioc.settings import KafkaEndpoint
 from ioc.upward import SignedReport, UpwardReport, seal
 
 __all__ = ["Outbox", "OutboxError"]
@@ -28,10 +30,12 @@ class Outbox:
     acks=all).
     """
 
-    def __init__(self, bootstrap: str, *, client_id: str = "ioc-reporting", timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, kafka: KafkaEndpoint | str, *, client_id: str = "ioc-reporting", timeout_s: float = 30.0
+    ) -> None:
         self._timeout_s = timeout_s
         config: dict[str, Any] = {
-            "bootstrap.servers": bootstrap,
+            **kafka_admin.client_config(kafka),  # the reporting principal, over TLS
             "client.id": client_id,
             "enable.idempotence": True,
             "acks": "all",

@@ -76,7 +76,7 @@ class Pusher:
         self._owns_http = http is None
         self._sleep = sleep
         consumer: dict[str, Any] = {
-            "bootstrap.servers": settings.kafka.bootstrap,
+            **settings.kafka.client_config(),
             "group.id": settings.group_id,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
@@ -88,7 +88,7 @@ class Pusher:
         self._consumer = Consumer(consumer)
         self._dead = Producer(
             {
-                "bootstrap.servers": settings.kafka.bootstrap,
+                **settings.kafka.client_config(),
                 "enable.idempotence": True,
                 "acks": "all",
                 "logger": logging.getLogger("streams.reporting.kafka"),

@@ -77,7 +77,7 @@ class ReportingService:
     @property
     def outbox(self) -> Outbox:
         if self._outbox is None:
-            self._outbox = Outbox(self.settings.kafka.bootstrap, client_id=f"ioc-reporting-{self.settings.site_unit}")
+            self._outbox = Outbox(self.settings.kafka, client_id=f"ioc-reporting-{self.settings.site_unit}")
         return self._outbox
 
     def periods(self, now: dt.datetime) -> list[ReportPeriod]:
