@@ -18,7 +18,10 @@ def main() -> None:
     Site.from_settings(settings)  # an unknown unit fails here, before Streamlit starts
     run_dir = Path(tempfile.mkdtemp(prefix=f"ioc-dashboard-{settings.site_unit}-"))
     # The entry point hands its own environment (PATH, HOME, ...) to the Streamlit process it becomes.
-    argv, env = launch.command(settings, run_dir, os.environ)
+    try:
+        argv, env = launch.command(settings, run_dir, os.environ)
+    except launch.LaunchRefused as exc:
+        raise SystemExit(f"ioc-dashboard: {exc}") from None
     os.execve(argv[0], argv, env)  # noqa: S606 - becomes Streamlit, so a pod's SIGTERM reaches it
 
 

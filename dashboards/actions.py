@@ -11,14 +11,25 @@ from typing import Any, Final
 from dashboards.audit import AuditLog
 from dashboards.auth import Access
 from dashboards.data import CommandSender
+from ioc.authz import CommandRefusal, authorise_command, operator_units, parse_grants
 from ioc.events import IncidentAction, IncidentCommand, IncidentState
 
 # A dashboard never changes an incident itself. It sends an `IncidentCommand` to the stream workers
 # (`dashboards.data.commands`), writes the action to the audit log, and remembers the incident's version
 # at that moment; the page shows "waiting" until the workers have written a newer version, then the new
-# state. Who may act: an operator of the incident's place or of its responsible unit, within the site.
+# state. Who may act, and where to: `ioc.authz.authorise_command`, the same verdict the stream worker gives
+# again where the command is carried out (the command carries the actor's grants, cut to the site).
 
-__all__ = ["ALLOWED", "ActionRefused", "Pending", "allowed_actions", "build_command", "may_act", "send_action"]
+__all__ = [
+    "ALLOWED",
+    "ActionRefused",
+    "Pending",
+    "allowed_actions",
+    "build_command",
+    "dispatch_targets",
+    "may_act",
+    "send_action",
+]
 
 ALLOWED: Final[Mapping[str, tuple[IncidentAction, ...]]] = {
     IncidentState.OPEN: (IncidentAction.ACKNOWLEDGE, IncidentAction.DISPATCH, IncidentAction.RESOLVE),
@@ -32,6 +43,10 @@ ALLOWED: Final[Mapping[str, tuple[IncidentAction, ...]]] = {
 
 class ActionRefused(ValueError):
     """The action does not apply (wrong state, missing note or target, no operator role); nothing was sent."""
+
+    def __init__(self, reason: CommandRefusal, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -62,6 +77,20 @@ def may_act(access: Access | None, incident: Mapping[str, Any]) -> bool:
     return any(isinstance(code, str) and code in access.site.tree and access.can_act(code) for code in places)
 
 
+def dispatch_targets(access: Access, incident: Mapping[str, Any]) -> list[str]:
+    """Where this person may send the incident: the units they operate (the incident's own place first)."""
+    scope = operator_units(parse_grants(access.grant_strings), access.site.unit, access.site.tree)
+    tree = access.site.tree
+    candidates = [incident.get("unit"), incident.get("responsible_unit")] + [u.code for u in tree]
+    return list(
+        dict.fromkeys(
+            code
+            for code in candidates
+            if isinstance(code, str) and code in tree and any(tree.is_within(code, unit) for unit in scope)
+        )
+    )
+
+
 def build_command(
     access: Access,
     incident: Mapping[str, Any],
@@ -72,15 +101,24 @@ def build_command(
     now: dt.datetime | None = None,
 ) -> IncidentCommand:
     """The command for `action` on `incident`, or `ActionRefused` saying why it does not apply."""
-    if not may_act(access, incident):
-        raise ActionRefused(f"{access.actor} is not an operator for incident {incident['incident_id']}")
+    verdict = authorise_command(
+        grants=parse_grants(access.grant_strings),
+        site_unit=access.site.unit,
+        action=action,
+        incident_unit=str(incident["unit"]),
+        responsible_unit=incident.get("responsible_unit") or None,
+        target_unit=target_unit,
+        tree=access.site.tree,
+    )
+    if verdict.reason is not None:
+        raise ActionRefused(verdict.reason, f"{access.actor}: {verdict.detail}")
     if action not in allowed_actions(str(incident["state"])):
-        raise ActionRefused(f"{action.value} does not apply to a {incident['state']} incident")
-    if action is IncidentAction.DISPATCH and (target_unit is None or not access.site.contains(target_unit)):
-        raise ActionRefused("dispatch needs a unit of this site to send the incident to")
+        raise ActionRefused(
+            CommandRefusal.WRONG_STATE, f"{action.value} does not apply to a {incident['state']} incident"
+        )
     text = (note or "").strip() or None
     if action is IncidentAction.RESOLVE and text is None:
-        raise ActionRefused("resolving needs a note saying what was done")
+        raise ActionRefused(CommandRefusal.NOTE_REQUIRED, "resolving needs a note saying what was done")
     return IncidentCommand(
         command_id=uuid.uuid4().hex,
         incident_id=str(incident["incident_id"]),
@@ -90,6 +128,7 @@ def build_command(
         issued_at=now or dt.datetime.now(dt.UTC),
         target_unit=target_unit if action is IncidentAction.DISPATCH else None,
         note=text,
+        grants=access.grant_strings,
     )
 
 

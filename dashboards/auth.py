@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import enum
-import re
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any
 
 from dashboards.sites import Site
-from ioc.fields import UNIT_CODE_BODY
+from ioc.authz import Grant, Role, format_grants, parse_grants
 
 # The province's identity provider releases one claim (default `ioc_grants`, `DashboardSettings.grants_claim`)
 # listing grants as `role@unit`: `viewer@74` lets a person look at everything in Bình Dương, `operator@724`
@@ -24,47 +22,8 @@ from ioc.fields import UNIT_CODE_BODY
 # audited). A sign-in lasts until the ID token's `exp` or `session_max_age_s` after it was issued,
 # whichever comes first; after that the app signs the person out.
 
+# Role, Grant and parse_grants live in ioc.authz, where the stream workers read the same grants.
 __all__ = ["Access", "Grant", "Role", "access_for", "local_access", "parse_grants", "session_expires_at"]
-
-_GRANT: Final = re.compile(rf"^(?P<role>[a-z]+)[@:](?P<unit>{UNIT_CODE_BODY})$")
-
-
-class Role(enum.StrEnum):
-    VIEWER = "viewer"
-    OPERATOR = "operator"
-
-    @property
-    def rank(self) -> int:
-        return 2 if self is Role.OPERATOR else 1
-
-
-_ROLES: Final = frozenset(r.value for r in Role)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Grant:
-    """A role on a unit and everything under it."""
-
-    role: Role
-    unit: str
-
-
-def parse_grants(value: object) -> tuple[Grant, ...]:
-    """Grants from a claim value: a list of `role@unit` strings, or one string of them separated by spaces
-    or commas. Entries that are not grants (unknown roles, malformed codes) are ignored, never widened."""
-    if isinstance(value, str):
-        items: list[object] = [part for part in re.split(r"[\s,]+", value) if part]
-    elif isinstance(value, list | tuple):
-        items = list(value)
-    else:
-        return ()
-    grants: list[Grant] = []
-    for item in items:
-        match = _GRANT.match(item.strip()) if isinstance(item, str) else None
-        if match is None or match["role"] not in _ROLES:
-            continue
-        grants.append(Grant(Role(match["role"]), match["unit"]))
-    return tuple(grants)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +67,11 @@ class Access:
     def can_act(self, unit: str) -> bool:
         """Whether the person may act on incidents (and reveal personal data) for `unit`."""
         return self.role_at(unit) is Role.OPERATOR
+
+    @property
+    def grant_strings(self) -> tuple[str, ...]:
+        """The grants as `role@unit`, cut to the site, as an `IncidentCommand` carries them to the workers."""
+        return format_grants(Grant(role, code) for code, role in self.grants.items())
 
     @property
     def operator_somewhere(self) -> bool:

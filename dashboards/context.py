@@ -20,7 +20,7 @@ from ioc.settings import DashboardSettings
 # drill-down on the overview carries over to every other page, and it is re-checked against the site and
 # the person's grants on every run (a stale or forged value falls back to their home unit).
 
-__all__ = ["UNIT_KEY", "Context", "current", "install"]
+__all__ = ["UNIT_KEY", "Context", "current", "install", "installed"]
 
 UNIT_KEY: Final = "ioc.unit"
 _CONTEXT_KEY: Final = "ioc.context"
@@ -86,3 +86,9 @@ def current() -> Context:
     if not isinstance(context, Context):
         raise RuntimeError("no dashboard context: run the app through dashboards/app.py")
     return context
+
+
+def installed() -> Context | None:
+    """This run's context if the entry script got as far as installing one (error pages use it)."""
+    context = st.session_state.get(_CONTEXT_KEY)
+    return context if isinstance(context, Context) else None

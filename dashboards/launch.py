@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import json
 import os
 import secrets
+import shutil
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -18,11 +22,50 @@ from ioc.settings import DashboardSettings
 # the settings the launcher validated are exactly the ones the app runs with. When an identity provider is
 # configured, the OIDC client (`[auth.ioc]`) goes into a secrets.toml readable by the owner only, which
 # `st.login` reads; the cookie secret is generated per launch unless set (set it for several replicas).
+# Each launch writes its secrets into a directory of its own (`instance-<pid>-<random>` under the run
+# directory; the pid is the dashboard's, since the launcher becomes Streamlit), so a second dashboard for
+# the same site never rewrites a running one's sign-in; directories of processes that are gone are removed.
 
-__all__ = ["APP", "ENV_PREFIX", "command", "redirect_uri", "secrets_toml", "settings_env"]
+__all__ = [
+    "APP",
+    "ENV_PREFIX",
+    "LaunchRefused",
+    "check_exposure",
+    "command",
+    "is_loopback",
+    "redirect_uri",
+    "secrets_toml",
+    "settings_env",
+]
 
 APP: Final = Path(__file__).with_name("app.py")
 ENV_PREFIX: Final = "IOC_DASHBOARD_"
+
+
+class LaunchRefused(ValueError):
+    """The settings would expose the dashboard unsafely; nothing was started or written."""
+
+
+def is_loopback(address: str) -> bool:
+    """Whether `address` is reachable from this machine only (127.0.0.0/8, ::1, localhost)."""
+    if address.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def check_exposure(settings: DashboardSettings) -> None:
+    """Refuse to serve without sign-in anywhere but loopback, and to make an unauthenticated user an operator
+    anywhere but loopback: without an identity provider every visitor is the local user."""
+    if settings.oidc_metadata_url is not None or is_loopback(settings.address):
+        return
+    raise LaunchRefused(
+        f"refusing to listen on {settings.address} without sign-in: anyone who can reach it would be the local "
+        "user. Configure an identity provider (IOC_DASHBOARD_OIDC_METADATA_URL) or listen on 127.0.0.1 / "
+        f"Từ chối mở trang trên {settings.address} khi chưa cấu hình đăng nhập OIDC."
+    )
 
 
 def redirect_uri(settings: DashboardSettings) -> str:
@@ -83,11 +126,36 @@ def secrets_toml(settings: DashboardSettings, cookie_secret: str) -> str:
     )
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale_instances(run_dir: Path) -> None:
+    for old in run_dir.glob("instance-*"):
+        parts = old.name.split("-")
+        if len(parts) >= 3 and parts[1].isdigit() and not _alive(int(parts[1])):
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_secret_file(path: Path, text: str) -> None:
+    # Created 0600 from the start (never world-readable for a moment) and never opened if it already exists.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+
+
 def command(
-    settings: DashboardSettings, run_dir: Path, base_env: Mapping[str, str]
+    settings: DashboardSettings, run_dir: Path, base_env: Mapping[str, str], *, dry_run: bool = False
 ) -> tuple[list[str], dict[str, str]]:
-    """The argv and environment that run the dashboard for `settings` (files it needs go in `run_dir`)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+    """The argv and environment that run the dashboard for `settings` (its secrets go in a new directory under
+    `run_dir`). `dry_run`: build them, write nothing. Raises `LaunchRefused` for an unsafe exposure."""
+    check_exposure(settings)
     cookie_secret = (
         settings.cookie_secret.get_secret_value() if settings.cookie_secret is not None else secrets.token_urlsafe(32)
     )
@@ -104,16 +172,22 @@ def command(
         "--server.runOnSave=false",
         "--browser.gatherUsageStats=false",
         "--client.toolbarMode=minimal",
+        # Tracebacks (with server paths) go to the server's log only; the app shows a friendly message.
+        "--client.showErrorDetails=none",
     ]
-    secrets_file = run_dir / "secrets.toml"
-    if settings.oidc_metadata_url is not None:
-        secrets_file.touch(mode=0o600, exist_ok=True)
-        os.chmod(secrets_file, 0o600)
-        secrets_file.write_text(secrets_toml(settings, cookie_secret), encoding="utf-8")
-    else:
-        # No [auth] at all: st.user then has no sign-in, and the app serves the local user or the public.
-        secrets_file.write_text("# No identity provider configured.\n", encoding="utf-8")
-    argv.append(f"--secrets.files={secrets_file}")
+    instance = run_dir / f"instance-{os.getpid()}-<random>"
+    if not dry_run:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            _remove_stale_instances(run_dir)
+        # mkdtemp: a new directory, mode 0700, that no other launch can have chosen.
+        instance = Path(tempfile.mkdtemp(prefix=f"instance-{os.getpid()}-", dir=run_dir))
+        if settings.oidc_metadata_url is not None:
+            _write_secret_file(instance / "secrets.toml", secrets_toml(settings, cookie_secret))
+        else:
+            # No [auth] at all: st.user then has no sign-in, and the app serves the local user or the public.
+            _write_secret_file(instance / "secrets.toml", "# No identity provider configured.\n")
+    argv.append(f"--secrets.files={instance / 'secrets.toml'}")
     env = {k: v for k, v in base_env.items() if not k.startswith(ENV_PREFIX)}
     env.update(settings_env(settings))
     # In the environment, not on the command line, where any local user could read it with `ps`.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
+import secrets
 import zoneinfo
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, TypeVar
@@ -31,6 +33,7 @@ __all__ = [
     "band_name",
     "chart",
     "empty",
+    "error_reference",
     "guarded",
     "header",
     "live",
@@ -48,6 +51,8 @@ BAND_MARKS: Final = {1: "🟢", 2: "🟡", 3: "🟠", 4: "🔴", 5: "🟣", 6: "
 """A coloured mark per VN_AQI band (Table 1's colours: green, yellow, orange, red, purple, maroon)."""
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+log = logging.getLogger(__name__)
 
 
 # --- formatting --------------------------------------------------------------------------------------------
@@ -151,15 +156,22 @@ def live(ctx: Context) -> Callable[[F], F]:
     return wrap
 
 
+def error_reference() -> str:
+    """A short random id that ties what a visitor sees to the server's log line, without showing the log."""
+    return secrets.token_hex(4)
+
+
 @contextlib.contextmanager
 def guarded(ctx: Context) -> Iterator[None]:
     """Show a data problem as a message in place of the section instead of an exception page."""
     try:
         yield
     except WarehouseError as exc:
+        # The server's message names hosts, databases and SQL: it goes to the log, the visitor gets a reference.
+        ref = error_reference()
+        log.warning("warehouse error [%s]: %s", ref, exc)
         st.error(ctx.t("error.warehouse"), icon=":material/database:")
-        with st.expander(ctx.t("error.details")):
-            st.code(str(exc))
+        st.caption(ctx.t("error.reference", ref=ref))
     except (UnitOutsideSite, NotAllowed) as exc:
         st.warning(ctx.t("error.not_allowed"), icon=":material/lock:")
         st.caption(str(exc))

@@ -19,6 +19,7 @@ import msgspec
 # The shared field shapes live in ioc.fields; importing them here keeps `from ioc.events import UnitCode` working.
 from ioc.citizens import CitizenReport, Contact, DossierChannel, DossierStatus, ServiceRecord
 from ioc.fields import (
+    UNIT_CODE_BODY,
     AwareTime,
     Contract,
     DeviceId,
@@ -35,6 +36,7 @@ __all__ = [
     "ACTIVE_STATES",
     "CAMERA_EVENT_TYPES",
     "DEAD_LETTER_PAYLOAD_BYTES",
+    "GRANT_PATTERN",
     "MEASURES",
     "VIOLATION_TYPES",
     "AwareTime",
@@ -282,6 +284,10 @@ class IncidentAction(enum.StrEnum):
     REOPEN = "reopen"
 
 
+GRANT_PATTERN: Final = f"^(viewer|operator)@{UNIT_CODE_BODY}$"
+"""A grant an `IncidentCommand` carries: a role on a unit and everything under it (ioc.authz reads them)."""
+
+
 class IncidentCommand(Contract, tag="ioc.incident-command.v1", frozen=True):
     """An operator's action on an incident, sent by a dashboard; `command_id` makes it idempotent."""
 
@@ -293,6 +299,14 @@ class IncidentCommand(Contract, tag="ioc.incident-command.v1", frozen=True):
     issued_at: AwareTime
     target_unit: UnitCode | None = None
     note: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
+    grants: Annotated[
+        tuple[Annotated[str, msgspec.Meta(pattern=GRANT_PATTERN)], ...],
+        msgspec.Meta(
+            max_length=64,
+            description="The actor's grants on the site as `role@unit` (from their sign-in); the worker checks "
+            "the command against them, cut to the site's subtree. None: refused.",
+        ),
+    ] = ()
 
     def __post_init__(self) -> None:
         if self.action is IncidentAction.DISPATCH and self.target_unit is None:

@@ -151,11 +151,9 @@ with ui.guarded(ctx):
             target: str | None = None
             note = ""
             if IncidentAction.DISPATCH in allowed:
-                # The place itself first (dispatching back down to the ward), then every other unit of the site.
-                targets = [incident["unit"], incident["responsible_unit"]] + [
-                    u.code for u in ctx.site.tree if ctx.site.contains(u.code)
-                ]
-                visible = list(dict.fromkeys(code for code in targets if ctx.site.contains(code)))
+                # Only units this person operates: a ward operator on the district's dashboard sees its ward.
+                assert ctx.access is not None
+                visible = actions.dispatch_targets(ctx.access, incident)
                 target = st.selectbox(
                     t("incidents.dispatch_to"),
                     options=visible,
@@ -183,7 +181,10 @@ with ui.guarded(ctx):
                             note=note,
                         )
                     except actions.ActionRefused as refused:
-                        st.warning(t("incidents.refused", reason=str(refused)), icon=":material/block:")
+                        st.warning(
+                            t("incidents.refused", reason=t(f"refusal.{refused.reason.value}")),
+                            icon=":material/block:",
+                        )
                     except CommandError as failed:
                         st.error(t("incidents.send_failed", reason=str(failed)), icon=":material/error:")
                     else:

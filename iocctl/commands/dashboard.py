@@ -28,6 +28,11 @@ __all__ = ["dashboard"]
 )
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="HTTP port [IOC_DASHBOARD_PORT, 8501].")
 @click.option(
+    "--address",
+    default=None,
+    help="Address to listen on [IOC_DASHBOARD_ADDRESS, 127.0.0.1]; anything but loopback needs OIDC sign-in.",
+)
+@click.option(
     "--stack",
     "stack_dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -48,7 +53,7 @@ __all__ = ["dashboard"]
     "--role",
     type=click.Choice(["viewer", "operator"]),
     default=None,
-    help="Without an identity provider: the local user's role (default operator).",
+    help="Without an identity provider, on loopback only: the local user's role (default viewer).",
 )
 @click.option(
     "--lang", type=click.Choice(["vi", "en"]), default=None, help="Default language [IOC_DASHBOARD_LANGUAGE, vi]."
@@ -59,6 +64,7 @@ def dashboard(
     site_unit: str,
     edition: str | None,
     port: int | None,
+    address: str | None,
     stack_dir: Path | None,
     chdb_path: Path | None,
     public: bool | None,
@@ -70,7 +76,13 @@ def dashboard(
     base = DashboardSettings()
     local = Stack(stack_dir or default_stack_dir(), installer())
     overrides: dict[str, Any] = {"site_unit": site_unit}
-    for name, value in (("edition", edition), ("port", port), ("public_enabled", public), ("language", lang)):
+    for name, value in (
+        ("edition", edition),
+        ("port", port),
+        ("address", address),
+        ("public_enabled", public),
+        ("language", lang),
+    ):
         if value is not None:
             overrides[name] = value
     if chdb_path is not None:
@@ -89,7 +101,8 @@ def dashboard(
         else:
             click.echo("warning: Kafka is not running: incident actions will fail until it is", err=True)
     if base.oidc_metadata_url is None:
-        overrides["local_role"] = role or base.local_role or "operator"
+        # Without sign-in every visitor is the local user: a viewer unless asked otherwise.
+        overrides["local_role"] = role or base.local_role or "viewer"
     if base.audit_log is None:
         overrides["audit_log"] = local.root / f"dashboard-{site_unit}" / "audit.jsonl"
     try:
@@ -97,8 +110,16 @@ def dashboard(
         Site.from_settings(settings)
     except (pydantic.ValidationError, units.UnknownUnitError) as exc:
         raise click.ClickException(str(exc)) from None
-    argv, env = launch.command(settings, local.root / f"dashboard-{site_unit}", os.environ)
-    click.echo(f"dashboard for site {site_unit}: http://localhost:{settings.port}/", err=True)
+    _run(settings, local.root / f"dashboard-{site_unit}", dry_run=dry_run)
+
+
+def _run(settings: DashboardSettings, run_dir: Path, *, dry_run: bool) -> None:
+    """Print what would run (`--dry-run`, writing nothing), or become the Streamlit process."""
+    try:
+        argv, env = launch.command(settings, run_dir, os.environ, dry_run=dry_run)
+    except launch.LaunchRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"dashboard for site {settings.site_unit}: http://localhost:{settings.port}/", err=True)
     if dry_run:
         click.echo(" ".join(argv))
         shown = settings.model_copy(update={"clickhouse": _no_password(settings)})

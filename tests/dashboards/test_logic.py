@@ -15,6 +15,7 @@ from dashboards.data import MemoryCommandSender, TtlCache, command_partition, ep
 from dashboards.i18n import LANGUAGES, Translator, strings
 from dashboards.sites import Site, UnitOutsideSite
 from ioc import topics
+from ioc.authz import CommandRefusal
 from ioc.events import DeadLetterReason, IncidentAction
 from ioc.settings import DashboardSettings
 
@@ -152,17 +153,40 @@ def test_operator_command_is_built_and_refused_when_it_does_not_apply() -> None:
     operator = auth.local_access(site("724"), auth.Role.OPERATOR)
     command = actions.build_command(operator, INCIDENT, IncidentAction.ACKNOWLEDGE)
     assert (command.incident_id, command.actor, command.site_unit) == (INCIDENT["incident_id"], "local", "724")
-    with pytest.raises(actions.ActionRefused, match="note"):
+    assert command.grants == ("operator@724",)  # the worker judges the command against these again
+    with pytest.raises(actions.ActionRefused, match="note") as note:
         actions.build_command(operator, INCIDENT, IncidentAction.RESOLVE, note="  ")
-    with pytest.raises(actions.ActionRefused, match="dispatch"):
+    assert note.value.reason is CommandRefusal.NOTE_REQUIRED
+    with pytest.raises(actions.ActionRefused, match="dispatch target 725") as outside:
         actions.build_command(operator, INCIDENT, IncidentAction.DISPATCH, target_unit="725")
-    with pytest.raises(actions.ActionRefused, match="does not apply"):
+    assert outside.value.reason is CommandRefusal.TARGET_OUTSIDE_SCOPE
+    with pytest.raises(actions.ActionRefused, match="does not apply") as state:
         actions.build_command(operator, INCIDENT, IncidentAction.REOPEN)
+    assert state.value.reason is CommandRefusal.WRONG_STATE
     dispatched = actions.build_command(operator, INCIDENT, IncidentAction.DISPATCH, target_unit="25957")
     assert dispatched.target_unit == "25957"
     viewer = auth.local_access(site("724"), auth.Role.VIEWER)
-    with pytest.raises(actions.ActionRefused, match="not an operator"):
+    with pytest.raises(actions.ActionRefused, match="no operator grant") as refused:
         actions.build_command(viewer, INCIDENT, IncidentAction.ACKNOWLEDGE)
+    assert refused.value.reason is CommandRefusal.NOT_OPERATOR
+
+
+def test_a_ward_operator_may_dispatch_only_within_its_ward() -> None:
+    district = site("724")
+    ward, sibling = sorted(u.code for u in district.tree.children("724"))[:2]
+    incident = {**INCIDENT, "unit": ward, "responsible_unit": ward}
+    ward_operator = auth.access_for({"sub": "w", "ioc_grants": [f"operator@{ward}"]}, district)
+    assert actions.dispatch_targets(ward_operator, incident) == [ward]
+    with pytest.raises(actions.ActionRefused) as refused:
+        actions.build_command(ward_operator, incident, IncidentAction.DISPATCH, target_unit=sibling)
+    assert refused.value.reason is CommandRefusal.TARGET_OUTSIDE_SCOPE
+    assert actions.build_command(ward_operator, incident, IncidentAction.DISPATCH, target_unit=ward).grants == (
+        f"operator@{ward}",
+    )
+    # The district's operator may send it to the sibling ward.
+    district_operator = auth.access_for({"sub": "d", "ioc_grants": ["operator@724"]}, district)
+    assert sibling in actions.dispatch_targets(district_operator, incident)
+    assert actions.build_command(district_operator, incident, IncidentAction.DISPATCH, target_unit=sibling)
 
 
 def test_sent_action_is_audited_and_waits_for_a_newer_version(tmp_path: Path) -> None:

@@ -80,8 +80,9 @@ def test_settings_survive_the_trip_through_the_environment(tmp_path: Path, monke
         if key.startswith("IOC_"):
             monkeypatch.setenv(key, value)
     assert DashboardSettings() == settings
-    secrets = tmp_path / "run" / "secrets.toml"
-    assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
+    [secrets] = (tmp_path / "run").glob("instance-*/secrets.toml")
+    assert argv[-1] == f"--secrets.files={secrets}"
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o600 and stat.S_IMODE(secrets.parent.stat().st_mode) == 0o700
     text = secrets.read_text(encoding="utf-8")
     assert "[auth.ioc]" in text and 'client_secret = "client-secret"' in text
     assert 'redirect_uri = "http://localhost:8501/oauth2callback"' in text
@@ -111,8 +112,9 @@ def test_ioc_dashboard_dry_run(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "-m dashboards.serve run" in done.stdout and "--server.port=8765" in done.stdout
-    assert "IOC_DASHBOARD_SITE_UNIT=724" in done.stdout and "IOC_DASHBOARD_LOCAL_ROLE=operator" in done.stdout
-    assert "IOC_DASHBOARD_PUBLIC_ENABLED=true" in done.stdout
+    assert "IOC_DASHBOARD_SITE_UNIT=724" in done.stdout and "IOC_DASHBOARD_LOCAL_ROLE=viewer" in done.stdout
+    assert "IOC_DASHBOARD_PUBLIC_ENABLED=true" in done.stdout and "--client.showErrorDetails=none" in done.stdout
+    assert not (tmp_path / "stack" / "dashboard-724").exists()  # a dry run writes nothing
     refused = subprocess.run(
         [str(Path(sys.executable).with_name("ioc")), "dashboard", "--site", "99999", "--chdb", str(chdb), "--dry-run"],
         capture_output=True,
