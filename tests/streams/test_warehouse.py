@@ -253,6 +253,23 @@ class _OnEveryEngine:
         stored = warehouse.query(f"SELECT * FROM {db}.readings FINAL ORDER BY seq, measure")
         assert stored == sorted(sample["readings"], key=lambda r: (r["seq"], r["measure"]))
 
+    async def test_a_restarted_sequence_is_a_new_row_and_a_replay_still_collapses(
+        self, migrated: tuple[Warehouse, str]
+    ) -> None:
+        warehouse, db = migrated
+        first_life = reading(0, at=dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC))
+        after_reboot = reading(0, at=dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.UTC))  # seq back at 0
+        writer = RowSink(warehouse, db, initial_backoff_s=0.05, max_backoff_s=0.1)
+        for ingested in (first_life, after_reboot, first_life, after_reboot):  # each delivered twice
+            await writer.write("readings", rows.reading_rows(ingested))
+        stored = warehouse.query(f"SELECT seq, observed_at FROM {db}.readings FINAL ORDER BY observed_at")
+        assert [(r["seq"], r["observed_at"].hour) for r in stored] == [
+            (0, 8),
+            (0, 8),
+            (0, 9),
+            (0, 9),
+        ]  # 2 measures each
+
     async def test_the_newest_version_wins_whatever_the_arrival_order(self, migrated: tuple[Warehouse, str]) -> None:
         warehouse, db = migrated
         writer = RowSink(warehouse, db)
