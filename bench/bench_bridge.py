@@ -34,7 +34,8 @@ from ioc.settings import MqttEndpoint
 from sensors.sdk import VendorClient
 host, port, vendor, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 rate, batch, devices, seconds = float(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]), float(sys.argv[8])
-client = VendorClient(MqttEndpoint(host=host, port=port, username=vendor, password=password), vendor, max_queued=0)
+endpoint = MqttEndpoint(host=host, port=port, username="vendor." + vendor, password=password, tls_ca_file=sys.argv[9])
+client = VendorClient(endpoint, vendor, max_queued=0)
 client.connect()
 names = [f"d{i:04}" for i in range(devices)]
 seqs = [0] * devices
@@ -81,7 +82,9 @@ def _run(stack_info: dict[str, Any], *, rate: float, batch: int, devices: int, s
     env = {
         **os.environ,
         "IOC_BRIDGE_MQTT__HOST": mosquitto["host"],
-        "IOC_BRIDGE_MQTT__PORT": str(mosquitto["port"]),
+        # Over TLS, as devices and the bridge connect in the chart.
+        "IOC_BRIDGE_MQTT__PORT": str(mosquitto["tls_port"]),
+        "IOC_BRIDGE_MQTT__TLS_CA_FILE": mosquitto["ca_file"],
         "IOC_BRIDGE_MQTT__USERNAME": mosquitto["bridge_user"],
         "IOC_BRIDGE_MQTT__PASSWORD": mosquitto["bridge_password"],
         "IOC_BRIDGE_KAFKA__BOOTSTRAP": kafka["bootstrap"],
@@ -107,13 +110,14 @@ def _run(stack_info: dict[str, Any], *, rate: float, batch: int, devices: int, s
             "-c",
             PUBLISHER,
             mosquitto["host"],
-            str(mosquitto["port"]),
+            str(mosquitto["tls_port"]),
             vendor,
             password,
             str(rate),
             str(batch),
             str(devices),
             str(seconds),
+            mosquitto["ca_file"],
         ],
         stdout=subprocess.PIPE,
         text=True,

@@ -5,18 +5,33 @@ of its subtree's units; a vendor's client may publish only under its own vendor 
 (each with its subtree) and kinds its SensorVendor grants. A grant covering a whole tree or every kind
 becomes a `+` wildcard rather than hundreds of ACLs. Roles are brought to their wanted ACLs by
 difference, so re-running costs one read when nothing changed.
+
+Vendor and device clients are in the tenants' namespace (`vendor.<id>`, `vendor.<id>.<device>`), and a
+client is reset or deleted only when it carries the platform's tenant mark: the operator never touches a
+client it did not create (`ForeignClient`, which the vendor's Acl condition reports).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from ioc import topics, units
-from ioc.clients.dynsec import Acl, DynsecAdmin, vendor_acls, vendor_role
+from ioc.clients.dynsec import (
+    TENANT_MARK,
+    Acl,
+    DynsecAdmin,
+    ForeignClient,
+    device_acls,
+    device_username,
+    vendor_acls,
+    vendor_role,
+    vendor_username,
+)
 from ioc.scope import Scope
 
 __all__ = [
     "delete_role",
+    "ensure_devices",
     "ensure_role",
     "ensure_vendor",
     "remove_vendor",
@@ -74,11 +89,48 @@ def delete_role(admin: DynsecAdmin, role: str) -> None:
     admin.delete_role(role)
 
 
-def ensure_vendor(admin: DynsecAdmin, vendor: str, password: str, unit_segments: list[str], kinds: list[str]) -> None:
-    """The vendor's role (by difference) and its client with this password and only that role."""
+def _ours(admin: DynsecAdmin, username: str) -> bool:
+    """Whether `username` is free or a client the platform issued (else: ForeignClient)."""
+    existing = admin.get_client(username)
+    if existing is not None and existing.get("textdescription") != TENANT_MARK:
+        raise ForeignClient(f"MQTT client {username} exists and was not created by the operator: left untouched")
+    return existing is not None
+
+
+def ensure_vendor(admin: DynsecAdmin, vendor: str, password: str, unit_segments: list[str], kinds: list[str]) -> str:
+    """The vendor's role (by difference) and its client with this password and only that role; its username."""
+    username = vendor_username(vendor)
+    _ours(admin, username)  # before the role changes: a foreign client keeps its rights as they are
     ensure_role(admin, vendor_role(vendor), vendor_acls(vendor, unit_segments, kinds))
-    admin.ensure_client(vendor, password, [vendor_role(vendor)])
+    admin.ensure_client(username, password, [vendor_role(vendor)], mark=TENANT_MARK)
+    return username
+
+
+def _device_clients(admin: DynsecAdmin, vendor: str) -> list[str]:
+    prefix = f"{vendor_username(vendor)}."
+    return [c for c in admin.list_clients() if c.startswith(prefix)]
+
+
+def ensure_devices(
+    admin: DynsecAdmin, vendor: str, passwords: Mapping[str, str], unit_segments: list[str], kinds: list[str]
+) -> dict[str, str]:
+    """One client and role per device (its own topic only); withdraws devices no longer listed. Usernames by device."""
+    issued: dict[str, str] = {}
+    for device, password in sorted(passwords.items()):
+        username = device_username(vendor, device)
+        _ours(admin, username)
+        ensure_role(admin, username, device_acls(vendor, device, unit_segments, kinds))
+        admin.ensure_client(username, password, [username], mark=TENANT_MARK)
+        issued[device] = username
+    wanted = set(issued.values())
+    for username in _device_clients(admin, vendor):
+        if username not in wanted:
+            admin.delete_client(username, mark=TENANT_MARK)
+            admin.delete_role(username)
+    return issued
 
 
 def remove_vendor(admin: DynsecAdmin, vendor: str) -> None:
+    """Withdraw the vendor's client, its devices' clients and their roles (only clients the platform issued)."""
+    ensure_devices(admin, vendor, {}, [], [])
     admin.remove_vendor(vendor)

@@ -338,10 +338,20 @@ def sensorvendor_crd() -> Manifest:
     spec["description"] = "A device vendor: the units (with their subtrees) and kinds it may publish for."
     spec["properties"]["units"]["x-kubernetes-list-type"] = "set"
     spec["properties"]["kinds"]["x-kubernetes-list-type"] = "set"
+    spec["properties"]["devices"]["x-kubernetes-list-type"] = "set"
     spec["x-kubernetes-validations"] = [
-        _rule(f"self.units.all(u, u in {_cel(_codes('2024'))})", "every unit must be a 2024 unit code", ".units")
+        _rule(f"self.units.all(u, u in {_cel(_codes('2024'))})", "every unit must be a 2024 unit code", ".units"),
+        _rule(
+            "!has(self.perDeviceCredentials) || !self.perDeviceCredentials "
+            "|| (has(self.devices) && size(self.devices) > 0)",
+            "perDeviceCredentials needs the devices to issue logins for",
+            ".devices",
+            reason="FieldValueRequired",
+        ),
     ]
     status = _conditions_as_map(openapi.structural(models.SensorVendorStatus.model_json_schema(by_alias=True)))
+    prefixes = list(models.RESERVED_VENDOR_PREFIXES)
+    reserved_prefix = " || ".join(f"self.metadata.name.startsWith({json.dumps(p)})" for p in prefixes)
     return _crd(
         plural="sensorvendors",
         kind="SensorVendor",
@@ -361,7 +371,22 @@ def sensorvendor_crd() -> Manifest:
                 f"self.metadata.name.matches('{VENDOR_ID_PATTERN}')",
                 "a vendor id: lowercase letters, digits and dashes (it becomes an MQTT topic segment)",
                 reason="FieldValueInvalid",
-            )
+            ),
+            # The object's name is the vendor id: a platform account's name is refused here, by the API server
+            # (metadata has no schema of its own, so the message names the field).
+            _rule(
+                f"!(self.metadata.name in {_cel(list(models.RESERVED_VENDOR_IDS))})",
+                "metadata.name: reserved for a platform account",
+                reason="FieldValueForbidden",
+                expression="'metadata.name: ' + self.metadata.name + ' is reserved for a platform account'",
+            ),
+            _rule(
+                f"!({reserved_prefix})",
+                f"metadata.name: {_labels(prefixes)} are prefixes reserved for platform accounts",
+                reason="FieldValueForbidden",
+                expression="'metadata.name: ' + self.metadata.name + ' starts with a prefix reserved for platform "
+                f"accounts ({', '.join(prefixes)})'",
+            ),
         ],
     )
 

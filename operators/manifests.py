@@ -11,6 +11,7 @@ import base64
 import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any, Final
 
 from ioc import topics
@@ -116,14 +117,30 @@ def credentials_secret(names: SiteNames, uid: str, login: Login) -> Manifest:
     }
 
 
-def vendor_secret(names: VendorNames, uid: str, host: str, port: int, password: str) -> Manifest:
-    """A vendor's MQTT login; the vendor id is the username and the topic segment."""
+def vendor_secret(
+    names: VendorNames,
+    uid: str,
+    host: str,
+    port: int,
+    password: str,
+    *,
+    username: str,
+    devices: Mapping[str, tuple[str, str]] | None = None,
+) -> Manifest:
+    """A vendor's MQTT login (`username` is in the tenants' namespace, `vendor.<id>`), plus one per device.
+
+    Each device that has its own login adds `device.<id>.username` and `device.<id>.password`.
+    """
+    data = {"host": host, "port": str(port), "username": username, "password": password}
+    for device, (device_user, device_password) in sorted((devices or {}).items()):
+        data[f"device.{device}.username"] = device_user
+        data[f"device.{device}.password"] = device_password
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": _meta(names, names.credentials_secret, "vendor-credentials", "SensorVendor", uid),
         "type": "Opaque",
-        "data": _data({"host": host, "port": str(port), "username": names.vendor, "password": password}),
+        "data": _data(data),
     }
 
 
@@ -257,6 +274,8 @@ def _worker(names: SiteNames, uid: str, spec: IOCSiteSpec, settings: OperatorSet
                                 {"name": "HOME", "value": "/tmp"},  # noqa: S108 - see the dashboard
                                 # Its own consumer group: the shared pool never reads the site's topics.
                                 {"name": "IOC_STREAMS_APP_ID", "value": f"ioc-streams-site-{names.suffix}"},
+                                # Only this site's readings; the shared pool skips them (streams/siteconfig.py).
+                                {"name": "IOC_STREAMS_SITE", "value": names.config_key},
                                 {"name": "IOC_STREAMS_DATA_DIR", "value": "/tmp/streams"},  # noqa: S108
                                 {"name": "IOC_STREAMS_KAFKA__BOOTSTRAP", "value": settings.kafka.bootstrap},
                                 {"name": "IOC_STREAMS_CLICKHOUSE__HOST", "value": settings.clickhouse.host},

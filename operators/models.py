@@ -15,12 +15,14 @@ import pydantic
 from pydantic.alias_generators import to_camel
 
 from ioc.events import Module
-from ioc.fields import UnitCodeField
+from ioc.fields import DeviceIdField, UnitCodeField
 from ioc.topics import MQTT_KINDS
 
 __all__ = [
     "API_VERSION",
     "GROUP",
+    "RESERVED_VENDOR_IDS",
+    "RESERVED_VENDOR_PREFIXES",
     "VERSION",
     "Condition",
     "DashboardSpec",
@@ -35,11 +37,44 @@ __all__ = [
     "SensorVendorStatus",
     "WorkersSpec",
     "parse",
+    "reserved_vendor_id",
 ]
 
 GROUP: Final = "ioc.platform"
 VERSION: Final = "v1alpha1"
 API_VERSION: Final = f"{GROUP}/{VERSION}"
+
+RESERVED_VENDOR_IDS: Final[tuple[str, ...]] = (
+    "admin",
+    "anonymous",
+    "bridge",
+    "default",
+    "ioc",
+    "mosquitto",
+    "operator",
+    "platform",
+    "root",
+    "system",
+    "vendor",
+)
+"""Vendor ids that name, or would look like, a platform account; the API server refuses them."""
+RESERVED_VENDOR_PREFIXES: Final[tuple[str, ...]] = ("ioc-", "admin-", "system-", "platform-", "kube-", "vendor-")
+"""Prefixes of the platform's own names (`ioc-bridge`, `ioc-site-*` roles): no vendor id starts with them.
+
+Broker usernames are namespaced anyway (`vendor.<id>`, ioc.clients.dynsec), so a name missing here still
+cannot collide; the list keeps ids that would confuse a person reading the broker's clients out too.
+"""
+
+
+def reserved_vendor_id(name: str) -> str | None:
+    """Why `name` may not be a vendor id, or None when it may."""
+    if name in RESERVED_VENDOR_IDS:
+        return f"{name} is reserved for a platform account"
+    prefix = next((p for p in RESERVED_VENDOR_PREFIXES if name.startswith(p)), None)
+    if prefix is not None:
+        return f"{name} starts with {prefix}, a prefix reserved for platform accounts"
+    return None
+
 
 Edition = Literal["2024", "2025"]
 TierName = Annotated[str, pydantic.Field(pattern=r"^[a-z][a-z0-9-]{1,30}$", max_length=31)]
@@ -84,18 +119,25 @@ class DashboardSpec(_Wire):
 
 
 class RetentionSpec(_Wire):
-    """How long the site's data is kept, in days."""
+    """How long raw observations are kept; aggregates, incidents and dossiers are kept (Decision 766 history).
 
-    readings_days: Annotated[int, pydantic.Field(ge=1, le=3650)] = 30
-    aggregates_days: Annotated[int, pydantic.Field(ge=1, le=3650)] = 400
-    incidents_days: Annotated[int, pydantic.Field(ge=1, le=3650)] = 1825
+    The stream workers drop whole months of readings and camera events older than the longest `readingsDays`
+    any site asks for: the tables are shared, so one site's retention cannot delete what another keeps
+    (docs/platform-engineers.md, "Per-site settings").
+    """
+
+    readings_days: Annotated[int, pydantic.Field(ge=1, le=3650)] = pydantic.Field(
+        30, description="Days of readings and camera events kept (dropped in whole months once older)."
+    )
 
 
 class WorkersSpec(_Wire):
     """Stream processing: the shared worker pool, or a dedicated one for an isolated site."""
 
     isolated: bool = pydantic.Field(
-        False, description="Run a dedicated worker Deployment on the site's own topics instead of the shared pool."
+        False,
+        description="Run the rules on the subtree's sensor readings in a dedicated worker Deployment (its own "
+        "consumer group, state and rules); the shared pool skips those readings.",
     )
     replicas: Annotated[int, pydantic.Field(ge=1, le=16)] = pydantic.Field(
         1, description="Dedicated workers (isolated sites only)."
@@ -103,7 +145,9 @@ class WorkersSpec(_Wire):
 
 
 class RuleOverride(pydantic.BaseModel):
-    """New values for some fields of one reference-model rule; each must be a field of that rule's type."""
+    """New values for some fields of one sensor rule of the reference model (threshold, rate of change, AQI
+    band, silence); each must be a field of that rule's type. The stream workers apply them to readings of the
+    site's subtree. Camera rules take no overrides: the camera workers run the reference model's."""
 
     model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
     above: float | None = None
@@ -113,11 +157,6 @@ class RuleOverride(pydantic.BaseModel):
     per_minutes: float | None = None
     min_aqi: int | None = None
     silent_minutes: float | None = None
-    dedupe_minutes: float | None = None
-    min_confidence: float | None = None
-    min_events: int | None = None
-    window_minutes: float | None = None
-    radius_m: float | None = None
 
     def fields(self) -> dict[str, Any]:
         """The fields this override sets."""
@@ -144,7 +183,8 @@ class IOCSiteSpec(_Wire):
     thresholds: dict[RuleId, RuleOverride] = pydantic.Field(
         default_factory=dict,
         max_length=64,
-        description="Per-rule overrides of the reference model's thresholds, by rule id.",
+        description="Per-rule overrides of the reference model's sensor-rule thresholds, by rule id; applied to "
+        "readings of the subtree (the deepest site holding a unit decides).",
     )
     workers: WorkersSpec = pydantic.Field(default_factory=WorkersSpec)
 
@@ -192,6 +232,22 @@ class SensorVendorSpec(_Wire):
         min_length=1, max_length=len(MQTT_KINDS), description="Device kinds it may publish."
     )
     display_name: str | None = pydantic.Field(None, max_length=200, description="The vendor's name, for people.")
+    per_device_credentials: bool = pydantic.Field(
+        False,
+        description="Also issue each listed device its own MQTT login, allowed to publish only its own topic "
+        "(ioc/v1/<unit>/<kind>/<vendor>/<device>); usernames and passwords go into the same Secret.",
+    )
+    devices: list[DeviceIdField] = pydantic.Field(
+        default_factory=list,
+        max_length=200,
+        description="Device ids given their own login when perDeviceCredentials is true.",
+    )
+
+    @pydantic.model_validator(mode="after")
+    def _devices_listed(self) -> SensorVendorSpec:
+        if self.per_device_credentials and not self.devices:
+            raise ValueError("perDeviceCredentials needs the devices to issue logins for")
+        return self
 
 
 class SensorVendorStatus(_Wire):

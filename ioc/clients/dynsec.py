@@ -4,6 +4,12 @@ Shared by the local stack (which creates the bridge's and tests' identities), th
 security helpers and the operator (which issues each SensorVendor its credentials): all of them call
 `ensure_vendor` / `remove_vendor` here rather than spelling ACLs themselves. Commands go to
 `$CONTROL/dynamic-security/v1` as the broker's admin; each reply is matched by correlation data.
+
+Tenants live in their own namespace of usernames and role names: a vendor's client is `vendor.<id>`, a
+device's `vendor.<id>.<device>` (vendor ids hold no dot, so neither can be read two ways), while the
+platform's accounts (`admin`, `ioc-bridge`, `ioc-site-*` roles) never start with `vendor.`. Whatever a
+vendor is called, its client cannot be a platform account. Every client issued here is marked (its
+`textdescription`), and an existing client without the mark is never changed or deleted.
 """
 
 from __future__ import annotations
@@ -25,14 +31,41 @@ from paho.mqtt.reasoncodes import ReasonCode
 from ioc import topics
 from ioc.settings import MqttEndpoint
 
-__all__ = ["Acl", "DynsecAdmin", "DynsecError", "bridge_acls", "vendor_acls", "vendor_role"]
+__all__ = [
+    "BRIDGE_ROLE",
+    "PLATFORM_MARK",
+    "TENANT_MARK",
+    "TENANT_PREFIX",
+    "Acl",
+    "DynsecAdmin",
+    "DynsecError",
+    "ForeignClient",
+    "bridge_acls",
+    "device_acls",
+    "device_username",
+    "is_tenant",
+    "vendor_acls",
+    "vendor_role",
+    "vendor_username",
+]
 
 CONTROL_TOPIC: Final = "$CONTROL/dynamic-security/v1"
 RESPONSE_TOPIC: Final = f"{CONTROL_TOPIC}/response"
+TENANT_PREFIX: Final = "vendor."
+"""Every tenant username and role starts with this; no platform account does."""
+TENANT_MARK: Final = "ioc: tenant client issued by the platform"
+"""The `textdescription` of every vendor or device client issued here: what may be reset or deleted."""
+PLATFORM_MARK: Final = "ioc: platform account"
+"""The `textdescription` of the platform's own clients (the bridge)."""
+BRIDGE_ROLE: Final = "ioc-bridge"
 
 
 class DynsecError(RuntimeError):
     """The broker refused a dynamic-security command, or did not answer."""
+
+
+class ForeignClient(DynsecError):
+    """A client exists under this username but was not issued by the platform for this purpose: left alone."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -45,8 +78,24 @@ class Acl:
     priority: int = 0
 
 
+def vendor_username(vendor: str) -> str:
+    """The broker username of a vendor: in the tenant namespace, so never a platform account."""
+    topics.mqtt_vendor_pattern(vendor)  # validates the id: no dot, no wildcard
+    return f"{TENANT_PREFIX}{vendor}"
+
+
+def device_username(vendor: str, device: str) -> str:
+    """The broker username of one device of a vendor that asked for per-device credentials."""
+    topics.mqtt_topic("00", topics.CAMERA_KIND, vendor, device)  # validates both segments
+    return f"{TENANT_PREFIX}{vendor}.{device}"
+
+
+def is_tenant(username: str) -> bool:
+    return username.startswith(TENANT_PREFIX)
+
+
 def vendor_role(vendor: str) -> str:
-    return f"vendor-{vendor}"
+    return vendor_username(vendor)
 
 
 def vendor_acls(vendor: str, units: Iterable[str] = ("+",), kinds: Iterable[str] = ("+",)) -> list[Acl]:
@@ -57,12 +106,24 @@ def vendor_acls(vendor: str, units: Iterable[str] = ("+",), kinds: Iterable[str]
     ]
 
 
+def device_acls(vendor: str, device: str, units: Iterable[str] = ("+",), kinds: Iterable[str] = ("+",)) -> list[Acl]:
+    """A device may publish only its own topic `ioc/v1/<unit>/<kind>/<vendor>/<device>`, in the vendor's grants."""
+    device_username(vendor, device)  # validates both segments: the device id holds no wildcard
+    return [
+        Acl("publishClientSend", f"{topics.MQTT_PREFIX}/{unit}/{kind}/{vendor}/{device}")
+        for unit, kind in itertools.product(list(units), list(kinds))
+    ]
+
+
 def bridge_acls() -> list[Acl]:
-    """The bridge reads every device topic (through a shared subscription) and publishes nothing."""
+    """The bridge reads every device topic through a shared subscription only, and publishes nothing.
+
+    No `publishClientSend` at all (dynamic security denies publishing by default, `$CONTROL` included),
+    and no plain subscription: a bridge login can join a share group of the device topics and nothing else.
+    """
     pattern = f"{topics.MQTT_PREFIX}/#"
     # Mosquitto 2.0 checks a shared subscription's ACL against the whole "$share/<group>/..." filter.
     return [
-        Acl("subscribePattern", pattern),
         Acl("subscribePattern", f"$share/+/{pattern}"),
         Acl("publishClientReceive", pattern),
     ]
@@ -186,22 +247,47 @@ class DynsecAdmin:
     def delete_role(self, role: str) -> None:
         self.execute("deleteRole", rolename=role, ignore=("not found",))
 
-    def ensure_client(self, username: str, password: str, roles: Iterable[str]) -> None:
-        """Create the client, or reset its password and roles when it exists."""
+    def get_client(self, username: str) -> dict[str, Any] | None:
+        """The client's record (roles, textdescription, ...), or None when there is none."""
+        reply = self.execute("getClient", username=username, ignore=("not found",))
+        if reply.get("error"):
+            return None
+        client: dict[str, Any] = reply.get("data", {}).get("client", {})
+        return client
+
+    def ensure_client(self, username: str, password: str, roles: Iterable[str], *, mark: str | None = None) -> None:
+        """Create the client, or reset its password and roles when it exists.
+
+        With `mark`, the client is created carrying it, and an existing client is changed only when it
+        carries the same mark: otherwise ForeignClient, and nothing is touched.
+        """
         names = list(roles)
         role_list = [{"rolename": r} for r in names]
+        extra = {} if mark is None else {"textdescription": mark}
         reply = self.execute(
-            "createClient", username=username, password=password, roles=role_list, ignore=("already exists",)
+            "createClient", username=username, password=password, roles=role_list, ignore=("already exists",), **extra
         )
-        if reply.get("error"):
-            self.execute("setClientPassword", username=username, password=password)
-            existing = self.execute("getClient", username=username).get("data", {}).get("client", {}).get("roles", [])
-            for role in existing:
-                self.execute("removeClientRole", username=username, rolename=role["rolename"], ignore=("not found",))
-            for name in names:
+        if not reply.get("error"):
+            return
+        existing = self.get_client(username) or {}
+        if mark is not None and existing.get("textdescription") != mark:
+            raise ForeignClient(f"client {username!r} exists and was not issued by the platform: left untouched")
+        self.execute("setClientPassword", username=username, password=password)
+        current = {r["rolename"] for r in existing.get("roles", [])}
+        for role in current - set(names):
+            self.execute("removeClientRole", username=username, rolename=role, ignore=("not found",))
+        for name in names:
+            if name not in current:
                 self.execute("addClientRole", username=username, rolename=name)
 
-    def delete_client(self, username: str) -> None:
+    def delete_client(self, username: str, *, mark: str | None = None) -> None:
+        """Delete the client; with `mark`, only a client carrying it (else ForeignClient)."""
+        if mark is not None:
+            existing = self.get_client(username)
+            if existing is None:
+                return
+            if existing.get("textdescription") != mark:
+                raise ForeignClient(f"client {username!r} was not issued by the platform: not deleted")
         self.execute("deleteClient", username=username, ignore=("not found",))
 
     def list_clients(self) -> list[str]:
@@ -210,12 +296,27 @@ class DynsecAdmin:
 
     def ensure_vendor(
         self, vendor: str, password: str, units: Iterable[str] = ("+",), kinds: Iterable[str] = ("+",)
-    ) -> None:
-        """Issue `vendor` a client (username = vendor id) that may publish only its own topics."""
-        role = vendor_role(vendor)
-        self.ensure_role(role, vendor_acls(vendor, units, kinds))
-        self.ensure_client(vendor, password, [role])
+    ) -> str:
+        """Issue `vendor` a client that may publish only its own topics; returns its username (`vendor.<id>`)."""
+        username = vendor_username(vendor)
+        self.ensure_role(vendor_role(vendor), vendor_acls(vendor, units, kinds))
+        self.ensure_client(username, password, [vendor_role(vendor)], mark=TENANT_MARK)
+        return username
+
+    def ensure_device(
+        self, vendor: str, device: str, password: str, units: Iterable[str] = ("+",), kinds: Iterable[str] = ("+",)
+    ) -> str:
+        """Issue one device a client that may publish only its own topic; returns its username."""
+        username = device_username(vendor, device)
+        self.ensure_role(username, device_acls(vendor, device, units, kinds))
+        self.ensure_client(username, password, [username], mark=TENANT_MARK)
+        return username
 
     def remove_vendor(self, vendor: str) -> None:
-        self.delete_client(vendor)
+        self.delete_client(vendor_username(vendor), mark=TENANT_MARK)
         self.delete_role(vendor_role(vendor))
+
+    def remove_device(self, vendor: str, device: str) -> None:
+        username = device_username(vendor, device)
+        self.delete_client(username, mark=TENANT_MARK)
+        self.delete_role(username)

@@ -1,17 +1,26 @@
 """The local Mosquitto broker: loopback only, no anonymous access, clients from the dynamic-security plugin.
 
-`start` writes its configuration, launches it, and creates the bridge's role and client; `is_ready` logs in.
+`start` writes a CA and a server certificate, its configuration (a TLS listener for devices and the
+bridge, a plaintext one for the admin tools), launches it, and creates the bridge's role and client;
+`is_ready` logs in.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
+import ipaddress
+import os
 import threading
 import uuid
 from pathlib import Path
 from typing import Any, Final
 
 import paho.mqtt.client as mqtt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ioc.clients import dynsec
@@ -20,12 +29,90 @@ from iocctl.localstack.common import HOST, ServiceInfo, launch, new_secret, run_
 from iocctl.localstack.install import Installer
 from iocctl.localstack.process import free_port, wait_until
 
-__all__ = ["BRIDGE_USER", "is_ready", "mqtt_login_ok", "start"]
+__all__ = ["BRIDGE_USER", "is_ready", "mqtt_login_ok", "start", "write_tls_files"]
 
 BRIDGE_USER: Final = "ioc-bridge"
+_CERT_DAYS: Final = 365
+"""Lifetime of the local CA and server certificate (days): one stack, regenerated on every start."""
 
 
-def mqtt_login_ok(host: str, port: int, username: str | None, password: str | None, timeout: float = 3.0) -> bool:
+def _write_private(path: Path, data: bytes) -> None:
+    path.write_bytes(b"")
+    os.chmod(path, 0o600)
+    path.write_bytes(data)
+
+
+def write_tls_files(directory: Path, host: str = HOST) -> tuple[Path, Path, Path]:
+    """A fresh CA and a server certificate for `host` (and localhost) under `directory`: (ca, cert, key).
+
+    The CA's key is not kept: nothing else is ever signed with it, so a leaked stack directory cannot mint
+    certificates. Keys are 0600.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ioc local stack MQTT CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=_CERT_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    names: list[x509.GeneralName] = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(host))]
+    server = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=_CERT_DAYS))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_file, cert_file, key_file = directory / "ca.crt", directory / "server.crt", directory / "server.key"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_file.write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    _write_private(
+        key_file,
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+    )
+    return ca_file, cert_file, key_file
+
+
+def mqtt_login_ok(
+    host: str,
+    port: int,
+    username: str | None,
+    password: str | None,
+    timeout: float = 3.0,
+    *,
+    ca_file: str | None = None,
+) -> bool:
     """Whether the broker accepts a connection with these credentials (False when refused or down)."""
     result: list[bool] = []
     done = threading.Event()
@@ -39,10 +126,12 @@ def mqtt_login_ok(host: str, port: int, username: str | None, password: str | No
     )
     if username is not None:
         client.username_pw_set(username, password)
+    if ca_file is not None:
+        client.tls_set(ca_certs=ca_file)
     client.on_connect = on_connect
     try:
         client.connect(host, port, keepalive=10)
-    except OSError:
+    except OSError:  # ssl.SSLError included: a plaintext listener, a certificate we do not trust
         return False
     client.loop_start()
     try:
@@ -57,7 +146,8 @@ def start(root: Path, installer: Installer) -> ServiceInfo:
     broker, ctrl, plugin = installer.mosquitto()
     home = root / "mosquitto"
     (home / "data").mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port, tls_port = free_port(), free_port()
+    ca_file, cert_file, key_file = write_tls_files(home / "tls")
     admin_password = new_secret()
     dynsec_file = home / "dynsec.json"
     dynsec_file.unlink(missing_ok=True)
@@ -67,7 +157,14 @@ def start(root: Path, installer: Installer) -> ServiceInfo:
         "\n".join(
             [
                 "# Written by iocctl.localstack: loopback only, no anonymous access, clients from dynamic security.",
+                # Plaintext for the admin tools (dynamic-security commands, probes) only, on loopback; devices
+                # and the bridge use the TLS listener, as they must in the chart.
                 f"listener {port} {HOST}",
+                f"listener {tls_port} {HOST}",
+                f"cafile {ca_file}",
+                f"certfile {cert_file}",
+                f"keyfile {key_file}",
+                "tls_version tlsv1.2",
                 # Run as whoever started it: as root, mosquitto would switch to a `mosquitto` user that cannot
                 # read a private stack directory.
                 f"user {getpass.getuser()}",
@@ -103,15 +200,19 @@ def start(root: Path, installer: Installer) -> ServiceInfo:
     )
     bridge_password = new_secret()
     admin = MqttEndpoint(host=HOST, port=port, username="admin", password=admin_password)
+    # The bridge's own least-privilege account (shared subscription to the device topics, no publish),
+    # never the admin; platform accounts stay outside the tenants' `vendor.` namespace.
     with dynsec.DynsecAdmin(admin) as control:
-        control.ensure_role("ioc-bridge", dynsec.bridge_acls())
-        control.ensure_client(BRIDGE_USER, bridge_password, ["ioc-bridge"])
+        control.ensure_role(dynsec.BRIDGE_ROLE, dynsec.bridge_acls())
+        control.ensure_client(BRIDGE_USER, bridge_password, [dynsec.BRIDGE_ROLE], mark=dynsec.PLATFORM_MARK)
     return {
         "pid": process.pid,
         **launched,
         "log": str(log),
         "host": HOST,
         "port": port,
+        "tls_port": tls_port,
+        "ca_file": str(ca_file),
         "admin_user": "admin",
         "admin_password": admin_password,
         "bridge_user": BRIDGE_USER,

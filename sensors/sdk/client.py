@@ -1,11 +1,13 @@
 """The vendor SDK: what a device or camera gateway embeds to publish contract events to the platform.
 
-A `VendorClient` is one MQTT v5 connection with the credentials the platform issued to a vendor; it
+A `VendorClient` is one MQTT v5 connection (over TLS when the endpoint names the platform's CA file, as it
+must outside a developer's loopback) with the credentials the platform issued to a vendor or device; it
 publishes `SensorReading`s and `CameraEvent`s with QoS 1 on the topic the platform expects, numbers each
 device's messages, keeps a bounded queue while the broker is unreachable, reconnects with backoff, and
 reports problems as typed exceptions. `Device` handles build the events so a vendor only supplies values.
 
-    client = VendorClient(MqttEndpoint(host=..., username="acme", password=...), vendor="acme")
+    login = MqttEndpoint(host=..., port=8883, username="vendor.acme", password=..., tls_ca_file="ca.crt")
+    client = VendorClient(login, vendor="acme")
     client.connect()
     station = client.device("aq-01", unit="25957", kind=SensorKind.AIR)
     station.reading({"pm25": 35.2, "pm10": 60.1})

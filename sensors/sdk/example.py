@@ -1,8 +1,9 @@
 """A runnable vendor example: an air-quality station and a camera gateway publishing with the SDK.
 
-    python -m sensors.sdk.example --host 127.0.0.1 --port 1883 --vendor acme --password ... [--count 10]
+    python -m sensors.sdk.example --host 127.0.0.1 --port 8883 --ca-file ca.crt --vendor acme --password ...
 
-It connects with the credentials the platform issued to the vendor, publishes a few readings (one at a
+It connects over TLS (trusting the platform's CA) with the credentials the platform issued to the vendor
+(the username in its Secret is `vendor.<id>`), publishes a few readings (one at a
 time, then a batch, the cheap way for gateways) and a camera violation, waits until the broker has
 acknowledged everything, and reports any refusal the way a vendor's own code should.
 """
@@ -22,14 +23,24 @@ from sensors.sdk import ConnectRefused, PublishRefused, SdkError, VendorClient
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=1883)
-    parser.add_argument("--vendor", required=True, help="your vendor id (also your MQTT username)")
+    parser.add_argument("--port", type=int, default=8883)
+    parser.add_argument(
+        "--ca-file", help="the platform's CA certificate; TLS is on when given"
+    )
+    parser.add_argument("--vendor", required=True, help="your vendor id (the topics' vendor segment)")
+    parser.add_argument("--username", help="your MQTT username from the Secret; default vendor.<vendor id>")
     parser.add_argument("--password", required=True)
     parser.add_argument("--unit", default="25987", help="GSO code of the commune the devices stand in")
     parser.add_argument("--count", type=int, default=10, help="readings to send")
     args = parser.parse_args(argv)
 
-    endpoint = MqttEndpoint(host=args.host, port=args.port, username=args.vendor, password=args.password)
+    endpoint = MqttEndpoint(
+        host=args.host,
+        port=args.port,
+        username=args.username or f"vendor.{args.vendor}",
+        password=args.password,
+        tls_ca_file=args.ca_file,
+    )
     client = VendorClient(endpoint, args.vendor)
     try:
         client.connect()

@@ -23,7 +23,7 @@ import pydantic
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from ioc import topics
-from ioc.clients.dynsec import DynsecAdmin
+from ioc.clients.dynsec import DynsecAdmin, vendor_username
 from ioc.events import CameraEvent, CitizenReport, SensorReading, ServiceRecord
 from ioc.settings import KafkaEndpoint, MqttEndpoint
 from sensors.sdk import ConnectRefused, Device, PublishRefused, SdkError, VendorClient
@@ -163,7 +163,7 @@ class _Session:
                     self.spoof_clients[(impostor, victim)] = self._connect(impostor, victim)
 
     def _connect(self, login: str, vendor: str) -> VendorClient:
-        endpoint = _with_credentials(self.mqtt, login, self.passwords[login])
+        endpoint = _with_credentials(self.mqtt, vendor_username(login), self.passwords[login])
         client = VendorClient(endpoint, vendor, client_id=f"ioc-sim-{login}-{uuid.uuid4().hex[:8]}")
         try:
             client.connect()

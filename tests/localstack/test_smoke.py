@@ -65,10 +65,10 @@ def test_mqtt_refuses_anonymous_and_wrong_passwords(mosquitto: dict[str, Any]) -
 def test_mqtt_vendor_publishes_its_own_topics_only(mosquitto: dict[str, Any]) -> None:
     vendor, password = f"v{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
     with dynsec.DynsecAdmin(_admin(mosquitto)) as control:
-        control.ensure_vendor(vendor, password)
-        assert vendor in control.list_clients()
+        username = control.ensure_vendor(vendor, password)
+        assert username in control.list_clients()
     reader = _Client(mosquitto, mosquitto["bridge_user"], mosquitto["bridge_password"])
-    device = _Client(mosquitto, vendor, password)
+    device = _Client(mosquitto, username, password)
     try:
         reader.client.subscribe(topics.mqtt_shared_subscription("smoke"), qos=1)
         time.sleep(0.3)
@@ -88,8 +88,8 @@ def test_mqtt_vendor_publishes_its_own_topics_only(mosquitto: dict[str, Any]) ->
         device.close()
     with dynsec.DynsecAdmin(_admin(mosquitto)) as control:
         control.remove_vendor(vendor)
-        assert vendor not in control.list_clients()
-    assert not mqtt_login_ok(mosquitto["host"], mosquitto["port"], vendor, password)
+        assert username not in control.list_clients()
+    assert not mqtt_login_ok(mosquitto["host"], mosquitto["port"], username, password)
 
 
 # --- Kafka -------------------------------------------------------------------------------------------------

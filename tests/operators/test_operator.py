@@ -318,7 +318,7 @@ def test_vendor_publishes_inside_its_acl_only(
     kube: dict[str, Any], mosquitto: dict[str, Any], tree: dict[str, Any]
 ) -> None:
     secret = _secret(kube, tree["namespace"], f"{VENDOR}-mqtt")
-    assert secret["username"] == VENDOR and secret["port"] == str(mosquitto["port"])
+    assert secret["username"] == f"vendor.{VENDOR}" and secret["port"] == str(mosquitto["port"])
     probe = MqttProbe(mosquitto, secret["username"], secret["password"])
     try:
         assert probe.connect_code == 0
@@ -479,6 +479,6 @@ def test_deletion_waits_for_child_sites_then_cleans_up(
     assert not (Path(clickhouse["users_d"]) / f"ioc_site_{DISTRICT}.xml").exists()
     assert site_config_messages(kafka, DISTRICT)[-1] is None  # a tombstone: compaction forgets the site
     with dynsec.DynsecAdmin(mqtt_admin(mosquitto)) as admin:
-        assert VENDOR not in admin.list_clients()
+        assert dynsec.vendor_username(VENDOR) not in admin.list_clients()
         reply = admin.execute("getRole", rolename=f"ioc-site-{DISTRICT}", ignore=("not found",))
         assert "not found" in reply.get("error", "")

@@ -38,8 +38,19 @@ def vendor(mosquitto: dict[str, Any]) -> Iterator[tuple[str, str]]:
         control.remove_vendor(name)
 
 
-def vendor_endpoint(mosquitto: dict[str, Any], vendor: tuple[str, str]) -> MqttEndpoint:
-    return MqttEndpoint(host=mosquitto["host"], port=mosquitto["port"], username=vendor[0], password=vendor[1])
+def vendor_endpoint(mosquitto: dict[str, Any], vendor: tuple[str, str], *, tls: bool = False) -> MqttEndpoint:
+    """The vendor's login (`vendor.<id>`); over the TLS listener, trusting the stack's CA, when `tls`."""
+    if tls:
+        return MqttEndpoint(
+            host=mosquitto["host"],
+            port=mosquitto["tls_port"],
+            username=dynsec.vendor_username(vendor[0]),
+            password=vendor[1],
+            tls_ca_file=mosquitto["ca_file"],
+        )
+    return MqttEndpoint(
+        host=mosquitto["host"], port=mosquitto["port"], username=dynsec.vendor_username(vendor[0]), password=vendor[1]
+    )
 
 
 def bridge_settings(mosquitto: dict[str, Any], kafka: dict[str, Any], **overrides: Any) -> BridgeSettings:

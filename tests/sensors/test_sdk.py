@@ -38,7 +38,9 @@ class Listener:
         self.client.on_message = lambda _c, _u, m: self.messages.append(m)
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *_a: subscribed.set()
-        self.client.on_connect = lambda c, *_a: c.subscribe(f"{topics.MQTT_PREFIX}/#", qos=1)
+        # The bridge's login may only join a share group; a group of its own sees every message.
+        group = f"listen-{uuid.uuid4().hex[:8]}"
+        self.client.on_connect = lambda c, *_a: c.subscribe(topics.mqtt_shared_subscription(group), qos=1)
         properties = None
         if persistent:
             properties = Properties(PacketTypes.CONNECT)
@@ -136,7 +138,9 @@ def test_offline_queue_is_bounded_and_delivered_after_a_broker_restart(tmp_path:
         with dynsec.DynsecAdmin(admin) as control:
             control.ensure_vendor(name, password)
         listener = Listener(info, client_id="persistent-listener", persistent=True)
-        endpoint = MqttEndpoint(host=info["host"], port=info["port"], username=name, password=password)
+        endpoint = MqttEndpoint(
+            host=info["host"], port=info["port"], username=dynsec.vendor_username(name), password=password
+        )
         client = VendorClient(endpoint, name, max_queued=50)
         client.connect()
         device = client.device("wl", "25957", SensorKind.WATER)
@@ -171,7 +175,9 @@ def test_the_vendor_example_runs(mosquitto: dict[str, Any], vendor: tuple[str, s
                 "--host",
                 mosquitto["host"],
                 "--port",
-                str(mosquitto["port"]),
+                str(mosquitto["tls_port"]),
+                "--ca-file",
+                mosquitto["ca_file"],
                 "--vendor",
                 vendor[0],
                 "--password",

@@ -597,7 +597,9 @@ class _Listener:
         self.client.username_pw_set(info["bridge_user"], info["bridge_password"])
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *_a: subscribed.set()
-        self.client.on_connect = lambda c, *_a: c.subscribe(f"{topics.MQTT_PREFIX}/#", qos=1)
+        # The bridge's login may only join a share group (its own group here: every message reaches it).
+        group = f"t-{uuid.uuid4().hex[:8]}"
+        self.client.on_connect = lambda c, *_a: c.subscribe(topics.mqtt_shared_subscription(group), qos=1)
         self.client.on_message = self._on_message
         self.client.connect(info["host"], info["port"])
         self.client.loop_start()
