@@ -54,7 +54,9 @@ test-fast: venv
 # is linted and rendered with its defaults and with every optional feature on.
 CHART := charts/ioc-platform
 CHART_ALL_ON := --set strimzi.enabled=true,clickhouseInstallation.enabled=true \
-	--set clickhouse.auth.existingSecret=ioc-clickhouse,mqtt.tls.enabled=true,mqtt.tls.caSecret=ioc-mqtt-ca
+	--set clickhouse.auth.existingSecret=ioc-clickhouse,mqtt.tls.enabled=true,mqtt.tls.caSecret=ioc-mqtt-ca \
+	--set gateway.enabled=true,gateway.existingSecret=ioc-gateway,reporting.enabled=true,reporting.existingSecret=ioc-reporting \
+	--set ingress.enabled=true,ingress.tls.secretName=ioc-tls
 
 lint: venv
 	$(BIN)/ruff check .

@@ -17,7 +17,14 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from ioc.settings import BridgeSettings, OperatorSettings, StreamsSettings
+from ioc.settings import (
+    BridgeSettings,
+    CitizenApiSettings,
+    OperatorSettings,
+    PortalGatewaySettings,
+    ReportingSettings,
+    StreamsSettings,
+)
 from iocctl import cli
 from iocctl.localstack.install import HELM_VERSION
 from operators import crds, rbac, runtime
@@ -42,12 +49,26 @@ EVERYTHING_ON = (
     "operator.nodeSelector.pool=system",
     "bridge.tolerations[0].key=dedicated",
     "streams.priorityClassName=high",
+    "api.clients.existingSecret=ioc-api-clients",
+    "api.clickhouseAuth.existingSecret=ioc-api-reader",
+    "gateway.enabled=true",
+    "gateway.existingSecret=ioc-gateway",
+    "reporting.enabled=true",
+    "reporting.existingSecret=ioc-reporting",
+    "reporting.parentUrl=https://parent.example/reports/v1/upward",
+    "ingress.enabled=true",
+    "ingress.tls.secretName=ioc-tls",
 )
 SETTINGS: dict[str, type[pydantic_settings.BaseSettings]] = {
     "IOC_OPERATOR_": OperatorSettings,
     "IOC_BRIDGE_": BridgeSettings,
     "IOC_STREAMS_": StreamsSettings,
+    "IOC_API_": CitizenApiSettings,
+    "IOC_PORTAL_": PortalGatewaySettings,
+    "IOC_REPORTING_": ReportingSettings,
 }
+JSON_SECRETS = {"IOC_API_CLIENTS": '{"app": {"key": "k"}}', "IOC_PORTAL_WEBHOOK_SECRETS": '["s"]'}
+"""What a Secret holds for the settings that are JSON (a client table, a list of HMAC secrets)."""
 STANDARD_LABELS = (
     "helm.sh/chart",
     "app.kubernetes.io/name",
@@ -131,10 +152,11 @@ def test_full_name_overrides(helm: Helm) -> None:
 def test_every_pod_meets_the_restricted_standard(
     rendered: list[dict[str, Any]], everything: list[dict[str, Any]]
 ) -> None:
-    for objects in (rendered, everything):
+    # operator, bridge, streams, the citizen API, the migrations Job and the chart test; with everything on
+    # also the portal gateway and the reporting service.
+    for objects, count in ((rendered, 6), (everything, 8)):
         pods = list(pss.pod_specs(objects))
-        # operator, bridge, streams, the migrations Job and the chart test.
-        assert len(pods) == 5, [where for where, _, _ in pods]
+        assert len(pods) == count, [where for where, _, _ in pods]
         assert pss.check(objects) == []
 
 
@@ -230,7 +252,9 @@ def test_every_variable_is_a_setting_and_parses(
         for key in [k for k in os.environ if k.startswith("IOC_")]:
             monkeypatch.delenv(key)
         for item in env:
-            value = item.get("value") or ("pod-0" if "fieldRef" in item.get("valueFrom", {}) else "from-a-secret")
+            value = item.get("value") or (
+                "pod-0" if "fieldRef" in item.get("valueFrom", {}) else JSON_SECRETS.get(item["name"], "from-a-secret")
+            )
             monkeypatch.setenv(item["name"], value)
         settings: Any = cls()  # extra="forbid": an unknown nested name or a bad value fails here
         checked += 1
@@ -244,10 +268,10 @@ def test_every_variable_is_a_setting_and_parses(
         elif cls is BridgeSettings:
             assert settings.replica == "pod-0"
             assert settings.device_rate_per_s == values_yaml()["bridge"]["deviceRatePerSecond"]
-        else:
+        elif cls is StreamsSettings:
             assert settings.database == settings.clickhouse.database == values_yaml()["clickhouse"]["database"]
             assert settings.sink_flush_s == values_yaml()["streams"]["sinkFlushSeconds"]
-    assert checked == 3
+    assert checked == 6
 
 
 def _assert_is_field(cls: type[Any], parts: list[str], name: str) -> None:
