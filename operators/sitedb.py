@@ -1,19 +1,24 @@
-"""A site's ClickHouse database: views of the warehouse limited to its subtree, its read-only user, its figures.
+"""A site's ClickHouse database: copies of its subtree's rows (personal data masked), its read-only user, its figures.
 
-The tables belong to the warehouse migrations (docs/warehouse.md); a site's database `ioc_site_<unit>`
-holds one VIEW per table, named like it, filtered by `ioc.scope.site_scope` (the same "subtree" the
-dashboards use). Views are created only for tables that exist and re-checked by the operator's timer, so
-a site created before the migrations ran, a dropped view, or a table that gained columns is repaired.
+A site's database `ioc_site_<unit>` holds one table per warehouse table it may read, named like it and
+made `AS` it (same columns, engine, sorting key and partitioning, so duplicates collapse as in the
+originals), and one MATERIALIZED VIEW per table, `<table>_feed_<fingerprint>`, that copies each block
+inserted into the warehouse table into the site's table, keeping only the rows of the site's subtree
+(`ioc.scope`, as the dashboards mean it) and masking personal data on the way (PERSONAL_SQL). A new table
+is back-filled with INSERT ... SELECT after its feed exists, so no row falls between the two. The
+operator's timer re-checks every table: a missing table or feed, a table whose columns changed, or a
+feed whose SELECT changed (another scope, other masks) is rebuilt and back-filled (docs/warehouse.md,
+"Site databases").
 
-Each view reads with FINAL inside: ClickHouse 18.16 silently ignores FINAL on a view, so a reader could
-not collapse the ReplacingMergeTree duplicates through it otherwise.
+Why copies and not views: ClickHouse 18.16 checks a view's reader against the view's source database,
+so a reader of plain views must be allowed `ioc` itself and reads the whole province from there
+(issue 17); a copy's reader needs its own database only. The same layout runs on current servers (one
+layout, tested on both engines; FINAL on a table works, on a view it does not). The price is one more
+write of every row per site whose subtree holds it (docs/warehouse.md gives the measured figures).
 
-Users: servers with SQL users get CREATE USER and a grant on the site database; on servers of 24.4 and
-later the views run as their definer (SQL SECURITY DEFINER), so that grant is all the user has. ClickHouse
-18.16 has no SQL users: the operator writes a users.d file, and because 18.16 checks a view's reader
-against the view's source database, that user must also be allowed the warehouse database itself. On
-18.16 the site login therefore keeps a site's dashboards to their subtree by construction, not by
-enforcement; other sites' databases stay refused.
+The site's user is allowed its own database only, read-only, under a settings profile with memory,
+time and result-size limits and a quota (`ioc.settings.SiteReaderLimits`): a users.d file on 18.16 (no
+SQL users there), SQL users, profiles and quotas on current servers.
 """
 
 from __future__ import annotations
@@ -23,32 +28,38 @@ import datetime as dt
 import hashlib
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 from xml.sax.saxutils import escape
 
-from ioc.clients.clickhouse import Warehouse
+from ioc.clients.clickhouse import Warehouse, render
 from ioc.events import ACTIVE_STATES
 from ioc.scope import Scope
+from ioc.settings import SiteReaderLimits
 from operators.names import SiteNames
 
 __all__ = [
-    "DEFINER_VERSION",
+    "FOLLOW_KEYS",
+    "PERSONAL_SQL",
     "SITE_TABLES",
     "Figures",
+    "TablesReport",
     "WarehouseReport",
+    "backfill_sql",
     "drop_site",
     "ensure_site",
+    "ensure_tables",
+    "feed_name",
+    "feed_sql",
     "format_age",
     "read_figures",
     "scope_condition",
+    "select_list",
+    "user_sql",
     "users_d_file",
     "users_d_xml",
-    "view_sql",
 ]
-
-DEFINER_VERSION: Final = (24, 4)
-"""From here views can run as their definer, so a site user needs no grant on the warehouse tables."""
 
 SITE_TABLES: Final[dict[str, tuple[str, ...]]] = {
     "readings": ("path",),
@@ -65,14 +76,47 @@ SITE_TABLES: Final[dict[str, tuple[str, ...]]] = {
 }
 """Warehouse tables a site sees, with the path columns that place a row in the tree."""
 
+FOLLOW_KEYS: Final[Mapping[str, str]] = {"incidents": "incident_id", "incident_history": "incident_id"}
+"""Tables whose later rows follow an entity the site already holds, wherever they place it.
+
+An incident reassigned to a unit outside the site still gets its new version in the site's copy, so
+the copy's latest version is the warehouse's (the dashboards filter by scope after FINAL, as they did
+on the views) rather than a stale one that would stay open there forever."""
+
+# Personal data never reaches a site's copy (docs/security.md): the same masks as the dashboards'
+# dashboards/data/privacy.py, in SQL that runs on 18.16 and on current servers (tests/operators check
+# that both give the same strings). Plates and phone digits are matched as ASCII (what plates and
+# Vietnamese numbers are made of). Free-text addresses and camera snapshots (which show the plate) are
+# left out entirely; the report's text stays, as the content an operator acts on.
+_DIGITS: Final = "replaceRegexpAll(contact_phone, '[^0-9]', '')"
+PERSONAL_SQL: Final[Mapping[str, str]] = {
+    "plate": "concat(substringUTF8(plate, 1, 3), "
+    "replaceRegexpAll(substringUTF8(plate, 4, 1000000), '[A-Za-z0-9]', '•'))",
+    "contact_name": "arrayStringConcat(arrayMap(w -> concat(substringUTF8(w, 1, 1), '.'), arrayFilter(w -> w != '', "
+    "splitByChar(' ', replaceRegexpAll(contact_name, '[[:space:]]', ' ')))), ' ')",
+    # 18.16 wants constant offsets and lengths in substring functions: hence reverse() and splitByChar().
+    "contact_phone": "concat(arrayStringConcat(arrayMap(i -> '•', "
+    f"range(toUInt64(greatest(toInt64(length({_DIGITS})) - 3, 0))))), reverse(substring(reverse({_DIGITS}), 1, 3)))",
+    "contact_email": "if(position(contact_email, '@') = 0, if(contact_email = '', '', '•••'), "
+    "concat(substringUTF8(splitByChar('@', contact_email)[1], 1, 1), '•••@', "
+    "arrayStringConcat(arrayPopFront(splitByChar('@', contact_email)), '@')))",
+    "address": "''",
+    "image_url": "''",
+}
+"""Per personal column of the warehouse: the SQL expression a site's copy holds instead of the value."""
+
 _UNIT_COLUMN: Final = {"path": "unit", "responsible_path": "responsible_unit"}
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_FEED = re.compile(r"^(?P<table>[a-z0-9_]+)_feed_[0-9a-f]{10}$")
 
 
 def _ident(name: str) -> str:
     if not _IDENTIFIER.match(name):
         raise ValueError(f"{name!r} is not a ClickHouse database or user name the operator issues")
     return name
+
+
+# --- pure: the SQL of a site's copies -------------------------------------------------------------------
 
 
 def scope_condition(scope: Scope, path_columns: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
@@ -85,44 +129,136 @@ def scope_condition(scope: Scope, path_columns: tuple[str, ...]) -> tuple[str, d
     return (parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"), params
 
 
-def view_sql(
-    source_db: str, site_db: str, table: str, scope: Scope, *, definer: bool = False
-) -> tuple[str, dict[str, Any]]:
-    """CREATE VIEW for one table of the site, with its parameters."""
+def select_list(columns: list[str]) -> str:
+    """The copy's columns in the source's order, personal ones replaced by their mask."""
+    return ", ".join(f"{PERSONAL_SQL[c]} AS {c}" if c in PERSONAL_SQL else _ident(c) for c in columns)
+
+
+def feed_sql(source_db: str, site_db: str, table: str, scope: Scope, columns: list[str]) -> str:
+    """CREATE MATERIALIZED VIEW copying the site's new rows of `table` into its copy (values rendered in)."""
     condition, params = scope_condition(scope, SITE_TABLES[table])
-    security = " DEFINER = CURRENT_USER SQL SECURITY DEFINER" if definer else ""
-    view, source = f"{_ident(site_db)}.{_ident(table)}", f"{_ident(source_db)}.{_ident(table)}"
-    # Identifiers are checked by _ident; values travel as parameters.
-    sql = f"CREATE VIEW IF NOT EXISTS {view}{security} AS SELECT * FROM {source} FINAL WHERE {condition}"  # noqa: S608
-    return sql, params
+    site, source = f"{_ident(site_db)}.{_ident(table)}", f"{_ident(source_db)}.{_ident(table)}"
+    follow = FOLLOW_KEYS.get(table)
+    if follow is not None:
+        condition = f"{condition} OR {follow} IN (SELECT {follow} FROM {site})"  # noqa: S608 - checked names
+    feed = f"{_ident(site_db)}.{feed_name(source_db, site_db, table, scope, columns)}"
+    # Identifiers are checked by _ident; the scope's values are rendered as escaped literals: a view's
+    # SELECT is stored with the view, so it cannot keep parameters.
+    select = f"SELECT {select_list(columns)} FROM {source} WHERE {condition}"  # noqa: S608
+    return render(f"CREATE MATERIALIZED VIEW IF NOT EXISTS {feed} TO {site} AS {select}", params)
+
+
+def feed_name(source_db: str, site_db: str, table: str, scope: Scope, columns: list[str]) -> str:
+    """`<table>_feed_<fingerprint>`: the fingerprint changes with the feed's SELECT, so a stale feed shows."""
+    condition, params = scope_condition(scope, SITE_TABLES[table])
+    text = "\n".join((source_db, site_db, table, render(condition, params), select_list(columns)))
+    return f"{_ident(table)}_feed_{hashlib.sha256(text.encode('utf-8')).hexdigest()[:10]}"
+
+
+def backfill_sql(
+    source_db: str, site_db: str, table: str, scope: Scope, columns: list[str]
+) -> tuple[str, dict[str, Any]]:
+    """INSERT ... SELECT of the site's rows already in `table` (run once its feed exists)."""
+    condition, params = scope_condition(scope, SITE_TABLES[table])
+    source = f"{_ident(source_db)}.{_ident(table)}"
+    follow = FOLLOW_KEYS.get(table)
+    if follow is not None:
+        condition = f"{condition} OR {follow} IN (SELECT {follow} FROM {source} WHERE {condition})"  # noqa: S608
+    names = ", ".join(_ident(c) for c in columns)
+    select = f"SELECT {select_list(columns)} FROM {source} WHERE {condition}"  # noqa: S608 - checked names
+    return f"INSERT INTO {_ident(site_db)}.{_ident(table)} ({names}) {select}", params
+
+
+# --- pure: the site's user ------------------------------------------------------------------------------
 
 
 def users_d_file(users_d: Path, names: SiteNames) -> Path:
     return users_d / f"{names.clickhouse_user}.xml"
 
 
-def users_d_xml(names: SiteNames, password: str, source_db: str) -> str:
-    """A users.d file declaring the site's read-only user (ClickHouse 18.16: no SQL users)."""
+def _profile_settings(limits: SiteReaderLimits) -> dict[str, int | str]:
+    return {
+        "readonly": 1,
+        "max_memory_usage": limits.max_memory_usage,
+        "max_execution_time": limits.max_execution_time_s,
+        "max_result_rows": limits.max_result_rows,
+        "max_result_bytes": limits.max_result_bytes,
+        "result_overflow_mode": "throw",
+    }
+
+
+def users_d_xml(names: SiteNames, password: str, limits: SiteReaderLimits) -> str:
+    """A users.d file declaring the site's user, its profile and its quota (18.16: no SQL users)."""
     digest = hashlib.sha256(password.encode("utf-8")).hexdigest()
     user = escape(_ident(names.clickhouse_user))
+    settings = "\n".join(f"            <{k}>{escape(str(v))}</{k}>" for k, v in _profile_settings(limits).items())
+    networks = "".join(f"<ip>{escape(n)}</ip>" for n in limits.networks)
     return f"""<?xml version="1.0"?>
 <!-- Written by the IOC operator for IOCSite {escape(names.namespace)}/{escape(names.name)}; removed with it. -->
 <yandex>
+    <profiles>
+        <{user}>
+{settings}
+        </{user}>
+    </profiles>
+    <quotas>
+        <{user}>
+            <interval>
+                <duration>{limits.quota_interval_s}</duration>
+                <queries>{limits.quota_queries}</queries>
+                <errors>0</errors>
+                <result_rows>0</result_rows>
+                <read_rows>0</read_rows>
+                <execution_time>0</execution_time>
+            </interval>
+        </{user}>
+    </quotas>
     <users>
         <{user}>
             <password_sha256_hex>{digest}</password_sha256_hex>
-            <networks><ip>::/0</ip></networks>
-            <profile>readonly</profile>
-            <quota>default</quota>
+            <networks>{networks}</networks>
+            <profile>{user}</profile>
+            <quota>{user}</quota>
+            <!-- Its own database only: its tables are copies, so it never needs the warehouse's. -->
             <allow_databases>
                 <database>{escape(_ident(names.database))}</database>
-                <!-- 18.16 checks a view's reader against the view's source database too. -->
-                <database>{escape(_ident(source_db))}</database>
             </allow_databases>
         </{user}>
     </users>
 </yandex>
 """
+
+
+def user_sql(names: SiteNames, password: str, limits: SiteReaderLimits) -> list[tuple[str, dict[str, Any]]]:
+    """The statements making (or repairing) the site's SQL user, profile and quota on a current server."""
+    user, database = _ident(names.clickhouse_user), _ident(names.database)
+    settings = ", ".join(
+        f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}" for k, v in _profile_settings(limits).items()
+    )
+    hosts = ", ".join(f"IP '{_network(n)}'" for n in limits.networks)
+    quota = f"FOR INTERVAL {limits.quota_interval_s} SECOND MAX queries = {limits.quota_queries} TO {user}"
+    identified = "IDENTIFIED WITH sha256_password BY %(password)s"
+    secret = {"password": password}
+    return [
+        (f"CREATE SETTINGS PROFILE IF NOT EXISTS {user} SETTINGS {settings}", {}),
+        (f"ALTER SETTINGS PROFILE {user} SETTINGS {settings}", {}),
+        (f"CREATE USER IF NOT EXISTS {user} {identified} HOST {hosts} SETTINGS PROFILE '{user}'", secret),
+        (f"ALTER USER {user} {identified} HOST {hosts} SETTINGS PROFILE '{user}'", secret),
+        (f"CREATE QUOTA IF NOT EXISTS {user} {quota}", {}),
+        (f"ALTER QUOTA {user} {quota}", {}),
+        # Whatever else it was granted by hand goes: its own database, read-only, is all it has.
+        (f"REVOKE ALL ON *.* FROM {user}", {}),
+        (f"GRANT SELECT ON {database}.* TO {user}", {}),
+    ]
+
+
+def _network(network: str) -> str:
+    if not re.fullmatch(r"[0-9a-fA-F:./]+", network):
+        raise ValueError(f"{network!r} is not an IP address or CIDR range")
+    return network
+
+
+# --- I/O: making and repairing a site ---------------------------------------------------------------------
 
 
 def _write_if_changed(path: Path, text: str) -> bool:
@@ -137,6 +273,15 @@ def _write_if_changed(path: Path, text: str) -> bool:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class TablesReport:
+    """What `ensure_tables` found and did: tables made, rebuilt (changed or stale), or not in the warehouse yet."""
+
+    created: list[str]
+    recreated: list[str]
+    missing_tables: list[str]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class WarehouseReport:
     """What `ensure_site` found and did."""
 
@@ -146,15 +291,58 @@ class WarehouseReport:
     user_written: bool
 
 
-def _columns(warehouse: Warehouse, databases: tuple[str, str]) -> dict[tuple[str, str], set[str]]:
-    # Compared as sets: 18.16's system.columns has no `position`, and order does not change what a view shows.
-    rows = warehouse.query(
-        "SELECT database, table, name FROM system.columns WHERE database IN %(dbs)s", {"dbs": databases}
-    )
-    found: dict[tuple[str, str], set[str]] = {}
+def _columns(warehouse: Warehouse, database: str) -> dict[str, list[tuple[str, str]]]:
+    # 18.16's system.columns has no `position`; rows come in the tables' column order on both engines.
+    rows = warehouse.query("SELECT table, name, type FROM system.columns WHERE database = %(db)s", {"db": database})
+    found: dict[str, list[tuple[str, str]]] = {}
     for row in rows:
-        found.setdefault((row["database"], row["table"]), set()).add(row["name"])
+        found.setdefault(row["table"], []).append((row["name"], row["type"]))
     return found
+
+
+def ensure_tables(warehouse: Warehouse, database: str, scope: Scope, *, source_db: str) -> TablesReport:
+    """Create or repair the site's copies and their feeds; idempotent and cheap when all is in place."""
+    database, source_db = _ident(database), _ident(source_db)
+    warehouse.command(f"CREATE DATABASE IF NOT EXISTS {database}")
+    sources = _columns(warehouse, source_db)
+    copies = _columns(warehouse, database)
+    engines = {
+        r["name"]: r["engine"]
+        for r in warehouse.query("SELECT name, engine FROM system.tables WHERE database = %(db)s", {"db": database})
+    }
+    feeds: dict[str, list[str]] = {}
+    for name in engines:
+        if match := _FEED.match(name):
+            feeds.setdefault(match["table"], []).append(name)
+    created, recreated, missing = [], [], []
+    for table in SITE_TABLES:
+        source = sources.get(table)
+        if source is None:
+            missing.append(table)
+            continue
+        columns = [name for name, _ in source]
+        feed = feed_name(source_db, database, table, scope, columns)
+        table_ok = engines.get(table, "View") != "View" and sorted(copies.get(table, [])) == sorted(source)
+        if table_ok and feeds.get(table) == [feed]:
+            continue
+        # Stale feeds go first, so nothing copies into a table that is about to be rebuilt.
+        for old in feeds.get(table, []):
+            warehouse.command(f"DROP TABLE IF EXISTS {database}.{_ident(old)}")
+        if not table_ok:
+            if table in engines:
+                # A view of the old layout, or a copy whose columns no longer match the warehouse's.
+                warehouse.command(f"DROP TABLE IF EXISTS {database}.{_ident(table)}")
+                recreated.append(table)
+            else:
+                created.append(table)
+            warehouse.command(f"CREATE TABLE {database}.{_ident(table)} AS {source_db}.{_ident(table)}")
+        else:
+            recreated.append(table)
+        warehouse.command(feed_sql(source_db, database, table, scope, columns))
+        # After the feed exists: a row inserted meanwhile arrives twice and collapses like any duplicate.
+        sql, params = backfill_sql(source_db, database, table, scope, columns)
+        warehouse.command(sql, params)
+    return TablesReport(created, recreated, missing)
 
 
 def ensure_site(
@@ -165,63 +353,41 @@ def ensure_site(
     *,
     source_db: str,
     users_d: Path | None,
+    limits: SiteReaderLimits | None = None,
 ) -> WarehouseReport:
-    """Create or repair the site's database, views and user; idempotent and cheap when all is in place."""
-    database = _ident(names.database)
-    definer = warehouse.server_version[:2] >= DEFINER_VERSION
-    warehouse.command(f"CREATE DATABASE IF NOT EXISTS {database}")
-    columns = _columns(warehouse, (source_db, database))
-    created, recreated, missing = [], [], []
-    for table in SITE_TABLES:
-        source = columns.get((source_db, table))
-        if source is None:
-            missing.append(table)
-            continue
-        view = columns.get((database, table))
-        if view is not None and view != source:
-            # The table gained or lost columns since the view was made: a view's columns are fixed.
-            warehouse.command(f"DROP TABLE IF EXISTS {database}.{_ident(table)}")
-            recreated.append(table)
-        elif view is None:
-            created.append(table)
-        else:
-            continue
-        sql, params = view_sql(source_db, database, table, scope, definer=definer)
-        warehouse.command(sql, params)
-    user_written = _ensure_user(warehouse, names, password, source_db=source_db, users_d=users_d, definer=definer)
-    return WarehouseReport(created, recreated, missing, user_written)
+    """Create or repair the site's database, copies and user; idempotent and cheap when all is in place."""
+    report = ensure_tables(warehouse, names.database, scope, source_db=source_db)
+    user_written = _ensure_user(warehouse, names, password, limits or SiteReaderLimits(), users_d=users_d)
+    return WarehouseReport(report.created, report.recreated, report.missing_tables, user_written)
 
 
 def _ensure_user(
-    warehouse: Warehouse, names: SiteNames, password: str, *, source_db: str, users_d: Path | None, definer: bool
+    warehouse: Warehouse, names: SiteNames, password: str, limits: SiteReaderLimits, *, users_d: Path | None
 ) -> bool:
-    user = _ident(names.clickhouse_user)
     if not warehouse.modern:
         if users_d is None:
             raise FileNotFoundError(
                 "ClickHouse 18.16 has no SQL users and no users.d directory is configured "
                 "(IOC_OPERATOR_CLICKHOUSE_USERS_D)"
             )
-        return _write_if_changed(users_d_file(users_d, names), users_d_xml(names, password, source_db))
-    warehouse.command(
-        f"CREATE USER IF NOT EXISTS {user} IDENTIFIED WITH sha256_password BY %(password)s SETTINGS readonly = 1",
-        {"password": password},
-    )
-    warehouse.command(f"ALTER USER {user} IDENTIFIED WITH sha256_password BY %(password)s", {"password": password})
-    warehouse.command(f"GRANT SELECT ON {_ident(names.database)}.* TO {user}")
-    if not definer:
-        for table in SITE_TABLES:
-            warehouse.command(f"GRANT SELECT ON {_ident(source_db)}.{_ident(table)} TO {user}")
+        return _write_if_changed(users_d_file(users_d, names), users_d_xml(names, password, limits))
+    for sql, params in user_sql(names, password, limits):
+        warehouse.command(sql, params)
     return False
 
 
 def drop_site(warehouse: Warehouse, names: SiteNames, *, users_d: Path | None) -> None:
-    """Remove the site's database and user; nothing happens for parts already gone."""
+    """Remove the site's database (copies and feeds) and user; nothing happens for parts already gone."""
     warehouse.command(f"DROP DATABASE IF EXISTS {_ident(names.database)}")
     if warehouse.modern:
-        warehouse.command(f"DROP USER IF EXISTS {_ident(names.clickhouse_user)}")
+        user = _ident(names.clickhouse_user)
+        for kind in ("USER", "QUOTA", "SETTINGS PROFILE"):
+            warehouse.command(f"DROP {kind} IF EXISTS {user}")
     elif users_d is not None:
         users_d_file(users_d, names).unlink(missing_ok=True)
+
+
+# --- I/O: the site's status figures -----------------------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -240,16 +406,18 @@ def _present(warehouse: Warehouse, database: str) -> set[str]:
     return {row["name"] for row in rows}
 
 
-def read_figures(warehouse: Warehouse, names: SiteNames) -> Figures:
-    """Open incidents, newest data and the latest monthly 766 score, read through the site's own views."""
+def read_figures(warehouse: Warehouse, names: SiteNames, scope: Scope) -> Figures:
+    """Open incidents, newest data and the latest monthly 766 score, read from the site's own copies."""
     database = _ident(names.database)
     present = _present(warehouse, database)
     missing = [t for t in ("incidents", "device_status", "indicators_766") if t not in present]
     open_incidents = None
     if "incidents" in present:
+        # FINAL, then the scope: an incident reassigned out of the site keeps its rows in the copy.
+        condition, params = scope_condition(scope, SITE_TABLES["incidents"])
         rows = warehouse.query(
-            f"SELECT count() AS n FROM {database}.incidents WHERE state IN %(states)s",  # noqa: S608 - name checked
-            {"states": ACTIVE_STATES},
+            f"SELECT count() AS n FROM {database}.incidents FINAL WHERE state IN %(states)s AND {condition}",  # noqa: S608
+            {"states": ACTIVE_STATES, **params},
         )
         open_incidents = int(rows[0]["n"])
     last = None
@@ -264,7 +432,7 @@ def read_figures(warehouse: Warehouse, names: SiteNames) -> Figures:
     score = period = None
     if "indicators_766" in present:
         rows = warehouse.query(
-            f"SELECT toString(period_start) AS period, sum(points) AS score FROM {database}.indicators_766 "  # noqa: S608
+            f"SELECT toString(period_start) AS period, sum(points) AS score FROM {database}.indicators_766 FINAL "  # noqa: S608
             "WHERE unit = %(unit)s AND period_kind = 'month' GROUP BY period_start ORDER BY period_start DESC LIMIT 1",
             {"unit": names.unit},
         )

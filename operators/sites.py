@@ -204,6 +204,7 @@ class _Run:
                 self.password,
                 source_db=ctx.settings.clickhouse.database,
                 users_d=ctx.settings.clickhouse_users_d,
+                limits=ctx.settings.site_reader,
             )
         except (WarehouseError, OSError) as exc:
             ctx.drop_warehouse()
@@ -211,14 +212,16 @@ class _Run:
             return self.condition("Warehouse", False, reason, str(exc)[:500])
         if report.recreated:
             changed = ", ".join(report.recreated)
-            self.events.append(Event("Normal", "ViewsUpdated", f"re-made views whose tables changed: {changed}"))
+            self.events.append(
+                Event("Normal", "CopiesRebuilt", f"rebuilt and back-filled copies that had drifted: {changed}")
+            )
         if report.created:
-            self.event(self.trigger is Trigger.REPAIR, f"views {', '.join(report.created)} in {names.database}")
-        views = len(sitedb.SITE_TABLES) - len(report.missing_tables)
-        message = f"database {names.database} with {views} views and user {names.clickhouse_user}"
+            self.event(self.trigger is Trigger.REPAIR, f"copies {', '.join(report.created)} in {names.database}")
+        copies = len(sitedb.SITE_TABLES) - len(report.missing_tables)
+        message = f"database {names.database} with {copies} scoped copies and user {names.clickhouse_user}"
         if report.missing_tables:
             message += (
-                f"; tables not in {ctx.settings.clickhouse.database} yet (their views follow): "
+                f"; tables not in {ctx.settings.clickhouse.database} yet (their copies follow): "
                 f"{', '.join(report.missing_tables)}"
             )
             return self.condition("Warehouse", True, "TablesMissing", message)
@@ -360,7 +363,7 @@ def reconcile(
 
 
 def refresh_figures(ctx: Context, obj: SiteObject) -> dict[str, Any] | None:
-    """The status figures (open incidents, data freshness, 766 score) read through the site's views."""
+    """The status figures (open incidents, data freshness, 766 score) read from the site's copies."""
     try:
         spec = parse(IOCSiteSpec, obj.spec)
     except ResourceError:
@@ -368,7 +371,7 @@ def refresh_figures(ctx: Context, obj: SiteObject) -> dict[str, Any] | None:
     names = site_names(obj.name, obj.namespace, spec)
     gen = obj.generation
     try:
-        figures = sitedb.read_figures(ctx.warehouse(), names)
+        figures = sitedb.read_figures(ctx.warehouse(), names, site_scope(spec.unit, spec.edition))
     except WarehouseError as exc:
         ctx.drop_warehouse()
         cond = conditions.condition("FiguresAvailable", False, "ClickHouseError", str(exc)[:500], generation=gen)
@@ -386,7 +389,7 @@ def refresh_figures(ctx: Context, obj: SiteObject) -> dict[str, Any] | None:
         status["dataFreshness"] = "no data" if "device_status" not in figures.missing else None
         status["dataFreshnessSeconds"] = None
     if figures.missing:
-        message = f"no {', '.join(figures.missing)} view yet (the warehouse tables do not exist): figures unknown"
+        message = f"no {', '.join(figures.missing)} copy yet (the warehouse tables do not exist): figures unknown"
         cond = conditions.condition("FiguresAvailable", False, "TablesMissing", message, generation=gen)
     else:
         cond = conditions.condition("FiguresAvailable", True, "Read", "read from ClickHouse", generation=gen)

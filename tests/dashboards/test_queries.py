@@ -177,11 +177,11 @@ def test_reports_carry_their_working_day_deadline(engine: tuple[Factory, seed.Se
 
 
 def test_every_read_works_through_a_sites_views(request: pytest.FixtureRequest) -> None:
-    """In production a site reads its own database of views (operators.sitedb), not the warehouse tables.
+    """In production a site reads its own database (operators.sitedb), not the warehouse tables.
 
-    The views filter the subtree and read with FINAL; ClickHouse refuses PREWHERE on them, so no named
-    query may use it. `deadletters` has no view (it has no place column): the quality page's rejections
-    then say the warehouse could not be read, until the operator adds one.
+    Its tables are copies of its subtree's rows, fed as rows arrive and back-filled when made, with
+    personal data masked. `deadletters` has no copy (it has no place column): the quality page's
+    rejections then say the warehouse could not be read, until the operator adds one.
     """
     from ioc.clients import clickhouse as ch  # noqa: PLC0415
     from ioc.clients.clickhouse import WarehouseError  # noqa: PLC0415
@@ -196,10 +196,7 @@ def test_every_read_works_through_a_sites_views(request: pytest.FixtureRequest) 
     ]
     for admin, source_db, site_db in targets:
         try:
-            admin.command(f"CREATE DATABASE IF NOT EXISTS {site_db}")
-            for table in sitedb.SITE_TABLES:
-                sql, params = sitedb.view_sql(source_db, site_db, table, site.scope)
-                admin.command(sql, params)
+            sitedb.ensure_tables(admin, site_db, site.scope, source_db=source_db)
             admin.command(f"USE {site_db}")
             data = SiteData(admin, site, live_ttl_s=0, slow_ttl_s=0)
             reads = every_read(data, seed.DISTRICT, seeded, skip=("rejections", "rejections_recent"))

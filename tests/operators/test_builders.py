@@ -55,7 +55,8 @@ def test_effective_config_narrows_the_model_to_the_tier_and_applies_overrides() 
     [
         ({"thresholds": {"flood-level": {"above": 1.0}}}, "spec.thresholds.flood-level"),  # below clear_below
         ({"thresholds": {"aqi-bad": {"above": 3}}}, "spec.thresholds.aqi-bad.above"),  # no such field
-        ({"thresholds": {"camera-event": {"min_confidence": 0.9}}}, "spec.thresholds.camera-event"),  # not run
+        ({"thresholds": {"camera-event": {}}}, "spec.thresholds.camera-event"),  # cameras take no overrides
+        ({"thresholds": {"camera-silence": {"silent_minutes": 9}}}, "spec.thresholds.camera-silence"),
         ({"modules": ["environment", "traffic"]}, "spec.modules.1"),
         ({"tier": "district"}, "spec.tier"),
     ],
@@ -166,21 +167,7 @@ def test_the_worker_goes_when_isolation_ends() -> None:
 # --- ClickHouse ---------------------------------------------------------------------------------------------------
 
 
-def test_views_filter_by_path_or_by_legacy_units() -> None:
-    sql, params = sitedb.view_sql("ioc", "ioc_site_724", "readings", site_scope("724"))
-    assert sql.startswith("CREATE VIEW IF NOT EXISTS ioc_site_724.readings AS SELECT * FROM ioc.readings FINAL WHERE")
-    assert params == {"s0_path": "74/724", "s0_prefix": "74/724/%"}
-    sql, params = sitedb.view_sql("ioc", "ioc_site_25747_2025", "incidents", site_scope("25747", "2025"), definer=True)
-    assert "SQL SECURITY DEFINER" in sql and "unit IN %(s0_units)s OR responsible_unit IN %(s1_units)s" in sql
-    assert params["s0_units"] == tuple(sorted(units.legacy_codes("25747")))
-
-
-def test_users_d_file_holds_a_hash_not_the_password() -> None:
-    xml = sitedb.users_d_xml(names(), "secret-password", "ioc")
-    assert "secret-password" not in xml and "<password_sha256_hex>" in xml
-    assert "<database>ioc_site_25942</database>" in xml and "<profile>readonly</profile>" in xml
-    with pytest.raises(ValueError, match="not a ClickHouse database"):
-        sitedb.view_sql("ioc; DROP", "x", "readings", site_scope("724"))
+# The site's copies and user: tests/operators/test_sitedb.py.
 
 
 def test_ages_are_short() -> None:
