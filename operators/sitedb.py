@@ -306,10 +306,13 @@ def ensure_tables(warehouse: Warehouse, database: str, scope: Scope, *, source_d
     warehouse.command(f"CREATE DATABASE IF NOT EXISTS {database}")
     sources = _columns(warehouse, source_db)
     copies = _columns(warehouse, database)
-    engines = {
-        r["name"]: r["engine"]
-        for r in warehouse.query("SELECT name, engine FROM system.tables WHERE database = %(db)s", {"db": database})
-    }
+    tables = warehouse.query(
+        "SELECT database, name, engine, engine_full FROM system.tables WHERE database IN (%(site)s, %(source)s)",
+        {"site": database, "source": source_db},
+    )
+    engines = {r["name"]: r["engine"] for r in tables if r["database"] == database}
+    # The whole engine clause: a copy collapses duplicates exactly as its source only with the same key.
+    clauses = {(r["database"], r["name"]): r["engine_full"] for r in tables}
     feeds: dict[str, list[str]] = {}
     for name in engines:
         if match := _FEED.match(name):
@@ -322,7 +325,11 @@ def ensure_tables(warehouse: Warehouse, database: str, scope: Scope, *, source_d
             continue
         columns = [name for name, _ in source]
         feed = feed_name(source_db, database, table, scope, columns)
-        table_ok = engines.get(table, "View") != "View" and sorted(copies.get(table, [])) == sorted(source)
+        table_ok = (
+            engines.get(table, "View") != "View"
+            and sorted(copies.get(table, [])) == sorted(source)
+            and clauses.get((database, table)) == clauses.get((source_db, table))
+        )
         if table_ok and feeds.get(table) == [feed]:
             continue
         # Stale feeds go first, so nothing copies into a table that is about to be rebuilt.
@@ -330,7 +337,8 @@ def ensure_tables(warehouse: Warehouse, database: str, scope: Scope, *, source_d
             warehouse.command(f"DROP TABLE IF EXISTS {database}.{_ident(old)}")
         if not table_ok:
             if table in engines:
-                # A view of the old layout, or a copy whose columns no longer match the warehouse's.
+                # A view of the old layout, or a copy whose columns or engine (a migration rebuilt the
+                # warehouse's table with another sorting key) no longer match the warehouse's.
                 warehouse.command(f"DROP TABLE IF EXISTS {database}.{_ident(table)}")
                 recreated.append(table)
             else:
