@@ -214,9 +214,8 @@ def test_copies_on_current_clickhouse_backfill_follow_and_repair(chdb: clickhous
         assert sorted(repaired.recreated) == ["citizen_reports", "dossiers"]
         # A migration that rebuilt a table with another sorting key (as 0007 did to readings) is followed too.
         chdb.command(f"RENAME TABLE {source}.dossiers TO {source}.dossiers_old")
-        chdb.command(
-            f"CREATE TABLE {source}.dossiers AS {source}.dossiers_old ENGINE = ReplacingMergeTree(status_version) ORDER BY (unit, dossier_id)"
-        )
+        engine = "ENGINE = ReplacingMergeTree(status_version) ORDER BY (unit, dossier_id)"
+        chdb.command(f"CREATE TABLE {source}.dossiers AS {source}.dossiers_old {engine}")
         assert sitedb.ensure_tables(chdb, site, site_scope("724"), source_db=source).recreated == ["dossiers"]
         chdb.command(f"DROP TABLE {source}.dossiers_old")
         rows = chdb.query(f"SELECT report_id, channel FROM {site}.citizen_reports FINAL ORDER BY report_id")
