@@ -559,6 +559,20 @@ class CitizenApiSettings(_Settings):
     kafka_timeout_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
         10.0, description="Longest wait (s) for Kafka to take a report before answering 503 (the client retries)."
     )
+    address_rate_per_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
+        20.0, description="Sustained requests per second from one client address (reads and writes); beyond: 429."
+    )
+    address_burst: Annotated[int, pydantic.Field(ge=1)] = pydantic.Field(
+        200, description="Requests one address may make at once before its sustained rate applies (a page's burst)."
+    )
+    address_table_size: Annotated[int, pydantic.Field(ge=16)] = pydantic.Field(
+        65_536, description="Most client addresses metered at once (about 100 bytes each); the least recent go first."
+    )
+    duplicate_window_s: Annotated[float, pydantic.Field(ge=0)] = pydantic.Field(
+        3600.0,
+        description="Seconds within which the same text, place and reporter is a duplicate: the answer is the "
+        "first report's id (a double tap or a resend); 0 turns it off.",
+    )
 
 
 class PortalGatewaySettings(_Settings):

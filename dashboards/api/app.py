@@ -18,6 +18,7 @@ from dashboards.api import models, routes_ngsi, routes_open311, routes_open_data
 from dashboards.api.clients import ApiClients
 from dashboards.api.front_cache import FrontCache
 from dashboards.api.ledger import Ledger
+from dashboards.api.limits import AddressLimiter, AddressRateLimit
 from dashboards.api.state import JSON, ApiState, open311_error, problem
 from dashboards.data import TtlCache
 from dashboards.sites import Site
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 TITLE: Final = "IOC citizen API (Open311 GeoReport v2, open data, NGSI-LD)"
 VERSION: Final = "1.0.0"
 _VALIDATION_SCHEMAS: Final = ("#/components/schemas/HTTPValidationError",)
+_TOO_MANY: Final = "Too many requests from this address (or this client's key); see Retry-After."
 
 
 def _is_open311(path: str) -> bool:
@@ -102,6 +104,11 @@ def create_app(
     _error_handlers(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(FrontCache)
+    # Added last, so outermost: every request is metered by its address before any other work, cached ones too.
+    app.add_middleware(
+        AddressRateLimit,
+        limiter=AddressLimiter(settings.address_rate_per_s, settings.address_burst, settings.address_table_size),
+    )
     return app
 
 
@@ -193,6 +200,7 @@ def _fix_operation(path: str, operation: dict[str, Any]) -> None:
         responses.setdefault(
             "503", {"description": "The warehouse cannot be reached.", "content": {JSON: {"schema": open311_errors}}}
         )
+        responses.setdefault("429", {"description": _TOO_MANY, "content": {JSON: {"schema": open311_errors}}})
         return
     problem_ref = {"$ref": "#/components/schemas/Problem"}
     if path not in ("/healthz", "/ngsi-ld/v1/context.jsonld"):
@@ -202,6 +210,7 @@ def _fix_operation(path: str, operation: dict[str, Any]) -> None:
         responses.setdefault(
             "503", {"description": "The warehouse cannot be reached.", "content": {JSON: {"schema": problem_ref}}}
         )
+        responses.setdefault("429", {"description": _TOO_MANY, "content": {JSON: {"schema": problem_ref}}})
     for status, response in responses.items():
         content = response.get("content")
         if status.isdigit() and int(status) >= 400 and content and JSON in content:

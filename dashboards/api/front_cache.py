@@ -14,6 +14,8 @@ from typing import Any, Final
 __all__ = ["FrontCache"]
 
 _MAX_ENTRIES: Final = 4096
+_MAX_KEY_BYTES: Final = 2048
+"""Longer paths and query strings are answered but never kept: 4096 entries of at most this much key each."""
 
 _PREFIXES: Final = ("/open-data/", "/ngsi-ld/", "/open311/v2/requests/", "/open311/v2/services")
 _MAX_AGE: Final = b"max-age="
@@ -45,7 +47,12 @@ class FrontCache:
         self._entries: OrderedDict[tuple[str, bytes, bool], _Stored] = OrderedDict()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] != "GET" or not scope["path"].startswith(_PREFIXES):
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "GET"
+            or not scope["path"].startswith(_PREFIXES)
+            or len(scope["path"]) + len(scope["query_string"]) > _MAX_KEY_BYTES
+        ):
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])

@@ -20,8 +20,9 @@ from ioc.events import CitizenReport
 # report id and submission time (which the incident id is derived from), so a retry after a timeout never
 # makes a second report. A key reused for a different request is refused. The ledger also keeps each
 # accepted report, without its contact details, for a day, so `GET requests/{id}.json` answers `received`
-# before the stream workers have stored it. A file (CitizenApiSettings.idempotency_db) keeps all this
-# across restarts; without one it lives in memory.
+# before the stream workers have stored it. It remembers, for `duplicate_window_s`, a key per report (text,
+# place and reporter, hashed: no personal data) so the same report sent twice gets the first's id. A file
+# (CitizenApiSettings.idempotency_db) keeps all this across restarts; without one it lives in memory.
 
 __all__ = ["Claim", "Ledger"]
 
@@ -41,7 +42,13 @@ CREATE TABLE IF NOT EXISTS submitted (
     report BLOB NOT NULL,
     created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS recent (
+    duplicate_key TEXT PRIMARY KEY,
+    report_id TEXT NOT NULL,
+    expires REAL NOT NULL
+);
 CREATE INDEX IF NOT EXISTS idempotency_created ON idempotency (created);
+CREATE INDEX IF NOT EXISTS recent_expires ON recent (expires);
 CREATE INDEX IF NOT EXISTS submitted_created ON submitted (created);
 """
 
@@ -105,6 +112,27 @@ class Ledger:
                 self._db.execute("UPDATE idempotency SET done = 1 WHERE client = ? AND key = ?", (client, key))
             self._db.execute("COMMIT")
 
+    def claim_report(self, duplicate_key: str, report_id: str, window_s: float) -> str:
+        """`report_id` if no report with this key was taken within `window_s`, else the earlier report's id."""
+        now = self._clock()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._db.execute(
+                "SELECT report_id FROM recent WHERE duplicate_key = ? AND expires > ?", (duplicate_key, now)
+            ).fetchone()
+            if row is None:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO recent (duplicate_key, report_id, expires) VALUES (?, ?, ?)",
+                    (duplicate_key, report_id, now + window_s),
+                )
+            self._db.execute("COMMIT")
+        return report_id if row is None else str(row[0])
+
+    def release_report(self, duplicate_key: str, report_id: str) -> None:
+        """Forget a claim whose report was never stored (Kafka refused it): a retry is then not a duplicate."""
+        with self._lock:
+            self._db.execute("DELETE FROM recent WHERE duplicate_key = ? AND report_id = ?", (duplicate_key, report_id))
+
     def submitted(self, report_id: str) -> CitizenReport | None:
         """A report this API accepted within the last `ttl_s`, if any."""
         with self._lock:
@@ -118,6 +146,7 @@ class Ledger:
         cutoff = now - self._ttl_s
         self._db.execute("DELETE FROM idempotency WHERE created < ?", (cutoff,))
         self._db.execute("DELETE FROM submitted WHERE created < ?", (cutoff,))
+        self._db.execute("DELETE FROM recent WHERE expires < ?", (now,))
 
     def close(self) -> None:
         with self._lock:

@@ -33,6 +33,7 @@ __all__ = [
     "UNIT_ATTRIBUTE",
     "RequestError",
     "Submission",
+    "duplicate_key",
     "fingerprint",
     "history",
     "new_report_id",
@@ -285,6 +286,34 @@ def fingerprint(fields: Mapping[str, str | list[str]]) -> str:
     """A hash of what a request asks for (its key left out), to tell a retry from a different request."""
     pairs = sorted((k, v if isinstance(v, list) else [v]) for k, v in fields.items() if k != "api_key")
     return hashlib.sha256(codecs.encode_json(pairs)).hexdigest()
+
+
+def _normalised(value: str | None) -> str:
+    return " ".join((value or "").casefold().split())
+
+
+def duplicate_key(submission: Submission, client: str, reporter_address: str) -> str:
+    """A hash of what makes two submissions the same report: the text, the place and who sent it.
+
+    The place is the commune plus the position to about 10 m (or the address); the reporter is their
+    contact or device id, else the address the request came from. Case and spacing of the text do not count.
+    """
+    f = submission.fields
+    lat, lon = _coordinates(f)
+    where = f"{lat:.4f},{lon:.4f}" if lat is not None and lon is not None else _normalised(_one(f, "address_string"))
+    reporter = (
+        next((v for v in (_one(f, "email"), _one(f, "phone"), _one(f, "device_id")) if v), None)
+        or f"addr:{reporter_address}"
+    )
+    parts = [
+        client,
+        submission.category,
+        submission.unit,
+        where,
+        _normalised(reporter),
+        _normalised(_one(f, "description")),
+    ]
+    return hashlib.sha256(codecs.encode_json(parts)).hexdigest()
 
 
 def new_report_id() -> str:

@@ -91,6 +91,35 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+_MAX_JSON_DEPTH: Final = 8
+"""An Open311 body is an object of scalars and lists of them (depth 2); anything much deeper is an attack."""
+
+
+def _nesting(body: bytes) -> int:
+    """How deep brackets nest in a JSON text (outside strings), counted without decoding it."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > _MAX_JSON_DEPTH:
+                    return deepest
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
 def _scalar(name: str, value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise open311.RequestError(400, f"`{name}` must be a string or a number", name)
@@ -112,9 +141,11 @@ def parse_fields(body: bytes, content_type: str) -> dict[str, str | list[str]]:
             fields[name] = value if kept is None else [*(kept if isinstance(kept, list) else [kept]), value]
         return fields
     if media == "application/json":
+        if _nesting(body) > _MAX_JSON_DEPTH:
+            raise open311.RequestError(400, f"the JSON body is nested deeper than {_MAX_JSON_DEPTH} levels")
         try:
             data = msgspec.json.decode(body)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, RecursionError) as exc:
             raise open311.RequestError(400, f"the body is not JSON: {exc}") from None
         if not isinstance(data, dict):
             raise open311.RequestError(400, "the JSON body must be an object of Open311 fields")
@@ -329,6 +360,13 @@ def _submit_route(api: APIRouter, state: ApiState) -> None:
         submission = open311.parse_submission(fields, state.site)
         submitted_at = dt.datetime.fromtimestamp(int(state.clock()), dt.UTC)
         report_id = open311.new_report_id()
+        duplicate: str | None = None
+        if settings.duplicate_window_s > 0 and idempotency_key is None:
+            address = request.client.host if request.client else "unknown"
+            duplicate = open311.duplicate_key(submission, client, address)
+            first = state.ledger.claim_report(duplicate, report_id, settings.duplicate_window_s)
+            if first != report_id:
+                return _created_response(first, 200, replayed=True, duplicate=True)
         if idempotency_key is not None:
             claim = state.ledger.claim(client, idempotency_key, open311.fingerprint(fields), report_id, submitted_at)
             if not claim.same:
@@ -340,6 +378,8 @@ def _submit_route(api: APIRouter, state: ApiState) -> None:
         try:
             await state.sink.send(topics.CITIZEN_REPORTS.name, report.report_id, topics.CITIZEN_REPORTS.encode(report))
         except DeliveryError as exc:
+            if duplicate is not None:
+                state.ledger.release_report(duplicate, report_id)
             return open311_error(
                 503,
                 f"the report could not be stored yet ({exc}); retry with the same Idempotency-Key",
@@ -348,16 +388,24 @@ def _submit_route(api: APIRouter, state: ApiState) -> None:
         state.ledger.accepted(report, client, idempotency_key)
         return _created_response(report_id, 201, replayed=False)
 
-    def _created_response(report_id: str, status: int, *, replayed: bool) -> Response:
+
+def _created_response(report_id: str, status: int, *, replayed: bool, duplicate: bool = False) -> Response:
+    notice = (
+        f"Đã nhận phản ánh {report_id}; theo dõi tại requests/{report_id}.json / "
+        f"Report {report_id} received; follow it at requests/{report_id}.json"
+    )
+    if duplicate:
         notice = (
-            f"Đã nhận phản ánh {report_id}; theo dõi tại requests/{report_id}.json / "
-            f"Report {report_id} received; follow it at requests/{report_id}.json"
+            f"Phản ánh này trùng với phản ánh {report_id} đã gửi; theo dõi tại requests/{report_id}.json / "
+            f"This repeats report {report_id}; follow it at requests/{report_id}.json"
         )
-        body = _created.dump_json([models.RequestCreated(service_request_id=report_id, service_notice=notice)])
-        headers = {"Location": f"{PREFIX}/requests/{report_id}.json"}
-        if replayed:
-            headers["Idempotent-Replayed"] = "true"
-        return Response(body, status_code=status, media_type=JSON, headers=headers)
+    body = _created.dump_json([models.RequestCreated(service_request_id=report_id, service_notice=notice)])
+    headers = {"Location": f"{PREFIX}/requests/{report_id}.json"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    if duplicate:
+        headers["Duplicate-Of"] = report_id
+    return Response(body, status_code=status, media_type=JSON, headers=headers)
 
 
 def _read_routes(api: APIRouter, state: ApiState) -> None:
