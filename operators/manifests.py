@@ -126,12 +126,16 @@ def vendor_secret(
     *,
     username: str,
     devices: Mapping[str, tuple[str, str]] | None = None,
+    ca: str | None = None,
 ) -> Manifest:
     """A vendor's MQTT login (`username` is in the tenants' namespace, `vendor.<id>`), plus one per device.
 
-    Each device that has its own login adds `device.<id>.username` and `device.<id>.password`.
+    Each device that has its own login adds `device.<id>.username` and `device.<id>.password`; when the
+    broker speaks TLS, `ca.crt` is the CA to trust and `tls` is "true".
     """
     data = {"host": host, "port": str(port), "username": username, "password": password}
+    if ca is not None:
+        data |= {"tls": "true", "ca.crt": ca}
     for device, (device_user, device_password) in sorted((devices or {}).items()):
         data[f"device.{device}.username"] = device_user
         data[f"device.{device}.password"] = device_password

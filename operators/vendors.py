@@ -115,7 +115,14 @@ def reconcile(ctx: Context, obj: VendorObject, *, records: Iterable[VendorRecord
     device_passwords = {d: derive_password(ctx.key, f"mqtt-device\0{d}", obj.uid) for d in devices}
     logins = {d: (device_username(obj.name, d), p) for d, p in device_passwords.items()}
     secret = manifests.vendor_secret(
-        names, obj.uid, mqtt.host, mqtt.port, password, username=vendor_username(obj.name), devices=logins
+        names,
+        obj.uid,
+        mqtt.host,
+        mqtt.port,
+        password,
+        username=vendor_username(obj.name),
+        devices=logins,
+        ca=mqtt.tls_ca_file.read_text(encoding="utf-8") if mqtt.tls_ca_file is not None else None,
     )
     try:
         secret_ref = f"Secret/{names.credentials_secret}"
