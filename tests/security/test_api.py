@@ -70,7 +70,7 @@ def _keys_since(admin: KafkaEndpoint, start: dict[int, int], idle_s: float = 3.0
         while time.monotonic() - last < idle_s:
             message = consumer.poll(0.3)
             if message is not None and not message.error():
-                keys.append(message.key().decode())
+                keys.append((message.key() or b"").decode())
                 last = time.monotonic()
     finally:
         consumer.close()
