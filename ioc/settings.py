@@ -312,6 +312,11 @@ class StreamsSettings(_Settings):
     tick_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
         0.5, description="Seconds between ticks: the resolution of silence, SLA and window timing."
     )
+    retention_every_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
+        3600.0,
+        description="Seconds between runs of the retention job on the leader (drops months of readings older than"
+        " every site's `retention.readingsDays`); hourly is plenty for whole months.",
+    )
     indicators_every_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
         60.0, description="Seconds between recomputations of the Decision 766 indicators."
     )

@@ -1,8 +1,10 @@
 """The sites' side of Kafka: the compacted site-config topic the stream workers read, and isolated topics.
 
-The shared, partitioned worker pool learns each site's effective configuration from `ioc.site-config.v1`
-(compacted: the latest document per site key; a tombstone when the site is deleted). An isolated site
-gets its own copies of the registry topics (`ioc.site-<unit>.<name>.v1`) for its dedicated workers.
+The stream workers learn each site's effective configuration from `ioc.site-config.v1` (compacted: the
+latest document per site key; a tombstone when the site is deleted) and apply its thresholds, isolation and
+retention (streams/siteconfig.py). An isolated site's dedicated worker reads the shared topics and keeps its
+subtree's readings; the per-site copies of the registry topics (`ioc.site-<unit>.<name>.v1`) that earlier
+versions made for it carried nothing, so they are no longer made, only deleted with the site.
 Topic names and layouts come from `ioc.topics` only.
 """
 
@@ -19,8 +21,15 @@ from ioc import topics
 from ioc.clients import kafka_admin
 from ioc.settings import KafkaEndpoint
 from operators.manifests import isolated_topics
+from operators.models import IOCSiteSpec
+from operators.names import SiteNames
 
-__all__ = ["ConfigPublisher", "PublishError", "delete_isolated_topics", "ensure_isolated_topics"]
+__all__ = [
+    "ConfigPublisher",
+    "PublishError",
+    "delete_isolated_topics",
+    "settings_effects",
+]
 
 
 class PublishError(RuntimeError):
@@ -70,11 +79,28 @@ class ConfigPublisher:
         self._producer.flush(self._timeout)
 
 
-def ensure_isolated_topics(bootstrap: KafkaEndpoint | str, unit: str) -> list[str]:
-    """Create the isolated site's topics that are missing; returns those created."""
-    return kafka_admin.ensure_topics(bootstrap, isolated_topics(unit))
+def settings_effects(names: SiteNames, spec: IOCSiteSpec) -> str:
+    """What the stream workers do with a site's published settings, for its Streams condition (no more, no less).
+
+    The workers do not report back which configuration they hold, so this says what they are built to do
+    with it, not that a given worker has done it (their log says "site-config: read to its end").
+    """
+    overrides = len(spec.thresholds)
+    rules = f"{overrides} threshold override(s)" if overrides else "no threshold overrides (the model's rules)"
+    worker = (
+        f"in its dedicated worker {names.worker} (the shared pool skips them)"
+        if spec.workers.isolated
+        else "in the shared worker pool"
+    )
+    days = spec.retention.readings_days
+    return (
+        f"the stream workers read it and run {rules} on the sensor readings of the units it is the deepest site of, "
+        f"{worker}; their leader drops months of readings and camera events older than {days} days from the "
+        "site's own copies, and from the shared warehouse once no site keeps them longer"
+    )
 
 
 def delete_isolated_topics(bootstrap: KafkaEndpoint | str, unit: str) -> None:
+    """Delete the per-site topic copies earlier versions made for an isolated site (they carried nothing)."""
     existing = kafka_admin.list_topics(bootstrap)
     kafka_admin.delete_topics(bootstrap, [t.name for t in isolated_topics(unit) if t.name in existing])

@@ -27,7 +27,7 @@ from operators.credentials import derive_password
 from operators.kube import KubeError
 from operators.models import IOCSiteSpec, ResourceError, parse
 from operators.names import SiteNames, site_names
-from operators.siteconfig import PublishError, delete_isolated_topics, ensure_isolated_topics
+from operators.siteconfig import PublishError, delete_isolated_topics, settings_effects
 
 __all__ = [
     "PARTS",
@@ -237,16 +237,12 @@ class _Run:
         )
         try:
             ctx.ensure_shared_topics()
-            if spec.workers.isolated and self.trigger is not Trigger.REPAIR:
-                ensure_isolated_topics(ctx.settings.kafka, spec.unit)
             if stale:
                 ctx.publisher().publish(self.names.config_key, self.text)
         except (KafkaException, PublishError) as exc:
             return self.condition("Streams", False, "KafkaError", str(exc)), False
-        pool = f"dedicated workers on ioc.site-{spec.unit}.*" if spec.workers.isolated else "the shared worker pool"
-        message = (
-            f"configuration {self.chash} published on {ctx.publisher().topic} (key {self.names.config_key}) for {pool}"
-        )
+        published = f"configuration {self.chash} published on {ctx.publisher().topic} (key {self.names.config_key})"
+        message = f"{published}; {settings_effects(self.names, spec)}"
         return self.condition("Streams", True, "Published", message), True
 
     def broker(self) -> dict[str, Any]:

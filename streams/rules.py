@@ -22,6 +22,7 @@ __all__ = [
     "close_idle_minute",
     "observe",
     "sensor_rules",
+    "sensor_rules_from",
 ]
 
 POLLUTANTS: Final = frozenset(aqi.POLLUTANTS)
@@ -134,9 +135,12 @@ def _per_reading(rules: Sequence[Rule], kind: str) -> tuple[ThresholdRule | Rate
 
 def sensor_rules(model: ReferenceModel) -> SensorRules:
     """The reference model's rules that look at sensor readings (cameras have their own)."""
-    return SensorRules(
-        r for r in model.rules if isinstance(r, ThresholdRule | RateOfChangeRule | AqiBandRule | SilenceRule)
-    )
+    return sensor_rules_from(model.rules)
+
+
+def sensor_rules_from(rules: Iterable[Rule]) -> SensorRules:
+    """The rules among `rules` that look at sensor readings, in their order (a site's, see streams/siteconfig.py)."""
+    return SensorRules(r for r in rules if isinstance(r, ThresholdRule | RateOfChangeRule | AqiBandRule | SilenceRule))
 
 
 def _detection(state: DeviceState, rule: Rule, signal: str, at: float, *, per_device: bool, **detail: str) -> Detection:

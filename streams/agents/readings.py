@@ -10,6 +10,7 @@ from typing import Any, Final
 from ioc import topics
 from ioc.events import DeviceMinute, DeviceMinutes, IngestBatch, SensorReading, Tick
 from streams import rules as device_rules
+from streams import siteconfig
 from streams.agents.common import DevicesHeard, add_detections, fail_fast, kept_state
 from streams.pipeline import Outgoing, PartitionBuffer
 from streams.runtime import Runtime
@@ -35,6 +36,8 @@ def register(rt: Runtime) -> None:
     hour's VN_AQI to `aqi_hourly`. See streams/pipeline.py for when rows are written and offsets committed.
     """
     rules = device_rules.sensor_rules(rt.model)
+    # Per-site thresholds and isolation (streams/siteconfig.py): which readings this worker handles, with which rules.
+    sites = siteconfig.SiteConfigReader(rt.settings, rules)
     pipeline = rt.pipeline("readings", topics.READINGS.name)
     states = kept_state(
         rt,
@@ -95,28 +98,33 @@ def register(rt: Runtime) -> None:
         buffer.gathered.clear()
 
     def check_silence(partition: int, buffer: PartitionBuffer, now: float) -> None:
+        index = sites.current()
         for key, state in states.load(partition).items():
-            outcome = device_rules.check_silence(state, now, rules)
-            if outcome.detections or outcome.minutes:
-                states.mark(partition, key)
-                emit(buffer, state, outcome)
+            if index.handles(state.unit):  # else its site is isolated (or no longer is): another worker watches it
+                outcome = device_rules.check_silence(state, now, index.rules_for(state.unit))
+                if outcome.detections or outcome.minutes:
+                    states.mark(partition, key)
+                    emit(buffer, state, outcome)
 
     async def handle(partition: int, buffer: PartitionBuffer, value: IngestBatch | Tick) -> None:
         if isinstance(value, Tick):
             check_silence(partition, buffer, value.at.timestamp())
             return
+        sites_now = sites.current()
         for index, item in enumerate(value.items):
             if index and not index % YIELD_EVERY:
                 await asyncio.sleep(0)
                 if not pipeline.holds(partition, buffer):
                     return  # revoked meanwhile: the event comes again to the partition's owner
             reading = item.event
-            if not isinstance(reading, SensorReading):
+            if not isinstance(reading, SensorReading) or not sites_now.handles(reading.unit):
                 continue
             buffer.add_rows("readings", rows.reading_rows(item))
             key = topics.device_key(reading.vendor, reading.device)
             state = states.get(partition, key, functools.partial(device_rules.DeviceState.first, reading))
-            outcome = device_rules.observe(state, reading, item.received_at.timestamp(), rules)
+            outcome = device_rules.observe(
+                state, reading, item.received_at.timestamp(), sites_now.rules_for(state.unit)
+            )
             if outcome.applied:
                 states.mark(partition, key)
                 emit(buffer, state, outcome)

@@ -150,7 +150,10 @@ def test_effective_configuration_in_the_config_map_and_on_kafka(
     assert get_site(kube, ns, "an-dien")["status"]["configHash"] == config.config_hash(data)
     published = site_config_messages(kafka, OTHER)
     assert published and published[-1] is not None and published[-1].decode() == data
-    assert topics.site_topic(OTHER, "readings") in kafka_admin.list_topics(kafka["bootstrap"])
+    # The isolated site's dedicated worker filters the shared topics (streams/siteconfig.py): no copies of them.
+    assert topics.site_topic(OTHER, "readings") not in kafka_admin.list_topics(kafka["bootstrap"])
+    streams = condition(get_site(kube, ns, "an-dien"), "Streams")["message"]
+    assert "1 threshold override(s)" in streams and "dedicated worker an-dien-worker" in streams, streams
 
 
 def _insert_rows(clickhouse: dict[str, Any], database: str) -> None:
