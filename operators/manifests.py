@@ -51,7 +51,7 @@ ISOLATED_TOPICS: Final[tuple[topics.KafkaTopic, ...]] = (
     topics.INCIDENT_COMMANDS,
     topics.AGGREGATES,
 )
-"""Registry topics an isolated site gets its own copy of (`ioc.site-<unit>.<name>.v1`), same layout."""
+"""Registry topics earlier versions copied for an isolated site (`ioc.site-<unit>.<name>.v1`); now only deleted."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -77,7 +77,7 @@ class ChildRef:
 
 
 def isolated_topics(unit: str) -> list[topics.KafkaTopic]:
-    """The isolated site's copies of the registry topics, each with the original's key and partitions."""
+    """The per-site copies of the registry topics earlier versions made, to delete them with the site."""
     copies = []
     for original in ISOLATED_TOPICS:
         copies.append(dataclasses.replace(original, name=topics.site_topic(unit, original.short)))
