@@ -56,16 +56,14 @@ def start(root: Path, installer: Installer) -> ServiceInfo:
     )
     (home / "users.xml").write_text(
         f"""<?xml version="1.0"?>
-<!-- Written by iocctl.localstack. Per-site read-only users are added as files in users.d/ (reloaded live). -->
+<!-- Written by iocctl.localstack. The operator adds each site's user, with its own read-only profile
+     (memory, time and result-size limits) and quota, as a file in users.d/ (reloaded live). -->
 <yandex>
     <profiles>
         <default>
             <max_memory_usage>4000000000</max_memory_usage>
             <load_balancing>random</load_balancing>
         </default>
-        <readonly>
-            <readonly>1</readonly>
-        </readonly>
     </profiles>
     <users>
         <default>
