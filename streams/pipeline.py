@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
+from ioc import codecs, topics
+from ioc.events import DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, DeadLetterReason
 from streams.warehouse.sink import RowSink
 
-__all__ = ["GroupedSink", "Outgoing", "PartitionBuffer", "Pipeline", "ack_each"]
+__all__ = ["GroupedSink", "Outgoing", "PartitionBuffer", "Pipeline", "ack_each", "undecodable"]
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +103,32 @@ class Outgoing:
     key: bytes
     value: bytes
     partition: int
+
+
+def undecodable(event: Any, exc: BaseException) -> Outgoing:
+    """The dead letter for a Kafka record an agent could not decode: its bytes, where it was, and why.
+
+    A contract error's message says what was wrong with the bytes (it quotes no server internals); any other
+    exception is named by its type only. Keyed like the record, so a producer's letters stay together.
+    """
+    message, value = event.message, bytes(event.value or b"")
+    topic, partition, key = message.topic, message.partition, getattr(event, "key", None)
+    why = exc.message if isinstance(exc, codecs.ContractError) else "decoding raised"
+    letter = DeadLetter(
+        source=f"kafka:{topic}[{partition}]@{message.offset}",
+        reason=DeadLetterReason.UNDECODABLE,
+        detail=f"{type(exc).__name__}: {why}"[:2000],
+        received_at=dt.datetime.now(dt.UTC),
+        payload=value[:DEAD_LETTER_PAYLOAD_BYTES],
+        size=len(value),
+    )
+    letter_key = bytes(key) if isinstance(key, bytes | bytearray) and key else f"{topic}:{partition}".encode()
+    return Outgoing(
+        topics.DEADLETTER.name,
+        letter_key[:200],
+        topics.DEADLETTER.encode(letter),
+        topics.partition_for(letter_key[:200].decode(errors="replace"), topics.DEADLETTER.partitions),
+    )
 
 
 @dataclasses.dataclass
@@ -204,6 +233,7 @@ class Pipeline:
         self._max_inflight = max_inflight
         self._stores: list[_Droppable] = []
         self.flushed_events = 0
+        self.undecodable_events = 0
 
     def keeps(self, store: _Droppable) -> None:
         """A per-partition state cache (its `drop(partition)`) to forget with the partition's buffer."""
@@ -272,7 +302,9 @@ class Pipeline:
 
         Only what is the agent's own comes in: `decode` turns an event into its value, `handle` does the
         per-event work into the partition's buffer, and `prepare` readies a due buffer for its flush (saves
-        the dirty state, adds the rows and messages gathered since the last one).
+        the dirty state, adds the rows and messages gathered since the last one). A record `decode` cannot
+        read (forged or corrupt bytes) is dead-lettered with the buffer's flush and acknowledged with it: the
+        agent moves on instead of stopping the worker on it again at every restart.
         """
         async for event in stream.noack().events():
             if not await self.admit(event):
@@ -280,7 +312,22 @@ class Pipeline:
             partition = event.message.partition
             buffer = self.buffer(partition)
             buffer.events.append(event)
-            await handle(partition, buffer, decode(event))
+            try:
+                value = decode(event)
+            except Exception as exc:  # noqa: BLE001 - whatever the bytes, they must not stop the worker
+                message = event.message
+                log.warning(
+                    "%s: %s[%d]@%d cannot be decoded (%s); dead-lettered",
+                    self.name,
+                    message.topic,
+                    partition,
+                    message.offset,
+                    type(exc).__name__,
+                )
+                buffer.messages.append(undecodable(event, exc))
+                self.undecodable_events += 1
+            else:
+                await handle(partition, buffer, value)
             if not self.holds(partition, buffer):
                 continue  # revoked while `handle` yielded: the event comes again to the partition's owner
             if self.due(partition):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from ioc import codecs, topics
+from ioc.events import DeadLetter, DeadLetterReason
 from streams.pipeline import GroupedSink, Outgoing, Pipeline
 
 
@@ -390,3 +392,53 @@ def test_consume_leaves_an_event_whose_partition_was_revoked_while_it_was_handle
     asyncio.run(scenario())
     # r2's buffer was dropped: no flush for it; r3 (the first event of the next assignment) goes on.
     assert [line for line in log if line.startswith("prepare")] == ["prepare [0]", "prepare [2]"]
+
+
+def test_consume_dead_letters_a_record_it_cannot_decode_and_goes_on() -> None:
+    log: list[str] = []
+    sent: list[Outgoing] = []
+    pipeline = _pipeline(log, [0.0], GroupedSink(_Sink(log), delay_s=0.001))
+    pipeline._send = lambda message: _record(sent, log, message)  # type: ignore[method-assign]
+    events = [
+        _Consumed(log, 0, "r1"),
+        _Consumed(log, 1, "\x00garbage"),
+        _Consumed(log, 2, "r3"),
+        _Consumed(log, 3, "r4"),
+    ]
+
+    def decode(event: Any) -> Any:
+        return topics.READINGS.decode(event.value) if event.value.startswith(b"\x00") else event.value
+
+    async def handle(partition: int, buffer: Any, value: bytes) -> None:
+        log.append(f"handle {value.decode()}")
+        buffer.add_rows("readings", [{"v": 1}])
+
+    async def scenario() -> None:
+        await pipeline.consume(_Stream(events), decode, handle, lambda _p, _b: None)
+        await pipeline.drain()
+
+    asyncio.run(scenario())
+    assert [line for line in log if line.startswith(("handle", "ack"))] == [
+        "handle r1",
+        "handle r3",
+        "handle r4",  # the third row: due
+        "ack 0@0",
+        "ack 0@1",  # the garbage is acknowledged with its flush: a restart does not read it again
+        "ack 0@2",
+        "ack 0@3",
+    ]
+    (letter_message,) = sent
+    assert letter_message.topic == topics.DEADLETTER.name
+    letter = codecs.decode(letter_message.value, DeadLetter)
+    assert (letter.reason, letter.source, letter.payload) == (
+        DeadLetterReason.UNDECODABLE,
+        "kafka:a[0]@1",
+        b"\x00garbage",
+    )
+    assert letter.detail.startswith("ContractError: ") and "Traceback" not in letter.detail
+    assert pipeline.undecodable_events == 1
+
+
+async def _record(sent: list[Outgoing], log: list[str], message: Outgoing) -> None:
+    sent.append(message)
+    log.append(f"send {message.key.decode()}")
