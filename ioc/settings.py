@@ -394,6 +394,19 @@ class OperatorSettings(_Settings):
         description="Seconds between drift checks of each site (deleted children, dropped views) and vendor; "
         "each check re-applies a site's objects, so a province of 101 sites costs about 17 writes/s at 60 s.",
     )
+    namespaces: tuple[str, ...] = pydantic.Field(
+        (),
+        description="Watch these namespaces (a JSON list), with `namespace`; every namespace when both are unset. "
+        "The chart then gives the operator a Role in each of them and no namespaced rights elsewhere.",
+    )
+    bridge_username: str | None = pydantic.Field(
+        None,
+        description="The bridge's MQTT login to keep on the broker (role ioc-bridge: the device topics' share group "
+        "only, no publish), created at startup so the bridge never uses the admin; none when unset.",
+    )
+    bridge_password: pydantic.SecretStr | None = pydantic.Field(
+        None, description="Its password (from the bridge's own Secret)."
+    )
     secret_key: pydantic.SecretStr | None = pydantic.Field(
         None,
         description="Key the issued passwords are derived from (HMAC per object); set it from a Secret so they "

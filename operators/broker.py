@@ -17,12 +17,16 @@ from collections.abc import Iterable, Mapping
 
 from ioc import topics, units
 from ioc.clients.dynsec import (
+    BRIDGE_ROLE,
+    PLATFORM_MARK,
     TENANT_MARK,
     Acl,
     DynsecAdmin,
     ForeignClient,
+    bridge_acls,
     device_acls,
     device_username,
+    is_tenant,
     vendor_acls,
     vendor_role,
     vendor_username,
@@ -31,6 +35,7 @@ from ioc.scope import Scope
 
 __all__ = [
     "delete_role",
+    "ensure_bridge",
     "ensure_devices",
     "ensure_role",
     "ensure_vendor",
@@ -134,3 +139,11 @@ def remove_vendor(admin: DynsecAdmin, vendor: str) -> None:
     """Withdraw the vendor's client, its devices' clients and their roles (only clients the platform issued)."""
     ensure_devices(admin, vendor, {}, [], [])
     admin.remove_vendor(vendor)
+
+
+def ensure_bridge(admin: DynsecAdmin, username: str, password: str) -> None:
+    """The bridge's own login: role ioc-bridge (the device topics' share group, nothing else), never the admin."""
+    if is_tenant(username) or username == admin.username:
+        raise ForeignClient(f"{username!r} cannot be the bridge's login: it is a tenant's or the admin's")
+    ensure_role(admin, BRIDGE_ROLE, bridge_acls())
+    admin.ensure_client(username, password, [BRIDGE_ROLE], mark=PLATFORM_MARK)

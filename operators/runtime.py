@@ -2,9 +2,10 @@
 
 `python -m operators` (operators.__main__) and `kopf run -m operators.app` both end here. Startup builds
 the shared `Context`, waits until the API server serves the ioc.platform CRDs (the operator does not
-scan for CRDs, so it needs no permission on them), and creates the default ReferenceModel when none
-exists. Kopf runs standalone (one replica; no peering objects) and keeps its progress in annotations
-under ioc.platform/, with the finalizer ioc.platform/cleanup.
+scan for CRDs, so it needs no permission on them), creates the default ReferenceModel when none exists,
+and keeps the bridge's own MQTT login when its settings name one. Kopf runs standalone (one replica; no
+peering objects) and keeps its progress in annotations under ioc.platform/, with the finalizer
+ioc.platform/cleanup.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import Any, Final
 
 import kopf
 
+from ioc.clients.dynsec import DynsecError
 from ioc.reference import default_reference_model
 from ioc.settings import OperatorSettings
-from operators import handlers
+from operators import broker, handlers
 from operators.context import Context
 from operators.kube import Kube, KubeError
 from operators.models import API_VERSION, GROUP, VERSION
@@ -31,12 +33,19 @@ __all__ = [
     "ensure_default_reference_model",
     "run",
     "wait_for_crds",
+    "watched_namespaces",
 ]
 
 FINALIZER: Final = f"{GROUP}/cleanup"
 CRD_PLURALS: Final = frozenset({"iocsites", "sensorvendors", "referencemodels"})
 
 _log = logging.getLogger(__name__)
+
+
+def watched_namespaces(settings: OperatorSettings) -> tuple[str, ...]:
+    """The namespaces the operator watches (`namespace` and `namespaces`); empty: every namespace."""
+    listed = [settings.namespace] if settings.namespace else []
+    return tuple(dict.fromkeys([*listed, *settings.namespaces]))
 
 
 def configure(kopf_settings: kopf.OperatorSettings, settings: OperatorSettings) -> None:
@@ -104,6 +113,16 @@ def _startup(settings: kopf.OperatorSettings, memo: kopf.Memo, operator_settings
     except KubeError as exc:
         # Not fatal: sites asking for "default" fall back to the packaged model the object would hold.
         _log.warning("could not create the default ReferenceModel: %s", exc)
+    if operator_settings.bridge_username and operator_settings.bridge_password:
+        try:
+            with ctx.dynsec() as admin:
+                broker.ensure_bridge(
+                    admin, operator_settings.bridge_username, operator_settings.bridge_password.get_secret_value()
+                )
+            _log.info("the bridge's MQTT login %s has its own role", operator_settings.bridge_username)
+        except (DynsecError, OSError) as exc:
+            # Not fatal for sites and vendors; the bridge cannot log in until this succeeds (next start).
+            _log.warning("could not create the bridge's MQTT login: %s", exc)
 
 
 def _login(memo: kopf.Memo, operator_settings: OperatorSettings) -> kopf.ConnectionInfo:
@@ -118,7 +137,8 @@ def _login(memo: kopf.Memo, operator_settings: OperatorSettings) -> kopf.Connect
         token=found.token,
         certificate_path=found.cert_file,
         private_key_path=found.key_file,
-        default_namespace=operator_settings.namespace or "default",
+        # Where events about cluster-scoped objects go: a watched namespace, where its Role lets it post them.
+        default_namespace=next(iter(watched_namespaces(operator_settings)), "default"),
     )
 
 
@@ -158,8 +178,8 @@ def run(settings: OperatorSettings) -> None:
         registry=build_registry(settings),
         settings=kopf_settings,
         standalone=True,
-        clusterwide=settings.namespace is None,
-        namespaces=[settings.namespace] if settings.namespace else (),
+        clusterwide=not watched_namespaces(settings),
+        namespaces=list(watched_namespaces(settings)),
         liveness_endpoint=settings.liveness_endpoint,
         memo=kopf.Memo(),
     )

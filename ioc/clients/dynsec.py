@@ -176,6 +176,11 @@ class DynsecAdmin:
                 waiter[1].append(response)
                 waiter[0].set()
 
+    @property
+    def username(self) -> str | None:
+        """The admin's own username: no tenant or platform client may take it."""
+        return self._endpoint.username
+
     def __enter__(self) -> DynsecAdmin:
         self._client.connect(self._endpoint.host, self._endpoint.port, keepalive=self._endpoint.keepalive_s)
         self._client.loop_start()

@@ -1,9 +1,9 @@
 """The chart's generated files (charts/ioc-platform/files/), from their one source in the code.
 
 `python -m tests.charts.generate` writes them; tests/charts/test_render.py fails when they drift. The
-operator's ClusterRole rules come from operators.rbac.CLUSTER_ROLE_RULES and the default ReferenceModel
-from operators.runtime.default_reference_model_manifest (the packaged model). The CRDs in crds/ have their
-own generator: `ioc operator crds`.
+operator's RBAC rules come from operators.rbac (all, per watched namespace, cluster-scoped) and the default
+ReferenceModel from operators.runtime.default_reference_model_manifest (the packaged model). The CRDs in
+crds/ have their own generator: `ioc operator crds`.
 """
 
 from __future__ import annotations
@@ -26,12 +26,24 @@ def _dump(header_source: str, data: object) -> str:
     return _HEADER.format(source=header_source) + body
 
 
+def _rules(rules: list[dict[str, list[str]]]) -> list[dict[str, list[str]]]:
+    # Fresh lists: shared ones would be written as YAML anchors and aliases.
+    return [{key: list(values) for key, values in rule.items()} for rule in rules]
+
+
 def expected_files() -> dict[str, str]:
     """Path inside the chart → the text it must hold."""
     manifest = runtime.default_reference_model_manifest()
     return {
+        # `rules`: the ClusterRole when watching every namespace; with operator.watchNamespaces, a Role of
+        # `namespacedRules` in each and a ClusterRole of `clusterScopedRules`.
         "files/operator-rules.yaml": _dump(
-            "operators.rbac.CLUSTER_ROLE_RULES", {"rules": [dict(rule) for rule in rbac.CLUSTER_ROLE_RULES]}
+            "operators.rbac (CLUSTER_ROLE_RULES, NAMESPACED_RULES, CLUSTER_SCOPED_RULES)",
+            {
+                "rules": _rules(rbac.CLUSTER_ROLE_RULES),
+                "namespacedRules": _rules(rbac.NAMESPACED_RULES),
+                "clusterScopedRules": _rules(rbac.CLUSTER_SCOPED_RULES),
+            },
         ),
         "files/default-reference-model.yaml": _dump(
             "operators.runtime.default_reference_model_manifest()", {"spec": manifest["spec"]}

@@ -162,4 +162,5 @@ def test_optional_features_are_off_by_default() -> None:
     values = values_yaml()
     assert not values["strimzi"]["enabled"]
     assert not values["clickhouseInstallation"]["enabled"]
-    assert not values["mqtt"]["tls"]["enabled"]
+    # Security is not optional: MQTT over TLS is on by default (issue 17), with a CA Secret to supply.
+    assert values["mqtt"]["tls"]["enabled"] and values["mqtt"]["tls"]["caSecret"]

@@ -54,6 +54,8 @@ RUN = uuid.uuid4().hex[:6]
 VENDOR = f"aqua-{RUN}"
 FOREIGN = f"squat-{RUN}"
 DEVICES = ("wl-1", "wl-2")
+BRIDGE_LOGIN = (f"ioc-bridge-{RUN}", uuid.uuid4().hex)
+"""The bridge login the operator keeps, as the chart has it do (bridge.mqttAuth → IOC_OPERATOR_BRIDGE_*)."""
 NOT_AUTHORIZED = 135
 
 # The operator tests' fixtures: the generated CRDs on the real API server, a namespace of this module's own.
@@ -167,6 +169,8 @@ def operator(
         namespace=module_namespace,
         IOC_OPERATOR_MQTT__PORT=str(mosquitto["tls_port"]),
         IOC_OPERATOR_MQTT__TLS_CA_FILE=mosquitto["ca_file"],
+        IOC_OPERATOR_BRIDGE_USERNAME=BRIDGE_LOGIN[0],
+        IOC_OPERATOR_BRIDGE_PASSWORD=BRIDGE_LOGIN[1],
     )
     process = OperatorProcess(env, tmp_path_factory.mktemp("operator") / "operator.log").start()
     yield process
@@ -314,6 +318,24 @@ def test_the_bridge_login_cannot_publish_readings_nor_administer(
         finally:
             vendor.close()
         assert forged not in {m.topic for m in listener.messages}
+    finally:
+        bridge.close()
+
+
+def test_the_operator_gives_the_bridge_its_own_least_privilege_login(
+    mosquitto: dict[str, Any], issued: dict[str, Any]
+) -> None:
+    with dynsec.DynsecAdmin(mqtt_admin(mosquitto)) as admin:
+        record = admin.get_client(BRIDGE_LOGIN[0])
+    assert record is not None and [r["rolename"] for r in record["roles"]] == [dynsec.BRIDGE_ROLE]
+    assert record.get("textdescription") == dynsec.PLATFORM_MARK
+    bridge = Probe(mosquitto, *BRIDGE_LOGIN, ca_file=mosquitto["ca_file"])
+    try:
+        assert bridge.connect_code == 0
+        assert bridge.publish(topics.mqtt_topic(UNIT, "water", VENDOR, "wl-1")) == NOT_AUTHORIZED
+        assert bridge.publish(dynsec.CONTROL_TOPIC) == NOT_AUTHORIZED
+        assert bridge.subscribe(f"{topics.MQTT_PREFIX}/#") == NOT_AUTHORIZED
+        assert bridge.subscribe(topics.mqtt_shared_subscription(f"own-{RUN}")) == 1
     finally:
         bridge.close()
 

@@ -79,6 +79,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
+{{/* The namespaces the operator watches (watchNamespace and watchNamespaces) as a JSON list; [] for all. */}}
+{{- define "ioc-platform.operator.watchedNamespaces" -}}
+{{- concat (list .Values.operator.watchNamespace) .Values.operator.watchNamespaces | compact | uniq | toJson }}
+{{- end }}
+
 {{/* The Secret holding the operator's secret key (existing, or the one the chart generates). */}}
 {{- define "ioc-platform.operator.secretKeySecret" -}}
 {{- default (include "ioc-platform.componentName" (dict "ctx" . "component" "operator-key")) .Values.operator.secretKey.existingSecret }}
