@@ -175,9 +175,9 @@ class Endpoints(_Endpoint):
         found: dict[str, Any] = {}
         if "mosquitto" in services:
             m = services["mosquitto"]
-            found["mqtt"] = MqttEndpoint(
-                host=m["host"], port=m["port"], username=m["admin_user"], password=m["admin_password"]
-            )
+            # The TLS listener when the stack has one, as devices and the bridge use it; plaintext is for probes.
+            tls = {"port": m["tls_port"], "tls_ca_file": m["ca_file"]} if "tls_port" in m else {"port": m["port"]}
+            found["mqtt"] = MqttEndpoint(host=m["host"], username=m["admin_user"], password=m["admin_password"], **tls)
         if "kafka" in services:
             found["kafka"] = KafkaEndpoint.from_service(services["kafka"])
         if "clickhouse" in services:
