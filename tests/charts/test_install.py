@@ -89,6 +89,13 @@ def test_every_rendered_object_passes_server_side_validation(
         "streams.clickhouseAuth.existingSecret=streams-writer",
         "operator.resources.limits.memory=512Mi",
         "imagePullSecrets[0].name=regcred",
+        "api.clients.existingSecret=api-clients",
+        "gateway.enabled=true",
+        "gateway.existingSecret=gateway",
+        "reporting.enabled=true",
+        "reporting.existingSecret=reporting",
+        "ingress.enabled=true",
+        "ingress.tls.secretName=ioc-tls",
         namespace=namespace,
     )
     manifest = tmp_path / "rendered.yaml"
@@ -110,17 +117,26 @@ def test_every_rendered_object_passes_server_side_validation(
     applied = [line for line in done.stdout.splitlines() if "serverside-applied (server dry run)" in line]
     assert len(applied) == len(objects), done.stdout
 
-    # The pods themselves, judged by the API server's PodSecurity admission ("restricted", enforced).
+    # The pods themselves, judged by the API server's PodSecurity admission ("restricted", enforced). A
+    # StatefulSet's pod also gets a volume per claim template, as its controller adds them (the gateway's).
+    claims = {
+        f"StatefulSet/{o['metadata']['name']}": [
+            {"name": t["metadata"]["name"], "persistentVolumeClaim": {"claimName": t["metadata"]["name"]}}
+            for t in o["spec"].get("volumeClaimTemplates", [])
+        ]
+        for o in objects
+        if o["kind"] == "StatefulSet"
+    }
     pods = [
         {
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {"name": f"pss-{i}", "namespace": namespace, "labels": meta.get("labels", {})},
-            "spec": spec,
+            "spec": {**spec, "volumes": [*spec.get("volumes", []), *claims.get(where, [])]},
         }
-        for i, (_, meta, spec) in enumerate(pss.pod_specs(objects))
+        for i, (where, meta, spec) in enumerate(pss.pod_specs(objects))
     ]
-    assert len(pods) == 5
+    assert len(pods) == 8  # operator, bridge, streams, API, gateway, reporting, migrations, chart test
     pod_file = tmp_path / "pods.yaml"
     pod_file.write_text(yaml.safe_dump_all(pods), encoding="utf-8")
     done = kubectl(kube, "create", "--dry-run=server", "-f", str(pod_file), check=False)
@@ -259,6 +275,9 @@ def test_notes_print_the_next_commands(release: dict[str, Any]) -> None:
     assert "kind: IOCSite" in notes
     assert "kubectl -n ioc-sites port-forward service/di-an-dashboard 8501:80" in notes
     assert f"helm test {release['name']} -n {release['namespace']}" in notes
+    api = f"{release['name']}-ioc-platform-api"
+    assert f"kubectl -n {release['namespace']} port-forward service/{api} 8080:80" in notes
+    assert "curl http://localhost:8080/open311/v2/services.json" in notes
     # The IOCSite in NOTES is one the CRD accepts.
     manifest = notes.split("cat <<'YAML' | kubectl -n ioc-sites apply -f -\n", 1)[1].split("  YAML\n", 1)[0]
     body = yaml.safe_load("\n".join(line.removeprefix("  ") for line in manifest.splitlines()))
@@ -364,5 +383,5 @@ def test_the_installed_workloads_still_meet_the_standard(release: dict[str, Any]
         for kind, plural in (("Deployment", "deployments"), ("StatefulSet", "statefulsets"))
         for item in _get(kube, plural, "-n", namespace)["items"]
     ]
-    assert len(workloads) == 3, [w["metadata"]["name"] for w in workloads]
+    assert len(workloads) == 4, [w["metadata"]["name"] for w in workloads]  # operator, bridge, streams, API
     assert pss.check(workloads) == []
