@@ -145,6 +145,7 @@ class Bridge:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
@@ -154,6 +155,12 @@ class Bridge:
         client.subscribe(topics.mqtt_shared_subscription(self.settings.share_group), qos=1)
         self._connected.set()
         log.info("bridge %s connected; subscribed to %s", self.client_id, topics.mqtt_shared_subscription())
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: object, _mid: int, codes: list[ReasonCode], _p: object) -> None:
+        # A login without the ioc-bridge role (e.g. a vendor's) is refused the share group: say so, loudly.
+        for code in codes:
+            if code.is_failure:
+                log.error("the broker refused the bridge's subscription (%s): is its login in role ioc-bridge?", code)
 
     def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
         self._connected.clear()
