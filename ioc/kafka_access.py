@@ -11,6 +11,7 @@ import dataclasses
 from typing import Final, Literal
 
 from ioc import topics
+from ioc.events import IncidentCommand
 from ioc.fields import UNIT_CODE
 
 __all__ = [
@@ -81,7 +82,7 @@ COMPONENT_GRANTS: Final[dict[str, tuple[Grant, ...]]] = {
         _topic(topics.AGGREGATES, _BOTH),
         _topic(topics.INCIDENT_SIGNALS, _BOTH),
         _topic(topics.INCIDENTS, _BOTH),
-        _topic(topics.DEADLETTER, _PRODUCE),
+        _topic(topics.DEADLETTER, _BOTH),  # the dead letters are stored in ClickHouse for the dashboards
         _topic(topics.CITIZEN_REPORTS, _CONSUME),
         _topic(topics.SERVICE_RECORDS, _CONSUME),
         _topic(topics.SITE_CONFIG, _CONSUME),
@@ -97,7 +98,11 @@ COMPONENT_GRANTS: Final[dict[str, tuple[Grant, ...]]] = {
         _topic(topics.SITE_CONFIG, _PRODUCE),
         Grant("topic", "ioc.", ("DESCRIBE", "CREATE", "DESCRIBE_CONFIGS"), prefixed=True),
         Grant("topic", "ioc.site-", ("DELETE",), prefixed=True),
+        # Counts the workers holding a site's configuration from their groups' committed positions.
+        Grant("group", STREAMS, ("DESCRIBE",), prefixed=True),
         Grant("cluster", "kafka-cluster", ("DESCRIBE", "ALTER")),
+        # The workers' reported positions on the site-config topic (a site's SettingsApplied condition).
+        Grant("group", STREAMS, ("DESCRIBE",), prefixed=True),
     ),
     # The citizen API: takes citizens' reports in; reads nothing (its answers come from ClickHouse).
     API: (_topic(topics.CITIZEN_REPORTS, _PRODUCE),),
@@ -123,12 +128,13 @@ def site_principal(unit: str) -> str:
     return f"{_SITE_PRINCIPAL_PREFIX}{unit}"
 
 
-def site_command_topic(unit: str) -> str:
+def site_command_topic(unit: str) -> topics.KafkaTopic[IncidentCommand]:
     """The topic only `site_principal(unit)` may write: `ioc.site-<unit>.incident-commands.v1`.
 
-    The stream workers take the commanding site from this name, never from the command's body.
+    Laid out as `ioc.incident-commands.v1` (episode partitions, so a command meets its incident's state);
+    the stream workers take the commanding site from this name, never from the command's body.
     """
-    return topics.site_topic(unit, _COMMANDS_SHORT)
+    return dataclasses.replace(topics.INCIDENT_COMMANDS, name=topics.site_topic(unit, _COMMANDS_SHORT))
 
 
 def site_of_command_topic(name: str) -> str | None:
@@ -142,4 +148,4 @@ def site_of_command_topic(name: str) -> str | None:
 
 def site_grants(unit: str) -> tuple[Grant, ...]:
     """A site writes its own command topic, and nothing else."""
-    return (Grant("topic", site_command_topic(unit), _PRODUCE),)
+    return (Grant("topic", site_command_topic(unit).name, _PRODUCE),)

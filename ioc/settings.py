@@ -113,6 +113,17 @@ class KafkaEndpoint(_Endpoint):
             return None
         return ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
 
+    def environment(self, prefix: str) -> dict[str, str]:
+        """This endpoint as the environment a process's settings read, e.g. prefix `IOC_STREAMS_KAFKA__`."""
+        env = {f"{prefix}BOOTSTRAP": self.bootstrap, f"{prefix}SECURITY_PROTOCOL": self.security_protocol}
+        if self.uses_sasl:
+            env[f"{prefix}SASL_MECHANISM"] = self.sasl_mechanism
+            env[f"{prefix}USERNAME"] = self.username or ""
+            env[f"{prefix}PASSWORD"] = self.password.get_secret_value() if self.password else ""
+        if self.ca_file is not None:
+            env[f"{prefix}CA_FILE"] = str(self.ca_file)
+        return env
+
     @classmethod
     def from_service(cls, info: dict[str, Any], principal: str | None = None) -> KafkaEndpoint:
         """From the `kafka` entry of `ioc stack status --json`, as `principal` (default: the stack's admin).

@@ -21,8 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from ioc import kafka_access
 from ioc.clients import clickhouse
-from ioc.settings import ClickHouseEndpoint
+from ioc.settings import ClickHouseEndpoint, KafkaEndpoint
 from iocctl.localstack.process import is_alive, port_open, start_process, stop_process
 from iocctl.localstack.stack import Stack
 from operators import crds, province
@@ -150,7 +151,7 @@ class Platform:
             "IOC_BRIDGE_MQTT__PORT": str(m["port"]),
             "IOC_BRIDGE_MQTT__USERNAME": m["bridge_user"],
             "IOC_BRIDGE_MQTT__PASSWORD": m["bridge_password"],
-            "IOC_BRIDGE_KAFKA__BOOTSTRAP": k["bootstrap"],
+            **KafkaEndpoint.from_service(k, kafka_access.BRIDGE).environment("IOC_BRIDGE_KAFKA__"),
             "IOC_BRIDGE_REPLICA": "local-0",
         }
 
@@ -167,7 +168,7 @@ class Platform:
         return {
             **os.environ,
             **self._clickhouse_env("IOC_STREAMS_", services["clickhouse"]),
-            "IOC_STREAMS_KAFKA__BOOTSTRAP": services["kafka"]["bootstrap"],
+            **KafkaEndpoint.from_service(services["kafka"], kafka_access.STREAMS).environment("IOC_STREAMS_KAFKA__"),
             "IOC_STREAMS_DATA_DIR": str(self.stack.root / "streams"),
             "IOC_STREAMS_WEB_PORT": "0",
             "IOC_STREAMS_CLOCK_SPEED": str(self.speed),
@@ -182,7 +183,7 @@ class Platform:
             **os.environ,
             **self._clickhouse_env("IOC_OPERATOR_", ch),
             "IOC_OPERATOR_KUBE__KUBECONFIG": services["kube-apiserver"]["kubeconfig"],
-            "IOC_OPERATOR_KAFKA__BOOTSTRAP": services["kafka"]["bootstrap"],
+            **KafkaEndpoint.from_service(services["kafka"], kafka_access.OPERATOR).environment("IOC_OPERATOR_KAFKA__"),
             "IOC_OPERATOR_MQTT__HOST": m["host"],
             "IOC_OPERATOR_MQTT__PORT": str(m["port"]),
             "IOC_OPERATOR_MQTT__USERNAME": m["admin_user"],

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from ioc import codecs
+from ioc import codecs, kafka_access
 from ioc.clients import dynsec
 from ioc.events import DeadLetter, IngestBatch
 from ioc.settings import BridgeSettings, KafkaEndpoint, MqttEndpoint
@@ -61,7 +61,7 @@ def bridge_settings(mosquitto: dict[str, Any], kafka: dict[str, Any], **override
             username=mosquitto["bridge_user"],
             password=mosquitto["bridge_password"],
         ),
-        kafka=KafkaEndpoint(bootstrap=kafka["bootstrap"]),
+        kafka=KafkaEndpoint.from_service(kafka, kafka_access.BRIDGE),
         # Each test joins its own shared-subscription group, so other tests' bridges see nothing of it.
         share_group=f"g{uuid.uuid4().hex[:8]}",
         **overrides,
@@ -91,9 +91,9 @@ def run_bridge(mosquitto: dict[str, Any], kafka: dict[str, Any]) -> Iterator[Cal
 class KafkaTail:
     """Reads a topic from its current end, decoding the platform's envelopes."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, kafka: KafkaEndpoint, topic: str) -> None:
         self.consumer = Consumer(
-            {"bootstrap.servers": bootstrap, "group.id": f"tail-{uuid.uuid4().hex}", "enable.auto.commit": False}
+            {**kafka.client_config(), "group.id": f"tail-{uuid.uuid4().hex}", "enable.auto.commit": False}
         )
         metadata = self.consumer.list_topics(topic, timeout=10).topics[topic]
         partitions = []
@@ -128,7 +128,7 @@ def tail(kafka: dict[str, Any]) -> Iterator[Callable[[str], KafkaTail]]:
     opened: list[KafkaTail] = []
 
     def open_tail(topic: str) -> KafkaTail:
-        reader = KafkaTail(kafka["bootstrap"], topic)
+        reader = KafkaTail(KafkaEndpoint.from_service(kafka), topic)
         opened.append(reader)
         return reader
 

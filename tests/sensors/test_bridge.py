@@ -140,7 +140,7 @@ def test_nothing_is_lost_when_the_bridge_is_killed_under_load(mosquitto, kafka, 
         "IOC_BRIDGE_MQTT__PORT": str(settings.mqtt.port),
         "IOC_BRIDGE_MQTT__USERNAME": settings.mqtt.username or "",
         "IOC_BRIDGE_MQTT__PASSWORD": settings.mqtt.password.get_secret_value() if settings.mqtt.password else "",
-        "IOC_BRIDGE_KAFKA__BOOTSTRAP": settings.kafka.bootstrap,
+        **settings.kafka.environment("IOC_BRIDGE_KAFKA__"),
         "IOC_BRIDGE_SHARE_GROUP": settings.share_group,
         "IOC_BRIDGE_REPLICA": settings.replica or "",
         # This test pushes 200 readings/s per device; rate limits are the flooding test's business.

@@ -15,10 +15,10 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from ioc import codecs, topics
+from ioc import codecs, kafka_access, topics
 from ioc.clients import clickhouse
 from ioc.events import CameraEvent, IngestBatch, Ingested, SensorKind, SensorReading, Tick
-from ioc.settings import ClickHouseEndpoint
+from ioc.settings import ClickHouseEndpoint, KafkaEndpoint
 from ioc.units import load_tree
 from streams.runtime import TICKED
 from streams.warehouse import migrate
@@ -41,10 +41,13 @@ class Worker:
         self.kafka, self.ch, self.tmp = kafka, ch, tmp
         tmp.mkdir(parents=True, exist_ok=True)
         self.database = database or f"t{uuid.uuid4().hex[:10]}"
-        self.app_id = app_id or f"streams-{uuid.uuid4().hex[:8]}"
+        # Under the `ioc-streams` prefix: the ACLs of the streams principal cover its group and internal topics.
+        self.app_id = app_id or f"ioc-streams-{uuid.uuid4().hex[:8]}"
         self.warehouse = self._connect()
         migrate(self.warehouse, self.database)
-        self.producer = Producer({"bootstrap.servers": kafka["bootstrap"], "enable.idempotence": True})
+        # The test plays the bridge and the ticker, as the stack's admin; the worker runs as ioc-streams.
+        self.admin = KafkaEndpoint.from_service(kafka)
+        self.producer = Producer({**self.admin.client_config(), "enable.idempotence": True})
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.now = dt.datetime.now(dt.UTC)
@@ -61,7 +64,7 @@ class Worker:
     def env(self) -> dict[str, str]:
         return {
             **os.environ,
-            "IOC_STREAMS_KAFKA__BOOTSTRAP": self.kafka["bootstrap"],
+            **KafkaEndpoint.from_service(self.kafka, kafka_access.STREAMS).environment("IOC_STREAMS_KAFKA__"),
             "IOC_STREAMS_CLICKHOUSE__HOST": self.ch["host"],
             "IOC_STREAMS_CLICKHOUSE__PORT": str(self.ch["port"]),
             "IOC_STREAMS_CLICKHOUSE__HTTP_PORT": str(self.ch["http_port"]),
@@ -116,7 +119,7 @@ class Worker:
         A first worker starts at the log end ("latest"): a rebalance before its first commit on a partition
         would start that partition at the end again, skipping what the test sent meanwhile.
         """
-        consumer = Consumer({"bootstrap.servers": self.kafka["bootstrap"], "group.id": self.app_id})
+        consumer = Consumer({**self.admin.client_config(), "group.id": self.app_id})
         try:
             wanted = [TopicPartition(topic.name, p) for topic in TICKED for p in range(topic.partitions)]
             return all(tp.offset >= 0 for tp in consumer.committed(wanted, timeout=10))
