@@ -80,10 +80,11 @@ def test_refusals_name_their_reason(grants: list[str], kwargs: dict[str, str], r
 
 def test_an_incident_dispatched_into_a_ward_is_that_wards_to_act_on() -> None:
     # Opened in Đông Hòa, dispatched to Bình An: Bình An's operator may now act on it, and send it back.
-    moved = {"place": DONG_HOA, "responsible": BINH_AN}
-    assert verdict([f"operator@{BINH_AN}"], action=IncidentAction.RESOLVE, target=None, **moved) is None
-    assert verdict([f"operator@{BINH_AN}"], target=BINH_AN, **moved) is None
-    assert verdict([f"operator@{BINH_AN}"], target=DONG_HOA, **moved) is CommandRefusal.TARGET_OUTSIDE_SCOPE
+    ward = [f"operator@{BINH_AN}"]
+    assert verdict(ward, action=IncidentAction.RESOLVE, place=DONG_HOA, responsible=BINH_AN, target=None) is None
+    assert verdict(ward, place=DONG_HOA, responsible=BINH_AN, target=BINH_AN) is None
+    refused = verdict(ward, place=DONG_HOA, responsible=BINH_AN, target=DONG_HOA)
+    assert refused is CommandRefusal.TARGET_OUTSIDE_SCOPE
 
 
 def test_every_refusal_has_a_label_in_both_languages() -> None:
