@@ -148,7 +148,9 @@ class Platform:
         return {
             **os.environ,
             "IOC_BRIDGE_MQTT__HOST": m["host"],
-            "IOC_BRIDGE_MQTT__PORT": str(m["port"]),
+            # The TLS listener, trusting the stack's CA: the bridge speaks to the broker as it does in the chart.
+            "IOC_BRIDGE_MQTT__PORT": str(m["tls_port"]),
+            "IOC_BRIDGE_MQTT__TLS_CA_FILE": m["ca_file"],
             "IOC_BRIDGE_MQTT__USERNAME": m["bridge_user"],
             "IOC_BRIDGE_MQTT__PASSWORD": m["bridge_password"],
             **KafkaEndpoint.from_service(k, kafka_access.BRIDGE).environment("IOC_BRIDGE_KAFKA__"),
@@ -185,7 +187,9 @@ class Platform:
             "IOC_OPERATOR_KUBE__KUBECONFIG": services["kube-apiserver"]["kubeconfig"],
             **KafkaEndpoint.from_service(services["kafka"], kafka_access.OPERATOR).environment("IOC_OPERATOR_KAFKA__"),
             "IOC_OPERATOR_MQTT__HOST": m["host"],
-            "IOC_OPERATOR_MQTT__PORT": str(m["port"]),
+            # Over TLS too: the vendors' Secrets it writes name this port and carry the stack's CA.
+            "IOC_OPERATOR_MQTT__PORT": str(m["tls_port"]),
+            "IOC_OPERATOR_MQTT__TLS_CA_FILE": m["ca_file"],
             "IOC_OPERATOR_MQTT__USERNAME": m["admin_user"],
             "IOC_OPERATOR_MQTT__PASSWORD": m["admin_password"],
             "IOC_OPERATOR_CLICKHOUSE_USERS_D": ch["users_d"],
