@@ -7,6 +7,7 @@ import datetime as dt
 import fcntl
 import json
 import logging
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -64,7 +65,9 @@ class AuditLog:
             return
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as handle:
+            # Owner-only from its creation: it names people and what they revealed.
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX)
                 try:
                     handle.write(line + "\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import os
 import sqlite3
 import threading
 import time
@@ -69,6 +70,9 @@ class Ledger:
     def __init__(self, path: Path | None, ttl_s: float, clock: Callable[[], float] = time.time) -> None:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+            # Owner-only: it holds what citizens reported (never their contacts) and clients' keys' uses.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+            os.chmod(path, 0o600)
         self._db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode: a power cut may forget the last commits, never corrupt; an answer is only
