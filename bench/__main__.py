@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parents[1] / "bench-results"
+ON_REQUEST = frozenset({"fuzz"})
+"""Run only when named (`python -m bench fuzz`): not a timed benchmark, and it takes minutes."""
 
 
 def main() -> int:
@@ -29,7 +31,7 @@ def main() -> int:
         for m in pkgutil.iter_modules([str(Path(__file__).parent)])
         if m.name.startswith("bench_")
     )
-    chosen = args.names or available
+    chosen = args.names or [name for name in available if name not in ON_REQUEST]
     unknown = set(chosen) - set(available)
     if unknown:
         parser.error(f"unknown benchmark(s) {sorted(unknown)}; available: {available}")

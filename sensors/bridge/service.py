@@ -173,12 +173,16 @@ class Bridge:
         if self._intake_closed.is_set():
             return  # not acknowledged: stays in the session for the next start
         self.stats.received += 1
+        # paho decodes the topic on access and raises on bytes that are not UTF-8 (the broker checks, but
+        # this thread must not depend on it): keep what can be read.
+        raw_topic: bytes = message._topic  # paho keeps the received bytes only there
+        topic = raw_topic.decode("utf-8", "replace")
         try:
-            self.handle(message.topic, message.payload, message.mid)
+            self.handle(topic, message.payload, message.mid)
         except Exception as exc:  # the last line of defence of the network thread
             self.stats.handler_errors += 1
-            log.exception("the bridge's handler raised on a message on %s; it is dead-lettered", message.topic[:200])
-            self._set_aside(message.topic, message.payload, message.mid, exc)
+            log.exception("the bridge's handler raised on a message on %s; it is dead-lettered", topic[:200])
+            self._set_aside(topic, message.payload, message.mid, exc)
 
     def handle(self, topic: str, payload: bytes | bytearray, mid: int) -> None:
         """The message path for one MQTT message (`mid` 0: QoS 0, nothing to acknowledge)."""

@@ -76,6 +76,8 @@ def judge(body: bytes, scope: Scope, *, max_batch: int) -> list[Accepted | Rejec
         items = _raw_list.decode(body)
     except msgspec.DecodeError as exc:
         return [Rejected(DeadLetterReason.NOT_JSON, str(exc), body)]
+    except RecursionError:  # arrays nested deeper than the decoder goes (python -m bench fuzz found it)
+        return [Rejected(DeadLetterReason.NOT_JSON, "the JSON is nested too deeply", body)]
     if not items:
         return [Rejected(DeadLetterReason.SCHEMA, "the batch is empty: send at least one dossier snapshot", body)]
     if len(items) > max_batch:

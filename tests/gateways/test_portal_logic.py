@@ -227,3 +227,9 @@ async def test_reading_reports_is_off_without_a_token(portal: tuple[httpx.AsyncC
 
 def test_timestamps_are_utc_aware() -> None:
     assert snapshot("HS-1", 1).received_at.utcoffset() == dt.timedelta(hours=7)
+
+
+def test_json_nested_deeper_than_the_decoder_goes_is_not_json_not_an_exception() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    (verdict,) = judge(deep, SCOPE, max_batch=500)
+    assert (verdict.reason, verdict.detail) == ("not-json", "the JSON is nested too deeply")  # type: ignore[union-attr]
