@@ -12,7 +12,7 @@ import pydantic
 from dashboards import launch
 from dashboards.sites import Site
 from ioc import units
-from ioc.settings import ClickHouseEndpoint, DashboardSettings, Endpoints
+from ioc.settings import DashboardSettings, Endpoints
 from iocctl.commands.common import installer
 from iocctl.localstack.stack import Stack, default_stack_dir
 
@@ -122,13 +122,17 @@ def _run(settings: DashboardSettings, run_dir: Path, *, dry_run: bool) -> None:
     click.echo(f"dashboard for site {settings.site_unit}: http://localhost:{settings.port}/", err=True)
     if dry_run:
         click.echo(" ".join(argv))
-        shown = settings.model_copy(update={"clickhouse": _no_password(settings)})
+        hidden = pydantic.SecretStr("***")
+        shown = settings.model_copy(
+            update={
+                "clickhouse": settings.clickhouse.model_copy(update={"password": hidden}),
+                "kafka": settings.kafka.model_copy(
+                    update={"password": hidden if settings.kafka.password is not None else None}
+                ),
+            }
+        )
         for key, value in sorted(launch.settings_env(shown).items()):
             click.echo(f"{key}={'***' if key.endswith('SECRET') else value}")
         return
     # Become the Streamlit process, so Ctrl-C and a pod's SIGTERM reach it directly.
     os.execve(argv[0], argv, env)  # noqa: S606 - argv is our own, fully built command line
-
-
-def _no_password(settings: DashboardSettings) -> ClickHouseEndpoint:
-    return settings.clickhouse.model_copy(update={"password": pydantic.SecretStr("***")})
