@@ -47,6 +47,7 @@ __all__ = [
     "REPORTS_OUTBOX",
     "SERVICE_RECORDS",
     "SITE_CONFIG",
+    "SITE_CONFIG_READERS",
     "KafkaTopic",
     "MqttTopic",
     "TopicError",
@@ -247,6 +248,10 @@ SITE_CONFIG: Final = KafkaTopic[dict[str, Any]](
     compacted=True,
     value_type=dict[str, Any],
 )
+SITE_CONFIG_READERS: Final = "-site-config-reader-"
+"""In the consumer-group id each stream worker commits its `SITE_CONFIG` position under (`<app id>` before it,
+the worker's host and process after), with the time in the commit's metadata: how the operator counts the
+workers that hold a site's configuration (streams/siteconfig.py, operators/siteconfig.py)."""
 REPORTS_OUTBOX: Final = KafkaTopic[SignedReport](
     _name("reports-outbox"),
     "report_id",

@@ -212,6 +212,9 @@ class IOCSiteStatus(_Wire):
     credentials_secret: str | None = pydantic.Field(None, description="Secret with the read-only ClickHouse login.")
     dashboard_url: str | None = None
     config_hash: str | None = pydantic.Field(None, description="Hash of the effective configuration last published.")
+    config_offset: int | None = pydantic.Field(
+        None, description="Offset of that configuration on ioc.site-config.v1 (workers read past it to hold it)."
+    )
     open_incidents: int | None = None
     data_freshness: str | None = pydantic.Field(None, description="Age of the newest data, e.g. 42s, 5m, 3h.")
     data_freshness_seconds: int | None = None

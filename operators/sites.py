@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -27,7 +28,13 @@ from operators.credentials import derive_password
 from operators.kube import KubeError
 from operators.models import IOCSiteSpec, ResourceError, parse
 from operators.names import SiteNames, site_names
-from operators.siteconfig import PublishError, delete_isolated_topics, settings_effects
+from operators.siteconfig import (
+    PublishError,
+    cached_reports,
+    delete_isolated_topics,
+    settings_applied,
+    settings_effects,
+)
 
 __all__ = [
     "PARTS",
@@ -227,23 +234,24 @@ class _Run:
             return self.condition("Warehouse", True, "TablesMissing", message)
         return self.condition("Warehouse", True, "Provisioned", message)
 
-    def streams(self, previous: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, Any], bool]:
-        """Topics and the published configuration; also whether the configuration is on the topic now."""
+    def streams(self, previous: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, Any], bool, int | None]:
+        """Topics and the published configuration; whether it is on the topic now, and its offset if published now."""
         ctx, spec = self.ctx, self.spec
         stale = (
             self.obj.status.get("configHash") != self.chash
             or previous.get("Streams", {}).get("status") != "True"
             or self.trigger in (Trigger.CREATE, Trigger.RESUME)
         )
+        offset = None
         try:
             ctx.ensure_shared_topics()
             if stale:
-                ctx.publisher().publish(self.names.config_key, self.text)
+                offset = ctx.publisher().publish(self.names.config_key, self.text)
         except (KafkaException, PublishError) as exc:
-            return self.condition("Streams", False, "KafkaError", str(exc)), False
+            return self.condition("Streams", False, "KafkaError", str(exc)), False, None
         published = f"configuration {self.chash} published on {ctx.publisher().topic} (key {self.names.config_key})"
         message = f"{published}; {settings_effects(self.names, spec)}"
-        return self.condition("Streams", True, "Published", message), True
+        return self.condition("Streams", True, "Published", message), True, offset
 
     def broker(self) -> dict[str, Any]:
         acls = broker.site_acls(self.scope)
@@ -334,7 +342,7 @@ def reconcile(
     new.append(run.kubernetes())
     if trigger is not Trigger.UPDATE or previous.get("Warehouse", {}).get("status") != "True":
         new.append(run.warehouse())
-    streams, published = run.streams(previous)
+    streams, published, offset = run.streams(previous)
     new.append(streams)
     if trigger in (Trigger.CREATE, Trigger.RESUME) or previous.get("Broker", {}).get("status") != "True":
         new.append(run.broker())
@@ -352,6 +360,8 @@ def reconcile(
     }
     if published:
         status["configHash"] = run.chash
+    if offset is not None:
+        status["configOffset"] = offset
     if trigger is Trigger.CREATE and not run.retry:
         message = f"unit {spec.unit} ({document['site']['unitName']}): every part in place"
         run.events.append(Event("Normal", "Provisioned", message))
@@ -366,12 +376,13 @@ def refresh_figures(ctx: Context, obj: SiteObject) -> dict[str, Any] | None:
         return None
     names = site_names(obj.name, obj.namespace, spec)
     gen = obj.generation
+    applied = _settings_applied(ctx, obj)
     try:
         figures = sitedb.read_figures(ctx.warehouse(), names, site_scope(spec.unit, spec.edition))
     except WarehouseError as exc:
         ctx.drop_warehouse()
         cond = conditions.condition("FiguresAvailable", False, "ClickHouseError", str(exc)[:500], generation=gen)
-        return {"conditions": conditions.merge(obj.status.get("conditions", []), [cond])}
+        return {"conditions": conditions.merge(obj.status.get("conditions", []), [cond, applied])}
     status: dict[str, Any] = {
         "openIncidents": figures.open_incidents,
         "score766": figures.score766,
@@ -389,8 +400,19 @@ def refresh_figures(ctx: Context, obj: SiteObject) -> dict[str, Any] | None:
         cond = conditions.condition("FiguresAvailable", False, "TablesMissing", message, generation=gen)
     else:
         cond = conditions.condition("FiguresAvailable", True, "Read", "read from ClickHouse", generation=gen)
-    status["conditions"] = conditions.merge(obj.status.get("conditions", []), [cond])
+    status["conditions"] = conditions.merge(obj.status.get("conditions", []), [cond, applied])
     return status
+
+
+def _settings_applied(ctx: Context, obj: SiteObject) -> dict[str, Any]:
+    """SettingsApplied: how many live stream workers hold the configuration last published (not part of Ready)."""
+    offset = obj.status.get("configOffset")
+    try:
+        reports = cached_reports(ctx.settings.kafka)
+    except KafkaException as exc:
+        return conditions.condition("SettingsApplied", None, "KafkaError", str(exc)[:500], generation=obj.generation)
+    ok, reason, message = settings_applied(reports, offset if isinstance(offset, int) else None, time.time())
+    return conditions.condition("SettingsApplied", ok, reason, message, generation=obj.generation)
 
 
 def finalize(ctx: Context, obj: SiteObject, *, records: Iterable[config.SiteRecord]) -> Outcome:

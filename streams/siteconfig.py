@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import socket
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -38,6 +41,8 @@ log = logging.getLogger(__name__)
 _RULE: Final = pydantic.TypeAdapter[Rule](Rule)
 RETRY_S: Final = 5.0
 """Seconds between attempts to read the topic when Kafka does not answer."""
+REPORT_EVERY_S: Final = 60.0
+"""Seconds between reports of the position read while nothing changes (the operator's liveness window is 3×)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -128,13 +133,16 @@ class SiteConfigReader:
     A plain consumer with every partition assigned (no group membership: every worker needs every site),
     so the Faust consumer group's partition split does not apply. `wait_ready` returns once the topic has
     been read up to where it ended when the reader started: the workers then decide with every site known.
+    From then on it commits its position, with the time, under a group of its own after every update and
+    every minute: the operator counts the workers that have read past a site's configuration from those.
     """
 
     def __init__(self, settings: StreamsSettings, default: SensorRules, *, poll_s: float = 0.5) -> None:
         self._config = {
             **settings.kafka.client_config(),
-            # librdkafka wants a group id even when nothing is committed; under the workers' ACL prefix.
-            "group.id": f"{settings.app_id}-site-config",
+            # Its own group, under the workers' ACL prefix: the position it commits tells the operator what
+            # this worker holds (`report`).
+            "group.id": f"{settings.app_id}{topics.SITE_CONFIG_READERS}{socket.gethostname()}-{os.getpid()}",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "logger": logging.getLogger("streams.kafka"),
@@ -200,6 +208,7 @@ class SiteConfigReader:
             marks = {p.partition: consumer.get_watermark_offsets(p, timeout=10) for p in partitions}
             consumer.assign(partitions)
             position = {p: low for p, (low, _high) in marks.items()}
+            reported = 0.0
             while not self._stop.is_set():
                 message = consumer.poll(self._poll_s)
                 if message is not None:
@@ -214,8 +223,21 @@ class SiteConfigReader:
                 if not self._ready.is_set() and all(position[p] >= high for p, (_low, high) in marks.items()):
                     log.info("site-config: read to its end, %d sites known", len(self._documents))
                     self._ready.set()
+                read = message is not None and message.error() is None
+                if self._ready.is_set() and (read or time.monotonic() - reported >= REPORT_EVERY_S):
+                    self._report(consumer, position)
+                    reported = time.monotonic()
         finally:
             consumer.close()
+
+    def _report(self, consumer: Consumer, position: dict[int, int]) -> None:
+        """Commit how far this worker has read, with the time: the operator's "applied by N workers"."""
+        at = f"{time.time():.0f}"
+        offsets = [TopicPartition(topics.SITE_CONFIG.name, p, o, metadata=at) for p, o in position.items()]
+        try:
+            consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            log.warning("site-config: could not report the position read: %s", exc)
 
     def _apply(self, raw_key: bytes | None, raw_value: bytes | None) -> None:
         if raw_key is None:

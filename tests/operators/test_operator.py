@@ -315,6 +315,10 @@ def test_status_figures_come_from_the_site_views(
     assert status["dataFreshness"] in ("3m", "4m") and 170 <= status["dataFreshnessSeconds"] < 300
     row = kubectl(kube, "get", "ioc", "ben-cat", "-n", ns, "--no-headers").stdout.split()
     assert row[1:7] == [DISTRICT, "district", "Ready", "1", status["dataFreshness"], "33.5"], row
+    # How many live stream workers hold its configuration (whichever workers share this broker), from their reports.
+    applied = condition(get_site(kube, ns, "ben-cat"), "SettingsApplied")
+    assert applied["reason"] in ("Applied", "Applying", "NoWorkers") and "worker" in applied["message"], applied
+    assert isinstance(status["configOffset"], int)
 
 
 def test_vendor_publishes_inside_its_acl_only(
