@@ -312,21 +312,28 @@ class Bridge:
             self._refused(batch, exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None)
 
     def _refused(self, batch: Batch[Ingested], error: KafkaError | None) -> None:
-        """Kafka refused a batch: retry it (transient), split it (too large), or dead-letter its events."""
+        """Kafka refused a batch: retry it, split it (too large), or dead-letter its events.
+
+        A transient error (broker away, timeout, leader moving) is retried for as long as it lasts: the batch's
+        MQTT messages stay unacknowledged, so intake pauses at `max_inflight` rather than losing anything. An
+        error that retrying cannot cure is retried `produce_attempts` times, then each event is dead-lettered
+        (`undeliverable`) and the messages are acknowledged once every letter is in Kafka.
+        """
         self.stats.delivery_errors += 1
         batch.attempts += 1
-        too_large = error is not None and error.code() in (KafkaError.MSG_SIZE_TOO_LARGE, KafkaError._MSG_TIMED_OUT)
+        too_large = error is not None and error.code() == KafkaError.MSG_SIZE_TOO_LARGE
         if too_large and len(batch.items) > 1:
             half = len(batch.items) // 2
             log.warning("batch to %s[%d] refused (%s); split in two", batch.topic, batch.partition, error)
-            # Each half carries every ack: a message is acknowledged once all its parts are in Kafka, so an
-            # ack counted twice would end it early; give the acks to the second half only.
+            # A message is acknowledged once all its parts are in Kafka, counted one per item: the second half
+            # carries every ack, so none is counted before both halves are delivered.
             head = Batch(batch.topic, batch.partition, batch.opened_at, batch.items[:half], [], batch.size // 2)
             tail = Batch(batch.topic, batch.partition, batch.opened_at, batch.items[half:], batch.acks, batch.size // 2)
             with self._lock:
                 self._retry.extend([head, tail])
             return
-        if batch.attempts < self.settings.produce_attempts and (error is None or error.retriable() or not too_large):
+        transient = error is not None and (error.retriable() or error.code() == KafkaError._MSG_TIMED_OUT)
+        if transient or batch.attempts < self.settings.produce_attempts:
             log.warning(
                 "batch to %s[%d] not delivered (%s); retry %d", batch.topic, batch.partition, error, batch.attempts
             )
@@ -334,6 +341,13 @@ class Bridge:
                 self._retry.append(batch)
             return
         log.error("batch of %d to %s refused for good (%s); dead-lettered", len(batch.items), batch.topic, error)
+        letters_left = [len(batch.items)]
+
+        def letter_delivered() -> None:
+            letters_left[0] -= 1
+            if letters_left[0] == 0:
+                self._ack(batch.acks)
+
         for item in batch.items:
             event = item.event
             verdict = Rejected(
@@ -342,12 +356,19 @@ class Bridge:
                 event.vendor,
                 event.device,
             )
-            self._dead_letter(f"kafka:{batch.topic}", codecs.encode(event), verdict, 0)
-        self._ack(batch.acks)
+            self._dead_letter(f"kafka:{batch.topic}", codecs.encode(event), verdict, 0, then=letter_delivered)
 
     def _dead_letter(
-        self, source: str, payload: bytes | bytearray, verdict: Rejected, mid: int, *, count: int = 1
+        self,
+        source: str,
+        payload: bytes | bytearray,
+        verdict: Rejected,
+        mid: int,
+        *,
+        count: int = 1,
+        then: Callable[[], None] | None = None,
     ) -> None:
+        """Produce a dead letter; once Kafka has it, acknowledge `mid` (0: none) and call `then`."""
         record = DeadLetter(
             source=(source if source.startswith("kafka:") else f"mqtt:{source}")[:500],
             reason=verdict.reason,
@@ -366,6 +387,8 @@ class Bridge:
                 log.warning("dead letter not delivered (%s); it stays unacknowledged in MQTT", error)
                 return
             self._ack([mid] if mid else [])
+            if then is not None:
+                then()
 
         key = topics.device_key(verdict.vendor, verdict.device) if verdict.vendor and verdict.device else source
         value = topics.DEADLETTER.encode(record)

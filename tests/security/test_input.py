@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -20,7 +21,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ioc import topics
-from ioc.events import DeadLetter, DeadLetterReason
+from ioc.events import DeadLetter, DeadLetterReason, IngestBatch
+from sensors.bridge import Bridge
 from tests.sensors import conftest as ingestion
 from tests.sensors.conftest import dead_letters, ingested
 from tests.streams.worker import Worker, reading
@@ -68,6 +70,12 @@ def _reading(name: str, device: str, seq: int, *, at: dt.datetime | None = None,
 def _publish(client: mqtt.Client, name: str, device: str, body: Any) -> None:
     payload = body if isinstance(body, bytes) else json.dumps(body).encode()
     client.publish(topics.mqtt_topic(UNIT, "water", name, device), payload, qos=1).wait_for_publish(10)
+
+
+def _batch_items(messages: list[Any]) -> list[Any]:
+    """Ingested items as the workers read them (the topic's own codec: no 256 KiB cap on a batch)."""
+    batches = [topics.READINGS.decode(m.value()) for m in messages]
+    return [item for batch in batches if isinstance(batch, IngestBatch) for item in batch.items]
 
 
 def _until(read: Callable[[float], list[Any]], done: Callable[[list[Any]], bool], timeout: float = 60) -> list[Any]:
@@ -266,3 +274,40 @@ def test_a_garbage_record_on_the_readings_topic_is_dead_lettered_by_the_worker_a
     assert letter.source.startswith(f"kafka:{topics.READINGS.name}[{partition}]@")
     assert "Traceback" not in letter.detail
     assert worker.process is not None and worker.process.poll() is None, worker.log()
+
+
+def test_a_batch_kafka_refuses_as_too_large_is_split_and_delivered_never_fatal(
+    mosquitto, kafka, vendor, client, tail
+) -> None:
+    name = vendor[0]
+    readings = tail(topics.READINGS.name)
+    # A misconfigured cap (8 MiB, over the producer's 1 MiB message.max.bytes) makes Kafka refuse the batch.
+    settings = ingestion.bridge_settings(
+        mosquitto,
+        kafka,
+        batch_max_bytes=8 * 1024 * 1024,
+        linger_ms=2000,
+        device_rate_per_s=100_000,  # this test is about Kafka, not about rate limits
+        device_burst=100_000,
+    )
+    bridge = Bridge(settings, replica=uuid.uuid4().hex[:8], batch_items=100_000)
+    thread = threading.Thread(target=bridge.run, daemon=True)
+    thread.start()
+    try:
+        assert bridge.wait_connected(15)
+        time.sleep(0.3)
+        device = "wl-big-" + "x" * 100  # a long device id: each event is ~0.6 KB once encoded
+        items = [_reading(name, device, s) for s in range(6000)]  # ~2 MB encoded, in one batch
+        for start in range(0, len(items), 500):
+            _publish(client, name, device, items[start : start + 500])
+        got = _until(
+            lambda s: [i for i in _batch_items(readings.poll(s)) if i.event.vendor == name],
+            lambda g: len({i.event.seq for i in g}) >= 6000,
+            timeout=90,
+        )
+        assert {i.event.seq for i in got} == set(range(6000))
+        assert bridge.stats.delivery_errors >= 1  # refused at least once, then split
+        assert thread.is_alive()
+    finally:
+        bridge.stop()
+        thread.join(30)
