@@ -28,6 +28,7 @@ __all__ = [
     "site_grants",
     "site_of_command_topic",
     "site_principal",
+    "strimzi_acls",
 ]
 
 Resource = Literal["topic", "group", "cluster"]
@@ -149,3 +150,26 @@ def site_of_command_topic(name: str) -> str | None:
 def site_grants(unit: str) -> tuple[Grant, ...]:
     """A site writes its own command topic, and nothing else."""
     return (Grant("topic", site_command_topic(unit).name, _PRODUCE),)
+
+
+_STRIMZI_OPERATIONS: Final[dict[Operation, str]] = {
+    "READ": "Read",
+    "WRITE": "Write",
+    "DESCRIBE": "Describe",
+    "CREATE": "Create",
+    "DELETE": "Delete",
+    "ALTER": "Alter",
+    "DESCRIBE_CONFIGS": "DescribeConfigs",
+    "ALTER_CONFIGS": "AlterConfigs",
+}
+
+
+def strimzi_acls(grants: tuple[Grant, ...]) -> list[dict[str, object]]:
+    """Grants as a Strimzi KafkaUser's `spec.authorization.acls` (the chart's and the operator's KafkaUsers)."""
+    acls: list[dict[str, object]] = []
+    for grant in grants:
+        resource: dict[str, object] = {"type": grant.resource}
+        if grant.resource != "cluster":
+            resource |= {"name": grant.name, "patternType": "prefix" if grant.prefixed else "literal"}
+        acls.append({"resource": resource, "operations": [_STRIMZI_OPERATIONS[o] for o in grant.operations]})
+    return acls

@@ -1,7 +1,8 @@
 """The chart's generated files (charts/ioc-platform/files/), from their one source in the code.
 
 `python -m tests.charts.generate` writes them; tests/charts/test_render.py fails when they drift. The
-operator's RBAC rules come from operators.rbac (all, per watched namespace, cluster-scoped) and the default
+operator's RBAC rules come from operators.rbac (all, per watched namespace, cluster-scoped), the components'
+KafkaUsers from ioc.kafka_access and the default
 ReferenceModel from operators.runtime.default_reference_model_manifest (the packaged model). The CRDs in
 crds/ have their own generator: `ioc operator crds`.
 """
@@ -14,6 +15,7 @@ from typing import Final
 
 import yaml
 
+from ioc import kafka_access
 from operators import rbac, runtime
 
 CHART: Final = Path(__file__).parents[2] / "charts" / "ioc-platform"
@@ -43,6 +45,17 @@ def expected_files() -> dict[str, str]:
                 "rules": _rules(rbac.CLUSTER_ROLE_RULES),
                 "namespacedRules": _rules(rbac.NAMESPACED_RULES),
                 "clusterScopedRules": _rules(rbac.CLUSTER_SCOPED_RULES),
+            },
+        ),
+        # One Strimzi KafkaUser per component (templates/dependencies/strimzi-kafka-users.yaml).
+        "files/kafka-users.yaml": _dump(
+            "ioc.kafka_access (COMPONENT_GRANTS)",
+            {
+                "admin": kafka_access.ADMIN,
+                "users": {
+                    name: {"acls": kafka_access.strimzi_acls(grants)}
+                    for name, grants in kafka_access.COMPONENT_GRANTS.items()
+                },
             },
         ),
         "files/default-reference-model.yaml": _dump(

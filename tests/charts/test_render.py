@@ -17,6 +17,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from ioc import kafka_access
 from ioc.settings import (
     BridgeSettings,
     CitizenApiSettings,
@@ -169,7 +170,9 @@ def test_only_the_operator_gets_an_api_token(rendered: list[dict[str, Any]]) -> 
 def test_credentials_come_only_from_secrets(everything: list[dict[str, Any]]) -> None:
     for _where, _, spec in pss.pod_specs(everything):
         for env in spec["containers"][0].get("env", []):
-            if env["name"].endswith(("PASSWORD", "SECRET_KEY", "USERNAME", "USER")):
+            # A Kafka principal is public (its KafkaUser's name, named by ACLs); the Secret holds the password.
+            public = env["name"].endswith("KAFKA__USERNAME")
+            if env["name"].endswith(("PASSWORD", "SECRET_KEY", "USERNAME", "USER")) and not public:
                 assert "secretKeyRef" in env.get("valueFrom", {}), env
     assert not find(everything, "Secret"), "with existingSecret set the chart creates no Secret"
 
@@ -185,6 +188,12 @@ def test_each_component_uses_its_own_credentials(everything: list[dict[str, Any]
     assert secret_of(one(everything, "Deployment", "operator"), "SECRET_KEY") == "ioc-operator-key"
     assert secret_of(one(everything, "StatefulSet", "bridge"), "MQTT__PASSWORD") == "ioc-bridge-mqtt"
     assert secret_of(one(everything, "Deployment", "streams"), "CLICKHOUSE__PASSWORD") == "ioc-streams-writer"
+    # One Kafka principal each (ioc.kafka_access), its password from its own KafkaUser's Secret.
+    kafka_secrets = {
+        secret_of(one(everything, kind, name), "KAFKA__PASSWORD")
+        for kind, name in (("StatefulSet", "bridge"), ("Deployment", "streams"), ("Deployment", "operator"))
+    }
+    assert kafka_secrets == {"ioc-bridge", "ioc-streams", "ioc-operator"}
 
 
 def test_the_operator_key_is_generated_when_not_given(rendered: list[dict[str, Any]]) -> None:
@@ -259,7 +268,8 @@ def test_every_variable_is_a_setting_and_parses(
         settings: Any = cls()  # extra="forbid": an unknown nested name or a bad value fails here
         checked += 1
         if cls is OperatorSettings:
-            assert settings.kafka.bootstrap.endswith("-kafka-kafka-bootstrap.ioc-system.svc:9092")
+            assert settings.kafka.bootstrap.endswith("-kafka-kafka-bootstrap.ioc-system.svc:9093")  # TLS listener
+            assert (settings.kafka.security_protocol, settings.kafka.username) == ("SASL_SSL", "ioc-operator")
             assert settings.clickhouse.host == "clickhouse-ioc-ioc-platform-ch.ioc-system.svc"
             assert settings.namespace == "ioc-sites"
             assert settings.image == f"ghcr.io/ioc-platform/ioc:{APP_VERSION}"
@@ -354,7 +364,16 @@ def test_optional_dependencies_are_off_by_default_and_wired_when_on(
     assert one(everything, "KafkaNodePool")["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"]
     chi = one(everything, "ClickHouseInstallation")
     env = {e["name"]: e.get("value") for e in container(one(everything, "Deployment", "streams"))["env"]}
-    assert env["IOC_STREAMS_KAFKA__BOOTSTRAP"] == f"{kafka['metadata']['name']}-kafka-bootstrap.ioc-system.svc:9092"
+    assert env["IOC_STREAMS_KAFKA__BOOTSTRAP"] == f"{kafka['metadata']['name']}-kafka-bootstrap.ioc-system.svc:9093"
+    # SCRAM over TLS on its only listener, ACLs enforced; one KafkaUser per component, as ioc.kafka_access says.
+    [listener] = kafka["spec"]["kafka"]["listeners"]
+    assert (listener["tls"], listener["authentication"]["type"]) == (True, "scram-sha-512")
+    assert kafka["spec"]["kafka"]["authorization"]["type"] == "simple"
+    users = {u["metadata"]["name"]: u for u in find(everything, "KafkaUser")}
+    assert set(users) == set(kafka_access.COMPONENT_GRANTS)
+    assert users["ioc-bridge"]["spec"]["authorization"]["acls"] == kafka_access.strimzi_acls(
+        kafka_access.COMPONENT_GRANTS["ioc-bridge"]
+    )
     assert env["IOC_STREAMS_CLICKHOUSE__HOST"] == f"clickhouse-{chi['metadata']['name']}.ioc-system.svc"
     # The first migration cannot run before the in-cluster ClickHouse exists.
     assert one(everything, "Job")["metadata"]["annotations"]["helm.sh/hook"] == "post-install,pre-upgrade"

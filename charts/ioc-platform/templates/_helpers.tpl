@@ -89,12 +89,83 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (include "ioc-platform.componentName" (dict "ctx" . "component" "operator-key")) .Values.operator.secretKey.existingSecret }}
 {{- end }}
 
-{{/* Kafka bootstrap servers: the in-cluster Strimzi cluster's when enabled, else kafka.bootstrap. */}}
+{{/* Kafka bootstrap servers: the in-cluster Strimzi cluster's when enabled (its TLS listener, 9093, unless
+kafka.securityProtocol is PLAINTEXT), else kafka.bootstrap. */}}
 {{- define "ioc-platform.kafkaBootstrap" -}}
 {{- if .Values.strimzi.enabled }}
-{{- printf "%s-kafka-bootstrap.%s.svc:9092" (include "ioc-platform.componentName" (dict "ctx" . "component" "kafka")) .Release.Namespace }}
+{{- $port := ternary 9092 9093 (eq .Values.kafka.securityProtocol "PLAINTEXT") }}
+{{- printf "%s-kafka-bootstrap.%s.svc:%d" (include "ioc-platform.componentName" (dict "ctx" . "component" "kafka")) .Release.Namespace $port }}
 {{- else }}
 {{- .Values.kafka.bootstrap }}
+{{- end }}
+{{- end }}
+
+{{/* Whether Kafka clients use TLS (SSL or SASL_SSL). */}}
+{{- define "ioc-platform.kafkaTls" -}}
+{{- if has .Values.kafka.securityProtocol (list "SSL" "SASL_SSL") }}true{{ end }}
+{{- end }}
+
+{{/* The Secret with the brokers' CA: Strimzi's cluster CA when strimzi.enabled, else kafka.caSecret. */}}
+{{- define "ioc-platform.kafkaCaSecret" -}}
+{{- if .Values.strimzi.enabled }}
+{{- printf "%s-cluster-ca-cert" (include "ioc-platform.componentName" (dict "ctx" . "component" "kafka")) }}
+{{- else }}
+{{- required "kafka.caSecret is required when kafka.securityProtocol uses TLS" .Values.kafka.caSecret }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret with a principal's SCRAM password (key `password`): kafka.userSecrets.<user>, else the Secret
+named after the principal, as Strimzi's KafkaUser writes it. Call with dict "ctx" . "user" <principal>. */}}
+{{- define "ioc-platform.kafkaUserSecret" -}}
+{{- if .ctx.Values.strimzi.enabled }}
+{{- .user }}
+{{- else }}
+{{- get .ctx.Values.kafka.userSecrets .user | default .user }}
+{{- end }}
+{{- end }}
+
+{{/* A component's Kafka endpoint as environment (ioc.settings.KafkaEndpoint): its own principal, over TLS.
+Call with dict "ctx" . "prefix" "IOC_BRIDGE_" "user" "ioc-bridge". */}}
+{{- define "ioc-platform.kafkaEnv" -}}
+{{- $values := .ctx.Values }}
+- name: {{ .prefix }}KAFKA__BOOTSTRAP
+  value: {{ include "ioc-platform.kafkaBootstrap" .ctx | quote }}
+- name: {{ .prefix }}KAFKA__SECURITY_PROTOCOL
+  value: {{ $values.kafka.securityProtocol | quote }}
+{{- if hasPrefix "SASL_" $values.kafka.securityProtocol }}
+- name: {{ .prefix }}KAFKA__SASL_MECHANISM
+  value: {{ $values.kafka.saslMechanism | quote }}
+- name: {{ .prefix }}KAFKA__USERNAME
+  value: {{ .user | quote }}
+- name: {{ .prefix }}KAFKA__PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "ioc-platform.kafkaUserSecret" (dict "ctx" .ctx "user" .user) }}
+      key: password
+{{- end }}
+{{- if include "ioc-platform.kafkaTls" .ctx }}
+- name: {{ .prefix }}KAFKA__CA_FILE
+  value: /etc/ioc/kafka-ca/ca.crt
+{{- end }}
+{{- end }}
+
+{{/* The brokers' CA, mounted where kafkaEnv's CA_FILE points (nothing without TLS). */}}
+{{- define "ioc-platform.kafkaVolumes" -}}
+{{- if include "ioc-platform.kafkaTls" . }}
+- name: kafka-ca
+  secret:
+    secretName: {{ include "ioc-platform.kafkaCaSecret" . }}
+    items:
+      - key: ca.crt
+        path: ca.crt
+{{- end }}
+{{- end }}
+
+{{- define "ioc-platform.kafkaVolumeMounts" -}}
+{{- if include "ioc-platform.kafkaTls" . }}
+- name: kafka-ca
+  mountPath: /etc/ioc/kafka-ca
+  readOnly: true
 {{- end }}
 {{- end }}
 
