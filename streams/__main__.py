@@ -37,7 +37,7 @@ def ensure_changelogs(runtime: Runtime) -> None:
         topics.KafkaTopic(table.changelog_topic.get_topic_name(), "state key", table.partitions, "changelog", True)
         for table in runtime.app.tables.values()
     ]
-    bootstrap = runtime.settings.kafka.bootstrap
+    bootstrap = runtime.settings.kafka  # the worker's own principal: it may create its app id's topics
     kafka_admin.ensure_topics(bootstrap, wanted)
     kafka_admin.wait_for_leaders(bootstrap, [t.name for t in wanted])
 

@@ -16,7 +16,7 @@ from faust.utils.functional import consecutive_numbers
 from ioc import topics
 from ioc.clients import clickhouse
 from ioc.reference import ReferenceModel, default_reference_model, load_reference_model
-from ioc.settings import StreamsSettings
+from ioc.settings import KafkaEndpoint, StreamsSettings
 from ioc.units import UnitTree, load_tree
 from ioc.workdays import WorkingCalendar, default_calendar
 from streams.lifecycle import Context
@@ -34,6 +34,17 @@ TICKED: Final[tuple[topics.KafkaTopic, ...]] = (
     topics.AGGREGATES,
     topics.INCIDENT_SIGNALS,
 )
+
+
+def broker_credentials(kafka: KafkaEndpoint) -> faust.types.auth.CredentialsT | None:
+    """Faust's (aiokafka's) credentials for the worker's principal: SCRAM over TLS, TLS alone, or none."""
+    context = kafka.ssl_context()
+    if kafka.uses_sasl:
+        secret = kafka.password.get_secret_value() if kafka.password else None
+        return faust.SASLCredentials(
+            username=kafka.username, password=secret, ssl_context=context, mechanism=kafka.sasl_mechanism
+        )
+    return faust.SSLCredentials(context) if context is not None else None
 
 
 class QuietWorker(faust.Worker):
@@ -195,6 +206,7 @@ class Runtime:
         app = GatedApp(
             settings.app_id,
             broker=brokers,
+            broker_credentials=broker_credentials(settings.kafka),
             store="memory://",
             key_serializer="raw",
             value_serializer="raw",
