@@ -139,7 +139,7 @@ class _Session:
             raise RunError(f"no credentials for vendor(s) {', '.join(missing)}")
         self.producer = Producer(
             {
-                "bootstrap.servers": self.kafka.bootstrap,
+                **self.kafka.client_config(),  # whoever runs it (the stack's admin for `ioc simulate`), over TLS
                 "acks": "all",
                 "enable.idempotence": True,
                 "linger.ms": 20,
