@@ -329,6 +329,21 @@ def test_the_credential_is_read_only(commune: Warehouse, statement: str) -> None
     assert devices(commune) >= {f"v/{COMMUNE}-old"}  # still there and still readable
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        f"remote('127.0.0.1', {SOURCE_DB}.readings)",  # the warehouse through a loop-back connection
+        "url('http://127.0.0.1:1/', CSV, 'x String')",  # the server as a proxy into the cluster
+        "file('../users.xml', CSV, 'x String')",
+    ],
+    ids=["remote", "url", "file"],
+)
+def test_table_functions_are_refused(commune: Warehouse, source: str) -> None:
+    with pytest.raises(WarehouseError, match="Table functions are forbidden in readonly mode"):
+        commune.query(f"SELECT * FROM {source} LIMIT 1")
+    assert devices(commune) >= {f"v/{COMMUNE}-old"}
+
+
 def test_limits_cannot_be_raised_from_the_client(clickhouse: dict[str, Any], sites: dict[str, dict[str, str]]) -> None:
     secret = sites["tru-van-tho"]
     # The driver sends these with every query; the server keeps the profile's values all the same.
