@@ -184,7 +184,12 @@ class Validator:
                 return Rejected(exc.reason, exc.message, where.vendor, where.device)
             first_error = exc
         # Not a platform reading: maybe a FIWARE Smart Data Models entity, which is normalised.
-        document = _generic.decode(payload)
+        try:
+            document = _generic.decode(payload)
+        except msgspec.ValidationError as exc:  # JSON, but e.g. a number no float holds (1e400)
+            return Rejected(DeadLetterReason.SCHEMA, str(exc), where.vendor, where.device)
+        except msgspec.DecodeError as exc:  # e.g. invalid UTF-8 in a string the typed decoder did not reach
+            return Rejected(DeadLetterReason.NOT_JSON, str(exc), where.vendor, where.device)
         if not isinstance(document, dict) or not fiware.is_fiware(document):
             return Rejected(DeadLetterReason.SCHEMA, first_error.message, where.vendor, where.device)
         try:

@@ -310,3 +310,16 @@ def test_a_flood_of_refusals_is_summarised_per_device_and_reason() -> None:
         summaries.admit(("acme", f"d{i}", "schema"), 20.0, "x")
     assert len(summaries) == 3
     assert sum(s.count for s in summaries.due(20.0)) == 7
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b'{"vendor": "acme", "values": {"waterLevel": 1e400}}', "schema"),  # JSON, but no float holds it
+        (b'{"vendor": "acme", "device": "\xff\xfe", "values": {}}', "not-json"),  # not UTF-8
+    ],
+)
+def test_what_the_fiware_fallback_cannot_decode_is_refused_with_a_reason(payload: bytes, reason: str) -> None:
+    verdict = check(TOPIC, payload)
+    assert isinstance(verdict, Rejected)
+    assert verdict.reason == reason
