@@ -280,6 +280,8 @@ def _worker(names: SiteNames, uid: str, spec: IOCSiteSpec, settings: OperatorSet
                                 {"name": "IOC_STREAMS_APP_ID", "value": f"ioc-streams-site-{names.suffix}"},
                                 # Only this site's readings; the shared pool skips them (streams/siteconfig.py).
                                 {"name": "IOC_STREAMS_SITE", "value": names.config_key},
+                                # The warehouse database the shared pool writes, whatever the chart names it.
+                                {"name": "IOC_STREAMS_DATABASE", "value": settings.clickhouse.database},
                                 {"name": "IOC_STREAMS_DATA_DIR", "value": "/tmp/streams"},  # noqa: S108
                                 {"name": "IOC_STREAMS_KAFKA__BOOTSTRAP", "value": settings.kafka.bootstrap},
                                 {"name": "IOC_STREAMS_CLICKHOUSE__HOST", "value": settings.clickhouse.host},

@@ -82,3 +82,4 @@ def test_an_isolated_sites_worker_is_told_its_site() -> None:
     (worker,) = [c for c in children if c["metadata"]["name"] == "dong-hoa-worker"]
     env = {e["name"]: e.get("value") for e in worker["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["IOC_STREAMS_SITE"] == "25942" and env["IOC_STREAMS_APP_ID"] == "ioc-streams-site-25942"
+    assert env["IOC_STREAMS_DATABASE"] == OperatorSettings().clickhouse.database
