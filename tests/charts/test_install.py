@@ -28,6 +28,8 @@ from typing import Any
 import pytest
 import yaml
 
+from ioc.clients import dynsec
+from ioc.settings import MqttEndpoint
 from iocctl.localstack.kube import write_kubeconfig
 from iocctl.localstack.process import free_port
 from operators import crds
@@ -171,6 +173,14 @@ def release(
         "ioc-mqtt-admin",
         {"username": mosquitto["admin_user"], "password": mosquitto["admin_password"]},
     )
+    # The chart's defaults: MQTT over TLS (the broker's CA in ioc-mqtt-ca) and the bridge's own login.
+    _secret(kube, namespace, "ioc-mqtt-ca", {"ca.crt": Path(mosquitto["ca_file"]).read_text(encoding="utf-8")})
+    _secret(
+        kube,
+        namespace,
+        "ioc-bridge-mqtt",
+        {"username": f"ioc-bridge-{name}", "password": uuid.uuid4().hex},
+    )
     values = {
         "kafka": {"bootstrap": kafka["bootstrap"]},
         "clickhouse": {
@@ -182,7 +192,7 @@ def release(
         },
         "mqtt": {
             "host": mosquitto["host"],
-            "port": mosquitto["port"],
+            "port": mosquitto["tls_port"],
             "auth": {"existingSecret": "ioc-mqtt-admin"},
         },
     }
@@ -206,7 +216,15 @@ def release(
         "2m",
     )
     try:
-        yield {"name": name, "namespace": namespace, "notes": installed.stdout, "kube": kube, "values": values}
+        yield {
+            "name": name,
+            "namespace": namespace,
+            "notes": installed.stdout,
+            "kube": kube,
+            "values": values,
+            "mqtt_ca_file": mosquitto["ca_file"],
+            "mosquitto": mosquitto,
+        }
     finally:
         helm.run("uninstall", name, "--namespace", namespace, "--kubeconfig", kube["kubeconfig"], check=False)
 
@@ -333,8 +351,10 @@ def test_the_operator_reconciles_a_site_with_the_charts_service_account(
             "IOC_OPERATOR_KUBE__KUBECONFIG": str(kubeconfig),
             # ... the local ClickHouse 18.16 has no CREATE USER, so site logins go to its users.d; ...
             "IOC_OPERATOR_CLICKHOUSE_USERS_D": clickhouse["users_d"],
-            # ... and the pod's liveness port may be taken on this machine.
+            # ... the pod's liveness port may be taken on this machine; ...
             "IOC_OPERATOR_LIVENESS_ENDPOINT": f"http://127.0.0.1:{free_port()}/healthz",
+            # ... and the CA the pod mounts from ioc-mqtt-ca is the stack's file here.
+            "IOC_OPERATOR_MQTT__TLS_CA_FILE": release["mqtt_ca_file"],
         }
     )
     assert env["IOC_OPERATOR_KAFKA__BOOTSTRAP"] == release["values"]["kafka"]["bootstrap"]
@@ -348,6 +368,14 @@ def test_the_operator_reconciles_a_site_with_the_charts_service_account(
         kubectl(kube, "apply", "-n", sites, "-f", "-", stdin=json.dumps(site(name, UNIT, "district")))
         found = wait_for(lambda: ready(kube, sites, name), 90, f"{name} Ready\n{operator.text()[-3000:]}")
         assert found["status"]["database"] == f"ioc_site_{UNIT}"
+        # The bridge's own login (bridge.mqttAuth), created by the operator with role ioc-bridge only.
+        broker = release["mosquitto"]
+        admin = MqttEndpoint(
+            host=broker["host"], port=broker["port"], username=broker["admin_user"], password=broker["admin_password"]
+        )
+        with dynsec.DynsecAdmin(admin) as control:
+            bridge = control.get_client(env["IOC_OPERATOR_BRIDGE_USERNAME"])
+        assert bridge is not None and [r["rolename"] for r in bridge["roles"]] == [dynsec.BRIDGE_ROLE]
         config_map = _get(kube, "configmap", f"{name}-config", "-n", sites)
         assert "site.json" in config_map["data"]
         dashboard = _get(kube, "deployment", f"{name}-dashboard", "-n", sites)

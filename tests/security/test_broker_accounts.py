@@ -30,6 +30,7 @@ from ioc.clients import dynsec
 from ioc.events import SensorKind, SensorReading
 from ioc.settings import MqttEndpoint
 from iocctl.localstack.mosquitto import mqtt_login_ok, write_tls_files
+from operators import broker
 from sensors.sdk import ConnectRefused, VendorClient
 from tests.operators import conftest as operator_fixtures
 from tests.operators.conftest import (
@@ -327,6 +328,14 @@ def test_the_operator_gives_the_bridge_its_own_least_privilege_login(
 ) -> None:
     with dynsec.DynsecAdmin(mqtt_admin(mosquitto)) as admin:
         record = admin.get_client(BRIDGE_LOGIN[0])
+        # A bridge login named like the admin or a tenant is refused before anything is touched.
+        for name in ("admin", dynsec.vendor_username(VENDOR)):
+            with pytest.raises(dynsec.ForeignClient, match="cannot be the bridge's login"):
+                broker.ensure_bridge(admin, name, "stolen")
+    assert mqtt_login_ok(mosquitto["host"], mosquitto["port"], "admin", mosquitto["admin_password"])
+    assert mqtt_login_ok(
+        mosquitto["host"], int(issued["port"]), issued["username"], issued["password"], ca_file=issued["ca_file"]
+    )
     assert record is not None and [r["rolename"] for r in record["roles"]] == [dynsec.BRIDGE_ROLE]
     assert record.get("textdescription") == dynsec.PLATFORM_MARK
     bridge = Probe(mosquitto, *BRIDGE_LOGIN, ca_file=mosquitto["ca_file"])
