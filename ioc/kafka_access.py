@@ -11,7 +11,8 @@ import dataclasses
 from typing import Final, Literal
 
 from ioc import topics
-from ioc.events import IncidentCommand
+from ioc.codecs import ContractError
+from ioc.events import DeadLetterReason, IncidentCommand
 from ioc.fields import UNIT_CODE
 
 __all__ = [
@@ -22,8 +23,11 @@ __all__ = [
     "GATEWAY",
     "OPERATOR",
     "REPORTING",
+    "SITE_COMMAND_TOPICS",
     "STREAMS",
     "Grant",
+    "SiteCommandVerdict",
+    "judge_site_command",
     "site_command_topic",
     "site_grants",
     "site_of_command_topic",
@@ -87,7 +91,8 @@ COMPONENT_GRANTS: Final[dict[str, tuple[Grant, ...]]] = {
         _topic(topics.CITIZEN_REPORTS, _CONSUME),
         _topic(topics.SERVICE_RECORDS, _CONSUME),
         _topic(topics.SITE_CONFIG, _CONSUME),
-        _topic(topics.INCIDENT_COMMANDS, _CONSUME),
+        # The relay (streams.siterelay) moves each site's commands here with the site its topic names.
+        _topic(topics.INCIDENT_COMMANDS, _BOTH),
         # Sites' command topics and isolated sites' copies: read, never written.
         Grant("topic", "ioc.site-", _CONSUME, prefixed=True),
         Grant("topic", STREAMS, ("READ", "WRITE", "DESCRIBE", "CREATE", "DESCRIBE_CONFIGS"), prefixed=True),
@@ -145,6 +150,39 @@ def site_of_command_topic(name: str) -> str | None:
         return None
     unit = name[len(prefix) : -len(suffix)]
     return unit if UNIT_CODE.match(unit) else None
+
+
+SITE_COMMAND_TOPICS: Final = rf"^ioc\.site-[0-9]+\.{_COMMANDS_SHORT}\.v1$"
+"""Every site's command topic, as a subscription pattern (librdkafka's: a leading ^ makes it a regex; its
+own regex engine, so no {m,n}: `judge_site_command` checks the unit code)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SiteCommandVerdict:
+    """A command read from a site's command topic: accepted (with the site the topic names) or refused."""
+
+    command: IncidentCommand | None
+    reason: DeadLetterReason | None = None
+    detail: str = ""
+
+
+def judge_site_command(topic: str, value: bytes) -> SiteCommandVerdict:
+    """Judge a record of a site's command topic; never raises.
+
+    Only `site_principal(unit)` can write that topic, so the topic names who commands; a body naming
+    another site is forged (or a bug) and refused, never believed.
+    """
+    unit = site_of_command_topic(topic)
+    if unit is None:
+        return SiteCommandVerdict(None, DeadLetterReason.BAD_TOPIC, f"{topic} is not a site's command topic")
+    try:
+        command = topics.INCIDENT_COMMANDS.decode(value)
+    except ContractError as exc:
+        return SiteCommandVerdict(None, exc.reason, exc.message)
+    if command.site_unit != unit:
+        detail = f"command {command.command_id} names site {command.site_unit} but was written to site {unit}'s topic"
+        return SiteCommandVerdict(None, DeadLetterReason.TOPIC_MISMATCH, detail)
+    return SiteCommandVerdict(command)
 
 
 def site_grants(unit: str) -> tuple[Grant, ...]:

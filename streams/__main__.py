@@ -6,6 +6,7 @@ Workers with the same app id share the partitions; extra arguments go to Faust (
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -14,6 +15,7 @@ from ioc.clients import kafka_admin
 from ioc.settings import StreamsSettings
 from streams.agents import register_all
 from streams.runtime import Runtime
+from streams.siterelay import SiteCommandRelay
 
 
 def clock_of(settings: StreamsSettings) -> Callable[[], float]:
@@ -48,6 +50,9 @@ def main() -> None:
     register_all(runtime)
     if sys.argv[1:2] == ["worker"]:
         ensure_changelogs(runtime)
+        # Sites' commands reach the incidents agent through the relay (their site taken from their topic).
+        relay = SiteCommandRelay(settings)
+        threading.Thread(target=relay.run, args=(threading.Event(),), name="site-commands", daemon=True).start()
     runtime.app.main()
 
 

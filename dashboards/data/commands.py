@@ -8,7 +8,7 @@ from typing import Any, Final, Protocol
 
 from confluent_kafka import KafkaException, Producer
 
-from ioc import topics
+from ioc import kafka_access, topics
 from ioc.events import IncidentCommand
 from ioc.settings import KafkaEndpoint
 
@@ -77,6 +77,14 @@ class KafkaCommandSender:
         )
         # One producer per process is shared by every session; flush() below waits for its own message.
         self._lock = threading.Lock()
+        self._per_site = endpoint.uses_sasl
+
+    def _topic(self, command: IncidentCommand) -> str:
+        # An authenticated dashboard is its site's principal and may write only its site's command topic (the
+        # workers take the site from it); a development broker without authentication has the shared topic.
+        if self._per_site:
+            return kafka_access.site_command_topic(command.site_unit).name
+        return topics.INCIDENT_COMMANDS.name
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Deliver what is queued; the producer is destroyed with its last reference."""
@@ -89,7 +97,7 @@ class KafkaCommandSender:
         try:
             with self._lock:
                 self._producer.produce(
-                    topics.INCIDENT_COMMANDS.name,
+                    self._topic(command),
                     key=command.incident_id.encode("utf-8"),
                     value=topics.INCIDENT_COMMANDS.encode(command),
                     partition=partition,

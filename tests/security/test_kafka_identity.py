@@ -9,8 +9,9 @@ when it already runs with authentication, else one started here).
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,11 @@ from confluent_kafka.admin import AdminClient
 
 from ioc import kafka_access, topics
 from ioc.clients import kafka_admin
-from ioc.events import IncidentAction, IncidentCommand
-from ioc.settings import KafkaEndpoint
+from ioc.events import DeadLetterReason, IncidentAction, IncidentCommand
+from ioc.settings import KafkaEndpoint, StreamsSettings
 from iocctl.localstack.install import Installer
 from iocctl.localstack.stack import Stack, default_cache_dir
+from streams.siterelay import SiteCommandRelay
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka]
 
@@ -106,8 +108,9 @@ def fetch_errors(endpoint: KafkaEndpoint, topic: str, group: str, seconds: float
         deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=seconds)
         while dt.datetime.now(dt.UTC) < deadline and KafkaError.TOPIC_AUTHORIZATION_FAILED not in codes:
             message = consumer.poll(0.5)
-            if message is not None and message.error():
-                codes.add(message.error().code())
+            error = message.error() if message is not None else None
+            if error is not None:
+                codes.add(error.code())
         return codes
     finally:
         consumer.close()
@@ -116,7 +119,8 @@ def fetch_errors(endpoint: KafkaEndpoint, topic: str, group: str, seconds: float
 def assert_sasl_refused(endpoint: KafkaEndpoint) -> None:
     """The broker refuses `endpoint`'s login with SASL's reason, as librdkafka reports it."""
     errors: list[KafkaError] = []
-    client = AdminClient({**endpoint.client_config(), "socket.timeout.ms": 5000, "error_cb": errors.append})
+    config: dict[str, Any] = {**endpoint.client_config(), "socket.timeout.ms": 5000, "error_cb": errors.append}
+    client = AdminClient(config)
     with pytest.raises(KafkaException):
         client.list_topics(timeout=6)
     client.poll(1)  # serves the error callback
@@ -198,9 +202,11 @@ def test_the_api_cannot_read_readings(secure_kafka: dict[str, Any]) -> None:
     assert read_back(as_(secure_kafka, kafka_access.STREAMS), topics.CITIZEN_REPORTS.name, marker)
 
 
-def test_the_streams_worker_cannot_forge_commands_or_configuration(secure_kafka: dict[str, Any]) -> None:
+def test_the_streams_worker_cannot_forge_commands_or_configuration(
+    secure_kafka: dict[str, Any], sites: dict[str, KafkaEndpoint]
+) -> None:
     streams = as_(secure_kafka, kafka_access.STREAMS)
-    for topic in (topics.INCIDENT_COMMANDS.name, topics.SITE_CONFIG.name, topics.CITIZEN_REPORTS.name):
+    for topic in (kafka_access.site_command_topic(SITE_A).name, topics.SITE_CONFIG.name, topics.CITIZEN_REPORTS.name):
         error = produce(streams, topic, b"forged")
         assert error is not None and error.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED, (topic, error)
     assert produce(streams, topics.INCIDENTS.name, b"an-incident-version") is None
@@ -248,3 +254,69 @@ def test_the_stack_hands_every_component_its_own_principal(secure_kafka: dict[st
     assert secure_kafka["security_protocol"] == "SASL_SSL" and Path(secure_kafka["ca_file"]).is_file()
     # stack.json holds passwords: only its owner reads it.
     assert (Path(secure_kafka["log"]).parents[1] / "stack.json").stat().st_mode & 0o077 == 0
+
+
+def test_a_forged_site_in_a_command_body_is_not_carried_out(
+    secure_kafka: dict[str, Any], sites: dict[str, KafkaEndpoint]
+) -> None:
+    """Site A writes, on its own topic, a command naming site B: the workers' relay refuses it (topic-mismatch)."""
+    streams = as_(secure_kafka, kafka_access.STREAMS)
+    admin = KafkaEndpoint.from_service(secure_kafka)
+    settings = StreamsSettings(kafka=streams, app_id=f"{kafka_access.STREAMS}-relay-{uuid.uuid4().hex[:6]}")
+    commands_end = end_offsets(admin, topics.INCIDENT_COMMANDS.name)
+    letters_end = end_offsets(admin, topics.DEADLETTER.name)
+    relay, stop = SiteCommandRelay(settings), threading.Event()
+    thread = threading.Thread(target=relay.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        own_topic = kafka_access.site_command_topic(SITE_A).name
+        forged = command(SITE_B, incident="flood-level:25750:1")
+        legit = command(SITE_A)
+        assert produce(sites[SITE_A], own_topic, forged) is None  # the broker lets A write its own topic ...
+        assert produce(sites[SITE_A], own_topic, legit) is None
+        legit_id = topics.INCIDENT_COMMANDS.decode(legit).command_id.encode()
+        relayed = read_new(admin, topics.INCIDENT_COMMANDS.name, commands_end, lambda v: any(legit_id in x for x in v))
+        forged_id = topics.INCIDENT_COMMANDS.decode(forged).command_id
+        letters = read_new(
+            admin, topics.DEADLETTER.name, letters_end, lambda v: any(forged_id.encode() in x for x in v)
+        )
+    finally:
+        stop.set()
+        thread.join(15)
+    # ... but what reaches the incidents agent is only A's own command, with A's site.
+    decoded = [topics.INCIDENT_COMMANDS.decode(v) for v in relayed]
+    # (earlier tests' commands on A's topic are relayed too: this relay's group starts at the beginning)
+    assert topics.INCIDENT_COMMANDS.decode(legit).command_id in {c.command_id for c in decoded if c.site_unit == SITE_A}
+    assert forged_id not in {c.command_id for c in decoded}
+    [letter] = [
+        topics.DEADLETTER.decode(v) for v in letters if forged_id.encode() in topics.DEADLETTER.decode(v).payload
+    ]
+    assert letter.reason is DeadLetterReason.TOPIC_MISMATCH and letter.source.startswith(own_topic)
+    assert f"names site {SITE_B}" in letter.detail
+
+
+def end_offsets(endpoint: KafkaEndpoint, topic: str) -> dict[int, int]:
+    consumer = Consumer({**endpoint.client_config(), "group.id": f"probe-{uuid.uuid4().hex}"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+    finally:
+        consumer.close()
+
+
+def read_new(
+    endpoint: KafkaEndpoint, topic: str, starts: dict[int, int], done: Callable[[list[bytes]], bool]
+) -> list[bytes]:
+    """Values written to `topic` after `starts`, read until `done` says so (or 30 s)."""
+    consumer = Consumer({**endpoint.client_config(), "group.id": f"probe-{uuid.uuid4().hex}"})
+    values: list[bytes] = []
+    try:
+        consumer.assign([TopicPartition(topic, p, o) for p, o in starts.items()])
+        deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30)
+        while dt.datetime.now(dt.UTC) < deadline and not done(values):
+            message = consumer.poll(0.5)
+            if message is not None and not message.error():
+                values.append(message.value() or b"")
+        return values
+    finally:
+        consumer.close()
