@@ -22,8 +22,10 @@ import pytest
 from clickhouse_driver import Client
 from clickhouse_driver.errors import ServerException
 
+from dashboards.data.site import SiteData
+from dashboards.sites import Site, UnitOutsideSite
 from ioc.clients.clickhouse import Warehouse, WarehouseError, connect
-from ioc.settings import ClickHouseEndpoint
+from ioc.settings import ClickHouseEndpoint, DashboardSettings, KafkaEndpoint
 from streams.warehouse import migrations
 from tests.operators.conftest import (
     OperatorProcess,
@@ -378,6 +380,37 @@ def test_result_size_memory_and_time_are_limited(admin: Warehouse, commune: Ware
         commune.query("SELECT count() AS n FROM system.numbers")
     assert time.monotonic() - started < 15
     assert devices(commune) >= {f"v/{COMMUNE}-old"}  # the connection still serves ordinary reads
+
+
+def test_the_dashboards_reads_work_with_the_sites_own_login(commune: Warehouse) -> None:
+    """What the commune's dashboard runs, through its own login, limits and copies: legitimate reads flow."""
+    settings = DashboardSettings(site_unit=COMMUNE, kafka=KafkaEndpoint(bootstrap="127.0.0.1:1"))
+    data = SiteData(commune, Site.from_settings(settings), live_ttl_s=0, slow_ttl_s=0)
+    period = T0.date().replace(day=1)
+    reads = {
+        "headline": lambda: data.headline(COMMUNE),
+        "children_figures": lambda: data.children_figures(COMMUNE),
+        "water_levels": lambda: data.water_levels(COMMUNE),
+        "water_trend": lambda: data.water_trend(COMMUNE),
+        "aqi_stations": lambda: data.aqi_stations(COMMUNE),
+        "violations": lambda: data.violations(COMMUNE),
+        "hotspots": lambda: data.hotspots(COMMUNE),
+        "camera_events": lambda: data.camera_events(COMMUNE),
+        "incident_queue": lambda: data.incident_queue(COMMUNE),
+        "reports_by_state": lambda: data.reports_by_state(COMMUNE),
+        "reports": lambda: data.reports(COMMUNE),
+        "escalations": lambda: data.escalations(COMMUNE),
+        "scorecard": lambda: data.scorecard(COMMUNE, period),
+        "devices_by_vendor": lambda: data.devices_by_vendor(COMMUNE),
+        "silent_devices": lambda: data.silent_devices(COMMUNE),
+    }
+    found = {name: read() for name, read in reads.items()}
+    assert {r["report_id"] for r in found["reports"]} == {f"r-{COMMUNE}-old", f"r-{COMMUNE}-new"}
+    # The copy holds •••••••678; the data layer masks it again for a viewer: only the last 3 digits either way.
+    assert {r["contact_phone"].replace("•", "") for r in found["reports"]} == {"678"}
+    assert {e["plate"] for e in found["camera_events"]} == {"61A-•••.••"}
+    with pytest.raises(UnitOutsideSite, match="not within site"):
+        data.reports(FAR)  # outside the site: refused before any SQL runs
 
 
 def test_the_quota_stops_a_flood_and_spares_everyone_else(
