@@ -351,7 +351,7 @@ _PAGES: Final[tuple[Query, ...]] = (
         "deadletters",
         "Refused inputs per vendor and reason over the last hours.",
         """
-        SELECT vendor, reason, count() AS letters, max(received_at) AS last_at
+        SELECT vendor, reason, sum(count) AS letters, max(received_at) AS last_at
         FROM deadletters FINAL
         WHERE received_at >= now() - INTERVAL %(hours)s HOUR
               AND (if(startsWith(source, 'ioc/v1/'), splitByChar('/', source)[3], '') IN %(scope_units)s

@@ -236,7 +236,7 @@ class Bridge:
             self.stats.rejected[verdict.reason] += 1
             summary_key = (verdict.vendor or topic[:200], verdict.device or "", verdict.reason.value)
             with self._lock:
-                admitted = self._summaries.admit(summary_key, now, verdict.detail)
+                admitted = self._summaries.admit(summary_key, now, verdict.detail, topic[:500])
             if admitted:
                 self._dead_letter(topic, item_bytes, verdict, mid)
             else:
@@ -465,8 +465,7 @@ class Bridge:
                 device or None,
             )
             try:
-                source = f"ioc/v1/+/+/{who}/{device}" if vendor_known else who
-                self._dead_letter(source, b"", verdict, 0, count=summary.count)
+                self._dead_letter(summary.topic or who, b"", verdict, 0, count=summary.count)
             except Exception:  # a lost summary loses a count, never a reading
                 log.exception("could not send a summary of %d refusals", summary.count)
 

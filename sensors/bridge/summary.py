@@ -22,6 +22,7 @@ class Summary:
     opened_at: float
     count: int = 0
     sample: str = ""
+    topic: str = ""  # where the last one came from (its MQTT topic names the unit)
 
 
 class Summariser:
@@ -35,11 +36,12 @@ class Summariser:
         self._open: OrderedDict[tuple[str, str, str], Summary] = OrderedDict()
         self._evicted: list[Summary] = []
 
-    def admit(self, key: tuple[str, str, str], now: float, detail: str) -> bool:
+    def admit(self, key: tuple[str, str, str], now: float, detail: str, topic: str = "") -> bool:
         summary = self._open.get(key)
         if summary is not None and now - summary.opened_at < self._interval_s:
             summary.count += 1
             summary.sample = detail
+            summary.topic = topic
             return False
         if summary is not None:  # its interval is over: report it, and this refusal opens the next
             self._evicted.append(self._open.pop(key))
