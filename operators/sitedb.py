@@ -73,6 +73,8 @@ SITE_TABLES: Final[dict[str, tuple[str, ...]]] = {
     "citizen_reports": ("path",),
     "dossiers": ("path",),
     "indicators_766": ("path",),
+    # The workers' refusals of commands about the site's incidents, for the dashboard that sent them.
+    "command_refusals": ("path", "responsible_path"),
 }
 """Warehouse tables a site sees, with the path columns that place a row in the tree."""
 
@@ -386,7 +388,13 @@ def _ensure_user(
 
 def drop_site(warehouse: Warehouse, names: SiteNames, *, users_d: Path | None) -> None:
     """Remove the site's database (copies and feeds) and user; nothing happens for parts already gone."""
-    warehouse.command(f"DROP DATABASE IF EXISTS {_ident(names.database)}")
+    database = _ident(names.database)
+    # Feeds first: a feed whose copy is gone makes every insert into its warehouse table fail, for every
+    # site, and DROP DATABASE may drop a copy before its feed.
+    rows = warehouse.query("SELECT name FROM system.tables WHERE database = %(db)s", {"db": database})
+    for name in sorted(r["name"] for r in rows if _FEED.match(r["name"])):
+        warehouse.command(f"DROP TABLE IF EXISTS {database}.{_ident(name)}")
+    warehouse.command(f"DROP DATABASE IF EXISTS {database}")
     if warehouse.modern:
         user = _ident(names.clickhouse_user)
         for kind in ("USER", "QUOTA", "SETTINGS PROFILE"):
