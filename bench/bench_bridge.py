@@ -21,10 +21,10 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from ioc import codecs, topics
+from ioc import codecs, kafka_access, topics
 from ioc.clients import dynsec
 from ioc.events import IngestBatch
-from ioc.settings import MqttEndpoint
+from ioc.settings import KafkaEndpoint, MqttEndpoint
 from iocctl.localstack import Stack
 
 PUBLISHER = r"""
@@ -87,7 +87,7 @@ def _run(stack_info: dict[str, Any], *, rate: float, batch: int, devices: int, s
         "IOC_BRIDGE_MQTT__TLS_CA_FILE": mosquitto["ca_file"],
         "IOC_BRIDGE_MQTT__USERNAME": mosquitto["bridge_user"],
         "IOC_BRIDGE_MQTT__PASSWORD": mosquitto["bridge_password"],
-        "IOC_BRIDGE_KAFKA__BOOTSTRAP": kafka["bootstrap"],
+        **KafkaEndpoint.from_service(kafka, kafka_access.BRIDGE).environment("IOC_BRIDGE_KAFKA__"),
         "IOC_BRIDGE_SHARE_GROUP": f"bench-{vendor}",
         "IOC_BRIDGE_REPLICA": vendor,
         "IOC_BRIDGE_DEVICE_RATE_PER_S": "100000",
@@ -97,7 +97,7 @@ def _run(stack_info: dict[str, Any], *, rate: float, batch: int, devices: int, s
         "IOC_BRIDGE_LINGER_MS": os.environ.get("BENCH_LINGER_MS", "20"),
     }
     readings = topics.READINGS.name
-    consumer = Consumer({"bootstrap.servers": kafka["bootstrap"], "group.id": f"bench-{vendor}"})
+    consumer = Consumer({**KafkaEndpoint.from_service(kafka).client_config(), "group.id": f"bench-{vendor}"})
     parts = consumer.list_topics(readings, timeout=10).topics[readings].partitions
     consumer.assign(
         [TopicPartition(readings, p, consumer.get_watermark_offsets(TopicPartition(readings, p))[1]) for p in parts]

@@ -24,10 +24,10 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from ioc import codecs, topics
+from ioc import codecs, kafka_access, topics
 from ioc.clients import clickhouse
 from ioc.events import DeviceMinute, IngestBatch, Ingested, MeasureStats, SensorKind, SensorReading
-from ioc.settings import ClickHouseEndpoint
+from ioc.settings import ClickHouseEndpoint, KafkaEndpoint
 from ioc.units import load_tree
 from iocctl.localstack import Stack
 from streams.agents.common import WindowStore
@@ -71,13 +71,13 @@ def _worker(info: dict[str, Any], database: str, root: Path, *, offset_reset: st
     ch, kafka = info["clickhouse"], info["kafka"]
     env = {
         **os.environ,
-        "IOC_STREAMS_KAFKA__BOOTSTRAP": kafka["bootstrap"],
+        **KafkaEndpoint.from_service(kafka, kafka_access.STREAMS).environment("IOC_STREAMS_KAFKA__"),
         "IOC_STREAMS_CLICKHOUSE__HOST": ch["host"],
         "IOC_STREAMS_CLICKHOUSE__PORT": str(ch["port"]),
         "IOC_STREAMS_CLICKHOUSE__HTTP_PORT": str(ch["http_port"]),
         "IOC_STREAMS_CLICKHOUSE__USER": ch["user"],
         "IOC_STREAMS_CLICKHOUSE__PASSWORD": ch["password"],
-        "IOC_STREAMS_APP_ID": f"bench-{uuid.uuid4().hex[:6]}",
+        "IOC_STREAMS_APP_ID": f"ioc-streams-bench-{uuid.uuid4().hex[:6]}",  # under the workers' ACL prefix
         "IOC_STREAMS_DATABASE": database,
         "IOC_STREAMS_DATA_DIR": str(root / "faust"),
         "IOC_STREAMS_WEB_PORT": "0",
@@ -101,7 +101,7 @@ def _count(warehouse: clickhouse.Warehouse, database: str, vendor: str) -> int:
 def _throughput(info: dict[str, Any], warehouse: clickhouse.Warehouse, root: Path) -> dict[str, float]:
     database = f"tp{uuid.uuid4().hex[:6]}"
     migrate(warehouse, database)
-    producer = Producer({"bootstrap.servers": info["kafka"]["bootstrap"], "linger.ms": 20})
+    producer = Producer({**KafkaEndpoint.from_service(info["kafka"]).client_config(), "linger.ms": 20})
     vendor, devices, per_device = "bench-tp", 500, 800
     base = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
     for step in range(per_device):
@@ -160,7 +160,7 @@ def _latency(info: dict[str, Any], warehouse: clickhouse.Warehouse, root: Path) 
     database = f"lt{uuid.uuid4().hex[:6]}"
     migrate(warehouse, database)
     worker = _worker(info, database, root, offset_reset="latest")
-    producer = Producer({"bootstrap.servers": info["kafka"]["bootstrap"], "linger.ms": 5})
+    producer = Producer({**KafkaEndpoint.from_service(info["kafka"]).client_config(), "linger.ms": 5})
     stop = threading.Event()
 
     def background() -> None:  # 5,000 readings/s from 500 calm gauges
