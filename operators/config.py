@@ -19,15 +19,7 @@ import pydantic
 
 from ioc import units
 from ioc.events import Module
-from ioc.reference import (
-    AqiBandRule,
-    RateOfChangeRule,
-    ReferenceModel,
-    Rule,
-    SilenceRule,
-    ThresholdRule,
-    Tier,
-)
+from ioc.reference import ReferenceModel, Rule, Tier
 from ioc.scope import site_scope
 from operators.models import API_VERSION, IOCSiteSpec
 from operators.names import SiteNames
@@ -80,23 +72,11 @@ def effective_modules(spec: IOCSiteSpec, tier: Tier) -> list[Module]:
     return list(spec.modules)
 
 
-def _applied_to_readings(rule: Rule) -> bool:
-    """Whether the stream workers apply a site's override of `rule` (streams/siteconfig.py: sensor rules only)."""
-    if isinstance(rule, SilenceRule):
-        return rule.kind != "camera"
-    return isinstance(rule, ThresholdRule | RateOfChangeRule | AqiBandRule)
-
-
 def _apply_overrides(spec: IOCSiteSpec, model: ReferenceModel, modules: list[Module]) -> list[Rule]:
     by_id = {rule.id: rule for rule in model.rules}
     for rule_id in spec.thresholds:
         if rule_id not in by_id:
             raise SiteSpecError(f"spec.thresholds.{rule_id}", f"no rule {rule_id!r} in reference model {model.name}")
-        if not _applied_to_readings(by_id[rule_id]):
-            raise SiteSpecError(
-                f"spec.thresholds.{rule_id}",
-                f"rule {rule_id} looks at cameras; the workers apply overrides to sensor rules only",
-            )
         if by_id[rule_id].module not in modules:
             raise SiteSpecError(
                 f"spec.thresholds.{rule_id}",

@@ -145,9 +145,8 @@ class WorkersSpec(_Wire):
 
 
 class RuleOverride(pydantic.BaseModel):
-    """New values for some fields of one sensor rule of the reference model (threshold, rate of change, AQI
-    band, silence); each must be a field of that rule's type. The stream workers apply them to readings of the
-    site's subtree. Camera rules take no overrides: the camera workers run the reference model's."""
+    """New values for some fields of one reference-model rule; each must be a field of that rule's type. The
+    stream workers apply them to the readings and camera events of the site's subtree (streams/siteconfig.py)."""
 
     model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
     above: float | None = None
@@ -157,6 +156,11 @@ class RuleOverride(pydantic.BaseModel):
     per_minutes: float | None = None
     min_aqi: int | None = None
     silent_minutes: float | None = None
+    dedupe_minutes: float | None = None
+    min_confidence: float | None = None
+    min_events: int | None = None
+    window_minutes: float | None = None
+    radius_m: float | None = None
 
     def fields(self) -> dict[str, Any]:
         """The fields this override sets."""
@@ -183,8 +187,8 @@ class IOCSiteSpec(_Wire):
     thresholds: dict[RuleId, RuleOverride] = pydantic.Field(
         default_factory=dict,
         max_length=64,
-        description="Per-rule overrides of the reference model's sensor-rule thresholds, by rule id; applied to "
-        "readings of the subtree (the deepest site holding a unit decides).",
+        description="Per-rule overrides of the reference model's thresholds, by rule id; applied to the readings "
+        "and camera events of the subtree (for each rule, the deepest site holding a unit that has it decides).",
     )
     workers: WorkersSpec = pydantic.Field(default_factory=WorkersSpec)
 

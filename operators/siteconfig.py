@@ -106,9 +106,9 @@ def settings_effects(names: SiteNames, spec: IOCSiteSpec) -> str:
     )
     days = spec.retention.readings_days
     return (
-        f"the stream workers read it and run {rules} on the sensor readings of the units it is the deepest site of, "
-        f"{worker}; their leader drops months of readings and camera events older than {days} days from the "
-        "site's own copies, and from the shared warehouse once no site keeps them longer"
+        f"the stream workers read it and run {rules} on the readings and camera events of the units it is the "
+        f"deepest site of, the readings {worker}; their leader drops months of readings and camera events older "
+        f"than {days} days from the site's own copies, and from the shared warehouse once no site keeps them longer"
     )
 
 

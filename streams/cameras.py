@@ -12,7 +12,15 @@ import msgspec
 from ioc.events import VIOLATION_TYPES, CameraEvent, CameraEventType, Detection, Module, Severity
 from ioc.reference import CameraRule, HotspotRule, ReferenceModel, Rule, SilenceRule
 
-__all__ = ["CameraOutcome", "CameraRules", "CameraState", "camera_rules", "check_silence", "observe"]
+__all__ = [
+    "CameraOutcome",
+    "CameraRules",
+    "CameraState",
+    "camera_rules",
+    "camera_rules_from",
+    "check_silence",
+    "observe",
+]
 
 REMEMBERED_DUPLICATES: Final = 128
 SAFETY_SEVERITY: Final[dict[CameraEventType, Severity]] = {
@@ -39,9 +47,14 @@ class CameraRules:
 
 
 def camera_rules(model: ReferenceModel) -> CameraRules:
-    event = next(r for r in model.rules if isinstance(r, CameraRule))
-    hotspot = next(r for r in model.rules if isinstance(r, HotspotRule))
-    silence = next((r for r in model.rules if isinstance(r, SilenceRule) and r.kind == "camera"), None)
+    return camera_rules_from(model.rules)
+
+
+def camera_rules_from(rules: Sequence[Rule]) -> CameraRules:
+    """The camera rules among `rules` (a model's, or a site's as streams/siteconfig.py merges them)."""
+    event = next(r for r in rules if isinstance(r, CameraRule))
+    hotspot = next(r for r in rules if isinstance(r, HotspotRule))
+    silence = next((r for r in rules if isinstance(r, SilenceRule) and r.kind == "camera"), None)
     return CameraRules(event, hotspot, silence)
 
 

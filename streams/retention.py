@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from typing import Final
 
 from ioc.clients import clickhouse
+from ioc.reference import Rule
 from ioc.settings import StreamsSettings
 from streams import siteconfig
-from streams.rules import SensorRules
 from streams.warehouse import migrations
 
 __all__ = ["RAW_TABLES", "enforce", "plan", "run_once"]
@@ -51,12 +52,12 @@ def plan(index: siteconfig.SiteIndex, database: str) -> dict[str, int]:
     return wanted
 
 
-def run_once(settings: StreamsSettings, default: SensorRules, now: dt.datetime) -> dict[str, dict[str, list[str]]]:
+def run_once(settings: StreamsSettings, model: Sequence[Rule], now: dt.datetime) -> dict[str, dict[str, list[str]]]:
     """Read the sites' retention from `ioc.site-config.v1` and enforce it on every database that holds readings.
 
     A site database whose tables are views (or that does not exist yet) has no parts: nothing to drop there.
     """
-    wanted = plan(siteconfig.read_sites(settings, default), settings.database)
+    wanted = plan(siteconfig.read_sites(settings, model), settings.database)
     dropped: dict[str, dict[str, list[str]]] = {}
     warehouse = clickhouse.connect(settings.clickhouse)
     try:

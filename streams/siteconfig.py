@@ -2,7 +2,7 @@
 
 The operator (operators/siteconfig.py) publishes each site's document on the compacted `ioc.site-config.v1`;
 `SiteConfigReader` reads the whole topic at start-up, then every update, into a `SiteIndex` — pure, and what
-the readings agent (streams/agents/readings.py) and the retention job (streams/retention.py) ask.
+the readings and camera agents (streams/agents/) and the retention job (streams/retention.py) ask.
 
 Which site decides for a unit (docs/operators.md, "Per-site settings"):
 
@@ -23,7 +23,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
 import pydantic
@@ -32,6 +32,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPar
 from ioc import topics
 from ioc.reference import Rule
 from ioc.settings import StreamsSettings
+from streams.cameras import CameraRules, camera_rules_from
 from streams.rules import SensorRules, sensor_rules_from
 
 __all__ = ["SiteConfigReader", "SiteIndex", "SiteSettings", "parse_site", "read_sites"]
@@ -83,28 +84,37 @@ def parse_site(key: str, document: Mapping[str, Any]) -> SiteSettings:
 class SiteIndex:
     """Every known site's settings, and the answers per unit (cached: a unit's answer is asked per reading)."""
 
-    def __init__(self, sites: Iterable[SiteSettings], default: SensorRules, dedicated_to: str | None = None) -> None:
+    def __init__(self, sites: Iterable[SiteSettings], model: Sequence[Rule], dedicated_to: str | None = None) -> None:
         # Deepest (smallest subtree) first, so the first site holding a unit is the one that decides.
         self.sites: tuple[SiteSettings, ...] = tuple(sorted(sites, key=lambda s: (len(s.units), s.key)))
-        self.default = default
+        self.model = tuple(model)
         self.dedicated_to = dedicated_to
-        self._rules: dict[str, SensorRules] = {}
+        self._default = (sensor_rules_from(self.model), camera_rules_from(self.model))
+        self._rules: dict[str, tuple[SensorRules, CameraRules]] = {}
         self._owners: dict[str, str | None] = {}
 
     def rules_for(self, unit: str) -> SensorRules:
         """The sensor rules that apply to readings of `unit`."""
+        return self._decided(unit)[0]
+
+    def camera_rules_for(self, unit: str) -> CameraRules:
+        """The camera rules that apply to camera events of `unit`."""
+        return self._decided(unit)[1]
+
+    def _decided(self, unit: str) -> tuple[SensorRules, CameraRules]:
         found = self._rules.get(unit)
         if found is None:
             holding = [s for s in self.sites if unit in s.units]
             if not holding:
-                found = self.default
+                found = self._default
             else:
                 decided: dict[str, Rule] = {}
                 for site in holding:  # deepest first: the first site with a rule decides it
                     for rule in site.rules:
                         decided.setdefault(rule.id, rule)
-                merged = [decided.pop(r.id, r) for r in self.default]
-                found = sensor_rules_from([*merged, *decided.values()])
+                merged = [decided.pop(r.id, r) for r in self.model]
+                merged += decided.values()
+                found = (sensor_rules_from(merged), camera_rules_from(merged))
             self._rules[unit] = found
         return found
 
@@ -137,7 +147,7 @@ class SiteConfigReader:
     every minute: the operator counts the workers that have read past a site's configuration from those.
     """
 
-    def __init__(self, settings: StreamsSettings, default: SensorRules, *, poll_s: float = 0.5) -> None:
+    def __init__(self, settings: StreamsSettings, model: Sequence[Rule], *, poll_s: float = 0.5) -> None:
         self._config = {
             **settings.kafka.client_config(),
             # Its own group, under the workers' ACL prefix: the position it commits tells the operator what
@@ -147,12 +157,12 @@ class SiteConfigReader:
             "auto.offset.reset": "earliest",
             "logger": logging.getLogger("streams.kafka"),
         }
-        self._default = default
+        self._model = tuple(model)
         self._dedicated_to = settings.site
         self._wait_s = settings.site_config_wait_s
         self._poll_s = poll_s
         self._documents: dict[str, SiteSettings] = {}
-        self._index = SiteIndex((), default, self._dedicated_to)
+        self._index = SiteIndex((), self._model, self._dedicated_to)
         self._ready = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -252,15 +262,15 @@ class SiteConfigReader:
                 log.warning("site-config: %s; keeping the previous one", exc)
                 return
         # Replaced whole: a reader sees the old index or the new one.
-        self._index = SiteIndex(self._documents.values(), self._default, self._dedicated_to)
+        self._index = SiteIndex(self._documents.values(), self._model, self._dedicated_to)
         self.updates += 1
         if self._ready.is_set():
             log.info("site-config: site %s %s", key, "removed" if raw_value is None else "updated")
 
 
-def read_sites(settings: StreamsSettings, default: SensorRules) -> SiteIndex:
+def read_sites(settings: StreamsSettings, model: Sequence[Rule]) -> SiteIndex:
     """Every site's settings as the topic holds them now (read to its end, then closed): for periodic jobs."""
-    reader = SiteConfigReader(settings, default)
+    reader = SiteConfigReader(settings, model)
     try:
         if not reader.wait_ready(settings.site_config_wait_s):
             raise TimeoutError(f"{topics.SITE_CONFIG.name} not read to its end in {settings.site_config_wait_s} s")

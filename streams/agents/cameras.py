@@ -8,6 +8,7 @@ from typing import Any
 from ioc import topics
 from ioc.events import CameraEvent, IngestBatch, Tick
 from streams import cameras as camera_rules
+from streams import siteconfig
 from streams.agents.common import DevicesHeard, add_detections, fail_fast, kept_state
 from streams.pipeline import PartitionBuffer
 from streams.runtime import Runtime
@@ -22,7 +23,8 @@ def register(rt: Runtime) -> None:
     streams/cameras.py holds the rules. Every event is stored, duplicates flagged, so the Traffic page can count
     violations once; safety events and hotspots go to the incident workers.
     """
-    rules = camera_rules.camera_rules(rt.model)
+    # Per-site overrides of the camera rules (streams/siteconfig.py); camera events stay in the shared pool.
+    sites = siteconfig.SiteConfigReader(rt.settings, rt.model.rules)
     pipeline = rt.pipeline("cameras", topics.CAMERA_EVENTS.name)
     states = kept_state(
         rt,
@@ -36,20 +38,23 @@ def register(rt: Runtime) -> None:
 
     async def handle(partition: int, buffer: PartitionBuffer, value: IngestBatch | Tick) -> None:
         if isinstance(value, Tick):
-            now = value.at.timestamp()
+            now, index = value.at.timestamp(), sites.current()
             for key, state in states.load(partition).items():
-                found = camera_rules.check_silence(state, now, rules)
+                found = camera_rules.check_silence(state, now, index.camera_rules_for(state.unit))
                 if found:
                     states.mark(partition, key)
                     add_detections(buffer, found)
             return
+        index = sites.current()
         for item in value.items:
             camera = item.event
             if not isinstance(camera, CameraEvent):
                 continue
             key = topics.device_key(camera.vendor, camera.device)
             state = states.get(partition, key, functools.partial(camera_rules.CameraState.first, camera))
-            outcome = camera_rules.observe(state, camera, item.received_at.timestamp(), rules)
+            outcome = camera_rules.observe(
+                state, camera, item.received_at.timestamp(), index.camera_rules_for(state.unit)
+            )
             if outcome.applied:
                 states.mark(partition, key)
                 add_detections(buffer, outcome.detections)

@@ -35,9 +35,8 @@ def register(rt: Runtime) -> None:
     path (commune, district, province), gathered into one message per aggregates partition per flush; each finished
     hour's VN_AQI to `aqi_hourly`. See streams/pipeline.py for when rows are written and offsets committed.
     """
-    rules = device_rules.sensor_rules(rt.model)
     # Per-site thresholds and isolation (streams/siteconfig.py): which readings this worker handles, with which rules.
-    sites = siteconfig.SiteConfigReader(rt.settings, rules)
+    sites = siteconfig.SiteConfigReader(rt.settings, rt.model.rules)
     pipeline = rt.pipeline("readings", topics.READINGS.name)
     states = kept_state(
         rt,

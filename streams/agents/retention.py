@@ -8,7 +8,6 @@ import logging
 from typing import Final
 
 from streams import retention
-from streams import rules as device_rules
 from streams.runtime import Runtime
 
 __all__ = ["FIRST_RUN_S", "register"]
@@ -23,7 +22,6 @@ FIRST_RUN_S: Final = 60.0
 def register(rt: Runtime) -> None:
     """Soon after start, then every `retention_every_s`, on the leader only, in a thread (it reads a topic and
     waits for ClickHouse). A failed run is logged and tried again next time; it never stops the worker."""
-    rules = device_rules.sensor_rules(rt.model)
     every = rt.settings.retention_every_s
 
     @rt.app.task  # type: ignore[untyped-decorator]
@@ -33,7 +31,9 @@ def register(rt: Runtime) -> None:
             if rt.app.is_leader():
                 now = dt.datetime.fromtimestamp(rt.now(), dt.UTC)
                 try:
-                    await asyncio.get_running_loop().run_in_executor(None, retention.run_once, rt.settings, rules, now)
+                    await asyncio.get_running_loop().run_in_executor(
+                        None, retention.run_once, rt.settings, rt.model.rules, now
+                    )
                 except Exception:
                     log.exception("retention job failed; trying again in %.0f s", every)
             await asyncio.sleep(every)

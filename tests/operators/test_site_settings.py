@@ -61,12 +61,14 @@ def test_settings_are_applied_when_every_live_worker_has_read_past_them() -> Non
 
 
 def test_what_the_workers_cannot_apply_is_not_in_the_crd() -> None:
-    with pytest.raises(ResourceError, match="aggregatesDays"):
-        spec(retention={"aggregatesDays": 400})
-    with pytest.raises(ResourceError, match="min_confidence"):
-        spec(thresholds={"camera-event": {"min_confidence": 0.9}})
-    with pytest.raises(config.SiteSpecError, match="sensor rules only"):
-        config.effective_config(names(), spec(thresholds={"camera-silence": {"silent_minutes": 9}}), MODEL)
+    for gone in ("aggregatesDays", "incidentsDays"):  # aggregates and incidents are kept: no retention to ask for
+        with pytest.raises(ResourceError, match=gone):
+            spec(retention={gone: 400})
+    district = parse(
+        IOCSiteSpec, {"unit": "724", "tier": "district", "thresholds": {"camera-event": {"min_confidence": 0.9}}}
+    )
+    document = config.effective_config(SiteNames("di-an", "ns", "724", "2024"), district, MODEL)
+    assert next(r for r in document["rules"] if r["id"] == "camera-event")["min_confidence"] == 0.9
 
 
 def test_an_isolated_sites_worker_is_told_its_site() -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from ioc.clients import clickhouse
-from ioc.events import Ingested, SensorReading
+from ioc.events import CameraEvent, CameraEventType, Ingested, SensorReading
 from ioc.reference import default_reference_model
 from ioc.settings import ClickHouseEndpoint, KafkaEndpoint
 from operators import config, siteconfig
@@ -36,6 +36,7 @@ MODEL = default_reference_model()
 DEFAULT = sensor_rules(MODEL)
 PROVINCE, DISTRICT = "74", "719"
 LOWERED, PLAIN, ISOLATED, NEIGHBOUR = "25816", "25819", "25822", "25825"  # communes of Bàu Bàng
+ELSEWHERE = "25780"  # a commune of Dầu Tiếng (district 720), under no site of these tests
 
 
 def document(unit: str, tier: str, **spec: Any) -> dict[str, Any]:
@@ -67,7 +68,7 @@ def test_the_deepest_site_holding_a_unit_decides_each_rule() -> None:
             ),
             settings_of(LOWERED, "commune", thresholds={"flood-level": {"above": 1.0, "clear_below": 0.8}}),
         ],
-        DEFAULT,
+        MODEL.rules,
     )
     assert flood_level(index, LOWERED) == 1.0  # the commune's own
     assert flood_level(index, PLAIN) == 1.8  # its district's
@@ -79,15 +80,27 @@ def test_the_deepest_site_holding_a_unit_decides_each_rule() -> None:
     assert [r.id for r in index.rules_for(LOWERED)] == [r.id for r in DEFAULT]  # same rules, same order
 
 
+def test_camera_rules_follow_the_same_rule_a_district_decides_for_its_communes() -> None:
+    index = SiteIndex(
+        [
+            settings_of(DISTRICT, "district", thresholds={"camera-event": {"min_confidence": 0.9}}),
+            settings_of(LOWERED, "commune"),  # a commune runs no traffic module: its district's camera rules
+        ],
+        MODEL.rules,
+    )
+    assert index.camera_rules_for(LOWERED).event.min_confidence == 0.9
+    assert index.camera_rules_for(ELSEWHERE).event.min_confidence == 0.6  # the model's
+
+
 def test_an_isolated_site_takes_its_subtree_from_the_shared_pool() -> None:
     sites = [
         settings_of(DISTRICT, "district", workers={"isolated": True}),
         settings_of(ISOLATED, "commune", workers={"isolated": True}),
         settings_of(NEIGHBOUR, "commune"),
     ]
-    shared = SiteIndex(sites, DEFAULT)
-    district = SiteIndex(sites, DEFAULT, dedicated_to=DISTRICT)
-    commune = SiteIndex(sites, DEFAULT, dedicated_to=ISOLATED)
+    shared = SiteIndex(sites, MODEL.rules)
+    district = SiteIndex(sites, MODEL.rules, dedicated_to=DISTRICT)
+    commune = SiteIndex(sites, MODEL.rules, dedicated_to=ISOLATED)
     assert [shared.handles(u) for u in (ISOLATED, NEIGHBOUR, DISTRICT, "25747")] == [False, False, False, True]
     assert [district.handles(u) for u in (ISOLATED, NEIGHBOUR, DISTRICT, "25747")] == [False, True, True, False]
     assert [commune.handles(u) for u in (ISOLATED, NEIGHBOUR, DISTRICT, "25747")] == [True, False, False, False]
@@ -99,11 +112,11 @@ def test_retention_keeps_the_longest_any_site_asks_in_the_warehouse_and_each_sit
             settings_of(PROVINCE, "province", retention={"readingsDays": 90}),
             settings_of(LOWERED, "commune", retention={"readingsDays": 30}),
         ],
-        DEFAULT,
+        MODEL.rules,
     )
     assert index.readings_days() == 90
     assert retention.plan(index, "ioc") == {"ioc": 90, "ioc_site_74": 90, f"ioc_site_{LOWERED}": 30}
-    assert retention.plan(SiteIndex([], DEFAULT), "ioc") == {}  # no site asks: nothing is dropped
+    assert retention.plan(SiteIndex([], MODEL.rules), "ioc") == {}  # no site asks: nothing is dropped
 
 
 def test_a_document_the_workers_cannot_use_is_refused() -> None:
@@ -209,6 +222,46 @@ def test_a_threshold_override_changes_that_sites_incidents_and_no_others_and_upd
         assert both[1]["opened_at"] == later  # from its first reading above the new level, not before
     finally:
         worker.close()
+
+
+def test_a_districts_camera_override_changes_its_communes_incidents_and_no_others(
+    kafka: dict[str, Any], clickhouse: dict[str, Any], tmp_path: Path, publish: Any
+) -> None:
+    publish(document(DISTRICT, "district", thresholds={"camera-event": {"min_confidence": 0.9}}))
+    worker = _start(SiteWorker(kafka, clickhouse, tmp_path))
+    try:
+        worker.wait_live()
+        db, vendor = worker.database, f"cam-{uuid.uuid4().hex[:6]}"
+        at = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)).replace(microsecond=0)
+        # The same crowd, seen with the same confidence, under the stricter district and elsewhere.
+        worker.cameras([_crowd(vendor, "cam-a", LOWERED, at), _crowd(vendor, "cam-b", ELSEWHERE, at)])
+        worker.tick(at + dt.timedelta(minutes=1))
+        crowds = f"SELECT unit FROM {db}.incidents FINAL WHERE rule = 'camera-event' AND unit IN %(u)s"
+        assert worker.wait_for(crowds, bool, u=(LOWERED, ELSEWHERE)) == [{"unit": ELSEWHERE}]
+        stored = worker.wait_for(
+            f"SELECT unit, duplicate FROM {db}.camera_events FINAL WHERE vendor = %(v)s ORDER BY unit",
+            lambda r: len(r) == 2,
+            v=vendor,
+        )
+        # Below the district's confidence the event is kept, flagged, and raises nothing.
+        assert [(r["unit"], bool(r["duplicate"])) for r in stored] == [(ELSEWHERE, False), (LOWERED, True)]
+        time.sleep(2)
+        assert worker.query(crowds, u=(LOWERED, ELSEWHERE)) == [{"unit": ELSEWHERE}]
+    finally:
+        worker.close()
+
+
+def _crowd(vendor: str, device: str, unit: str, at: dt.datetime) -> CameraEvent:
+    return CameraEvent(
+        vendor=vendor,
+        device=device,
+        unit=unit,
+        seq=1,
+        observed_at=at,
+        event_type=CameraEventType.CROWD,
+        confidence=0.8,
+        object_count=40,
+    )
 
 
 def _applied(kafka: dict[str, Any], worker: SiteWorker, offset: int) -> tuple[bool | None, str, str]:
