@@ -55,7 +55,7 @@ def test_effective_config_narrows_the_model_to_the_tier_and_applies_overrides() 
     [
         ({"thresholds": {"flood-level": {"above": 1.0}}}, "spec.thresholds.flood-level"),  # below clear_below
         ({"thresholds": {"aqi-bad": {"above": 3}}}, "spec.thresholds.aqi-bad.above"),  # no such field
-        ({"thresholds": {"camera-event": {}}}, "spec.thresholds.camera-event"),  # cameras take no overrides
+        ({"thresholds": {"camera-event": {}}}, "spec.thresholds.camera-event"),  # a module the commune does not run
         ({"thresholds": {"camera-silence": {"silent_minutes": 9}}}, "spec.thresholds.camera-silence"),
         ({"modules": ["environment", "traffic"]}, "spec.modules.1"),
         ({"tier": "district"}, "spec.tier"),
