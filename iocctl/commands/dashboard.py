@@ -14,6 +14,7 @@ from dashboards.sites import Site
 from ioc import units
 from ioc.settings import DashboardSettings, Endpoints
 from iocctl.commands.common import installer
+from iocctl.localstack import kafka
 from iocctl.localstack.stack import Stack, default_stack_dir
 
 __all__ = ["dashboard"]
@@ -97,7 +98,8 @@ def dashboard(
         endpoints = Endpoints.from_stack_status(status)
         overrides["clickhouse"] = endpoints.clickhouse.model_copy(update={"database": base.clickhouse.database})
         if status["services"].get("kafka", {}).get("ready"):
-            overrides["kafka"] = endpoints.kafka
+            # The site's own principal when Kafka authenticates: it may write its own command topic only.
+            overrides["kafka"] = kafka.site_endpoint(status["services"]["kafka"], site_unit)
         else:
             click.echo("warning: Kafka is not running: incident actions will fail until it is", err=True)
     if base.oidc_metadata_url is None:

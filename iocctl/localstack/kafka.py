@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
+import hmac
 import ipaddress
 import os
 import uuid
@@ -22,6 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from pydantic import SecretStr
 
 from ioc import kafka_access
 from ioc.clients import kafka_admin
@@ -30,7 +33,7 @@ from iocctl.localstack.common import HOST, ServiceInfo, launch, new_secret, run_
 from iocctl.localstack.install import KAFKA_VERSION, Installer
 from iocctl.localstack.process import free_port, port_open, wait_until
 
-__all__ = ["MECHANISM", "is_ready", "kafka_cluster_id", "start"]
+__all__ = ["MECHANISM", "is_ready", "kafka_cluster_id", "site_endpoint", "start"]
 
 MECHANISM: Final = "SCRAM-SHA-512"
 # The KRaft controller's own listener authenticates with PLAIN (SCRAM credentials live in the metadata the
@@ -252,6 +255,24 @@ def start(root: Path, installer: Installer) -> ServiceInfo:
 def is_ready(info: ServiceInfo) -> bool:
     """Whether the broker answers the admin's metadata request (raises when it refuses)."""
     return _kafka_ready(KafkaEndpoint.from_service(info))
+
+
+def site_endpoint(info: ServiceInfo, unit: str) -> KafkaEndpoint:
+    """The endpoint a site's dashboard commands with: its own principal, its command topic created.
+
+    Without authentication: the stack's PLAINTEXT endpoint. With it, the principal `ioc-site-<unit>` gets
+    the grants of `ioc.kafka_access.site_grants` and a password derived from the admin's, so every local
+    dashboard of one site shares it and a second one does not change the first one's.
+    """
+    admin = KafkaEndpoint.from_service(info)
+    if not admin.uses_sasl:
+        return admin
+    principal = kafka_access.site_principal(unit)
+    secret = info["principals"][info["admin_principal"]]
+    password = hmac.new(secret.encode(), principal.encode(), hashlib.sha256).hexdigest()[:32]
+    kafka_admin.ensure_topics(admin, [kafka_access.site_command_topic(unit)])
+    kafka_admin.ensure_principal(admin, principal, password, kafka_access.site_grants(unit), mechanism=MECHANISM)
+    return admin.model_copy(update={"username": principal, "password": SecretStr(password)})
 
 
 def kafka_cluster_id() -> str:

@@ -24,6 +24,7 @@ from ioc import kafka_access, topics
 from ioc.clients import kafka_admin
 from ioc.events import DeadLetterReason, IncidentAction, IncidentCommand
 from ioc.settings import KafkaEndpoint, StreamsSettings
+from iocctl.localstack import kafka as localstack_kafka
 from iocctl.localstack.install import Installer
 from iocctl.localstack.stack import Stack, default_cache_dir
 from streams.siterelay import SiteCommandRelay
@@ -52,15 +53,8 @@ def secure_kafka(local_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -
 
 @pytest.fixture(scope="module")
 def sites(secure_kafka: dict[str, Any]) -> dict[str, KafkaEndpoint]:
-    """Two sites provisioned as the operator does: a principal each, their command topics, their ACLs."""
-    admin = KafkaEndpoint.from_service(secure_kafka)
-    kafka_admin.ensure_topics(admin, [kafka_access.site_command_topic(u) for u in (SITE_A, SITE_B)])
-    endpoints = {}
-    for unit in (SITE_A, SITE_B):
-        principal, password = kafka_access.site_principal(unit), uuid.uuid4().hex
-        kafka_admin.ensure_principal(admin, principal, password, kafka_access.site_grants(unit))
-        endpoints[unit] = admin.model_copy(update={"username": principal, "password": pydantic.SecretStr(password)})
-    return endpoints
+    """Two sites provisioned as `ioc dashboard` does: a principal each, their command topics, their ACLs."""
+    return {unit: localstack_kafka.site_endpoint(secure_kafka, unit) for unit in (SITE_A, SITE_B)}
 
 
 def as_(info: dict[str, Any], principal: str) -> KafkaEndpoint:
