@@ -8,6 +8,7 @@ from typing import Final
 
 import msgspec
 
+from ioc.authz import CommandRefusal, CommandVerdict, authorise_command, parse_grants
 from ioc.events import (
     ACTIVE_STATES,
     Detection,
@@ -179,28 +180,44 @@ _NEXT: Final[dict[IncidentAction, IncidentState]] = {
 }
 
 
-def on_command(episode: EpisodeState, command: IncidentCommand, ctx: Context) -> tuple[list[Change], str | None]:
-    """Apply an operator's command; returns the changes, or none and the reason it was refused."""
+def on_command(
+    episode: EpisodeState, command: IncidentCommand, ctx: Context, *, site_unit: str | None = None
+) -> tuple[list[Change], CommandVerdict | None]:
+    """Apply an operator's command; returns the changes, or none and the refusal (a reason code and a sentence).
+
+    The command is authorised here, where it is carried out, with the same verdict the dashboard gave
+    (`ioc.authz.authorise_command`): against the grants it carries, cut to the commanding site. `site_unit`
+    is the site the command came from as the transport proved it (its own command topic); without it, the
+    command's `site_unit`.
+    """
     if command.command_id in episode.commands:
         return [], None  # a retried command: already applied
     current = episode.incident
     if current is None or current.incident_id != command.incident_id:
-        return [], f"incident {command.incident_id} is not the current incident of its episode"
-    within = ctx.tree.is_within
-    if command.site_unit not in ctx.tree or not (
-        within(current.unit, command.site_unit) or within(current.responsible_unit or current.unit, command.site_unit)
-    ):
-        return [], f"site {command.site_unit} does not cover incident {current.incident_id}"
+        return [], CommandVerdict(
+            CommandRefusal.STALE, f"incident {command.incident_id} is not the current incident of its episode"
+        )
+    site = site_unit or command.site_unit
+    verdict = authorise_command(
+        grants=parse_grants(list(command.grants)),
+        site_unit=site,
+        action=command.action,
+        incident_unit=current.unit,
+        responsible_unit=current.responsible_unit,
+        target_unit=command.target_unit,
+        tree=ctx.tree,
+    )
+    if not verdict.allowed:
+        return [], verdict
     if current.state not in _ALLOWED[command.action]:
-        return [], f"cannot {command.action.value} an incident that is {current.state.value}"
+        return [], CommandVerdict(
+            CommandRefusal.WRONG_STATE, f"cannot {command.action.value} an incident that is {current.state.value}"
+        )
     changes: dict[str, object] = {}
     if command.action is IncidentAction.DISPATCH:
-        target = command.target_unit or ""
-        if target not in ctx.tree or not within(target, command.site_unit):
-            return [], f"dispatch target {target} is not within site {command.site_unit}"
-        changes["responsible_unit"] = target
+        changes["responsible_unit"] = command.target_unit
     if command.action is IncidentAction.RESOLVE and not command.note:
-        return [], "resolve needs a note"
+        return [], CommandVerdict(CommandRefusal.NOTE_REQUIRED, "resolve needs a note")
     state = _NEXT[command.action]
     start = command.issued_at if command.action is IncidentAction.REOPEN else current.opened_at
     updated = _bump(

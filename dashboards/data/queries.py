@@ -238,6 +238,16 @@ _PAGES: Final[tuple[Query, ...]] = (
         ORDER BY version
         """,
     ),
+    Query(
+        "command_refusal",
+        "command_refusals",
+        "Why the stream workers refused one incident command (none when it was carried out or is still queued).",
+        """
+        SELECT command_id, incident_id, action, actor, target_unit, reason, detail, refused_at
+        FROM command_refusals FINAL
+        WHERE ({scope} OR {responsible}) AND command_id = %(command_id)s
+        """,
+    ),
     # --- citizen reports --------------------------------------------------------------------------------
     Query(
         "reports_recent",

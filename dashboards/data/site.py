@@ -323,6 +323,11 @@ class SiteData:
     def incident_history(self, incident_id: str, *, unit: str | None = None) -> Rows:
         return self.run("incident_history", unit or self.site.unit, fresh=True, incident_id=incident_id)
 
+    def command_refusal(self, command_id: str) -> dict[str, Any] | None:
+        """The workers' refusal of a command sent from this site (reason code and detail), if they refused it."""
+        rows = self.run("command_refusal", self.site.unit, fresh=True, command_id=command_id)
+        return rows[0] if rows else None
+
     # --- citizen reports --------------------------------------------------------------------------------
 
     def reports_by_state(self, unit: str, *, days: int = 30) -> Rows:

@@ -15,11 +15,13 @@ from ioc.events import ACTIVE_STATES, IncidentAction, IncidentState, Module, Sev
 __all__: list[str] = []
 
 PENDING_KEY = "ioc.pending"
+REFUSED_KEY = "ioc.refused"
 
 ctx = current()
 t = ctx.t
 ui.header(ctx, "incidents.title")
 pending: dict[str, actions.Pending] = st.session_state.setdefault(PENDING_KEY, {})
+refused_by_worker: dict[str, str] = st.session_state.setdefault(REFUSED_KEY, {})
 
 states_col, modules_col, severities_col = st.columns(3)
 states = states_col.multiselect(
@@ -58,7 +60,17 @@ def queue() -> None:
         waited = bool(pending)
         for incident_id, waiting in list(pending.items()):
             latest = ctx.data.incident(incident_id)
-            if waiting.settled_by(latest):
+            refusal = ctx.data.command_refusal(waiting.command_id)
+            if refusal is not None:
+                # The workers judged the command again where it is carried out, and refused it.
+                refused_by_worker[incident_id] = t(
+                    "incidents.refused_by_worker",
+                    action=t(f"action.{waiting.action.value}"),
+                    id=incident_id,
+                    reason=t(f"refusal.{refusal['reason']}"),
+                )
+                del pending[incident_id]
+            elif waiting.settled_by(latest):
                 assert latest is not None
                 st.toast(t("incidents.settled", title=latest["title"], state=t(f"state.{latest['state']}")))
                 del pending[incident_id]
@@ -68,6 +80,8 @@ def queue() -> None:
                     t("incidents.waiting", action=t(f"action.{waiting.action.value}"), id=incident_id),
                     icon=":material/hourglass_top:",
                 )
+        for message in refused_by_worker.values():
+            st.error(message, icon=":material/block:")
         rows = queue_rows(fresh=waited)
         st.caption(t("incidents.count", n=len(rows)))
         ui.table(
@@ -189,6 +203,7 @@ with ui.guarded(ctx):
                         st.error(t("incidents.send_failed", reason=str(failed)), icon=":material/error:")
                     else:
                         pending[waiting.incident_id] = waiting
+                        refused_by_worker.pop(waiting.incident_id, None)
                         ctx.data.forget("incidents")
                         st.success(
                             t("incidents.sent", action=t(f"action.{action.value}"), partition=waiting.partition),

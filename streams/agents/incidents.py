@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Callable
 from typing import Any, Final
@@ -9,6 +10,7 @@ from typing import Any, Final
 import msgspec
 
 from ioc import codecs, topics
+from ioc.authz import CommandVerdict
 from ioc.events import DeadLetterReason, Detection, Incident, IncidentCommand, Tick
 from streams import lifecycle
 from streams.agents.common import fail_fast, kept_state
@@ -42,13 +44,34 @@ def _encode_episode(state: lifecycle.EpisodeState) -> bytes:
     return msgspec.json.encode(_Stored(state.incident, state.commands))
 
 
+def _refusal(rt: Runtime, command: IncidentCommand, verdict: CommandVerdict, state: lifecycle.EpisodeState) -> rows.Row:
+    """Why a command was not carried out, placed like its incident so the commanding site's dashboard sees it."""
+
+    def placed(unit: str) -> tuple[str, str]:
+        return (unit, rt.path(unit)) if unit in rt.context.tree else ("", "")
+
+    incident = state.incident
+    # An incident the worker does not hold (stale): its place is in its id, `<rule>:<unit>:<start>`.
+    unit = incident.unit if incident is not None else topics.episode_of(command.incident_id).rpartition(":")[2]
+    responsible = (incident.responsible_unit or incident.unit) if incident is not None else unit
+    return rows.refusal_row(
+        command,
+        reason=str(verdict.reason),
+        detail=verdict.detail,
+        refused_at=dt.datetime.now(dt.UTC),
+        place=placed(unit),
+        responsible=placed(responsible),
+    )
+
+
 def register(rt: Runtime) -> None:
     """Read `ioc.incident-signals.v1` (detections and ticks) and `ioc.incident-commands.v1` together.
 
     Both are partitioned by episode (ioc.topics.incident_partition), so everything about one incident meets here, where
     its state lives in the `episodes` table. The lifecycle itself is streams/lifecycle.py. Each change is written to
     `incidents` (latest by version) and `incident_history`, and published on `ioc.incidents.v1` for anyone who follows
-    incidents (the citizen API, upward reporting).
+    incidents (the citizen API, upward reporting). A command is authorised again here (streams.lifecycle.on_command,
+    with ioc.authz); one that is not carried out is written to `command_refusals` with its reason, for the dashboard.
     """
     signals, commands = topics.INCIDENT_SIGNALS, topics.INCIDENT_COMMANDS
     pipeline = rt.pipeline("incidents", signals.name, commands.name)
@@ -110,8 +133,10 @@ def register(rt: Runtime) -> None:
             episode = topics.episode_of(value.incident_id)
             state = episodes.get(partition, episode, lifecycle.EpisodeState)
             changes, refused = lifecycle.on_command(state, value, ctx)
-            if refused:
-                log.warning("command %s refused: %s", value.command_id, refused)
+            if refused is not None:
+                log.warning("command %s refused (%s): %s", value.command_id, refused.reason, refused.detail)
+                buffer.urgent = True  # the operator who sent it is waiting
+                buffer.add_rows("command_refusals", [_refusal(rt, value, refused, state)])
             if changes:
                 episodes.mark(partition, episode)
                 record(buffer, changes)

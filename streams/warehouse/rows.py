@@ -17,6 +17,7 @@ from ioc.events import (
     CitizenReport,
     DeadLetter,
     Incident,
+    IncidentCommand,
     IncidentState,
     Ingested,
     SensorReading,
@@ -41,6 +42,7 @@ __all__ = [
     "incident_row",
     "indicator_rows",
     "reading_rows",
+    "refusal_row",
     "report_row",
 ]
 
@@ -70,6 +72,7 @@ TABLES: Final[frozenset[str]] = frozenset(
         "dossiers",
         "indicators_766",
         "deadletters",
+        "command_refusals",
     }
 )
 """The tables the stream workers write (schema_migrations belongs to the migration runner)."""
@@ -438,4 +441,34 @@ def deadletter_row(letter: DeadLetter, raw: bytes) -> Row:
         "size": letter.size or len(letter.payload),
         "payload": base64.b64encode(letter.payload).decode("ascii"),
         "count": letter.count,  # refusals this letter stands for (a flood's summary: many)
+    }
+
+
+def refusal_row(
+    command: IncidentCommand,
+    *,
+    reason: str,
+    detail: str,
+    refused_at: dt.datetime,
+    place: tuple[str, str],
+    responsible: tuple[str, str],
+) -> Row:
+    """`command_refusals`: a command the workers did not carry out, why, and the incident's (unit, path) pairs."""
+    unit, path = place
+    responsible_unit, responsible_path = responsible
+    return {
+        "command_id": command.command_id,
+        "incident_id": command.incident_id,
+        "action": command.action.value,
+        "actor": command.actor,
+        "site_unit": command.site_unit,
+        "target_unit": command.target_unit or "",
+        "unit": unit,
+        "path": _check_path(unit, path) if unit else "",
+        "responsible_unit": responsible_unit,
+        "responsible_path": _check_path(responsible_unit, responsible_path) if responsible_unit else "",
+        "reason": reason,
+        "detail": detail,
+        "issued_at": _utc(command.issued_at, "issued_at"),
+        "refused_at": _utc(refused_at, "refused_at"),
     }

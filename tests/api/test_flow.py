@@ -77,6 +77,7 @@ def _command(worker: Worker, incident_id: str, action: IncidentAction, **extra: 
         actor="operator@25969",
         site_unit="725",
         issued_at=dt.datetime.now(dt.UTC),
+        grants=("operator@725",),
         **extra,
     )
     partition = topics.incident_partition(incident_id, COMMANDS.partitions)

@@ -74,7 +74,7 @@ def test_refused_before_any_sql_for_units_outside_the_site(
 
     monkeypatch.setattr(data.warehouse, "query", no_sql)
     for name, method in inspect.getmembers(data, inspect.ismethod):
-        if name.startswith("_") or name in ("run", "forget", "ping", "incident", "incident_history"):
+        if name.startswith("_") or name in ("run", "forget", "ping", "incident", "incident_history", "command_refusal"):
             continue
         parameters = inspect.signature(method).parameters
         args: list[Any] = [seed.SIBLING_WARD]

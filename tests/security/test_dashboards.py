@@ -8,6 +8,7 @@ test asserts the refusal with its reason and that legitimate use kept working in
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
@@ -28,16 +29,19 @@ from dashboards.data import site as data_site
 from dashboards.sites import Site
 from ioc import topics
 from ioc.authz import CommandRefusal
-from ioc.events import IncidentAction
+from ioc.events import IncidentAction, IncidentCommand
 from ioc.settings import ClickHouseEndpoint, DashboardSettings, KafkaEndpoint
 from tests.dashboards import harness, schema, seed
 from tests.dashboards.conftest import OIDC, app, claims, clickhouse_admin, page_text
+from tests.streams.test_worker import flood_readings
+from tests.streams.worker import Worker
 
 pytestmark = [pytest.mark.slow, pytest.mark.clickhouse]
 
 IOC = str(Path(sys.executable).with_name("ioc"))
 COMMANDS = topics.INCIDENT_COMMANDS
 WARD_OPERATOR = ["operator@" + seed.FLOOD_WARD]
+PENDING_KEY = "ioc.pending"  # dashboards/screens/incidents.py: the commands a session waits on
 
 
 @pytest.fixture(autouse=True)
@@ -402,3 +406,108 @@ def test_an_error_page_shows_no_traceback_or_server_paths(
     log = (tmp_path / "run" / "streamlit.log").read_text(encoding="utf-8")
     reference = body.split("Mã tham chiếu lỗi: ", 1)[1].split(" ", 1)[0]
     assert f"warehouse error [{reference}]" in log
+
+
+# --- commands where they are carried out: the real stream worker ------------------------------------------------
+
+
+@pytest.fixture
+def worker(kafka: dict[str, Any], clickhouse: dict[str, Any], tmp_path: Path) -> Iterator[Worker]:
+    running = Worker(kafka, clickhouse, tmp_path / "worker")
+    running.start()
+    try:
+        running.wait_live()
+        yield running
+    finally:
+        running.close()
+
+
+def test_a_forged_sibling_dispatch_is_refused_by_the_worker_and_a_legitimate_one_is_carried_out(
+    worker: Worker, kafka: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    db = worker.database
+    base = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)).replace(second=0, microsecond=0)
+    worker.readings(flood_readings("acme-hydro", f"wl-{uuid.uuid4().hex[:6]}", base))
+    worker.tick(base + dt.timedelta(minutes=31))
+    [incident] = worker.wait_for(
+        f"SELECT * FROM {db}.incidents FINAL WHERE unit = %(u)s AND rule = 'flood-level'",
+        lambda rows: len(rows) == 1,
+        u=seed.FLOOD_WARD,
+    )
+    incident_id = incident["incident_id"]
+    episode = topics.episode_of(incident_id)
+    partition = topics.incident_partition(episode, COMMANDS.partitions, is_episode=True)
+
+    # Legitimate: the ward operator, on the district's dashboard, dispatches the incident within its ward.
+    settings = DashboardSettings(
+        site_unit=seed.DISTRICT,
+        clickhouse=ClickHouseEndpoint.from_service(worker.ch, database=db),
+        kafka=_kafka(kafka),
+        audit_log=tmp_path / "audit.jsonl",
+        query_ttl_s=0.001,
+        oidc_metadata_url=OIDC["oidc_metadata_url"],
+    )
+    at = app(monkeypatch, settings, claims(WARD_OPERATOR, login="op25957"))
+    at.run()
+    at.switch_page("screens/incidents.py").run()
+    at.selectbox(key="incident-select").set_value(incident_id).run()
+    at.button(key=f"act-{IncidentAction.DISPATCH.value}").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    [dispatched] = worker.wait_for(
+        f"SELECT * FROM {db}.incidents FINAL WHERE incident_id = %(i)s",
+        lambda rows: rows and rows[0]["state"] == "dispatched",
+        i=incident_id,
+    )
+    assert dispatched["responsible_unit"] == seed.FLOOD_WARD
+
+    # Forged straight onto the command topic with the platform's own credentials: the same ward operator's
+    # grants sending it to the sibling ward, and a body whose grant (the whole district) is more than its
+    # site (the ward) could give.
+    def forge(site: str, grants: tuple[str, ...]) -> IncidentCommand:
+        command = IncidentCommand(
+            command_id=f"forged-{uuid.uuid4().hex[:8]}",
+            incident_id=incident_id,
+            action=IncidentAction.DISPATCH,
+            actor="op25957@binhduong.gov.vn",
+            site_unit=site,
+            issued_at=dt.datetime.now(dt.UTC),
+            target_unit=seed.SIBLING_WARD,
+            grants=grants,
+        )
+        worker.send(COMMANDS, episode, COMMANDS.encode(command), partition)
+        return command
+
+    forged = [forge(seed.DISTRICT, (f"operator@{seed.FLOOD_WARD}",)), forge(seed.FLOOD_WARD, ("operator@724",))]
+    refusals = worker.wait_for(
+        f"SELECT * FROM {db}.command_refusals FINAL WHERE command_id IN %(ids)s ORDER BY command_id",
+        lambda rows: len(rows) == 2,
+        ids=tuple(c.command_id for c in forged),
+    )
+    assert {r["reason"] for r in refusals} == {CommandRefusal.TARGET_OUTSIDE_SCOPE.value}
+    assert all(f"dispatch target {seed.SIBLING_WARD} is outside" in r["detail"] for r in refusals)
+    assert {r["path"] for r in refusals} == {f"74/{seed.DISTRICT}/{seed.FLOOD_WARD}"}
+    # Nothing moved: the incident is still the ward's, at the version the legitimate dispatch wrote.
+    worker.tick(worker.now)
+    [after] = worker.query(f"SELECT * FROM {db}.incidents FINAL WHERE incident_id = %(i)s", i=incident_id)
+    assert (after["responsible_unit"], after["version"]) == (seed.FLOOD_WARD, dispatched["version"])
+    history = worker.query(
+        f"SELECT action, actor FROM {db}.incident_history FINAL WHERE incident_id = %(i)s ORDER BY version",
+        i=incident_id,
+    )
+    assert [h["action"] for h in history] == ["opened", "dispatch"]
+
+    # The dashboard shows the workers' reason, in Vietnamese and English, for a command it is waiting on.
+    at.session_state[PENDING_KEY] = {
+        incident_id: actions.Pending(
+            incident_id=incident_id,
+            version=int(after["version"]),
+            action=IncidentAction.DISPATCH,
+            command_id=forged[0].command_id,
+            partition=partition,
+            sent_at=forged[0].issued_at,
+        )
+    }
+    at.run()
+    shown = [e.value for e in at.error]
+    assert any("Hệ thống từ chối lệnh" in m and "Đơn vị nhận nằm ngoài phạm vi" in m for m in shown), shown
+    assert any("Dispatch target outside your scope" in m for m in shown), shown

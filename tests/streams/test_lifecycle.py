@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from ioc.authz import CommandRefusal
 from ioc.events import (
     Detection,
     Incident,
@@ -22,7 +23,7 @@ from ioc.reference import default_reference_model
 from ioc.units import load_tree
 from ioc.workdays import default_calendar
 from streams import lifecycle
-from streams.lifecycle import Context, EpisodeState
+from streams.lifecycle import Change, Context, EpisodeState
 
 CTX = Context(default_reference_model(), default_calendar(), load_tree("2024"))
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -69,8 +70,15 @@ def detection(
 
 
 def command(
-    incident: Incident, action: IncidentAction, at: dt.datetime, *, site: str = "25957", **extra: Any
+    incident: Incident,
+    action: IncidentAction,
+    at: dt.datetime,
+    *,
+    site: str = "25957",
+    grants: tuple[str, ...] | None = None,
+    **extra: Any,
 ) -> IncidentCommand:
+    """A command from `site`'s dashboard by one of its operators (`grants` default: operator of the site)."""
     return IncidentCommand(
         command_id=f"cmd-{next(_ids)}",
         incident_id=incident.incident_id,
@@ -78,8 +86,15 @@ def command(
         actor="op.donghoa",
         site_unit=site,
         issued_at=at,
+        grants=(f"operator@{site}",) if grants is None else grants,
         **extra,
     )
+
+
+def refusal(episode: EpisodeState, cmd: IncidentCommand) -> tuple[list[Change], CommandRefusal | None, str]:
+    """What `on_command` did: its changes, and the refusal's code and sentence (None, "" when accepted)."""
+    changes, verdict = lifecycle.on_command(episode, cmd, CTX)
+    return changes, (verdict.reason if verdict else None), (verdict.detail if verdict else "")
 
 
 def opened(**kw: Any) -> tuple[EpisodeState, Incident]:
@@ -154,9 +169,9 @@ def test_open_acknowledge_dispatch_resolve_close_reopen() -> None:
         ([ACK], ACK, {}, "cannot acknowledge an incident that is acknowledged"),
         ([], RESOLVE, {}, "resolve needs a note"),
         ([], RESOLVE, {"note": ""}, "resolve needs a note"),
-        ([], DISPATCH, {"target_unit": "25747"}, "dispatch target 25747 is not within site 25957"),
-        ([], DISPATCH, {"target_unit": "724"}, "dispatch target 724 is not within site 25957"),
-        ([], DISPATCH, {"target_unit": "99999"}, "dispatch target 99999 is not within site 25957"),
+        ([], DISPATCH, {"target_unit": "25747"}, "dispatch target 25747 is outside the actor's operator scope (25957)"),
+        ([], DISPATCH, {"target_unit": "724"}, "dispatch target 724 is outside the actor's operator scope (25957)"),
+        ([], DISPATCH, {"target_unit": "99999"}, "dispatch target 99999 is outside the actor's operator scope (25957)"),
     ],
 )
 def test_refused_transitions_give_a_reason_and_change_nothing(
@@ -167,7 +182,8 @@ def test_refused_transitions_give_a_reason_and_change_nothing(
         incident = apply(episode, command(incident, step, OPENED + minutes(1)))
     commands = list(episode.commands)
     refused = command(incident, action, OPENED + minutes(5), **extra)
-    assert lifecycle.on_command(episode, refused, CTX) == ([], reason)
+    changes, code, detail = refusal(episode, refused)
+    assert (changes, detail) == ([], reason) and code is not None
     assert episode.incident is incident
     assert episode.commands == commands
 
@@ -176,8 +192,12 @@ def test_resolved_cannot_be_acknowledged_or_dispatched() -> None:
     episode, incident = opened()
     resolved = apply(episode, command(incident, RESOLVE, OPENED + minutes(5), note="Hết ngập."))
     for action, extra in ((ACK, {}), (DISPATCH, {"target_unit": "25957"}), (RESOLVE, {"note": "x"})):
-        changes, reason = lifecycle.on_command(episode, command(resolved, action, OPENED + minutes(6), **extra), CTX)
-        assert (changes, reason) == ([], f"cannot {action.value} an incident that is resolved")
+        changes, code, reason = refusal(episode, command(resolved, action, OPENED + minutes(6), **extra))
+        assert (changes, code, reason) == (
+            [],
+            CommandRefusal.WRONG_STATE,
+            f"cannot {action.value} an incident that is resolved",
+        )
 
 
 def test_dispatch_target_must_be_within_the_acting_sites_subtree() -> None:
@@ -187,17 +207,48 @@ def test_dispatch_target_must_be_within_the_acting_sites_subtree() -> None:
     assert moved.responsible_unit == "25951"
     moved = apply(episode, command(moved, DISPATCH, OPENED + minutes(4), site="74", target_unit="724"))
     assert moved.responsible_unit == "724"
-    changes, reason = lifecycle.on_command(
-        episode, command(moved, DISPATCH, OPENED + minutes(5), site="724", target_unit="25747"), CTX
+    changes, code, _ = refusal(episode, command(moved, DISPATCH, OPENED + minutes(5), site="724", target_unit="25747"))
+    assert (changes, code) == ([], CommandRefusal.TARGET_OUTSIDE_SCOPE)
+
+
+def test_a_ward_operator_on_the_districts_site_dispatches_within_its_ward_only() -> None:
+    episode, incident = opened()
+    ward = ("operator@25957",)
+    sibling = command(incident, DISPATCH, OPENED + minutes(3), site="724", grants=ward, target_unit="25951")
+    changes, code, detail = refusal(episode, sibling)
+    assert (changes, code) == ([], CommandRefusal.TARGET_OUTSIDE_SCOPE) and "25951" in detail
+    assert episode.incident is incident
+    # Grants the site could not give (another district, the province) are cut to the site: still refused.
+    inflated = ("operator@25957", "operator@718", "viewer@74")
+    forged = command(incident, DISPATCH, OPENED + minutes(4), site="724", grants=inflated, target_unit="25951")
+    assert refusal(episode, forged)[1] is CommandRefusal.TARGET_OUTSIDE_SCOPE
+    # No grants at all (an old or forged command): refused.
+    bare = command(incident, ACK, OPENED + minutes(4), site="724", grants=())
+    assert refusal(episode, bare)[1] is CommandRefusal.NOT_OPERATOR
+    # Its own ward: carried out.
+    kept = apply(
+        episode, command(incident, DISPATCH, OPENED + minutes(5), site="724", grants=ward, target_unit="25957")
     )
-    assert (changes, reason) == ([], "dispatch target 25747 is not within site 724")
+    assert kept.state is IncidentState.DISPATCHED and kept.responsible_unit == "25957"
+
+
+def test_the_site_proven_by_the_transport_overrides_the_body() -> None:
+    episode, incident = opened()
+    # A body claiming the province, delivered on the commune's own topic, acts as the commune's site.
+    claimed = command(incident, DISPATCH, OPENED + minutes(1), site="74", target_unit="25951")
+    changes, verdict = lifecycle.on_command(episode, claimed, CTX, site_unit="25957")
+    assert changes == [] and verdict is not None and verdict.reason is CommandRefusal.TARGET_OUTSIDE_SCOPE
 
 
 def test_a_command_from_a_site_that_does_not_cover_the_incident_is_refused() -> None:
     episode, incident = opened()
-    for site in ("25951", "718", "99999"):  # a neighbouring ward, another district, no such unit
-        changes, reason = lifecycle.on_command(episode, command(incident, ACK, OPENED + minutes(1), site=site), CTX)
-        assert (changes, reason) == ([], f"site {site} does not cover incident {incident.incident_id}")
+    for site, reason in (  # a neighbouring ward, another district, no such unit
+        ("25951", CommandRefusal.OUTSIDE_SITE),
+        ("718", CommandRefusal.OUTSIDE_SITE),
+        ("99999", CommandRefusal.UNKNOWN_SITE),
+    ):
+        changes, code, detail = refusal(episode, command(incident, ACK, OPENED + minutes(1), site=site))
+        assert (changes, code) == ([], reason) and site in detail
     assert episode.incident is incident and episode.commands == []
     # Dispatched to Bình An, the incident is also Bình An's to act on.
     moved = apply(episode, command(incident, DISPATCH, OPENED + minutes(2), site="724", target_unit="25951"))
@@ -215,8 +266,9 @@ def test_a_command_for_another_incident_of_the_episode_is_refused() -> None:
         site_unit="25957",
         issued_at=OPENED,
     )
-    assert lifecycle.on_command(episode, stale, CTX) == (
+    assert refusal(episode, stale) == (
         [],
+        CommandRefusal.STALE,
         f"incident {EPISODE}:20240101T000000 is not the current incident of its episode",
     )
     assert lifecycle.on_command(EpisodeState(), stale, CTX)[1] is not None
@@ -494,6 +546,7 @@ def test_a_replayed_open_older_than_the_resolution_does_not_reopen() -> None:
         site_unit="724",
         issued_at=at + dt.timedelta(hours=1),
         note="đã xử lý",
+        grants=("operator@724",),
     )
     lifecycle.on_command(episode, command, ctx)
     assert episode.incident.state is IncidentState.RESOLVED

@@ -29,6 +29,8 @@ from ioc.events import (
     DossierChannel,
     DossierStatus,
     Incident,
+    IncidentAction,
+    IncidentCommand,
     IncidentState,
     Ingested,
     Module,
@@ -220,6 +222,25 @@ def sample_rows() -> dict[str, list[dict[str, Any]]]:
             computed_at=BASE + dt.timedelta(hours=1),
         ),
         "deadletters": [rows.deadletter_row(letter, raw)],
+        "command_refusals": [
+            rows.refusal_row(
+                IncidentCommand(
+                    command_id="cmd-1",
+                    incident_id=incident(1).incident_id,
+                    action=IncidentAction.DISPATCH,
+                    actor="op25957@binhduong.gov.vn",
+                    site_unit="724",
+                    issued_at=BASE + dt.timedelta(minutes=5),
+                    target_unit="25951",
+                    grants=("operator@25957",),
+                ),
+                reason="target-outside-scope",
+                detail="dispatch target 25951 is outside the actor's operator scope (25957)",
+                refused_at=BASE + dt.timedelta(minutes=6),
+                place=("25957", PATH),
+                responsible=("25957", PATH),
+            )
+        ],
     }
 
 

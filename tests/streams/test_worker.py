@@ -103,6 +103,7 @@ def test_flood_gives_one_incident_per_rule_escalates_and_takes_commands(worker: 
             actor="op.dian",
             site_unit="724",
             issued_at=issued + dt.timedelta(minutes=n),
+            grants=("operator@724",),  # what Dĩ An's dashboard puts in for its district operator
             **extra,
         )
         value = topics.INCIDENT_COMMANDS.encode(command)
