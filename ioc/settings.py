@@ -595,7 +595,8 @@ class CitizenApiSettings(_Settings):
         200, description="Requests one address may make at once before its sustained rate applies (a page's burst)."
     )
     address_table_size: Annotated[int, pydantic.Field(ge=16)] = pydantic.Field(
-        65_536, description="Most client addresses metered at once (about 100 bytes each); the least recent go first."
+        65_536,
+        description="Most client addresses metered at once (~300 bytes each: ~19 MB at 65,536); the least recent go.",
     )
     duplicate_window_s: Annotated[float, pydantic.Field(ge=0)] = pydantic.Field(
         3600.0,
