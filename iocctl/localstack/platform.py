@@ -103,7 +103,7 @@ class Platform:
                 [
                     PYTHON,
                     "-m",
-                    "ioc",
+                    "iocctl",
                     "dashboard",
                     "--site",
                     site,
@@ -120,7 +120,7 @@ class Platform:
             argv = [
                 PYTHON,
                 "-m",
-                "ioc",
+                "iocctl",
                 "simulate",
                 "--stack",
                 str(self.stack.root),
