@@ -12,6 +12,7 @@ import click
 
 from iocctl.commands import (
     dashboard,
+    node,
     operator,
     reference_model,
     report,
@@ -39,6 +40,8 @@ for _command in (
     reference_model.reference_group,
     stack.deps,
     stack.stack,
+    node.node_group,
+    node.image_group,
     simulate.simulate,
     warehouse.warehouse_group,
     dashboard.dashboard,
