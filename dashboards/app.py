@@ -25,12 +25,12 @@ try:
     context.install(run_context)
     st.navigation(pages).run()
 except Exception:
-    reference = ui.error_reference()
-    log.exception("dashboard page failed [%s]", reference)
     ctx = context.installed()
     if ctx is not None:
-        st.error(ctx.t("error.unexpected", ref=reference), icon=":material/error:")
+        ui.unexpected(ctx)
     else:
+        reference = ui.error_reference()
+        log.exception("dashboard page failed [%s]", reference)
         st.error(
             f"Trang gặp lỗi ngoài dự kiến / Something went wrong on this page. Mã tham chiếu / reference: {reference}",
             icon=":material/error:",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import logging
 import secrets
 import zoneinfo
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 import streamlit as st
 
@@ -43,6 +44,7 @@ __all__ = [
     "reveal_toggle",
     "sla_left",
     "table",
+    "unexpected",
     "when",
 ]
 
@@ -150,8 +152,17 @@ def live(ctx: Context) -> Callable[[F], F]:
     every = ctx.settings.refresh_s or None
 
     def wrap(function: F) -> F:
-        fragment: F = st.fragment(run_every=every)(function)
-        return fragment
+        # A fragment shows its own exceptions in place (Streamlit's error box); this one shows a friendly
+        # message with a reference instead, and the details go to the server's log.
+        @functools.wraps(function)
+        def safe(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return function(*args, **kwargs)
+            except Exception:  # noqa: BLE001 - a bug in a section must not show its internals to a visitor
+                unexpected(ctx)
+                return None
+
+        return cast("F", st.fragment(run_every=every)(safe))
 
     return wrap
 
@@ -159,6 +170,14 @@ def live(ctx: Context) -> Callable[[F], F]:
 def error_reference() -> str:
     """A short random id that ties what a visitor sees to the server's log line, without showing the log."""
     return secrets.token_hex(4)
+
+
+def unexpected(ctx: Context) -> str:
+    """Log the exception being handled under a new reference and show the visitor a friendly message with it."""
+    reference = error_reference()
+    log.exception("dashboard section failed [%s]", reference)
+    st.error(ctx.t("error.unexpected", ref=reference), icon=":material/error:")
+    return reference
 
 
 @contextlib.contextmanager

@@ -111,6 +111,7 @@ def test_acknowledge_reaches_the_topic_and_the_new_state_shows(
         )
     at.run()
     assert not at.exception
+    assert not at.error, [e.value for e in at.error]  # app.py turns a crash into an error
     assert not any("Đang chờ xử lý" in i.value for i in at.info)
     queue = at.dataframe[0].value  # the queue is the page's first table
     flood = queue[queue["Nội dung"] == "Ngập: mực nước vượt mức báo động [25957]"]

@@ -240,6 +240,7 @@ def test_expired_session_is_signed_out(
     at = app(monkeypatch, settings, claims(["operator@724"], login="late", age_s=601))
     at.run()
     assert not at.exception
+    assert not at.error, [e.value for e in at.error]  # app.py turns a crash into an error
     assert at.user.get("is_logged_in") is False
     assert not at.dataframe and not at.metric
     audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -322,4 +323,5 @@ def test_a_missing_warehouse_is_a_message_not_a_crash(
     for page in [*TIERS[seed.DISTRICT][1:], "public"]:
         at.switch_page(f"screens/{page}.py").run()
         assert not at.exception, (page, [e.message for e in at.exception])
+        assert not at.error, [e.value for e in at.error]  # app.py turns a crash into an error
         assert any("Không đọc được kho dữ liệu" in e.value for e in at.error), page

@@ -137,6 +137,7 @@ def test_commune_pages_show_nothing_of_the_sibling(
     if page != "overview":
         at.switch_page(f"screens/{page}.py").run()
     assert not at.exception
+    assert not at.error, [e.value for e in at.error]  # app.py turns a crash into an error
     text = page_text(at)
     assert "25957" in text or "Đông Hòa" in text
     for marker in SIBLING_MARKERS:

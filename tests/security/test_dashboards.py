@@ -170,6 +170,7 @@ def test_a_token_for_another_site_is_refused(
     at = app(monkeypatch, settings, stranger)
     at.run()
     assert not at.exception
+    assert not at.error, [e.value for e in at.error]  # app.py turns a crash into an error
     text = page_text(at)
     assert "Không có quyền truy cập" in text and "Ngập" not in text  # the denied page, no incident in sight
     access = auth.access_for(stranger, Site.from_settings(settings))
@@ -201,6 +202,7 @@ def test_a_viewer_sees_report_text_and_addresses_masked(
     viewer.run()
     viewer.switch_page("screens/reports.py").run()
     assert not viewer.exception
+    assert not viewer.error, [e.value for e in viewer.error]  # app.py turns a crash into an error
     seen = page_text(viewer)
     assert privacy.mask_text(raw_text) in seen and privacy.mask_address(raw_address) in seen  # masked
     assert raw_text not in seen and raw_address not in seen
@@ -255,6 +257,7 @@ def test_without_sign_in_all_addresses_are_refused_and_loopback_visitors_only_vi
     at.switch_page("screens/incidents.py").run()
     at.selectbox(key="incident-select").set_value(seed.FLOOD_INCIDENT).run()
     assert not at.exception
+    assert not at.error, [e.value for e in at.error]  # app.py turns a crash into an error
     assert any("chỉ có quyền xem" in c.value for c in at.caption)  # "you may only view this incident"
     assert not [b for b in at.button if str(b.key).startswith("act-")]  # no action buttons at all
     local = auth.local_access(Site.from_settings(settings), auth.Role.VIEWER)
@@ -511,3 +514,31 @@ def test_a_forged_sibling_dispatch_is_refused_by_the_worker_and_a_legitimate_one
     shown = [e.value for e in at.error]
     assert any("Hệ thống từ chối lệnh" in m and "Đơn vị nhận nằm ngoài phạm vi" in m for m in shown), shown
     assert any("Dispatch target outside your scope" in m for m in shown), shown
+
+
+def test_an_unexpected_crash_becomes_a_friendly_error_with_a_reference(
+    server_seeded: tuple[ClickHouseEndpoint, seed.Seeded],
+    kafka: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    endpoint, _ = server_seeded
+    settings = _district(endpoint, kafka, tmp_path)
+    secret_path = "/srv/ioc/secrets/site-724/secrets.toml"
+
+    def crash(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError(f"cannot open {secret_path}")
+
+    monkeypatch.setattr(data_site.SiteData, "headline", crash)  # a bug in the page's data path
+    at = app(monkeypatch, settings, claims(["viewer@724"], login="viewer724"))
+    with caplog.at_level("ERROR"):
+        at.run()
+    assert not at.exception  # nothing reaches Streamlit's own error page
+    [shown] = [e.value for e in at.error]
+    assert "Trang gặp lỗi ngoài dự kiến" in shown and secret_path not in shown and "Traceback" not in shown
+    reference = shown.rsplit("mã ", 1)[1].split(".")[0]
+    assert any(reference in r.getMessage() and r.exc_info for r in caplog.records)  # the details: server log only
+    # Other pages keep working in the same session.
+    at.switch_page("screens/incidents.py").run()
+    assert not at.exception and not at.error and "Ngập" in page_text(at)
