@@ -24,9 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8883)
-    parser.add_argument(
-        "--ca-file", help="the platform's CA certificate; TLS is on when given"
-    )
+    parser.add_argument("--ca-file", help="the platform's CA certificate; TLS is on when given")
     parser.add_argument("--vendor", required=True, help="your vendor id (the topics' vendor segment)")
     parser.add_argument("--username", help="your MQTT username from the Secret; default vendor.<vendor id>")
     parser.add_argument("--password", required=True)
