@@ -12,7 +12,7 @@ UV_VERSION := 0.13.9
 export UV_CACHE_DIR ?= $(HOME)/.cache/ioc/uv
 PYTEST_ARGS ?=
 
-.PHONY: help venv lock deps test test-fast lint format bench demo schemas clean
+.PHONY: help venv lock deps test test-fast lint format bench demo schemas clean image node-up node-down
 
 help:
 	@echo "make demo       run the whole platform locally on real services"
@@ -21,6 +21,8 @@ help:
 	@echo "make lint       ruff, mypy --strict, import-linter, helm lint and helm template of the chart"
 	@echo "make bench      every benchmark; one JSON per benchmark in bench-results/"
 	@echo "make deps       the local stack's prerequisites (apt, Maven, Go builds: etcd, kube-apiserver, kubectl, helm)"
+	@echo "make image      the platform image from the Dockerfile with buildah (no Docker), cached by content (root)"
+	@echo "make node-up    a real one-node Kubernetes cluster with the image loaded (root); make node-down stops it"
 	@echo "make lock       upgrade uv.lock to the newest versions pyproject.toml allows (then make test, commit)"
 
 # uv, pinned: it is what reads uv.lock.
@@ -72,6 +74,15 @@ lint: venv
 format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+image: venv
+	$(BIN)/ioc image build
+
+node-up: venv
+	$(BIN)/ioc node up
+
+node-down: venv
+	$(BIN)/ioc node down
 
 bench: deps
 	$(PY) -m bench
