@@ -91,6 +91,9 @@ def _run(stack_info: dict[str, Any], *, rate: float, batch: int, devices: int, s
         "IOC_BRIDGE_SHARE_GROUP": f"bench-{vendor}",
         "IOC_BRIDGE_REPLICA": vendor,
         "IOC_BRIDGE_DEVICE_RATE_PER_S": "100000",
+        # One bench vendor sends the whole load: its own limit (2,000 events/s by default) would refuse most of it.
+        "IOC_BRIDGE_VENDOR_RATE_PER_S": "1000000",
+        "IOC_BRIDGE_VENDOR_BURST": "1000000",
         "IOC_BRIDGE_DEVICE_BURST": "100000",
         "IOC_BRIDGE_MAX_INFLIGHT": "5000",
         "IOC_BRIDGE_LOG_LEVEL": "WARNING",
