@@ -1,4 +1,4 @@
-"""Sites' commands in: each site's own command topic relayed onto `ioc.incident-commands.v1`, its site from the topic.
+"""Sites' commands in: each site's command topic relayed to `ioc.incident-commands.v1`, site from the topic.
 
 Only a site's principal may write `ioc.site-<unit>.incident-commands.v1` (ioc.kafka_access), so the topic says
 which site commands; `ioc.kafka_access.judge_site_command` refuses a body naming another site, and refusals
