@@ -50,7 +50,9 @@ def main() -> None:
     register_all(runtime)
     if sys.argv[1:2] == ["worker"]:
         ensure_changelogs(runtime)
-        # Sites' commands reach the incidents agent through the relay (their site taken from their topic).
+    if sys.argv[1:2] == ["worker"] and settings.site is None:
+        # Sites' commands reach the incidents agent through the relay (their site taken from their topic); the
+        # shared pool runs it, as it runs the incidents agent (a worker dedicated to a site runs neither).
         relay = SiteCommandRelay(settings)
         threading.Thread(target=relay.run, args=(threading.Event(),), name="site-commands", daemon=True).start()
     runtime.app.main()
