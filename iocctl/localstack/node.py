@@ -807,7 +807,8 @@ state = "{home / "state"}"
         for name in ("coredns", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"):
             stop(name)
         _sh(["ip", "link", "delete", NODE_BRIDGE], check=False)
-        shutil.rmtree(self.root / "containerd" / "ipam", ignore_errors=True)
+        for leftover in ("ipam", "root", "state"):  # unpacked images take ~2 GB; the next up starts afresh anyway
+            shutil.rmtree(self.root / "containerd" / leftover, ignore_errors=True)
         if _OWNER.exists() and _OWNER.read_text(encoding="utf-8").strip() == str(self.root):
             _OWNER.unlink()
         state["services"] = {}
