@@ -27,7 +27,7 @@ from dashboards.audit import AuditLog
 from dashboards.data import KafkaCommandSender, close_senders, command_partition, privacy, source
 from dashboards.data import site as data_site
 from dashboards.sites import Site
-from ioc import topics
+from ioc import kafka_access, topics
 from ioc.authz import CommandRefusal
 from ioc.events import IncidentAction, IncidentCommand
 from ioc.settings import ClickHouseEndpoint, DashboardSettings, KafkaEndpoint
@@ -70,10 +70,16 @@ def _kafka(kafka: dict[str, Any]) -> KafkaEndpoint:
     return KafkaEndpoint.from_service(kafka)
 
 
+def _command_topic(endpoint: KafkaEndpoint) -> str:
+    """Where Dĩ An's dashboard sends commands: its own site topic on an authenticated broker, else the shared one."""
+    return kafka_access.site_command_topic(seed.DISTRICT).name if endpoint.uses_sasl else COMMANDS.name
+
+
 def _end_offset(endpoint: KafkaEndpoint, partition: int) -> int:
     consumer = Consumer({**endpoint.client_config(), "group.id": f"probe-{uuid.uuid4().hex}"})
     try:
-        return int(consumer.get_watermark_offsets(TopicPartition(COMMANDS.name, partition), timeout=10)[1])
+        topic = TopicPartition(_command_topic(endpoint), partition)
+        return int(consumer.get_watermark_offsets(topic, timeout=10)[1])
     finally:
         consumer.close()
 
@@ -82,7 +88,7 @@ def _commands_since(endpoint: KafkaEndpoint, partition: int, offset: int, idle_s
     consumer = Consumer(
         {**endpoint.client_config(), "group.id": f"read-{uuid.uuid4().hex}", "enable.auto.commit": False}
     )
-    consumer.assign([TopicPartition(COMMANDS.name, partition, offset)])
+    consumer.assign([TopicPartition(_command_topic(endpoint), partition, offset)])
     found: list[Any] = []
     last = time.monotonic()
     try:
