@@ -27,6 +27,7 @@ from ioc.settings import ClickHouseEndpoint, KafkaEndpoint
 from iocctl.localstack.process import is_alive, port_open, start_process, stop_process
 from iocctl.localstack.stack import Stack
 from operators import crds, province
+from sensors.simulators import parse_duration
 from streams.warehouse import migrate
 
 __all__ = ["Platform", "Process"]
@@ -155,6 +156,9 @@ class Platform:
             "IOC_BRIDGE_MQTT__PASSWORD": m["bridge_password"],
             **KafkaEndpoint.from_service(k, kafka_access.BRIDGE).environment("IOC_BRIDGE_KAFKA__"),
             "IOC_BRIDGE_REPLICA": "local-0",
+            # The simulated province's clock runs `speed` times faster than the wall clock, so its readings are
+            # dated up to the whole simulated run ahead of the bridge's clock: allow that, plus the usual skew.
+            "IOC_BRIDGE_MAX_AHEAD_S": str(parse_duration(self.duration) + 300.0),
         }
 
     def _clickhouse_env(self, prefix: str, ch: dict[str, Any]) -> dict[str, str]:
