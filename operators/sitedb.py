@@ -1,4 +1,4 @@
-"""A site's ClickHouse database: copies of its subtree's rows (personal data masked), its read-only user, its figures.
+"""A site's ClickHouse database: copies of its subtree's rows (masked), its read-only user, its figures.
 
 A site's database `ioc_site_<unit>` holds one table per warehouse table it may read, named like it and
 made `AS` it (same columns, engine, sorting key and partitioning, so duplicates collapse as in the

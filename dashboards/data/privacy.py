@@ -1,4 +1,4 @@
-"""Masking personal data (plates, reporters' names, phones, e-mails, report text, addresses) before anyone sees it."""
+"""Masking personal data (plates, names, phones, e-mails, report text, addresses) before anyone sees it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A real one-node Kubernetes cluster on this machine: control plane, kubelet, containerd, CNI, kube-proxy, CoreDNS.
+"""A real one-node Kubernetes cluster here: control plane, kubelet, containerd, CNI, kube-proxy, CoreDNS.
 
 Every piece is the real program, started as a process under `<root>/node/` (default: the stack's directory):
 

@@ -1,4 +1,4 @@
-"""Where a province can be: a bounding box per province of the units tree, for refusing readings placed elsewhere.
+"""Where a province can be: a bounding box per province of the units tree, to refuse readings placed elsewhere.
 
 Pure. The packaged units data (ioc/data/SOURCES.md) gives each unit an approximate centre point, not a
 boundary, so a province's box is the box around its units' points widened by `MARGIN_DEG` on each side.
