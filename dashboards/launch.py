@@ -25,6 +25,8 @@ from ioc.settings import DashboardSettings
 # Each launch writes its secrets into a directory of its own (`instance-<pid>-<random>` under the run
 # directory; the pid is the dashboard's, since the launcher becomes Streamlit), so a second dashboard for
 # the same site never rewrites a running one's sign-in; directories of processes that are gone are removed.
+# Without an identity provider it serves loopback only, unless `anonymous_viewer` declares every visitor a
+# read-only viewer (a site's pod without sign-in): never an operator, whatever the address.
 
 __all__ = [
     "APP",
@@ -32,6 +34,7 @@ __all__ = [
     "LaunchRefused",
     "check_exposure",
     "command",
+    "effective",
     "is_loopback",
     "redirect_uri",
     "secrets_toml",
@@ -57,15 +60,25 @@ def is_loopback(address: str) -> bool:
 
 
 def check_exposure(settings: DashboardSettings) -> None:
-    """Refuse to serve without sign-in anywhere but loopback, and to make an unauthenticated user an operator
-    anywhere but loopback: without an identity provider every visitor is the local user."""
+    """Refuse to serve without sign-in anywhere but loopback, unless every visitor is explicitly an anonymous
+    viewer (`anonymous_viewer`, never an operator): without an identity provider every visitor is the local user."""
     if settings.oidc_metadata_url is not None or is_loopback(settings.address):
         return
+    if settings.anonymous_viewer and settings.local_role != "operator":
+        return  # read-only for everyone; the settings refuse anonymous_viewer with local_role operator
     raise LaunchRefused(
         f"refusing to listen on {settings.address} without sign-in: anyone who can reach it would be the local "
-        "user. Configure an identity provider (IOC_DASHBOARD_OIDC_METADATA_URL) or listen on 127.0.0.1 / "
+        "user. Configure an identity provider (IOC_DASHBOARD_OIDC_METADATA_URL), or serve visitors as read-only "
+        "viewers (IOC_DASHBOARD_ANONYMOUS_VIEWER=true), or listen on 127.0.0.1 / "
         f"Từ chối mở trang trên {settings.address} khi chưa cấu hình đăng nhập OIDC."
     )
+
+
+def effective(settings: DashboardSettings) -> DashboardSettings:
+    """The settings the app runs with: without sign-in, an anonymous viewer's local role is viewer."""
+    if settings.oidc_metadata_url is None and settings.anonymous_viewer and settings.local_role is None:
+        return settings.model_copy(update={"local_role": "viewer"})
+    return settings
 
 
 def redirect_uri(settings: DashboardSettings) -> str:
@@ -156,6 +169,7 @@ def command(
     """The argv and environment that run the dashboard for `settings` (its secrets go in a new directory under
     `run_dir`). `dry_run`: build them, write nothing. Raises `LaunchRefused` for an unsafe exposure."""
     check_exposure(settings)
+    settings = effective(settings)
     cookie_secret = (
         settings.cookie_secret.get_secret_value() if settings.cookie_secret is not None else secrets.token_urlsafe(32)
     )

@@ -505,9 +505,25 @@ class DashboardSettings(_Settings):
         None,
         description="Without OIDC: the role (viewer or operator) of the local, unauthenticated user; unset: none.",
     )
+    anonymous_viewer: bool = pydantic.Field(
+        False,
+        description="Without OIDC: serve every visitor as an anonymous, read-only viewer, also on a non-loopback "
+        "address (the operator sets it for a site that declares no sign-in). Never an operator: refused with "
+        "local_role operator. Ignored when OIDC is configured (sign-in then decides).",
+    )
     audit_log: Path | None = pydantic.Field(
         None, description="Append-only JSON-lines audit file; the `ioc.audit` logger always gets the records too."
     )
+
+    @pydantic.model_validator(mode="after")
+    def _anonymous_visitors_only_view(self) -> DashboardSettings:
+        if self.anonymous_viewer and self.local_role == "operator":
+            raise ValueError(
+                "IOC_DASHBOARD_ANONYMOUS_VIEWER serves anonymous visitors as viewers only: it cannot be combined "
+                "with IOC_DASHBOARD_LOCAL_ROLE=operator (--role operator); configure sign-in "
+                "(IOC_DASHBOARD_OIDC_METADATA_URL) for operators"
+            )
+        return self
 
 
 class LocalStackSettings(_Settings):

@@ -22,6 +22,7 @@ from operators.names import SiteNames, VendorNames, labels, owner_reference
 __all__ = [
     "DASHBOARD_PORT",
     "ISOLATED_TOPICS",
+    "SIGN_IN_KEYS",
     "ChildRef",
     "Login",
     "Manifest",
@@ -187,6 +188,34 @@ def _volumes(names: SiteNames) -> tuple[list[dict[str, Any]], list[dict[str, Any
     return volumes, mounts
 
 
+SIGN_IN_KEYS: Final = {
+    "OIDC_CLIENT_ID": "client_id",
+    "OIDC_CLIENT_SECRET": "client_secret",
+    "OIDC_METADATA_URL": "server_metadata_url",
+    "COOKIE_SECRET": "cookie_secret",
+}
+"""IOC_DASHBOARD_<variable> from each key of the Secret `spec.dashboard.signIn.secretRef` names."""
+
+
+def _sign_in_env(spec: IOCSiteSpec) -> list[dict[str, Any]]:
+    """Sign-in from the referenced OIDC client Secret; without one, every visitor an anonymous read-only viewer.
+
+    The dashboard listens on every address of the pod, which `ioc dashboard` refuses without sign-in unless
+    visitors are declared anonymous viewers: never operators, so nobody acts on incidents without signing in.
+    """
+    sign_in = spec.dashboard.sign_in
+    if sign_in is None:
+        return [{"name": "IOC_DASHBOARD_ANONYMOUS_VIEWER", "value": "true"}]
+    # Not optional: a Secret without a key keeps the pod from starting (CreateContainerConfigError, in its events)
+    # rather than serving without sign-in or with a cookie secret each replica invents.
+    env = _secret_env("IOC_DASHBOARD_", sign_in.secret_ref.name, SIGN_IN_KEYS)
+    if sign_in.redirect_uri is not None:
+        env.append({"name": "IOC_DASHBOARD_OIDC_REDIRECT_URI", "value": sign_in.redirect_uri})
+    if sign_in.scope is not None:
+        env.append({"name": "IOC_DASHBOARD_OIDC_SCOPE", "value": sign_in.scope})
+    return env
+
+
 def _dashboard(
     names: SiteNames, uid: str, spec: IOCSiteSpec, settings: OperatorSettings, *, rollout: str, modules: list[str]
 ) -> Manifest:
@@ -215,6 +244,7 @@ def _dashboard(
                 "PASSWORD": "password",
             },
         ),
+        *_sign_in_env(spec),
     ]
     return {
         "apiVersion": "apps/v1",

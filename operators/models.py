@@ -33,8 +33,10 @@ __all__ = [
     "ResourceError",
     "RetentionSpec",
     "RuleOverride",
+    "SecretRef",
     "SensorVendorSpec",
     "SensorVendorStatus",
+    "SignInSpec",
     "WorkersSpec",
     "parse",
     "reserved_vendor_id",
@@ -108,6 +110,37 @@ class ParentRef(_Wire):
     tier: TierName = pydantic.Field(description="The parent site's tier (checked against the reference model).")
 
 
+SecretName = Annotated[str, pydantic.Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", min_length=1, max_length=253)]
+
+
+class SecretRef(_Wire):
+    """A Secret in the site's namespace."""
+
+    name: SecretName = pydantic.Field(description="Name of the Secret.")
+
+
+class SignInSpec(_Wire):
+    """Sign-in through the province's identity provider (OIDC): visitors see and act on what their grants allow."""
+
+    secret_ref: SecretRef = pydantic.Field(
+        description="Secret with the dashboards' OIDC client: keys client_id, client_secret, server_metadata_url "
+        "(the provider's /.well-known/openid-configuration) and cookie_secret (signs the sign-in cookie; the same "
+        "for every replica)."
+    )
+    redirect_uri: str | None = pydantic.Field(
+        None,
+        pattern=r"^https?://[^\s]+/oauth2callback$",
+        max_length=2000,
+        description="Where the provider sends the browser back: the dashboard's public URL + /oauth2callback "
+        "(registered with the provider); unset: http://localhost:8501/oauth2callback (port-forwarding only).",
+    )
+    scope: str | None = pydantic.Field(
+        None,
+        max_length=500,
+        description="Scopes asked for (default 'openid email profile'); the grants claim must be released for them.",
+    )
+
+
 class DashboardSpec(_Wire):
     """The site's Streamlit dashboard."""
 
@@ -116,6 +149,11 @@ class DashboardSpec(_Wire):
         False, description="Serve the citizen (public) tier: the dashboard accepts traffic from anywhere."
     )
     language: Literal["vi", "en"] = pydantic.Field("vi", description="Default language.")
+    sign_in: SignInSpec | None = pydantic.Field(
+        None,
+        description="Sign-in through an identity provider (OIDC). Unset: the dashboard serves every visitor as an "
+        "anonymous, read-only viewer (no one can act on incidents), and the status says so (condition SignIn).",
+    )
 
 
 class RetentionSpec(_Wire):

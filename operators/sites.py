@@ -46,6 +46,7 @@ __all__ = [
     "reconcile",
     "record",
     "refresh_figures",
+    "sign_in",
 ]
 
 PARTS: Final = ("Valid", "Parent", "Kubernetes", "Warehouse", "Streams", "Broker")
@@ -300,6 +301,20 @@ def _validate(
     return spec, model, document, parent
 
 
+def sign_in(spec: IOCSiteSpec) -> tuple[str, bool, str, str]:
+    """The SignIn condition (type, ok, reason, message): how the dashboard's visitors are known. Not a part Ready
+    waits for: a site without an identity provider is a choice, served read-only, not a failure."""
+    ref = spec.dashboard.sign_in
+    if ref is None:
+        return "SignIn", False, "ReadOnlyViewer", "no identity provider configured; visitors can only view"
+    return (
+        "SignIn",
+        True,
+        "IdentityProvider",
+        f"visitors sign in through the OIDC client in Secret {ref.secret_ref.name}; grants decide what they may do",
+    )
+
+
 def reconcile(
     ctx: Context,
     obj: SiteObject,
@@ -338,6 +353,7 @@ def reconcile(
     else:
         where = "is a root" if parent is None else f"reports to {parent.namespace}/{parent.name}"
         new.append(run.condition("Parent", True, "ParentFound", f"the site {where}"))
+    new.append(run.condition(*sign_in(spec)))
     previous = {c["type"]: c for c in obj.status.get("conditions", [])}
     new.append(run.kubernetes())
     if trigger is not Trigger.UPDATE or previous.get("Warehouse", {}).get("status") != "True":

@@ -1,8 +1,9 @@
-"""`ioc dashboard`: run one IOC site's Streamlit dashboard locally against the local stack or a chDB directory."""
+"""`ioc dashboard`: run one IOC site's Streamlit dashboard from its settings (a pod), the local stack or chDB."""
 
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +32,15 @@ __all__ = ["dashboard"]
 @click.option(
     "--address",
     default=None,
-    help="Address to listen on [IOC_DASHBOARD_ADDRESS, 127.0.0.1]; anything but loopback needs OIDC sign-in.",
+    help="Address to listen on [IOC_DASHBOARD_ADDRESS, 127.0.0.1]; anything but loopback needs OIDC sign-in"
+    " or IOC_DASHBOARD_ANONYMOUS_VIEWER=true (every visitor a read-only viewer).",
 )
 @click.option(
     "--stack",
     "stack_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="The local stack to read (default ~/.cache/ioc/stacks/default).",
+    help="The local stack to read (default ~/.cache/ioc/stacks/default, unless IOC_DASHBOARD_CLICKHOUSE__HOST is set).",
 )
 @click.option(
     "--chdb",
@@ -73,9 +75,12 @@ def dashboard(
     lang: str | None,
     dry_run: bool,
 ) -> None:
-    """Run one IOC site's Streamlit dashboard locally against the local stack (ClickHouse and Kafka)."""
-    base = DashboardSettings()
-    local = Stack(stack_dir or default_stack_dir(), installer())
+    """Run one IOC site's Streamlit dashboard: from its settings alone (IOC_DASHBOARD_*, as in a pod), or against
+    the local stack (ClickHouse and Kafka) or a chDB directory."""
+    try:
+        base = DashboardSettings()
+    except pydantic.ValidationError as exc:
+        raise click.ClickException(_invalid(exc)) from None
     overrides: dict[str, Any] = {"site_unit": site_unit}
     for name, value in (
         ("edition", edition),
@@ -88,12 +93,39 @@ def dashboard(
             overrides[name] = value
     if chdb_path is not None:
         overrides["chdb_path"] = chdb_path
-    else:
+    if base.oidc_metadata_url is None:
+        # Without sign-in every visitor is the local user: a viewer unless asked otherwise.
+        overrides["local_role"] = role or base.local_role or "viewer"
+    if stack_dir is None and chdb_path is None and _configured(base):
+        # Settings only (a pod: environment from the operator, Secrets and ConfigMap): no local-stack file is read.
+        settings = _settings(overrides)
+        if dry_run:
+            run_dir = Path(tempfile.gettempdir()) / f"ioc-dashboard-{site_unit}-<random>"
+        else:
+            run_dir = Path(tempfile.mkdtemp(prefix=f"ioc-dashboard-{site_unit}-"))
+        _run(settings, run_dir, dry_run=dry_run)
+        return
+    _run_on_stack(base, overrides, stack_dir, dry_run=dry_run)
+
+
+def _run_on_stack(base: DashboardSettings, overrides: dict[str, Any], stack_dir: Path | None, *, dry_run: bool) -> None:
+    """Against the local stack's ClickHouse and Kafka (from its stack.json), or a chDB directory (`--chdb`)."""
+    site_unit = overrides["site_unit"]
+    chdb = "chdb_path" in overrides
+    root = stack_dir or default_stack_dir()
+    if stack_dir is None and not chdb and not (root / "stack.json").exists():
+        raise click.ClickException(
+            f"no warehouse configured: IOC_DASHBOARD_CLICKHOUSE__HOST is not set (with __PORT, __USER, __PASSWORD"
+            f" and __DATABASE; the operator sets them in a site's pod) and there is no local stack in {root}:"
+            " set them, or IOC_DASHBOARD_CHDB_PATH / --chdb DIR, or start the local stack with `ioc stack up`"
+        )
+    local = Stack(root, installer())
+    if not chdb:
         status = local.status()
         if not status["services"].get("clickhouse", {}).get("ready"):
             raise click.ClickException(
                 f"ClickHouse of the local stack in {local.root} is not running: start it with `ioc stack up`"
-                " (or pass --chdb DIR for a quick look)"
+                " (or pass --chdb DIR for a quick look, or set IOC_DASHBOARD_CLICKHOUSE__HOST)"
             )
         endpoints = Endpoints.from_stack_status(status)
         overrides["clickhouse"] = endpoints.clickhouse.model_copy(update={"database": base.clickhouse.database})
@@ -102,17 +134,44 @@ def dashboard(
             overrides["kafka"] = kafka.site_endpoint(status["services"]["kafka"], site_unit)
         else:
             click.echo("warning: Kafka is not running: incident actions will fail until it is", err=True)
-    if base.oidc_metadata_url is None:
-        # Without sign-in every visitor is the local user: a viewer unless asked otherwise.
-        overrides["local_role"] = role or base.local_role or "viewer"
     if base.audit_log is None:
         overrides["audit_log"] = local.root / f"dashboard-{site_unit}" / "audit.jsonl"
+    _run(_settings(overrides), local.root / f"dashboard-{site_unit}", dry_run=dry_run)
+
+
+def _configured(base: DashboardSettings) -> bool:
+    """Whether the settings name a warehouse themselves (IOC_DASHBOARD_CLICKHOUSE__* or _CHDB_PATH)."""
+    if base.chdb_path is not None:
+        return True
+    if "clickhouse" not in base.model_fields_set:
+        return False
+    if "host" not in base.clickhouse.model_fields_set:
+        raise click.ClickException(
+            "IOC_DASHBOARD_CLICKHOUSE__HOST is not set, although other IOC_DASHBOARD_CLICKHOUSE__* settings are:"
+            " set the warehouse's host (in a pod, from the site's ClickHouse Secret, key host)"
+        )
+    return True
+
+
+def _settings(overrides: dict[str, Any]) -> DashboardSettings:
     try:
         settings = DashboardSettings(**overrides)
         Site.from_settings(settings)
-    except (pydantic.ValidationError, units.UnknownUnitError) as exc:
+    except pydantic.ValidationError as exc:
+        raise click.ClickException(_invalid(exc)) from None
+    except units.UnknownUnitError as exc:
         raise click.ClickException(str(exc)) from None
-    _run(settings, local.root / f"dashboard-{site_unit}", dry_run=dry_run)
+    return settings
+
+
+def _invalid(exc: pydantic.ValidationError) -> str:
+    """The settings' errors by IOC_DASHBOARD_* name, without the input (it holds passwords and client secrets)."""
+    lines = []
+    for err in exc.errors(include_url=False, include_input=False):
+        where = "__".join(str(p) for p in err["loc"]).upper()
+        message = str(err["msg"]).removeprefix("Value error, ")
+        lines.append(f"IOC_DASHBOARD_{where}: {message}" if where else message)
+    return "invalid dashboard settings: " + "; ".join(lines)
 
 
 def _run(settings: DashboardSettings, run_dir: Path, *, dry_run: bool) -> None:

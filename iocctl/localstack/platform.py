@@ -113,6 +113,11 @@ class Platform:
                     "--stack",
                     str(self.stack.root),
                     "--public",
+                    # Loopback only, without sign-in: the demo's one user is an operator who can act.
+                    "--address",
+                    "127.0.0.1",
+                    "--role",
+                    "operator",
                 ],
                 dict(os.environ),
             )
@@ -261,7 +266,7 @@ class Platform:
     def run_until_interrupted(self, out: TextIO = sys.stdout, every_s: float = 5.0) -> None:
         """Print the URLs and a status line every few seconds until Ctrl-C (or SIGTERM)."""
         for site, port in self.dashboards:
-            out.write(f"dashboard for site {site}: http://localhost:{port}/\n")
+            out.write(f"dashboard for site {site}: http://localhost:{port}/ (loopback only; you are its operator)\n")
         out.write(f"logs: {self.logs}   endpoints: ioc stack status --json --dir {self.stack.root}\n")
         out.write("Ctrl-C stops everything.\n")
         out.flush()
