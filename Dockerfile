@@ -40,6 +40,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     VIRTUAL_ENV=/opt/ioc \
     PATH=/opt/ioc/bin:$PATH \
     HOME=/tmp
+# The build stage's identity (iocctl.image passes its content hash): buildah's layer cache keys this stage's RUN on
+# its text and parent only, not on the bind-mounted wheels, so without it a changed source reused a stale layer.
+ARG SOURCE_KEY=""
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     python -m venv /opt/ioc \
  && /opt/ioc/bin/pip install --no-index --find-links=/wheels ioc-platform \

@@ -330,6 +330,8 @@ def build(context: Path = REPO_ROOT, cache_dir: Path | None = None) -> Image:
                 "--layers",
                 "--build-arg",
                 f"PYTHON_IMAGE={base}",
+                "--build-arg",  # the runtime stage's layer is reused only for the same sources (see Dockerfile)
+                f"SOURCE_KEY={key}",
                 "-t",
                 tag,
                 "-f",
