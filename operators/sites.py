@@ -353,7 +353,8 @@ def reconcile(
     else:
         where = "is a root" if parent is None else f"reports to {parent.namespace}/{parent.name}"
         new.append(run.condition("Parent", True, "ParentFound", f"the site {where}"))
-    new.append(run.condition(*sign_in(spec)))
+    # Straight from `conditions`: a read-only site (SignIn False) is a choice, never a reason to retry.
+    new.append(conditions.condition(*sign_in(spec), generation=gen))
     previous = {c["type"]: c for c in obj.status.get("conditions", [])}
     new.append(run.kubernetes())
     if trigger is not Trigger.UPDATE or previous.get("Warehouse", {}).get("status") != "True":
