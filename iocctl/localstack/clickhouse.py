@@ -9,6 +9,7 @@ from pathlib import Path
 
 from iocctl.localstack.common import HOST, ServiceInfo, http_get, launch, new_secret
 from iocctl.localstack.install import Installer
+from iocctl.localstack.node import NODE_IP, POD_CIDR, node_ip_here
 from iocctl.localstack.process import free_port, wait_until
 
 __all__ = ["is_ready", "start"]
@@ -21,6 +22,10 @@ def start(root: Path, installer: Installer) -> ServiceInfo:
         (home / sub).mkdir(parents=True, exist_ok=True)
     port, http_port = free_port(), free_port()
     password = new_secret()
+    # With the local node up, pods reach this server on the node IP too (published as a Service by the node).
+    on_node = node_ip_here()
+    node_listen = f"\n    <listen_host>{NODE_IP}</listen_host>" if on_node else ""
+    node_networks = f"<ip>{NODE_IP}</ip><ip>{POD_CIDR}</ip>" if on_node else ""
     config = home / "config.xml"
     # 18.16 reads <yandex>; newer servers accept it too. Settings kept to what 18.16 understands.
     config.write_text(
@@ -34,7 +39,7 @@ def start(root: Path, installer: Installer) -> ServiceInfo:
         <size>100M</size>
         <count>3</count>
     </logger>
-    <listen_host>{HOST}</listen_host>
+    <listen_host>{HOST}</listen_host>{node_listen}
     <tcp_port>{port}</tcp_port>
     <http_port>{http_port}</http_port>
     <path>{home / "data"}/</path>
@@ -68,7 +73,7 @@ def start(root: Path, installer: Installer) -> ServiceInfo:
     <users>
         <default>
             <password>{password}</password>
-            <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+            <networks><ip>127.0.0.1</ip><ip>::1</ip>{node_networks}</networks>
             <profile>default</profile>
             <quota>default</quota>
         </default>
@@ -110,6 +115,7 @@ def start(root: Path, installer: Installer) -> ServiceInfo:
         "password": password,
         "version": version,
         "users_d": str(home / "users.d"),
+        **({"node_host": NODE_IP} if on_node else {}),
     }
 
 

@@ -31,6 +31,7 @@ from ioc.clients import kafka_admin
 from ioc.settings import KafkaEndpoint, LocalStackSettings
 from iocctl.localstack.common import HOST, ServiceInfo, launch, new_secret, run_setup
 from iocctl.localstack.install import KAFKA_VERSION, Installer
+from iocctl.localstack.node import HOST_SERVICES, NODE_IP, node_ip_here
 from iocctl.localstack.process import free_port, port_open, wait_until
 
 __all__ = ["MECHANISM", "is_ready", "kafka_cluster_id", "site_endpoint", "start"]
@@ -56,8 +57,14 @@ def _write_private(path: Path, data: bytes) -> None:
         handle.write(data)
 
 
-def _make_tls(tls_dir: Path) -> tuple[Path, Path]:
-    """A CA and the broker's certificate for 127.0.0.1/localhost; returns (CA file, broker key+chain PEM)."""
+def _make_tls(tls_dir: Path, *, on_node: bool = False) -> tuple[Path, Path]:
+    """A CA and the broker's certificate for 127.0.0.1/localhost (`on_node`: and the node IP and the name the node
+    publishes it under); returns (CA file, broker key+chain PEM)."""
+    names: list[x509.GeneralName] = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]
+    if on_node:
+        namespace, service = HOST_SERVICES["kafka"]
+        names += [x509.DNSName(f"{service}.{namespace}.svc.cluster.local"), x509.DNSName(f"{service}.{namespace}.svc")]
+        names += [x509.IPAddress(ipaddress.ip_address(NODE_IP))]
     tls_dir.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
     ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -83,10 +90,7 @@ def _make_tls(tls_dir: Path) -> tuple[Path, Path]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]),
-            critical=False,
-        )
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .add_extension(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
         )
@@ -109,20 +113,25 @@ def _jaas(module: str, username: str, password: str, **users: str) -> str:
     return f'org.apache.kafka.common.security.{module} required username="{username}" password="{password}"{extra};'
 
 
-def _auth_properties(home: Path, port: int, controller_port: int, principals: dict[str, str]) -> list[str]:
-    ca_file, keystore = _make_tls(home / "tls")
+def _auth_properties(
+    home: Path, port: int, controller_port: int, principals: dict[str, str], node_port: int | None = None
+) -> list[str]:
+    ca_file, keystore = _make_tls(home / "tls", on_node=node_port is not None)
     controller_secret = new_secret()
     admin = kafka_access.ADMIN
+    # With the local node up: the same SCRAM-over-TLS listener on the node IP too, for pods.
+    node = f",NODE://{NODE_IP}:{node_port}" if node_port is not None else ""
+    scram_jaas = _jaas("scram.ScramLoginModule", admin, principals[admin])
     return [
         # Clients: SCRAM over TLS only. The controller's listener: PLAIN on loopback, its own principal.
-        f"listeners=CLIENT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
-        f"advertised.listeners=CLIENT://{HOST}:{port}",
-        "listener.security.protocol.map=CLIENT:SASL_SSL,CONTROLLER:SASL_PLAINTEXT",
+        f"listeners=CLIENT://{HOST}:{port}{node},CONTROLLER://{HOST}:{controller_port}",
+        f"advertised.listeners=CLIENT://{HOST}:{port}{node}",
+        f"listener.security.protocol.map=CLIENT:SASL_SSL{',NODE:SASL_SSL' if node else ''},CONTROLLER:SASL_PLAINTEXT",
         "inter.broker.listener.name=CLIENT",
         f"sasl.enabled.mechanisms={MECHANISM}",
         f"sasl.mechanism.inter.broker.protocol={MECHANISM}",
-        "listener.name.client.scram-sha-512.sasl.jaas.config="
-        + _jaas("scram.ScramLoginModule", admin, principals[admin]),
+        "listener.name.client.scram-sha-512.sasl.jaas.config=" + scram_jaas,
+        *(["listener.name.node.scram-sha-512.sasl.jaas.config=" + scram_jaas] if node else []),
         "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
         "sasl.mechanism.controller.protocol=PLAIN",
         "listener.name.controller.plain.sasl.jaas.config="
@@ -152,8 +161,11 @@ def start(root: Path, installer: Installer) -> ServiceInfo:
     port, controller_port = free_port(), free_port()
     auth = LocalStackSettings().stack_kafka_auth
     principals = {name: new_secret() for name in (kafka_access.ADMIN, *kafka_access.COMPONENT_GRANTS)} if auth else {}
+    # With the local node up, a second listener on the node IP, advertised as such, for pods (the node publishes
+    # it as a Service): SCRAM over TLS as the loopback one with authentication on, else plaintext.
+    node_port = free_port() if node_ip_here() else None
     listeners = (
-        _auth_properties(home, port, controller_port, principals)
+        _auth_properties(home, port, controller_port, principals, node_port)
         if auth
         else [
             f"listeners=PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
@@ -162,6 +174,13 @@ def start(root: Path, installer: Installer) -> ServiceInfo:
             "inter.broker.listener.name=PLAINTEXT",
         ]
     )
+    if node_port is not None and not auth:
+        listeners = [
+            f"listeners=PLAINTEXT://{HOST}:{port},NODE://{NODE_IP}:{node_port},CONTROLLER://{HOST}:{controller_port}",
+            f"advertised.listeners=PLAINTEXT://{HOST}:{port},NODE://{NODE_IP}:{node_port}",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,NODE:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=PLAINTEXT",
+        ]
     props = home / "server.properties"
     # Mode 0600: with authentication on it holds the admin's and the controller's passwords.
     _write_private(
@@ -235,6 +254,8 @@ def start(root: Path, installer: Installer) -> ServiceInfo:
         "bootstrap": bootstrap,
         "version": KAFKA_VERSION,
     }
+    if node_port is not None:
+        info |= {"node_host": NODE_IP, "node_port": node_port}
     if auth:
         info |= {
             "security_protocol": "SASL_SSL",

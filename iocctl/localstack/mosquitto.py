@@ -27,6 +27,7 @@ from ioc.clients import dynsec
 from ioc.settings import MqttEndpoint
 from iocctl.localstack.common import HOST, ServiceInfo, launch, new_secret, run_setup
 from iocctl.localstack.install import Installer
+from iocctl.localstack.node import HOST_SERVICES, NODE_IP, node_ip_here
 from iocctl.localstack.process import free_port, wait_until
 
 __all__ = ["BRIDGE_USER", "is_ready", "mqtt_login_ok", "start", "write_tls_files"]
@@ -42,8 +43,10 @@ def _write_private(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-def write_tls_files(directory: Path, host: str = HOST) -> tuple[Path, Path, Path]:
-    """A fresh CA and a server certificate for `host` (and localhost) under `directory`: (ca, cert, key).
+def write_tls_files(
+    directory: Path, host: str = HOST, *, extra_ips: tuple[str, ...] = (), extra_dns: tuple[str, ...] = ()
+) -> tuple[Path, Path, Path]:
+    """A fresh CA and a server certificate for `host` (and localhost, `extra_*`) under `directory`: (ca, cert, key).
 
     The CA's key is not kept: nothing else is ever signed with it, so a leaked stack directory cannot mint
     certificates. Keys are 0600.
@@ -80,6 +83,8 @@ def write_tls_files(directory: Path, host: str = HOST) -> tuple[Path, Path, Path
     )
     key = ec.generate_private_key(ec.SECP256R1())
     names: list[x509.GeneralName] = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(host))]
+    names += [x509.DNSName(name) for name in extra_dns]
+    names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in extra_ips]
     server = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
@@ -147,7 +152,18 @@ def start(root: Path, installer: Installer) -> ServiceInfo:
     home = root / "mosquitto"
     (home / "data").mkdir(parents=True, exist_ok=True)
     port, tls_port = free_port(), free_port()
-    ca_file, cert_file, key_file = write_tls_files(home / "tls")
+    # With the local node up, a second TLS listener on the node IP for pods, its certificate valid for the node IP
+    # and the Service name the node publishes it under (the chart's default mqtt.host).
+    node_tls_port = free_port() if node_ip_here() else None
+    namespace, service = HOST_SERVICES["mosquitto"]
+    node_dns = (f"{service}.{namespace}.svc.cluster.local", f"{service}.{namespace}.svc", f"{service}.{namespace}")
+    ca_file, cert_file, key_file = (
+        write_tls_files(home / "tls", extra_ips=(NODE_IP,), extra_dns=node_dns)
+        if node_tls_port is not None
+        else write_tls_files(home / "tls")
+    )
+    tls_settings = [f"cafile {ca_file}", f"certfile {cert_file}", f"keyfile {key_file}", "tls_version tlsv1.2"]
+    node_listener = [f"listener {node_tls_port} {NODE_IP}", *tls_settings] if node_tls_port is not None else []
     admin_password = new_secret()
     dynsec_file = home / "dynsec.json"
     dynsec_file.unlink(missing_ok=True)
@@ -161,10 +177,8 @@ def start(root: Path, installer: Installer) -> ServiceInfo:
                 # and the bridge use the TLS listener, as they must in the chart.
                 f"listener {port} {HOST}",
                 f"listener {tls_port} {HOST}",
-                f"cafile {ca_file}",
-                f"certfile {cert_file}",
-                f"keyfile {key_file}",
-                "tls_version tlsv1.2",
+                *tls_settings,
+                *node_listener,
                 # Run as whoever started it: as root, mosquitto would switch to a `mosquitto` user that cannot
                 # read a private stack directory.
                 f"user {getpass.getuser()}",
@@ -218,6 +232,7 @@ def start(root: Path, installer: Installer) -> ServiceInfo:
         "bridge_user": BRIDGE_USER,
         "bridge_password": bridge_password,
         "config": str(conf),
+        **({"node_host": NODE_IP, "node_tls_port": node_tls_port} if node_tls_port is not None else {}),
     }
 
 

@@ -55,11 +55,13 @@ from iocctl.localstack.process import ServiceStartError, free_port, is_alive, st
 
 __all__ = [
     "CLUSTER_DNS",
+    "HOST_SERVICES",
     "NODE_IP",
     "NODE_NAME",
     "POD_CIDR",
     "Node",
     "NodeBusy",
+    "node_ip_here",
 ]
 
 NODE_NAME: Final = "ioc-node"
@@ -75,6 +77,13 @@ CLUSTER_DNS: Final = "10.0.0.10"
 KUBELET_PORT: Final = 10250
 SANDBOX_IMAGE: Final = "registry.k8s.io/pause:3.10"
 _OWNER: Final = Path("/run/ioc-node/owner")
+# The in-cluster names (namespace, Service) under which the local stack's services are published on the node:
+# the chart's own defaults (values.yaml), so only the credentials and the Kafka protocol differ from a cluster.
+HOST_SERVICES: Final = {
+    "mosquitto": ("mosquitto", "mosquitto"),
+    "kafka": ("kafka", "kafka-bootstrap"),
+    "clickhouse": ("clickhouse", "clickhouse"),
+}
 # Start order; `down` goes the other way, with the pod clean-up after the kubelet.
 COMPONENTS: Final = (
     "etcd",
@@ -86,6 +95,16 @@ COMPONENTS: Final = (
     "kube-proxy",
     "coredns",
 )
+
+
+def node_ip_here() -> bool:
+    """Whether NODE_IP is an address of this machine (the node is up): stack services then listen on it too."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((NODE_IP, 0))
+        except OSError:
+            return False
+    return True
 
 
 class NodeBusy(RuntimeError):
@@ -738,13 +757,23 @@ state = "{home / "state"}"
                 _sh(self._ctr("images", "tag", "--force", names[0], tag))
         return [*names, *tags]
 
-    def publish_host_service(self, namespace: str, name: str, port: int, target_port: int) -> str:
-        """A Service `name` in `namespace` for a process of this machine listening on NODE_IP:`target_port`."""
+    def publish_host_service(
+        self, namespace: str, name: str, port: int, target_port: int, *, more: Sequence[tuple[int, int]] = ()
+    ) -> str:
+        """A Service `name` in `namespace` (created if missing) for a process of this machine on NODE_IP:`target_port`.
+
+        `more`: further (port, target port) pairs of the same process (ClickHouse's HTTP port beside its native one).
+        """
+        pairs = [(port, target_port), *more]
+        names = ["main", *(f"p{service_port}" for service_port, _ in more)]
+        ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
         service = {
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": {"name": name, "namespace": namespace},
-            "spec": {"ports": [{"name": "main", "port": port, "targetPort": target_port}]},
+            "spec": {
+                "ports": [{"name": n, "port": p, "targetPort": t} for n, (p, t) in zip(names, pairs, strict=True)]
+            },
         }
         slice_ = {
             "apiVersion": "discovery.k8s.io/v1",
@@ -758,10 +787,10 @@ state = "{home / "state"}"
                 },
             },
             "addressType": "IPv4",
-            "ports": [{"name": "main", "port": target_port, "protocol": "TCP"}],
+            "ports": [{"name": n, "port": t, "protocol": "TCP"} for n, (_, t) in zip(names, pairs, strict=True)],
             "endpoints": [{"addresses": [NODE_IP], "conditions": {"ready": True}}],
         }
-        self._apply([service, slice_], self._read())
+        self._apply([ns, service, slice_], self._read())
         return f"{name}.{namespace}.svc.cluster.local"
 
     # --- down -------------------------------------------------------------------------------------------
