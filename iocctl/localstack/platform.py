@@ -99,28 +99,7 @@ class Platform:
         if self.with_operator:
             self._spawn("operator", [PYTHON, "-m", "operators"], self._operator_env(services))
         for site, port in self.dashboards:
-            self._spawn(
-                f"dashboard-{site}",
-                [
-                    PYTHON,
-                    "-m",
-                    "iocctl",
-                    "dashboard",
-                    "--site",
-                    site,
-                    "--port",
-                    str(port),
-                    "--stack",
-                    str(self.stack.root),
-                    "--public",
-                    # Loopback only, without sign-in: the demo's one user is an operator who can act.
-                    "--address",
-                    "127.0.0.1",
-                    "--role",
-                    "operator",
-                ],
-                dict(os.environ),
-            )
+            self._spawn(f"dashboard-{site}", self.dashboard_argv(site, port), dict(os.environ))
         if self.with_simulator:
             time.sleep(5)  # the bridge subscribes and the workers join their group before data flows
             argv = [
@@ -262,6 +241,11 @@ class Platform:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    def dashboard_argv(self, site: str, port: int) -> list[str]:
+        """`ioc dashboard` for one demo site: on loopback, without sign-in, its one user an operator who can act."""
+        argv = [PYTHON, "-m", "iocctl", "dashboard", "--site", site, "--port", str(port)]
+        return [*argv, "--stack", str(self.stack.root), "--public", "--address", "127.0.0.1", "--role", "operator"]
 
     def run_until_interrupted(self, out: TextIO = sys.stdout, every_s: float = 5.0) -> None:
         """Print the URLs and a status line every few seconds until Ctrl-C (or SIGTERM)."""
