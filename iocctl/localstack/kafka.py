@@ -11,24 +11,18 @@ which `KafkaEndpoint.from_service(info, principal)` builds a client's endpoint.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import hmac
-import ipaddress
-import os
 import uuid
 from pathlib import Path
 from typing import Final
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from pydantic import SecretStr
 
 from ioc import kafka_access
 from ioc.clients import kafka_admin
 from ioc.settings import KafkaEndpoint, LocalStackSettings
+from iocctl.localstack import certs
 from iocctl.localstack.common import HOST, ServiceInfo, launch, new_secret, run_setup
 from iocctl.localstack.install import KAFKA_VERSION, Installer
 from iocctl.localstack.node import HOST_SERVICES, NODE_IP, node_ip_here
@@ -51,60 +45,21 @@ def _kafka_ready(endpoint: KafkaEndpoint) -> bool:
     return True
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-
-
 def _make_tls(tls_dir: Path, *, on_node: bool = False) -> tuple[Path, Path]:
     """A CA and the broker's certificate for 127.0.0.1/localhost (`on_node`: and the node IP and the name the node
     publishes it under); returns (CA file, broker key+chain PEM)."""
-    names: list[x509.GeneralName] = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]
+    dns, ips = ["localhost"], [HOST]
     if on_node:
         namespace, service = HOST_SERVICES["kafka"]
-        names += [x509.DNSName(f"{service}.{namespace}.svc.cluster.local"), x509.DNSName(f"{service}.{namespace}.svc")]
-        names += [x509.IPAddress(ipaddress.ip_address(NODE_IP))]
+        dns += [f"{service}.{namespace}.svc.cluster.local", f"{service}.{namespace}.svc"]
+        ips += [NODE_IP]
+    ca = certs.authority("ioc-localstack-kafka-ca")
+    key, cert = certs.issue(ca, "ioc-kafka", dns=dns, ips=ips, server=True, client=True)
     tls_dir.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.UTC)
-    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ioc-localstack-kafka-ca")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ioc-kafka")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
     ca_file, keystore = tls_dir / "ca.crt", tls_dir / "broker.pem"
-    ca_file.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    ca_file.write_bytes(certs.cert_pem(ca.cert))
     # Kafka's PEM key store: the PKCS#8 key, then the chain (KIP-651).
-    _write_private(
-        keystore,
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-        + cert.public_bytes(serialization.Encoding.PEM)
-        + ca_cert.public_bytes(serialization.Encoding.PEM),
-    )
+    certs.write_private(keystore, certs.key_pem(key) + certs.cert_pem(cert) + certs.cert_pem(ca.cert))
     return ca_file, keystore
 
 
@@ -183,7 +138,7 @@ def start(root: Path, installer: Installer) -> ServiceInfo:
         ]
     props = home / "server.properties"
     # Mode 0600: with authentication on it holds the admin's and the controller's passwords.
-    _write_private(
+    certs.write_private(
         props,
         "\n".join(
             [

@@ -7,18 +7,15 @@ serving certificate and service-account key, and kubeconfigs for an admin and an
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import ipaddress
 import json
 import secrets
 from pathlib import Path
 from typing import Final
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
+from iocctl.localstack import certs
 from iocctl.localstack.common import HOST, ServiceInfo, http_get, launch
 from iocctl.localstack.install import KUBERNETES_VERSION, Installer
 from iocctl.localstack.process import free_port, wait_until
@@ -73,66 +70,17 @@ def start_etcd(root: Path, installer: Installer) -> ServiceInfo:
     }
 
 
-def _write_pem(path: Path, data: bytes) -> None:
-    path.write_bytes(data)
-    path.chmod(0o600)
-
-
 def _make_certs(cert_dir: Path) -> dict[str, Path]:
     """A CA, a serving certificate for 127.0.0.1/localhost, and the service-account signing key."""
-    cert_dir.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.UTC)
-    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ioc-localstack-ca")])
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("localhost"),
-                    x509.DNSName("kubernetes.default.svc"),
-                    x509.IPAddress(ipaddress.ip_address(HOST)),
-                    x509.IPAddress(ipaddress.ip_address("10.0.0.1")),
-                ]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
+    ca = certs.authority("ioc-localstack-ca")
+    key, cert = certs.issue(ca, "kube-apiserver", dns=("localhost", "kubernetes.default.svc"), ips=(HOST, "10.0.0.1"))
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     paths = {name: cert_dir / name for name in ("ca.crt", "apiserver.crt", "apiserver.key", "sa.key", "sa.pub")}
-    nopass = serialization.NoEncryption()
-    _write_pem(paths["ca.crt"], ca_cert.public_bytes(serialization.Encoding.PEM))
-    _write_pem(paths["apiserver.crt"], cert.public_bytes(serialization.Encoding.PEM))
-    _write_pem(
-        paths["apiserver.key"],
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, nopass),
-    )
-    _write_pem(
-        paths["sa.key"],
-        sa_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, nopass),
-    )
-    _write_pem(
+    certs.write_private(paths["ca.crt"], certs.cert_pem(ca.cert))
+    certs.write_private(paths["apiserver.crt"], certs.cert_pem(cert))
+    certs.write_private(paths["apiserver.key"], certs.key_pem(key))
+    certs.write_private(paths["sa.key"], certs.key_pem(sa_key))
+    certs.write_private(
         paths["sa.pub"],
         sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo),
     )
@@ -164,7 +112,7 @@ def start_apiserver(root: Path, installer: Installer, etcd: ServiceInfo) -> Serv
     apiserver, kubectl = installer.kubernetes()
     home = root / "kube-apiserver"
     home.mkdir(parents=True, exist_ok=True)
-    certs = _make_certs(home / "certs")
+    cert_paths = _make_certs(home / "certs")
     port = free_port()
     admin_token, user_token = secrets.token_hex(24), secrets.token_hex(24)
     tokens = home / "tokens.csv"
@@ -183,12 +131,12 @@ def start_apiserver(root: Path, installer: Installer, etcd: ServiceInfo) -> Serv
             f"--advertise-address={HOST}",
             f"--secure-port={port}",
             f"--cert-dir={home / 'certs'}",
-            f"--tls-cert-file={certs['apiserver.crt']}",
-            f"--tls-private-key-file={certs['apiserver.key']}",
+            f"--tls-cert-file={cert_paths['apiserver.crt']}",
+            f"--tls-private-key-file={cert_paths['apiserver.key']}",
             "--service-cluster-ip-range=10.0.0.0/24",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-account-key-file={certs['sa.pub']}",
-            f"--service-account-signing-key-file={certs['sa.key']}",
+            f"--service-account-key-file={cert_paths['sa.pub']}",
+            f"--service-account-signing-key-file={cert_paths['sa.key']}",
             "--authorization-mode=RBAC",
             f"--token-auth-file={tokens}",
             "--disable-admission-plugins=ServiceAccount",
@@ -202,12 +150,12 @@ def start_apiserver(root: Path, installer: Installer, etcd: ServiceInfo) -> Serv
     server = f"https://{HOST}:{port}"
 
     def ready() -> bool:
-        return http_get(f"{server}/readyz", token=admin_token, ca_file=str(certs["ca.crt"]))[1].strip() == "ok"
+        return http_get(f"{server}/readyz", token=admin_token, ca_file=str(cert_paths["ca.crt"]))[1].strip() == "ok"
 
     wait_until("kube-apiserver", ready, timeout=120, process=process, log_path=log, interval=0.5)
     kubeconfig, unprivileged = home / "kubeconfig", home / "kubeconfig-unprivileged"
-    write_kubeconfig(kubeconfig, server, certs["ca.crt"], "ioc-admin", admin_token)
-    write_kubeconfig(unprivileged, server, certs["ca.crt"], UNPRIVILEGED_USER, user_token)
+    write_kubeconfig(kubeconfig, server, cert_paths["ca.crt"], "ioc-admin", admin_token)
+    write_kubeconfig(unprivileged, server, cert_paths["ca.crt"], UNPRIVILEGED_USER, user_token)
     return {
         "pid": process.pid,
         **launched,
@@ -216,7 +164,7 @@ def start_apiserver(root: Path, installer: Installer, etcd: ServiceInfo) -> Serv
         "port": port,
         "server": server,
         "version": KUBERNETES_VERSION,
-        "ca_file": str(certs["ca.crt"]),
+        "ca_file": str(cert_paths["ca.crt"]),
         "admin_token": admin_token,
         "kubeconfig": str(kubeconfig),
         "unprivileged_user": UNPRIVILEGED_USER,

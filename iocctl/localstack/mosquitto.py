@@ -7,24 +7,18 @@ bridge, a plaintext one for the admin tools), launches it, and creates the bridg
 
 from __future__ import annotations
 
-import datetime as dt
 import getpass
-import ipaddress
-import os
 import threading
 import uuid
 from pathlib import Path
 from typing import Any, Final
 
 import paho.mqtt.client as mqtt
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ioc.clients import dynsec
 from ioc.settings import MqttEndpoint
+from iocctl.localstack import certs
 from iocctl.localstack.common import HOST, ServiceInfo, launch, new_secret, run_setup
 from iocctl.localstack.install import Installer
 from iocctl.localstack.node import HOST_SERVICES, NODE_IP, node_ip_here
@@ -33,14 +27,6 @@ from iocctl.localstack.process import free_port, wait_until
 __all__ = ["BRIDGE_USER", "is_ready", "mqtt_login_ok", "start", "write_tls_files"]
 
 BRIDGE_USER: Final = "ioc-bridge"
-_CERT_DAYS: Final = 365
-"""Lifetime of the local CA and server certificate (days): one stack, regenerated on every start."""
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    path.write_bytes(b"")
-    os.chmod(path, 0o600)
-    path.write_bytes(data)
 
 
 def write_tls_files(
@@ -51,61 +37,13 @@ def write_tls_files(
     The CA's key is not kept: nothing else is ever signed with it, so a leaked stack directory cannot mint
     certificates. Keys are 0600.
     """
+    ca = certs.authority("ioc local stack MQTT CA", kind="ec")
+    key, server = certs.issue(ca, host, dns=("localhost", *extra_dns), ips=(host, *extra_ips), kind="ec")
     directory.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ioc local stack MQTT CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=_CERT_DAYS))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    names: list[x509.GeneralName] = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(host))]
-    names += [x509.DNSName(name) for name in extra_dns]
-    names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in extra_ips]
-    server = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=_CERT_DAYS))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
     ca_file, cert_file, key_file = directory / "ca.crt", directory / "server.crt", directory / "server.key"
-    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cert_file.write_bytes(server.public_bytes(serialization.Encoding.PEM))
-    _write_private(
-        key_file,
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-    )
+    ca_file.write_bytes(certs.cert_pem(ca.cert))
+    cert_file.write_bytes(certs.cert_pem(server))
+    certs.write_private(key_file, certs.key_pem(key))
     return ca_file, cert_file, key_file
 
 

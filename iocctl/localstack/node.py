@@ -27,9 +27,7 @@ rules), kube-proxy's and the kubelet's iptables chains, mounts, network namespac
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import fcntl
-import ipaddress
 import json
 import os
 import secrets
@@ -43,12 +41,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from iocctl.localstack import kube
+from iocctl.localstack import certs, kube
 from iocctl.localstack.common import ServiceInfo, http_get, launch
 from iocctl.localstack.install import CNI_BIN_DIR, KUBERNETES_VERSION, Installer, MissingPrerequisite
 from iocctl.localstack.process import ServiceStartError, free_port, is_alive, stop_process, wait_until
@@ -121,17 +117,6 @@ def _sh(argv: Sequence[str | Path], *, check: bool = True) -> str:
 # --- certificates ------------------------------------------------------------------------------------------
 
 
-def _key_pem(key: rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def _write(path: Path, data: bytes) -> None:
-    path.write_bytes(data)
-    path.chmod(0o600)
-
-
 class _Certs:
     """One CA for the node's cluster and the certificates each component presents."""
 
@@ -167,50 +152,16 @@ class _Certs:
         return self.dir / name
 
     def make(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        now = dt.datetime.now(dt.UTC)
-        ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ioc-node-ca")])
-        ca = (
-            x509.CertificateBuilder()
-            .subject_name(ca_name)
-            .issuer_name(ca_name)
-            .public_key(ca_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-            .sign(ca_key, hashes.SHA256())
-        )
-        _write(self.path("ca.crt"), ca.public_bytes(serialization.Encoding.PEM))
-        _write(self.path("ca.key"), _key_pem(ca_key))
+        ca = certs.authority("ioc-node-ca")
+        certs.write_private(self.path("ca.crt"), certs.cert_pem(ca.cert))
+        certs.write_private(self.path("ca.key"), certs.key_pem(ca.key))
         for name, (common, orgs, dns, ips, server, client) in self.LEAVES.items():
-            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            subject = [x509.NameAttribute(NameOID.COMMON_NAME, common)]
-            subject += [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in orgs]
-            builder = (
-                x509.CertificateBuilder()
-                .subject_name(x509.Name(subject))
-                .issuer_name(ca_name)
-                .public_key(key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(now - dt.timedelta(minutes=5))
-                .not_valid_after(now + dt.timedelta(days=365))
-            )
-            if dns or ips:
-                names: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
-                names += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
-                builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-            usages = [ExtendedKeyUsageOID.SERVER_AUTH] if server else []
-            usages += [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []
-            builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-            cert = builder.sign(ca_key, hashes.SHA256())
-            _write(self.path(f"{name}.crt"), cert.public_bytes(serialization.Encoding.PEM))
-            _write(self.path(f"{name}.key"), _key_pem(key))
+            key, cert = certs.issue(ca, common, dns=dns, ips=ips, organisations=orgs, server=server, client=client)
+            certs.write_private(self.path(f"{name}.crt"), certs.cert_pem(cert))
+            certs.write_private(self.path(f"{name}.key"), certs.key_pem(key))
         sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        _write(self.path("sa.key"), _key_pem(sa_key))
-        _write(
+        certs.write_private(self.path("sa.key"), certs.key_pem(sa_key))
+        certs.write_private(
             self.path("sa.pub"),
             sa_key.public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
