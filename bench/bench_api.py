@@ -30,10 +30,10 @@ import aiohttp
 import httpx
 from confluent_kafka import Consumer, TopicPartition
 
-from ioc import codecs
+from ioc import codecs, kafka_access
 from ioc.clients import clickhouse
 from ioc.events import CitizenReport
-from ioc.settings import ClickHouseEndpoint
+from ioc.settings import ClickHouseEndpoint, KafkaEndpoint
 from iocctl.localstack import Stack
 from streams.warehouse import migrate
 from tests.api import seed
@@ -116,8 +116,8 @@ def _summary(prefix: str, latencies: list[float], answers: list[Any], seconds: f
     }
 
 
-def _reports_in_kafka(bootstrap: str, starts: dict[int, int]) -> set[str]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex[:6]}"})
+def _reports_in_kafka(admin: KafkaEndpoint, starts: dict[int, int]) -> set[str]:
+    consumer = Consumer({**admin.client_config(), "group.id": f"bench-{uuid.uuid4().hex[:6]}"})
     consumer.assign([TopicPartition(TOPIC, p, o) for p, o in starts.items()])
     found: set[str] = set()
     idle = time.monotonic()
@@ -131,8 +131,8 @@ def _reports_in_kafka(bootstrap: str, starts: dict[int, int]) -> set[str]:
     return found
 
 
-def _ends(bootstrap: str) -> dict[int, int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-offsets"})
+def _ends(admin: KafkaEndpoint) -> dict[int, int]:
+    consumer = Consumer({**admin.client_config(), "group.id": "bench-offsets"})
     partitions = consumer.list_topics(TOPIC, timeout=10).topics[TOPIC].partitions
     ends = {p: consumer.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=10)[1] for p in partitions}
     consumer.close()
@@ -140,7 +140,10 @@ def _ends(bootstrap: str) -> dict[int, int]:
 
 
 def _bench(info: dict[str, Any], root: Path) -> dict[str, float]:
-    ch, bootstrap = info["clickhouse"], info["kafka"]["bootstrap"]
+    ch = info["clickhouse"]
+    # The API as its own principal; the bench reads the topic back as the stack's admin.
+    api_kafka = KafkaEndpoint.from_service(info["kafka"], kafka_access.API)
+    admin_kafka = KafkaEndpoint.from_service(info["kafka"])
     database = f"bench_{uuid.uuid4().hex[:8]}"
     admin_endpoint = ClickHouseEndpoint(
         host=ch["host"], port=ch["port"], http_port=ch["http_port"], user=ch["user"], password=ch["password"]
@@ -154,7 +157,7 @@ def _bench(info: dict[str, Any], root: Path) -> dict[str, float]:
         "IOC_API_PORT": str(port),
         "IOC_API_SITE_UNIT": "74",
         "IOC_API_PUBLIC_ENABLED": "true",
-        "IOC_API_KAFKA__BOOTSTRAP": bootstrap,
+        **api_kafka.environment("IOC_API_KAFKA__"),
         "IOC_API_CLICKHOUSE__HOST": ch["host"],
         "IOC_API_CLICKHOUSE__PORT": str(ch["port"]),
         "IOC_API_CLICKHOUSE__USER": ch["user"],
@@ -200,13 +203,13 @@ def _bench(info: dict[str, Any], root: Path) -> dict[str, float]:
         read_seconds, submit_seconds = 30.0, 30.0
         latencies, answers = asyncio.run(_load(base, 500, read_seconds, read))
         figures = _summary("reads", latencies, answers, read_seconds)
-        starts = _ends(bootstrap)
+        starts = _ends(admin_kafka)
         latencies, answers = asyncio.run(_load(base, 200, submit_seconds, submit))
         figures.update(_summary("submit", latencies, answers, submit_seconds))
         accepted = {
             json.loads(a.body)[0]["service_request_id"] for a in answers if isinstance(a, _Answer) and a.status == 201
         }
-        in_kafka = _reports_in_kafka(bootstrap, starts)
+        in_kafka = _reports_in_kafka(admin_kafka, starts)
         figures["submit_accepted"] = len(accepted)
         figures["submit_lost"] = len(accepted - in_kafka)
         return figures

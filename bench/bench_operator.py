@@ -25,8 +25,9 @@ from typing import Any
 
 import kubernetes
 
+from ioc import kafka_access
 from ioc.clients.clickhouse import connect
-from ioc.settings import ClickHouseEndpoint
+from ioc.settings import ClickHouseEndpoint, KafkaEndpoint
 from iocctl.localstack import Stack
 from operators import crds, province
 
@@ -88,7 +89,7 @@ def _operator_env(info: dict[str, dict[str, Any]]) -> dict[str, str]:
     env.update(
         {
             "IOC_OPERATOR_KUBE__KUBECONFIG": kube["kubeconfig"],
-            "IOC_OPERATOR_KAFKA__BOOTSTRAP": kafka["bootstrap"],
+            **KafkaEndpoint.from_service(kafka, kafka_access.OPERATOR).environment("IOC_OPERATOR_KAFKA__"),
             "IOC_OPERATOR_CLICKHOUSE__HOST": ch["host"],
             "IOC_OPERATOR_CLICKHOUSE__PORT": str(ch["port"]),
             "IOC_OPERATOR_CLICKHOUSE__HTTP_PORT": str(ch["http_port"]),

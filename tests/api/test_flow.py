@@ -18,7 +18,7 @@ import pytest
 from pydantic import SecretStr
 
 from dashboards.api import create_app
-from ioc import topics, units
+from ioc import kafka_access, topics, units
 from ioc.events import IncidentAction, IncidentCommand
 from ioc.settings import ClickHouseEndpoint, KafkaEndpoint
 from tests.api.conftest import API_KEY, api_settings
@@ -44,7 +44,7 @@ async def api(worker: Worker, kafka: dict[str, Any]) -> AsyncIterator[httpx.Asyn
     endpoint = ClickHouseEndpoint(
         host=ch["host"], port=ch["port"], user=ch["user"], password=SecretStr(ch["password"]), database=worker.database
     )
-    settings = api_settings(endpoint, kafka=KafkaEndpoint(bootstrap=kafka["bootstrap"]), kafka_timeout_s=20)
+    settings = api_settings(endpoint, kafka=KafkaEndpoint.from_service(kafka, kafka_access.API), kafka_timeout_s=20)
     async with asgi_client(create_app(settings)) as client:
         yield client
 

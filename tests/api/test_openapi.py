@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
 from dashboards.api import create_app
+from ioc import kafka_access
 from ioc.settings import ClickHouseEndpoint, KafkaEndpoint
 from tests.api.conftest import API_KEY, api_settings
 from tests.api.server import serve
@@ -32,7 +33,7 @@ CHECKS = [
 
 @pytest.fixture(scope="module")
 def api_url(seeded_api_db: Any, kafka: dict[str, Any]) -> Iterator[str]:
-    settings_ = api_settings(seeded_api_db[0], kafka=KafkaEndpoint(bootstrap=kafka["bootstrap"]), cache_ttl_s=2)
+    settings_ = api_settings(seeded_api_db[0], kafka=KafkaEndpoint.from_service(kafka, kafka_access.API), cache_ttl_s=2)
     with serve(create_app(settings_)) as url:
         yield url
 

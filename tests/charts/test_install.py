@@ -181,8 +181,18 @@ def release(
         "ioc-bridge-mqtt",
         {"username": f"ioc-bridge-{name}", "password": uuid.uuid4().hex},
     )
+    # Kafka as the chart expects an external one: SCRAM over TLS, the brokers' CA in ioc-kafka-ca and each
+    # component's password in the Secret named after its principal (a stack without authentication: PLAINTEXT).
+    kafka_values: dict[str, Any] = {"bootstrap": kafka["bootstrap"]}
+    if "principals" in kafka:
+        _secret(kube, namespace, "ioc-kafka-ca", {"ca.crt": Path(kafka["ca_file"]).read_text(encoding="utf-8")})
+        for principal, password in kafka["principals"].items():
+            if principal != kafka["admin_principal"]:
+                _secret(kube, namespace, principal, {"password": password})
+    else:
+        kafka_values["securityProtocol"] = "PLAINTEXT"
     values = {
-        "kafka": {"bootstrap": kafka["bootstrap"]},
+        "kafka": kafka_values,
         "clickhouse": {
             "host": clickhouse["host"],
             "port": clickhouse["port"],
@@ -223,6 +233,7 @@ def release(
             "kube": kube,
             "values": values,
             "mqtt_ca_file": mosquitto["ca_file"],
+            "kafka_ca_file": kafka.get("ca_file"),
             "mosquitto": mosquitto,
         }
     finally:
@@ -357,6 +368,8 @@ def test_the_operator_reconciles_a_site_with_the_charts_service_account(
             "IOC_OPERATOR_MQTT__TLS_CA_FILE": release["mqtt_ca_file"],
         }
     )
+    if release["kafka_ca_file"]:  # ... and the Kafka CA it mounts from ioc-kafka-ca
+        env["IOC_OPERATOR_KAFKA__CA_FILE"] = release["kafka_ca_file"]
     assert env["IOC_OPERATOR_KAFKA__BOOTSTRAP"] == release["values"]["kafka"]["bootstrap"]
     assert env["IOC_OPERATOR_CLICKHOUSE__DATABASE"] == DATABASE
     assert "IOC_OPERATOR_NAMESPACE" not in env, "the chart's operator watches every namespace"

@@ -17,27 +17,31 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from dashboards.data import close_senders, command_partition
-from ioc import topics
+from ioc import kafka_access, topics
 from ioc.events import IncidentAction
 from ioc.settings import ClickHouseEndpoint, DashboardSettings, KafkaEndpoint
+from iocctl.localstack.kafka import site_endpoint
 from tests.dashboards import seed
 from tests.dashboards.conftest import OIDC, app, claims, clickhouse_admin, page_text
 
 
-def _end_offset(bootstrap: str, partition: int) -> int:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"probe-{uuid.uuid4().hex}"})
+def _command_topic(endpoint: KafkaEndpoint) -> str:
+    """Where the district's dashboard commands: its site's topic on an authenticated broker, else the shared one."""
+    return kafka_access.site_command_topic(seed.DISTRICT).name if endpoint.uses_sasl else topics.INCIDENT_COMMANDS.name
+
+
+def _end_offset(admin: KafkaEndpoint, topic: str, partition: int) -> int:
+    consumer = Consumer({**admin.client_config(), "group.id": f"probe-{uuid.uuid4().hex}"})
     try:
-        _, high = consumer.get_watermark_offsets(TopicPartition(topics.INCIDENT_COMMANDS.name, partition), timeout=10)
+        _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
         return int(high)
     finally:
         consumer.close()
 
 
-def _read_from(bootstrap: str, partition: int, offset: int, timeout: float = 20.0) -> list[Any]:
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"test-{uuid.uuid4().hex}", "enable.auto.commit": False}
-    )
-    consumer.assign([TopicPartition(topics.INCIDENT_COMMANDS.name, partition, offset)])
+def _read_from(admin: KafkaEndpoint, topic: str, partition: int, offset: int, timeout: float = 20.0) -> list[Any]:
+    consumer = Consumer({**admin.client_config(), "group.id": f"test-{uuid.uuid4().hex}", "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, partition, offset)])
     found: list[Any] = []
     deadline = time.monotonic() + timeout
     try:
@@ -64,15 +68,18 @@ def test_acknowledge_reaches_the_topic_and_the_new_state_shows(
     tmp_path: Path,
 ) -> None:
     endpoint, seeded = server_seeded
+    # The dashboard commands as its site's principal (`ioc dashboard` does the same); the test reads as the admin.
+    site_kafka, admin = site_endpoint(kafka, seed.DISTRICT), KafkaEndpoint.from_service(kafka)
+    topic = _command_topic(site_kafka)
     settings = DashboardSettings(
         site_unit=seed.DISTRICT,
         clickhouse=endpoint,
-        kafka=KafkaEndpoint(bootstrap=kafka["bootstrap"]),
+        kafka=site_kafka,
         audit_log=tmp_path / "audit.jsonl",
         **OIDC,
     )
     partition = command_partition(seed.FLOOD_INCIDENT)
-    start = _end_offset(kafka["bootstrap"], partition)
+    start = _end_offset(admin, topic, partition)
 
     at = app(monkeypatch, settings, claims(["operator@724"], login="op724"))
     at.run()
@@ -82,7 +89,7 @@ def test_acknowledge_reaches_the_topic_and_the_new_state_shows(
     assert not at.exception and not at.error, [e.value for e in at.error]
 
     # The command is on the topic, on the partition of the incident's episode, keyed by the incident.
-    [message] = _read_from(kafka["bootstrap"], partition, start)
+    [message] = _read_from(admin, topic, partition, start)
     assert message.key() == seed.FLOOD_INCIDENT.encode()
     command = topics.INCIDENT_COMMANDS.decode(message.value())
     assert command.action is IncidentAction.ACKNOWLEDGE

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ioc import signing
+from ioc import kafka_access, signing
 from ioc.events import DossierStatus, ServiceRecord
 from ioc.scope import site_scope
 from ioc.settings import KafkaEndpoint, PortalGatewaySettings
@@ -43,7 +43,7 @@ def worker(kafka: dict[str, Any], clickhouse: dict[str, Any], tmp_path: Path) ->
 async def portal(kafka: dict[str, Any], tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     settings = PortalGatewaySettings(
         site_unit="724",
-        kafka=KafkaEndpoint(bootstrap=kafka["bootstrap"]),
+        kafka=KafkaEndpoint.from_service(kafka, kafka_access.GATEWAY),
         webhook_secrets=[SECRET],
         state_db=tmp_path / "portal.sqlite3",
         kafka_timeout_s=20,

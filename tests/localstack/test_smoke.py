@@ -20,7 +20,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ioc import topics
 from ioc.clients import dynsec
-from ioc.settings import MqttEndpoint
+from ioc.settings import KafkaEndpoint, MqttEndpoint
 from iocctl.localstack.mosquitto import mqtt_login_ok
 
 # --- MQTT --------------------------------------------------------------------------------------------------
@@ -96,7 +96,7 @@ def test_mqtt_vendor_publishes_its_own_topics_only(mosquitto: dict[str, Any]) ->
 
 
 def test_kafka_registry_topics_exist_with_their_partitions(kafka: dict[str, Any]) -> None:
-    metadata = AdminClient({"bootstrap.servers": kafka["bootstrap"]}).list_topics(timeout=10)
+    metadata = AdminClient(KafkaEndpoint.from_service(kafka).client_config()).list_topics(timeout=10)
     for name, topic in topics.KAFKA_TOPICS.items():
         assert name in metadata.topics, name
         assert len(metadata.topics[name].partitions) == topic.partitions
@@ -105,13 +105,15 @@ def test_kafka_registry_topics_exist_with_their_partitions(kafka: dict[str, Any]
 def test_kafka_produce_and_consume_with_a_group(kafka: dict[str, Any]) -> None:
     topic = topics.DEADLETTER.name
     marker = uuid.uuid4().hex
-    producer = Producer({"bootstrap.servers": kafka["bootstrap"], "enable.idempotence": True, "acks": "all"})
+    producer = Producer(
+        {**KafkaEndpoint.from_service(kafka).client_config(), "enable.idempotence": True, "acks": "all"}
+    )
     for i in range(50):
         producer.produce(topic, key=f"k{i % 5}", value=f"{marker}:{i}".encode())
     assert producer.flush(15) == 0
     consumer = Consumer(
         {
-            "bootstrap.servers": kafka["bootstrap"],
+            **KafkaEndpoint.from_service(kafka).client_config(),
             "group.id": f"smoke-{marker}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -137,7 +139,7 @@ def test_kafka_produce_and_consume_with_a_group(kafka: dict[str, Any]) -> None:
 
 
 def test_kafka_refuses_unregistered_topics(kafka: dict[str, Any]) -> None:
-    producer = Producer({"bootstrap.servers": kafka["bootstrap"], "message.timeout.ms": 3000})
+    producer = Producer({**KafkaEndpoint.from_service(kafka).client_config(), "message.timeout.ms": 3000})
     errors: list[Any] = []
     producer.produce("ioc.not-registered.v1", value=b"x", on_delivery=lambda err, _m: errors.append(err))
     producer.flush(10)

@@ -26,9 +26,9 @@ import pytest
 from confluent_kafka import Consumer
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ioc import topics
+from ioc import kafka_access, topics
 from ioc.clients.clickhouse import Warehouse, connect
-from ioc.settings import ClickHouseEndpoint, MqttEndpoint
+from ioc.settings import ClickHouseEndpoint, KafkaEndpoint, MqttEndpoint
 from operators import crds
 
 ROOT = Path(__file__).parents[2]
@@ -152,7 +152,7 @@ def operator_env(
     env.update(
         {
             "IOC_OPERATOR_KUBE__KUBECONFIG": kubeconfig or kube["kubeconfig"],
-            "IOC_OPERATOR_KAFKA__BOOTSTRAP": kafka["bootstrap"],
+            **KafkaEndpoint.from_service(kafka, kafka_access.OPERATOR).environment("IOC_OPERATOR_KAFKA__"),
             "IOC_OPERATOR_CLICKHOUSE__HOST": clickhouse["host"],
             "IOC_OPERATOR_CLICKHOUSE__PORT": str(clickhouse["port"]),
             "IOC_OPERATOR_CLICKHOUSE__HTTP_PORT": str(clickhouse["http_port"]),
@@ -272,7 +272,7 @@ def site_config_messages(kafka: dict[str, Any], key: str, timeout: float = 10.0)
     """Every value published for `key` on the site-config topic, oldest first (None is a tombstone)."""
     consumer = Consumer(
         {
-            "bootstrap.servers": kafka["bootstrap"],
+            **KafkaEndpoint.from_service(kafka).client_config(),  # the admin: reads what the operator wrote
             "group.id": f"optest-{uuid.uuid4().hex[:8]}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,

@@ -20,7 +20,7 @@ import pytest
 from ioc import topics
 from ioc.clients import dynsec, kafka_admin
 from ioc.clients.clickhouse import WarehouseError, connect
-from ioc.settings import ClickHouseEndpoint
+from ioc.settings import ClickHouseEndpoint, KafkaEndpoint
 from operators import config
 from operators.runtime import default_reference_model_manifest
 from tests.operators.conftest import (
@@ -151,7 +151,7 @@ def test_effective_configuration_in_the_config_map_and_on_kafka(
     published = site_config_messages(kafka, OTHER)
     assert published and published[-1] is not None and published[-1].decode() == data
     # The isolated site's dedicated worker filters the shared topics (streams/siteconfig.py): no copies of them.
-    assert topics.site_topic(OTHER, "readings") not in kafka_admin.list_topics(kafka["bootstrap"])
+    assert topics.site_topic(OTHER, "readings") not in kafka_admin.list_topics(KafkaEndpoint.from_service(kafka))
     streams = condition(get_site(kube, ns, "an-dien"), "Streams")["message"]
     assert "1 threshold override(s)" in streams and "dedicated worker an-dien-worker" in streams, streams
 

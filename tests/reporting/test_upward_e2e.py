@@ -24,7 +24,7 @@ import httpx
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from ioc import codecs, signing, topics, upward
+from ioc import codecs, kafka_access, signing, topics, upward
 from ioc.clients import clickhouse as ch
 from ioc.settings import ClickHouseEndpoint, KafkaEndpoint, ReportingSettings
 from sensors.gateways.state import GatewayState
@@ -76,9 +76,9 @@ def wait_until(check: Callable[[], Any], what: str, timeout: float = 60, log: Ca
     raise AssertionError(f"timed out waiting for {what}\n{log()[-3000:]}")
 
 
-def start_group_at_end(bootstrap: str, group: str) -> None:
+def start_group_at_end(endpoint: KafkaEndpoint, group: str) -> None:
     """Commit the outbox's end offsets for `group`, so the pusher ignores what earlier tests left there."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    consumer = Consumer({**endpoint.client_config(), "group.id": group, "enable.auto.commit": False})
     try:
         partitions = consumer.list_topics(OUTBOX, timeout=10).topics[OUTBOX].partitions
         ends = [
@@ -106,13 +106,14 @@ def test_a_report_arrives_once_across_restarts_and_outages(
     kafka: dict[str, Any], child_db: tuple[ClickHouseEndpoint, seed.Seeded], tmp_path: Path
 ) -> None:
     endpoint, seeded = child_db
-    group = f"reporting-{uuid.uuid4().hex[:8]}"
-    start_group_at_end(kafka["bootstrap"], group)
+    group = f"{kafka_access.REPORTING}-{uuid.uuid4().hex[:8]}"  # the reporting principal's groups
+    reporting = KafkaEndpoint.from_service(kafka, kafka_access.REPORTING)
+    start_group_at_end(reporting, group)
     port = free_port()
     parent_url = f"http://127.0.0.1:{port}"
     parent_env = {
         **os.environ,
-        "IOC_PORTAL_KAFKA__BOOTSTRAP": kafka["bootstrap"],
+        **KafkaEndpoint.from_service(kafka, kafka_access.GATEWAY).environment("IOC_PORTAL_KAFKA__"),
         "IOC_PORTAL_SITE_UNIT": "74",
         "IOC_PORTAL_PORT": str(port),
         "IOC_PORTAL_STATE_DB": str(tmp_path / "parent.sqlite3"),
@@ -121,7 +122,7 @@ def test_a_report_arrives_once_across_restarts_and_outages(
     }
     child_env = {
         **os.environ,
-        "IOC_REPORTING_KAFKA__BOOTSTRAP": kafka["bootstrap"],
+        **reporting.environment("IOC_REPORTING_KAFKA__"),
         "IOC_REPORTING_CLICKHOUSE__HOST": endpoint.host,
         "IOC_REPORTING_CLICKHOUSE__PORT": str(endpoint.port),
         "IOC_REPORTING_CLICKHOUSE__USER": endpoint.user,
@@ -165,7 +166,7 @@ def test_a_report_arrives_once_across_restarts_and_outages(
             extra = snapshot("HS-NEW", 1, unit="25957", received=seeded.now - dt.timedelta(hours=1))
             warehouse.insert(f"{endpoint.database}.dossiers", [rows.dossier_row(extra, seed.TREE.path("25957"))])
             settings = ReportingSettings(
-                kafka=KafkaEndpoint(bootstrap=kafka["bootstrap"]),
+                kafka=reporting,
                 clickhouse=endpoint,
                 site_unit="724",
                 signing_key=CHILD_PRIVATE,

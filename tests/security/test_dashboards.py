@@ -31,6 +31,7 @@ from ioc import kafka_access, topics
 from ioc.authz import CommandRefusal
 from ioc.events import IncidentAction, IncidentCommand
 from ioc.settings import ClickHouseEndpoint, DashboardSettings, KafkaEndpoint
+from iocctl.localstack import kafka as localstack_kafka
 from tests.dashboards import harness, schema, seed
 from tests.dashboards.conftest import OIDC, app, claims, clickhouse_admin, page_text
 from tests.streams.test_worker import flood_readings
@@ -67,6 +68,12 @@ def server_seeded(clickhouse: dict[str, Any]) -> Iterator[tuple[ClickHouseEndpoi
 
 
 def _kafka(kafka: dict[str, Any]) -> KafkaEndpoint:
+    """The district dashboard's endpoint, as `ioc dashboard` gives it: its site's principal and command topic."""
+    return localstack_kafka.site_endpoint(kafka, seed.DISTRICT)
+
+
+def _admin(kafka: dict[str, Any]) -> KafkaEndpoint:
+    """The test reads the command topics as the stack's admin (a site's principal may only write its own)."""
     return KafkaEndpoint.from_service(kafka)
 
 
@@ -124,7 +131,7 @@ def test_a_ward_operator_cannot_dispatch_to_a_sibling_ward_from_the_dashboard(
     endpoint, _ = server_seeded
     settings = _district(endpoint, kafka, tmp_path)
     partition = command_partition(seed.FLOOD_INCIDENT)
-    start = _end_offset(settings.kafka, partition)
+    start = _end_offset(_admin(kafka), partition)
 
     # The page offers the ward operator its own ward only.
     at = app(monkeypatch, settings, claims(WARD_OPERATOR, login="op25957"))
@@ -155,7 +162,7 @@ def test_a_ward_operator_cannot_dispatch_to_a_sibling_ward_from_the_dashboard(
     # The legitimate dispatch in the same run is sent, carrying the actor's grants for the worker to check.
     at.button(key=f"act-{IncidentAction.DISPATCH.value}").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    [sent] = _commands_since(settings.kafka, partition, start)
+    [sent] = _commands_since(_admin(kafka), partition, start)
     assert (sent.action, sent.target_unit, sent.grants) == (
         IncidentAction.DISPATCH,
         seed.FLOOD_WARD,
@@ -257,7 +264,7 @@ def test_without_sign_in_all_addresses_are_refused_and_loopback_visitors_only_vi
     assert "IOC_DASHBOARD_LOCAL_ROLE=viewer" in dry.stdout and "--server.address=127.0.0.1" in dry.stdout
     settings = DashboardSettings(site_unit=seed.DISTRICT, clickhouse=endpoint, kafka=_kafka(kafka), local_role="viewer")
     partition = command_partition(seed.FLOOD_INCIDENT)
-    start = _end_offset(settings.kafka, partition)
+    start = _end_offset(_admin(kafka), partition)
     at = app(monkeypatch, settings)
     at.run()
     at.switch_page("screens/incidents.py").run()
@@ -276,7 +283,7 @@ def test_without_sign_in_all_addresses_are_refused_and_loopback_visitors_only_vi
             IncidentAction.ACKNOWLEDGE,
         )
     assert refused_action.value.reason is CommandRefusal.NOT_OPERATOR
-    assert _commands_since(settings.kafka, partition, start) == []  # nothing reached the command topic
+    assert _commands_since(_admin(kafka), partition, start) == []  # nothing reached the command topic
 
 
 def _wait(driver: Any, condition: Callable[[Any], Any], what: str, timeout: float = 60.0) -> Any:

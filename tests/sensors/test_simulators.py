@@ -648,7 +648,7 @@ def test_a_tiny_fleet_runs_through_real_brokers(mosquitto: dict[str, Any], kafka
         summary = run(
             sim,
             mqtt=MqttEndpoint(host=mosquitto["host"], port=mosquitto["port"]),
-            kafka=KafkaEndpoint(bootstrap=kafka["bootstrap"]),
+            kafka=KafkaEndpoint.from_service(kafka),  # as `ioc simulate`: the admin (writes reports and records)
             passwords=passwords,
         )
         assert summary.ok, summary.describe()
@@ -666,7 +666,7 @@ def test_a_tiny_fleet_runs_through_real_brokers(mosquitto: dict[str, Any], kafka
         listener.close()
     consumer = Consumer(
         {
-            "bootstrap.servers": kafka["bootstrap"],
+            **KafkaEndpoint.from_service(kafka).client_config(),
             "group.id": f"simulators-{uuid.uuid4().hex}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,

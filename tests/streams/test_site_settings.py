@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from ioc import kafka_access
 from ioc.clients import clickhouse
 from ioc.events import CameraEvent, CameraEventType, Ingested, SensorReading
 from ioc.reference import default_reference_model
@@ -149,7 +150,7 @@ class SiteWorker(Worker):
 @pytest.fixture
 def publish(kafka: dict[str, Any]) -> Iterator[Any]:
     """Publish a site's document with the operator's publisher; tombstones for every key at the end."""
-    publisher = ConfigPublisher(KafkaEndpoint(bootstrap=kafka["bootstrap"]))
+    publisher = ConfigPublisher(KafkaEndpoint.from_service(kafka, kafka_access.OPERATOR))
     keys: set[str] = set()
 
     def send(doc: dict[str, Any]) -> int:
@@ -268,7 +269,11 @@ def _applied(kafka: dict[str, Any], worker: SiteWorker, offset: int) -> tuple[bo
     """The SettingsApplied verdict over this worker's reports, once it has reported (it does right after reading)."""
     deadline = time.monotonic() + 15
     while True:
-        mine = [r for r in siteconfig.worker_reports(kafka["bootstrap"]) if r.group.startswith(worker.app_id)]
+        mine = [
+            r
+            for r in siteconfig.worker_reports(KafkaEndpoint.from_service(kafka, kafka_access.OPERATOR))
+            if r.group.startswith(worker.app_id)
+        ]
         verdict = siteconfig.settings_applied(mine, offset, time.time())
         if verdict[0] or time.monotonic() > deadline:
             return verdict
