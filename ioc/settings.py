@@ -535,10 +535,10 @@ class LocalStackSettings(_Settings):
         description="Downloads, Go builds, Kafka jars and default stack data; keyed by version inside.",
     )
     stack_kafka_auth: bool = pydantic.Field(
-        False,
+        True,
         description="IOC_STACK_KAFKA_AUTH: the local Kafka takes SCRAM-SHA-512 over TLS only, with a principal and "
-        "ACLs per component (as the chart's Strimzi cluster); off, a PLAINTEXT listener anyone may use. Off "
-        "until every test's clients take their credentials from the stack.",
+        "ACLs per component (as the chart's Strimzi cluster); off (IOC_STACK_KAFKA_AUTH=0), a PLAINTEXT listener "
+        "anyone may use, for development only.",
     )
 
 
