@@ -24,7 +24,8 @@ def start(root: Path, installer: Installer) -> ServiceInfo:
     password = new_secret()
     # With the local node up, pods reach this server on the node IP too (published as a Service by the node).
     on_node = node_ip_here()
-    node_listen = f"\n    <listen_host>{NODE_IP}</listen_host>" if on_node else ""
+    # listen_try: a restart after the node went down (its address gone) keeps serving on loopback, not exit 70.
+    node_listen = f"\n    <listen_host>{NODE_IP}</listen_host>\n    <listen_try>1</listen_try>" if on_node else ""
     node_networks = f"<ip>{NODE_IP}</ip><ip>{POD_CIDR}</ip>" if on_node else ""
     config = home / "config.xml"
     # 18.16 reads <yandex>; newer servers accept it too. Settings kept to what 18.16 understands.

@@ -323,5 +323,4 @@ def test_a_missing_warehouse_is_a_message_not_a_crash(
     for page in [*TIERS[seed.DISTRICT][1:], "public"]:
         at.switch_page(f"screens/{page}.py").run()
         assert not at.exception, (page, [e.message for e in at.exception])
-        assert not at.error, [e.value for e in at.error]  # app.py turns a crash into an error
         assert any("Không đọc được kho dữ liệu" in e.value for e in at.error), page
