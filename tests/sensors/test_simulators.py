@@ -682,7 +682,12 @@ def test_a_tiny_fleet_runs_through_real_brokers(mosquitto: dict[str, Any], kafka
             if message is None or message.error() or message.value() is None:
                 continue
             value, key_bytes = message.value() or b"", message.key() or b""
-            event = msgspec.json.decode(value)
+            try:
+                event = msgspec.json.decode(value)
+            except msgspec.DecodeError:
+                continue  # the session's broker is shared: attack tests forge undecodable records on these topics
+            if not isinstance(event, dict):
+                continue
             if event.get("schema") == "ioc.citizen-report.v1" and event["report_id"] in reports:
                 assert key_bytes.decode() == event["report_id"]
                 seen_reports.add(event["report_id"])
