@@ -35,7 +35,8 @@ def mask_plate(plate: str) -> str:
 
 def mask_phone(phone: str) -> str:
     """`0912 345 678` → `••••••••678`: enough to recognise a number you already have."""
-    digits = [c for c in phone if c.isdigit()]
+    # Hidden positions count as digits, so masking a number already masked (a site's copy) changes nothing.
+    digits = [c for c in phone if c.isdigit() or c == _HIDDEN]
     if not digits:
         return ""
     return _HIDDEN * max(len(digits) - 3, 0) + "".join(digits[-3:])

@@ -108,6 +108,14 @@ def test_masks_keep_only_what_routes_work() -> None:
     assert privacy.mask_name("Nguyễn Văn An") == "N. V. A."
     assert privacy.mask_email("an.nguyen@example.vn") == "a•••@example.vn"
     assert privacy.mask_plate("") == "" and privacy.mask_phone("") == ""
+    # A site's copy holds masked values already; the dashboards mask them again and must not lose anything.
+    for mask, raw in [
+        (privacy.mask_phone, "0912 345 678"),
+        (privacy.mask_plate, "61A-123.45"),
+        (privacy.mask_name, "Nguyễn Văn An"),
+        (privacy.mask_email, "an.nguyen@example.vn"),
+    ]:
+        assert mask(mask(raw)) == mask(raw), mask.__name__
     rows = privacy.mask_rows([{"plate": "61A-123.45", "unit": "25957"}])
     assert rows == [{"plate": "61A-•••.••", "unit": "25957"}]
 
