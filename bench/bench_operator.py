@@ -1,7 +1,7 @@
 """Operator: seconds from `kubectl apply` of Bình Dương's 101-site tree to every site Ready; spec-change latency.
 
 Everything runs on this machine in a fresh local stack (etcd, kube-apiserver, ClickHouse, Kafka,
-Mosquitto): the CRDs are applied, the warehouse gets the tables the site views read, the operator runs
+Mosquitto): the CRDs are applied, the warehouse gets the tables the site copies are fed from, the operator runs
 as `python -m operators` (cluster-wide, default intervals) and `ioc sites render` output is applied with
 kubectl. "Ready" means phase Ready for the object's current generation: Kubernetes children, ClickHouse
 database with its views and user, configuration on Kafka and the Mosquitto role all in place. Then
@@ -37,7 +37,7 @@ CHANGES = 120
 PACE_S = 0.75
 """One change at a time, one every PACE_S: 90 s of changes, through the first drift-repair rounds (60-120 s)."""
 
-# The columns the site views and the figures read (docs/warehouse.md names), enough for every view.
+# The columns the site copies and the figures read (docs/warehouse.md names), enough for every copy.
 _PLACE = "unit String, path String"
 _TABLES = {
     "readings": f"device_key String, seq UInt64, {_PLACE}, received_at DateTime('UTC')",

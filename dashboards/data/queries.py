@@ -36,7 +36,7 @@ class Query:
     """The time condition of a query on a big table: PREWHERE on tables, part of WHERE on views.
 
     Named, because left to itself 18.16 would pre-filter on the tiny `duplicate` column instead, which
-    selects nothing; a site's database is views (operators.sitedb), which refuse PREWHERE on both engines."""
+    selects nothing; views (a database of views over the warehouse) refuse PREWHERE on both engines."""
 
 
 _RECENT: Final = "observed_at >= now() - INTERVAL %(hours)s HOUR"
@@ -508,7 +508,7 @@ _CITIZEN: Final[tuple[Query, ...]] = (
 QUERIES: Final[Mapping[str, Query]] = {q.name: q for q in (*_PAGES, *_CITIZEN)}
 
 TABLE_ENGINE: Final = "SELECT engine FROM system.tables WHERE database = currentDatabase() AND name = %(table)s"
-"""Whether a name in the connection's database is a table or a view (a site's database holds views)."""
+"""Whether a name in the connection's database is a table (a site's copies, the warehouse) or a view."""
 
 CITIZEN_API: Final = frozenset({"aqi_by_station", *(q.name for q in _CITIZEN)})
 """The statements the citizen API runs (what it publishes: never personal data); the pages run the others."""
