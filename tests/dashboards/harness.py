@@ -19,7 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,15 +87,15 @@ def ensure_chromium() -> tuple[Path, Path]:
     return CHROMIUM, CHROMEDRIVER
 
 
-def chrome(profile: Path) -> Any:
-    """A headless Chromium driven through chromium-driver, with a fresh profile."""
+def chrome(profile: Path, flags: Sequence[str] = ()) -> Any:
+    """A headless Chromium driven through chromium-driver, with a fresh profile and any extra `flags`."""
     from selenium import webdriver  # noqa: PLC0415 - only the browser test needs Selenium
     from selenium.webdriver.chrome.service import Service  # noqa: PLC0415
 
     browser, driver = ensure_chromium()
     options = webdriver.ChromeOptions()
     options.binary_location = str(browser)
-    for flag in (*CHROME_FLAGS, f"--user-data-dir={profile}"):
+    for flag in (*CHROME_FLAGS, *flags, f"--user-data-dir={profile}"):
         options.add_argument(flag)
     return webdriver.Chrome(service=Service(executable_path=str(driver)), options=options)
 
@@ -130,7 +130,7 @@ def ensure_oidc_provider() -> Path:
 
 @contextlib.contextmanager
 def oidc_provider(config: Mapping[str, Any], log: Path) -> Iterator[str]:
-    """A real OpenID provider (panva's `oidc-provider`) on loopback; yields its issuer URL."""
+    """A real OpenID provider (panva's `oidc-provider`) on config's host (default loopback); yields its issuer."""
     node = shutil.which("node")
     if node is None:
         raise MissingPrerequisite("node is not installed (Debian: apt-get install nodejs)")
@@ -144,7 +144,7 @@ def oidc_provider(config: Mapping[str, Any], log: Path) -> Iterator[str]:
     shutil.copyfile(OIDC_DIR / "provider.mjs", script)
     with log.open("wb") as out:
         process = subprocess.Popen([node, str(script), str(config_file)], stdout=out, stderr=subprocess.STDOUT, env=env)
-        issuer = f"http://127.0.0.1:{config['port']}"
+        issuer = f"http://{config.get('host', '127.0.0.1')}:{config['port']}"
         try:
             wait_http(f"{issuer}/.well-known/openid-configuration", timeout=30, process=process)
             yield issuer

@@ -4,7 +4,8 @@
 // RP-initiated logout that returns straight to the app.
 //
 // Usage: node provider.mjs CONFIG.json, where CONFIG has port, clients (oidc-provider client metadata),
-// users ({login: {password, claims}}), id_token_ttl (seconds) and session_ttl (seconds).
+// users ({login: {password, claims}}), id_token_ttl (seconds), session_ttl (seconds) and optionally host
+// (default 127.0.0.1; the node tests use the node IP, which both pods and the machine's browser reach).
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -13,7 +14,8 @@ import http from 'node:http';
 import Provider, { interactionPolicy } from 'oidc-provider';
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
-const issuer = `http://127.0.0.1:${config.port}`;
+const host = config.host ?? '127.0.0.1';
+const issuer = `http://${host}:${config.port}`;
 const users = config.users;
 
 // Streamlit's st.login asks for prompt=select_account; the provider must accept that prompt.
@@ -134,4 +136,4 @@ const server = http.createServer(async (req, res) => {
     res.end(String(error));
   }
 });
-server.listen(config.port, '127.0.0.1', () => console.log(`oidc-provider ${issuer} ready`));
+server.listen(config.port, host, () => console.log(`oidc-provider ${issuer} ready`));
