@@ -7,10 +7,10 @@ import datetime as dt
 import logging
 from typing import Any
 
-from ioc import codecs, topics
+from ioc import topics
 from ioc.decision766 import default_scheme
 from streams import indicators
-from streams.agents.common import fail_fast
+from streams.agents.common import dead_letter_undecodable, fail_fast
 from streams.runtime import Runtime
 from streams.warehouse import rows
 
@@ -41,7 +41,8 @@ async def recompute(rt: Runtime, periods: set[indicators.Period]) -> int:
 def register(rt: Runtime) -> None:
     """Read `ioc.service-records.v1` into `dossiers`; a leader timer rewrites the changed periods' indicators.
 
-    The latest snapshot per dossier wins by status_version, so replays and out-of-order events do not double-count. The
+    The latest snapshot per dossier wins by status_version, so replays and out-of-order events do not double-count; a
+    record that cannot be read is dead-lettered (`undecodable`) and the agent goes on. The
     timer recomputes the scorecards of the periods that changed (and today's and this month's) from the warehouse, the
     source of truth, and writes `indicators_766`, each lost point traceable to its dossiers.
     """
@@ -51,17 +52,21 @@ def register(rt: Runtime) -> None:
     @fail_fast
     async def dossiers(stream: Any) -> None:
         async for events in stream.take_events(2000, within=rt.settings.sink_flush_s):
-            batch = []
+            batch, refused = [], 0
             for event in events:
                 try:
                     record = topics.SERVICE_RECORDS.decode(event.value)
-                except codecs.ContractError as exc:
-                    log.error("unreadable service record at offset %s: %s", event.message.offset, exc)
+                    row = rows.dossier_row(record, rt.path(record.unit))
+                except Exception as exc:  # noqa: BLE001 - whatever the bytes, they must not stop the worker
+                    await dead_letter_undecodable(rt, "streams.dossiers", event, exc)
+                    refused += 1
                     continue
-                batch.append(rows.dossier_row(record, rt.path(record.unit)))
+                batch.append(row)
                 for kind in ("day", "month"):
                     changed.add(indicators.period_of(kind, record.received_at))
             await rt.sink.write("dossiers", batch)
+            if refused:
+                await rt.app.producer.flush()  # the letters are in Kafka before the batch is acknowledged
 
     @rt.app.timer(interval=rt.settings.indicators_every_s, on_leader=True)  # type: ignore[untyped-decorator]
     async def refresh_indicators() -> None:

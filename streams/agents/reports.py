@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from ioc import codecs, topics
+from ioc import topics
 from ioc.events import Detection, IncidentState, Severity
 from streams import lifecycle
-from streams.agents.common import detection_messages, fail_fast
+from streams.agents.common import dead_letter_undecodable, detection_messages, fail_fast
 from streams.runtime import Runtime
 from streams.warehouse import rows
 
 __all__ = ["register"]
-
-log = logging.getLogger(__name__)
 
 URGENT = frozenset({"flooding", "public_order"})
 
@@ -25,6 +22,7 @@ def register(rt: Runtime) -> None:
     The incident is in the module the report's category belongs to (reference model), with an SLA in Vietnamese working
     days; its id is known here already (deterministic: episode + submission time), so the report row links to it at
     once. Dashboards relate reports to sensor incidents of the same place and time (e.g. flood reports to the flood).
+    A record that cannot be read is dead-lettered (`undecodable`) and the agent goes on with the next one.
     """
 
     @rt.app.agent(rt.topic(topics.CITIZEN_REPORTS.name), name="streams.reports")
@@ -36,8 +34,8 @@ def register(rt: Runtime) -> None:
             for event in events:
                 try:
                     report = topics.CITIZEN_REPORTS.decode(event.value)
-                except codecs.ContractError as exc:
-                    log.error("unreadable citizen report at offset %s: %s", event.message.offset, exc)
+                except Exception as exc:  # noqa: BLE001 - whatever the bytes, they must not stop the worker
+                    await dead_letter_undecodable(rt, "streams.reports", event, exc)
                     continue
                 category = report.category if report.category in rt.model.report_categories else "other"
                 info = rt.model.report_categories[category]
