@@ -81,11 +81,27 @@ class KafkaEndpoint(_Endpoint):
         description="PEM CA bundle the brokers' certificates are checked against (SSL and SASL_SSL); the "
         "system's trust store when unset.",
     )
+    replication_factor: Annotated[int, pydantic.Field(ge=1)] = pydantic.Field(
+        1,
+        description="Brokers holding a copy of each partition of the topics this process creates (registry, site "
+        "and changelog topics): 1 for one local broker; 3 in a cluster (the chart's default), so a broker lost "
+        "loses nothing.",
+    )
+    min_insync_replicas: Annotated[int, pydantic.Field(ge=1)] = pydantic.Field(
+        1,
+        description="min.insync.replicas of the topics it creates: copies an acks=all write needs before it is "
+        "acknowledged; 2 of 3 in a cluster (the chart's default) keeps writing with one broker down.",
+    )
 
     @pydantic.model_validator(mode="after")
     def _sasl_needs_a_principal(self) -> KafkaEndpoint:
         if self.security_protocol.startswith("SASL_") and not (self.username and self.password):
             raise ValueError(f"security_protocol {self.security_protocol} needs a username and a password")
+        if self.min_insync_replicas > self.replication_factor:
+            raise ValueError(
+                f"min_insync_replicas {self.min_insync_replicas} exceeds replication_factor "
+                f"{self.replication_factor}: no acks=all write could ever succeed"
+            )
         return self
 
     @property
@@ -122,16 +138,23 @@ class KafkaEndpoint(_Endpoint):
             env[f"{prefix}PASSWORD"] = self.password.get_secret_value() if self.password else ""
         if self.ca_file is not None:
             env[f"{prefix}CA_FILE"] = str(self.ca_file)
+        env[f"{prefix}REPLICATION_FACTOR"] = str(self.replication_factor)
+        env[f"{prefix}MIN_INSYNC_REPLICAS"] = str(self.min_insync_replicas)
         return env
 
     @classmethod
     def from_service(cls, info: dict[str, Any], principal: str | None = None) -> KafkaEndpoint:
         """From the `kafka` entry of `ioc stack status --json`, as `principal` (default: the stack's admin).
 
-        A stack without authentication (IOC_STACK_KAFKA_AUTH off) has no principals: PLAINTEXT for all.
+        A stack without authentication (IOC_STACK_KAFKA_AUTH off) has no principals: PLAINTEXT for all. The
+        topics' replication is the stack's (3/2 with `--kafka-brokers 3`, else 1/1).
         """
+        replication = {
+            "replication_factor": int(info.get("replication_factor", 1)),
+            "min_insync_replicas": int(info.get("min_insync_replicas", 1)),
+        }
         if "principals" not in info:
-            return cls(bootstrap=info["bootstrap"])
+            return cls(bootstrap=info["bootstrap"], **replication)
         name = principal or info["admin_principal"]
         principals: dict[str, str] = info["principals"]
         if name not in principals:
@@ -143,6 +166,7 @@ class KafkaEndpoint(_Endpoint):
             username=name,
             password=pydantic.SecretStr(principals[name]),
             ca_file=Path(info["ca_file"]),
+            **replication,
         )
 
 

@@ -3,7 +3,8 @@
 MQTT: devices publish on `ioc/v1/{unit}/{kind}/{vendor}/{device}`; the bridge reads them all through a
 shared subscription, and a vendor's ACL allows only its own vendor segment.
 Kafka: every topic is `ioc.<name>.v1`, with its key, partition count and cleanup policy listed here;
-workers, the bridge, the operator and the local stack all create and name topics from this registry.
+workers, the bridge, the operator and the local stack all create and name topics from this registry, each
+with the `Replication` of the cluster it is created on (one broker locally, three in the chart).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ __all__ = [
     "CAMERA_EVENTS",
     "CAMERA_KIND",
     "CITIZEN_REPORTS",
+    "CLUSTER_REPLICATION",
     "DEADLETTER",
     "INCIDENTS",
     "INCIDENT_COMMANDS",
@@ -46,10 +48,12 @@ __all__ = [
     "READINGS",
     "REPORTS_OUTBOX",
     "SERVICE_RECORDS",
+    "SINGLE_BROKER",
     "SITE_CONFIG",
     "SITE_CONFIG_READERS",
     "KafkaTopic",
     "MqttTopic",
+    "Replication",
     "TopicError",
     "device_key",
     "episode_of",
@@ -123,6 +127,36 @@ def mqtt_vendor_pattern(vendor: str, unit: str = "+", kind: str = "+") -> str:
     if not VENDOR_ID.match(vendor):
         raise TopicError(f"vendor {vendor!r} is not a vendor id")
     return f"{MQTT_PREFIX}/{unit}/{kind}/{vendor}/#"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Replication:
+    """How many brokers hold a copy of each partition, and how many must hold a record before it is acknowledged.
+
+    With `acks=all` (every producer of the platform), a write succeeds once `min_insync` replicas have it: 3 and 2
+    let one broker die (or restart) with nothing acknowledged lost and writes going on; a lone local broker is 1/1.
+    """
+
+    factor: int = 1
+    min_insync: int = 1
+
+    def __post_init__(self) -> None:
+        if self.factor < 1 or not 1 <= self.min_insync <= self.factor:
+            raise ValueError(
+                f"replication factor {self.factor} with min.insync.replicas {self.min_insync}: need "
+                "1 <= min.insync.replicas <= replication factor"
+            )
+
+    @property
+    def config(self) -> dict[str, str]:
+        """The topic-level configuration it adds at creation."""
+        return {"min.insync.replicas": str(self.min_insync)}
+
+
+SINGLE_BROKER: Final = Replication(1, 1)
+"""The local stack's default: one broker, nothing to replicate to."""
+CLUSTER_REPLICATION: Final = Replication(3, 2)
+"""The chart's default (and `ioc stack up --kafka-brokers 3`): survives one broker lost, writes included."""
 
 
 # Defaults to Any so a bare `KafkaTopic` annotation (changelogs, site copies) stays valid.

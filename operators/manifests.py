@@ -314,6 +314,14 @@ def _worker(names: SiteNames, uid: str, spec: IOCSiteSpec, settings: OperatorSet
                                 {"name": "IOC_STREAMS_DATABASE", "value": settings.clickhouse.database},
                                 {"name": "IOC_STREAMS_DATA_DIR", "value": "/tmp/streams"},  # noqa: S108
                                 {"name": "IOC_STREAMS_KAFKA__BOOTSTRAP", "value": settings.kafka.bootstrap},
+                                # Its changelog topics get the cluster's replication, as the shared pool's do.
+                                *(
+                                    {"name": f"IOC_STREAMS_KAFKA__{name}", "value": str(value)}
+                                    for name, value in (
+                                        ("REPLICATION_FACTOR", settings.kafka.replication_factor),
+                                        ("MIN_INSYNC_REPLICAS", settings.kafka.min_insync_replicas),
+                                    )
+                                ),
                                 {"name": "IOC_STREAMS_CLICKHOUSE__HOST", "value": settings.clickhouse.host},
                                 {"name": "IOC_STREAMS_CLICKHOUSE__PORT", "value": str(settings.clickhouse.port)},
                             ],

@@ -221,7 +221,9 @@ class Runtime:
             table_standby_replicas=0,
             broker_session_timeout=settings.session_timeout_s,
             broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 4),
-            topic_replication_factor=1,
+            # Faust's own topics (the assignor's leader topic) as the registry's: the cluster's replication; their
+            # min.insync.replicas is the brokers' default (2 on a three-broker cluster, as in the chart).
+            topic_replication_factor=settings.kafka.replication_factor,
             consumer_auto_offset_reset=settings.auto_offset_reset,
             # Agents acknowledge events only once their rows are stored (streams/pipeline.py). Waiting for
             # every event to be acknowledged before a rebalance would deadlock an agent whose buffer flushes

@@ -1,7 +1,8 @@
 """Administering Kafka idempotently: topics from the registry in `ioc.topics`, SCRAM principals and ACLs.
 
 Faust does not create its source topics, and the broker runs with auto-creation off, so whatever starts
-first (the local stack, the chart's hook, the operator for a site's own topics) calls `ensure_topics`.
+first (the local stack, the chart's hook, the operator for a site's own topics) calls `ensure_topics`, which
+creates them with the endpoint's replication (`KafkaEndpoint.replication_factor`, `min_insync_replicas`).
 `ensure_principal` gives a principal its SCRAM password and exactly the ACLs of `ioc.kafka_access`.
 Every function takes a `KafkaEndpoint` (who connects, over what) or, on a broker without
 authentication, a bare bootstrap string.
@@ -33,7 +34,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # re-exported
 
 from ioc.kafka_access import Grant
 from ioc.settings import KafkaEndpoint
-from ioc.topics import KAFKA_TOPICS, KafkaTopic
+from ioc.topics import KAFKA_TOPICS, KafkaTopic, Replication
 
 __all__ = [
     "client_config",
@@ -42,8 +43,11 @@ __all__ = [
     "ensure_topics",
     "list_topics",
     "remove_principal",
+    "replication_of",
     "wait_for_leaders",
 ]
+
+_log = logging.getLogger(__name__)
 
 # SCRAM's iteration count: Kafka's minimum is 4096; Strimzi issues 4096 too.
 _SCRAM_ITERATIONS: Final = 8192
@@ -70,23 +74,51 @@ def list_topics(bootstrap: KafkaEndpoint | str, timeout: float = 10.0) -> set[st
     return {name for name in metadata.topics if not name.startswith("__")}
 
 
+def replication_of(endpoint: KafkaEndpoint | str) -> Replication:
+    """The replication topics are created with on `endpoint`'s cluster (a bare bootstrap string: one broker)."""
+    if isinstance(endpoint, str):
+        return Replication()
+    return Replication(endpoint.replication_factor, endpoint.min_insync_replicas)
+
+
 def ensure_topics(
     bootstrap: KafkaEndpoint | str,
     wanted: Iterable[KafkaTopic] | None = None,
     *,
-    replication: int = 1,
+    replication: Replication | None = None,
     timeout: float = 30.0,
 ) -> list[str]:
-    """Create every topic in `wanted` (default: the whole registry) that does not exist; returns those created."""
+    """Create every topic in `wanted` (default: the whole registry) that does not exist; returns those created.
+
+    Each gets `replication` (default: the endpoint's). A topic that exists with fewer copies is left as it is
+    (raising its replication factor is a partition reassignment, an operator's decision) and logged.
+    """
+    replication = replication or replication_of(bootstrap)
     admin = _admin(bootstrap)
     topics = list(KAFKA_TOPICS.values() if wanted is None else wanted)
-    existing = set(admin.list_topics(timeout=timeout).topics)
-    missing = [t for t in topics if t.name not in existing]
+    metadata = admin.list_topics(timeout=timeout).topics
+    for topic in topics:
+        found = metadata.get(topic.name)
+        copies = min((len(p.replicas) for p in found.partitions.values()), default=0) if found else 0
+        if found is not None and 0 < copies < replication.factor:
+            _log.warning(
+                "Kafka topic %s has %d replica(s) per partition, fewer than the %d wanted: a broker lost can lose "
+                "its acknowledged records (kafka-reassign-partitions raises it)",
+                topic.name,
+                copies,
+                replication.factor,
+            )
+    missing = [t for t in topics if t.name not in metadata]
     if not missing:
         return []
     futures = admin.create_topics(
         [
-            NewTopic(t.name, num_partitions=t.partitions, replication_factor=replication, config=t.config)
+            NewTopic(
+                t.name,
+                num_partitions=t.partitions,
+                replication_factor=replication.factor,
+                config={**t.config, **replication.config},
+            )
             for t in missing
         ],
         request_timeout=timeout,

@@ -147,6 +147,16 @@ Call with dict "ctx" . "prefix" "IOC_BRIDGE_" "user" "ioc-bridge". */}}
 - name: {{ .prefix }}KAFKA__CA_FILE
   value: /etc/ioc/kafka-ca/ca.crt
 {{- end }}
+{{- if gt (int $values.kafka.minInsyncReplicas) (int $values.kafka.replicationFactor) }}
+{{- fail "kafka.minInsyncReplicas must not exceed kafka.replicationFactor: no acks=all write could succeed" }}
+{{- end }}
+{{- if and $values.strimzi.enabled (gt (int $values.kafka.replicationFactor) (int $values.strimzi.replicas)) }}
+{{- fail "kafka.replicationFactor exceeds strimzi.replicas: topics could not be created" }}
+{{- end }}
+- name: {{ .prefix }}KAFKA__REPLICATION_FACTOR
+  value: {{ $values.kafka.replicationFactor | quote }}
+- name: {{ .prefix }}KAFKA__MIN_INSYNC_REPLICAS
+  value: {{ $values.kafka.minInsyncReplicas | quote }}
 {{- end }}
 
 {{/* The brokers' CA, mounted where kafkaEnv's CA_FILE points (nothing without TLS). */}}
