@@ -104,11 +104,10 @@ COMPONENT_GRANTS: Final[dict[str, tuple[Grant, ...]]] = {
         _topic(topics.SITE_CONFIG, _PRODUCE),
         Grant("topic", "ioc.", ("DESCRIBE", "CREATE", "DESCRIBE_CONFIGS"), prefixed=True),
         Grant("topic", "ioc.site-", ("DELETE",), prefixed=True),
-        # Counts the workers holding a site's configuration from their groups' committed positions.
+        # The workers' committed positions on the site-config topic: a site's SettingsApplied condition.
         Grant("group", STREAMS, ("DESCRIBE",), prefixed=True),
+        # Sites' principals: their SCRAM credentials and ACLs (operators.sitekafka), without Strimzi.
         Grant("cluster", "kafka-cluster", ("DESCRIBE", "ALTER")),
-        # The workers' reported positions on the site-config topic (a site's SettingsApplied condition).
-        Grant("group", STREAMS, ("DESCRIBE",), prefixed=True),
     ),
     # The citizen API: takes citizens' reports in; reads nothing (its answers come from ClickHouse).
     API: (_topic(topics.CITIZEN_REPORTS, _PRODUCE),),

@@ -465,6 +465,11 @@ class OperatorSettings(_Settings):
         description="Secret in a site's namespace whose keys a dedicated (isolated) worker gets as environment; "
         "optional, e.g. the ClickHouse writer's credentials.",
     )
+    dashboard_kafka_ca_secret: str | None = pydantic.Field(
+        None,
+        description="Secret (key ca.crt) holding the brokers' CA, in each watched namespace, that site dashboards "
+        "mount when Kafka speaks TLS (the chart passes its Kafka CA Secret); the system trust store when unset.",
+    )
     liveness_endpoint: str | None = pydantic.Field(
         None, description="Kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz; off when unset."
     )

@@ -24,11 +24,13 @@ __all__ = [
     "ISOLATED_TOPICS",
     "SIGN_IN_KEYS",
     "ChildRef",
+    "KafkaLogin",
     "Login",
     "Manifest",
     "all_children",
     "credentials_secret",
     "isolated_topics",
+    "kafka_secret",
     "obsolete_children",
     "site_children",
     "vendor_secret",
@@ -39,6 +41,8 @@ Manifest = dict[str, Any]
 DASHBOARD_PORT: Final = 8501
 """Streamlit's port; its health endpoint is /_stcore/health."""
 CONFIG_DIR: Final = "/etc/ioc/site"
+KAFKA_CA_DIR: Final = "/etc/ioc/kafka-ca"
+"""Where a dashboard pod mounts the brokers' CA (the chart's components use the same path)."""
 ACCESS_LABEL: Final = "ioc.platform/dashboard-access"
 """Namespaces or pods with this label "true" may reach a non-public dashboard (e.g. the ingress controller)."""
 RUN_AS: Final = 10001
@@ -64,6 +68,14 @@ class Login:
     http_port: int
     database: str
     user: str
+    password: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class KafkaLogin:
+    """A site's Kafka principal as handed to its dashboard pods."""
+
+    username: str
     password: str
 
 
@@ -115,6 +127,17 @@ def credentials_secret(names: SiteNames, uid: str, login: Login) -> Manifest:
                 "password": login.password,
             }
         ),
+    }
+
+
+def kafka_secret(names: SiteNames, uid: str, username: str, password: str) -> Manifest:
+    """The site's Kafka principal (`ioc-site-<unit>`: writes its own command topic only), for its dashboard pods."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": _meta(names, names.kafka_secret, "kafka-credentials", "IOCSite", uid),
+        "type": "Opaque",
+        "data": _data({"username": username, "password": password}),
     }
 
 
@@ -216,11 +239,51 @@ def _sign_in_env(spec: IOCSiteSpec) -> list[dict[str, Any]]:
     return env
 
 
+def _kafka_env(names: SiteNames, settings: OperatorSettings, principal: str | None) -> list[dict[str, Any]]:
+    """The dashboard's Kafka endpoint: the operator's brokers and protocol, as the site's own principal.
+
+    With authentication the username and password come from the site's `<site>-kafka` Secret; the CA, when
+    the brokers speak TLS and `dashboard_kafka_ca_secret` names one, is mounted at KAFKA_CA_DIR.
+    """
+    kafka = settings.kafka
+    env: list[dict[str, Any]] = [
+        {"name": "IOC_DASHBOARD_KAFKA__BOOTSTRAP", "value": kafka.bootstrap},
+        {"name": "IOC_DASHBOARD_KAFKA__SECURITY_PROTOCOL", "value": kafka.security_protocol},
+    ]
+    if kafka.uses_sasl and principal is not None:
+        env.append({"name": "IOC_DASHBOARD_KAFKA__SASL_MECHANISM", "value": kafka.sasl_mechanism})
+        env += _secret_env(
+            "IOC_DASHBOARD_KAFKA__", names.kafka_secret, {"USERNAME": "username", "PASSWORD": "password"}
+        )
+    if kafka.uses_tls and settings.dashboard_kafka_ca_secret is not None:
+        env.append({"name": "IOC_DASHBOARD_KAFKA__CA_FILE", "value": f"{KAFKA_CA_DIR}/ca.crt"})
+    return env
+
+
+def _kafka_ca_volume(settings: OperatorSettings) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    if not (settings.kafka.uses_tls and settings.dashboard_kafka_ca_secret is not None):
+        return [], []
+    volume = {
+        "name": "kafka-ca",
+        "secret": {"secretName": settings.dashboard_kafka_ca_secret, "items": [{"key": "ca.crt", "path": "ca.crt"}]},
+    }
+    return [volume], [{"name": "kafka-ca", "mountPath": KAFKA_CA_DIR, "readOnly": True}]
+
+
 def _dashboard(
-    names: SiteNames, uid: str, spec: IOCSiteSpec, settings: OperatorSettings, *, rollout: str, modules: list[str]
+    names: SiteNames,
+    uid: str,
+    spec: IOCSiteSpec,
+    settings: OperatorSettings,
+    *,
+    rollout: str,
+    modules: list[str],
+    kafka_principal: str | None,
 ) -> Manifest:
     selector = {k: v for k, v in labels(names, "dashboard").items() if k != "app.kubernetes.io/managed-by"}
     volumes, mounts = _volumes(names)
+    ca_volumes, ca_mounts = _kafka_ca_volume(settings)
+    volumes, mounts = volumes + ca_volumes, mounts + ca_mounts
     env = [
         {"name": "HOME", "value": "/tmp"},  # noqa: S108 - Streamlit writes under $HOME; the root is read-only
         {"name": "IOC_DASHBOARD_SITE_UNIT", "value": spec.unit},
@@ -231,7 +294,7 @@ def _dashboard(
         # Streamlit listens on every address of the pod (the default is loopback, for laptops).
         {"name": "IOC_DASHBOARD_ADDRESS", "value": "0.0.0.0"},  # noqa: S104 - inside the pod, behind its NetworkPolicy
         {"name": "IOC_DASHBOARD_PORT", "value": str(DASHBOARD_PORT)},
-        {"name": "IOC_DASHBOARD_KAFKA__BOOTSTRAP", "value": settings.kafka.bootstrap},
+        *_kafka_env(names, settings, kafka_principal),
         *_secret_env(
             "IOC_DASHBOARD_CLICKHOUSE__",
             names.credentials_secret,
@@ -379,9 +442,15 @@ def site_children(
     login: Login,
     settings: OperatorSettings,
     modules: list[str],
+    kafka: KafkaLogin | None = None,
 ) -> list[Manifest]:
-    """Every Kubernetes object the site owns, in the order they should be applied; `modules` are those it runs."""
-    rollout = hashlib.sha256(f"{config_text}\0{login.password}".encode()).hexdigest()[:16]
+    """Every Kubernetes object the site owns, in the order they should be applied; `modules` are those it runs.
+
+    `kafka` is the site's own principal when the brokers authenticate (its Secret is made and the dashboard
+    commands as it); None on a broker without authentication.
+    """
+    kafka_password = kafka.password if kafka is not None else ""
+    rollout = hashlib.sha256(f"{config_text}\0{login.password}\0{kafka_password}".encode()).hexdigest()[:16]
     children: list[Manifest] = [
         {
             "apiVersion": "v1",
@@ -417,7 +486,16 @@ def site_children(
             "data": {"site.json": config_text},
         },
         credentials_secret(names, uid, login),
-        _dashboard(names, uid, spec, settings, rollout=rollout, modules=modules),
+        *([kafka_secret(names, uid, kafka.username, kafka.password)] if kafka is not None else []),
+        _dashboard(
+            names,
+            uid,
+            spec,
+            settings,
+            rollout=rollout,
+            modules=modules,
+            kafka_principal=kafka.username if kafka is not None else None,
+        ),
         {
             "apiVersion": "v1",
             "kind": "Service",
@@ -435,11 +513,15 @@ def site_children(
     return children
 
 
-def obsolete_children(names: SiteNames, spec: IOCSiteSpec) -> list[ChildRef]:
-    """Children a previous spec needed and this one does not (the dedicated worker of a formerly isolated site)."""
-    if spec.workers.isolated:
-        return []
-    return [ChildRef("apps/v1", "Deployment", names.namespace, names.worker)]
+def obsolete_children(names: SiteNames, spec: IOCSiteSpec, *, kafka: bool = True) -> list[ChildRef]:
+    """Children a previous spec or setting needed and these do not: the dedicated worker of a formerly isolated
+    site; the Kafka Secret when the brokers no longer authenticate (`kafka` False)."""
+    refs = []
+    if not spec.workers.isolated:
+        refs.append(ChildRef("apps/v1", "Deployment", names.namespace, names.worker))
+    if not kafka:
+        refs.append(ChildRef("v1", "Secret", names.namespace, names.kafka_secret))
+    return refs
 
 
 def all_children(names: SiteNames) -> list[ChildRef]:
@@ -450,6 +532,7 @@ def all_children(names: SiteNames) -> list[ChildRef]:
         ("v1", "Service", names.dashboard),
         ("networking.k8s.io/v1", "NetworkPolicy", names.service_account),
         ("v1", "Secret", names.credentials_secret),
+        ("v1", "Secret", names.kafka_secret),
         ("v1", "ConfigMap", names.config_map),
         ("rbac.authorization.k8s.io/v1", "RoleBinding", names.service_account),
         ("rbac.authorization.k8s.io/v1", "Role", names.service_account),

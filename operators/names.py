@@ -68,6 +68,11 @@ class SiteNames:
         return f"{self.name}-clickhouse"
 
     @property
+    def kafka_secret(self) -> str:
+        """The Secret with the site's Kafka principal (username, password), for its dashboard pods."""
+        return f"{self.name}-kafka"
+
+    @property
     def database(self) -> str:
         return f"ioc_site_{self.suffix}"
 

@@ -20,9 +20,10 @@ from confluent_kafka import KafkaException
 
 from ioc.clients.clickhouse import WarehouseError
 from ioc.clients.dynsec import DynsecError
+from ioc.kafka_access import site_command_topic, site_principal
 from ioc.reference import ReferenceModel, ReferenceModelError, default_reference_model, parse_reference_model
 from ioc.scope import Scope, site_scope
-from operators import broker, conditions, config, manifests, sitedb
+from operators import broker, conditions, config, manifests, sitedb, sitekafka
 from operators.context import Context
 from operators.credentials import derive_password
 from operators.kube import KubeError
@@ -49,7 +50,7 @@ __all__ = [
     "sign_in",
 ]
 
-PARTS: Final = ("Valid", "Parent", "Kubernetes", "Warehouse", "Streams", "Broker")
+PARTS: Final = ("Valid", "Parent", "Kubernetes", "Warehouse", "Streams", "Broker", "Kafka")
 """The conditions Ready waits for."""
 
 DEFAULT_MODEL: Final = "default"
@@ -161,6 +162,7 @@ class _Run:
     password: str
     trigger: Trigger
     modules: list[str]
+    kafka_password: str
     events: list[Event] = dataclasses.field(default_factory=list)
     retry: list[str] = dataclasses.field(default_factory=list)
 
@@ -178,6 +180,7 @@ class _Run:
     def kubernetes(self) -> dict[str, Any]:
         ctx, names, spec = self.ctx, self.names, self.spec
         login = _login(ctx, names, self.password)
+        kafka = self.kafka_login()
         children = manifests.site_children(
             names,
             self.obj.uid,
@@ -186,12 +189,13 @@ class _Run:
             login=login,
             settings=ctx.settings,
             modules=self.modules,
+            kafka=kafka,
         )
         try:
             created = [f"{m['kind']}/{m['metadata']['name']}" for m in children if ctx.kube.apply(m)]
             removed = [
                 f"{ref.kind}/{ref.name}"
-                for ref in manifests.obsolete_children(names, spec)
+                for ref in manifests.obsolete_children(names, spec, kafka=kafka is not None)
                 if ctx.kube.delete(ref.api_version, ref.kind, ref.name, ref.namespace)
             ]
         except KubeError as exc:
@@ -201,6 +205,26 @@ class _Run:
         if removed:
             self.events.append(Event("Normal", "Removed", f"removed {', '.join(removed)} (no longer asked for)"))
         return self.condition("Kubernetes", True, "Applied", f"{len(children)} objects applied server-side")
+
+    def kafka_login(self) -> manifests.KafkaLogin | None:
+        """The site's principal when the brokers authenticate (the operator's own endpoint uses SASL)."""
+        if not self.ctx.settings.kafka.uses_sasl:
+            return None
+        return manifests.KafkaLogin(site_principal(self.spec.unit), self.kafka_password)
+
+    def kafka(self) -> dict[str, Any]:
+        """The site's command topic and principal, with exactly its grants; nothing on a broker without SASL."""
+        endpoint = self.ctx.settings.kafka
+        if not endpoint.uses_sasl:
+            message = f"the brokers do not authenticate ({endpoint.security_protocol}): no principal to issue"
+            return self.condition("Kafka", True, "NoAuthentication", message)
+        try:
+            principal = sitekafka.ensure_identity(endpoint, self.spec.unit, self.kafka_password)
+        except (KafkaException, TimeoutError) as exc:
+            return self.condition("Kafka", False, "KafkaError", str(exc)[:500])
+        topic = site_command_topic(self.spec.unit).name
+        message = f"principal {principal} writes {topic} only; its password is in Secret {self.names.kafka_secret}"
+        return self.condition("Kafka", True, "PrincipalReady", message)
 
     def warehouse(self) -> dict[str, Any]:
         ctx, names = self.ctx, self.names
@@ -342,6 +366,7 @@ def reconcile(
         derive_password(ctx.key, "clickhouse", obj.uid),
         trigger,
         list(document["modules"]),
+        derive_password(ctx.key, "kafka", obj.uid),
     )
     new = [run.condition("Valid", True, "SpecValid")]
     if spec.parent_ref is not None and parent is None:
@@ -356,6 +381,10 @@ def reconcile(
     # Straight from `conditions`: a read-only site (SignIn False) is a choice, never a reason to retry.
     new.append(conditions.condition(*sign_in(spec), generation=gen))
     previous = {c["type"]: c for c in obj.status.get("conditions", [])}
+    # Every trigger but a repair of a working principal: an operator restarted with a new key (resume)
+    # re-issues the password it now derives, and the Secret below carries it.
+    if trigger is not Trigger.REPAIR or previous.get("Kafka", {}).get("status") != "True":
+        new.append(run.kafka())
     new.append(run.kubernetes())
     if trigger is not Trigger.UPDATE or previous.get("Warehouse", {}).get("status") != "True":
         new.append(run.warehouse())
@@ -454,6 +483,12 @@ def finalize(ctx: Context, obj: SiteObject, *, records: Iterable[config.SiteReco
         others = [r for r in records if r.uid != obj.uid and not r.deleting]
         if config.owner_of_unit(others, spec.unit, spec.edition) is None:
             done += _remove_external(ctx, names, spec, retry)
+        # The principal is named by unit only: a site of the other edition with the same code keeps it.
+        if ctx.settings.kafka.uses_sasl and not any(r.unit == spec.unit for r in others):
+            try:
+                done.append(f"Kafka principal {sitekafka.remove_identity(ctx.settings.kafka, spec.unit)}")
+            except (KafkaException, TimeoutError) as exc:
+                retry.append(f"Kafka: {exc}")
     else:
         names = SiteNames(obj.name, obj.namespace, "00", "2024")
     try:
