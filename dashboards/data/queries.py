@@ -41,6 +41,13 @@ class Query:
 
 _RECENT: Final = "observed_at >= now() - INTERVAL %(hours)s HOUR"
 
+_LETTER_UNIT: Final = (
+    "if(startsWith(source, 'mqtt:ioc/v1/') OR startsWith(source, 'ioc/v1/'), splitByChar('/', source)[3], '')"
+)
+"""A dead letter's unit: the bridge names a letter's source `mqtt:<device topic>` (sensors/bridge/service.py,
+`ioc/v1/{unit}/{kind}/{vendor}/{device}`), so the unit is the third '/' segment; letters written before the
+bridge prefixed its sources start at `ioc/v1/`. Other sources (`kafka:...`, an HTTP route) have no unit."""
+
 _PAGES: Final[tuple[Query, ...]] = (
     # --- overview ---------------------------------------------------------------------------------------
     Query(
@@ -354,37 +361,33 @@ _PAGES: Final[tuple[Query, ...]] = (
         LIMIT %(limit)s
         """,
     ),
-    # Dead letters carry no unit column: the unit is the MQTT topic's third segment (ioc/v1/{unit}/...);
-    # letters without one (an HTTP route, a malformed topic) belong to the whole tree's root site only.
+    # Dead letters carry no unit column: the unit is the device topic's unit segment (_LETTER_UNIT); letters
+    # without one (an HTTP route, a Kafka topic, a malformed topic) belong to the whole tree's root site only.
     Query(
         "rejections_by_vendor",
         "deadletters",
         "Refused inputs per vendor and reason over the last hours.",
-        """
+        f"""
         SELECT vendor, reason, sum(count) AS letters, max(received_at) AS last_at
         FROM deadletters FINAL
         WHERE received_at >= now() - INTERVAL %(hours)s HOUR
-              AND (if(startsWith(source, 'ioc/v1/'), splitByChar('/', source)[3], '') IN %(scope_units)s
-                   OR (%(include_unplaced)s = 1
-                       AND if(startsWith(source, 'ioc/v1/'), splitByChar('/', source)[3], '') = ''))
+              AND ({_LETTER_UNIT} IN %(scope_units)s OR (%(include_unplaced)s = 1 AND {_LETTER_UNIT} = ''))
         GROUP BY vendor, reason
         ORDER BY letters DESC
-        """,
+        """,  # noqa: S608 - only the constant _LETTER_UNIT is spliced in
     ),
     Query(
         "rejections_recent",
         "deadletters",
         "The latest refused inputs with their reason (never the payload).",
-        """
+        f"""
         SELECT received_at, vendor, device, reason, detail, source, size
         FROM deadletters FINAL
         WHERE received_at >= now() - INTERVAL %(hours)s HOUR
-              AND (if(startsWith(source, 'ioc/v1/'), splitByChar('/', source)[3], '') IN %(scope_units)s
-                   OR (%(include_unplaced)s = 1
-                       AND if(startsWith(source, 'ioc/v1/'), splitByChar('/', source)[3], '') = ''))
+              AND ({_LETTER_UNIT} IN %(scope_units)s OR (%(include_unplaced)s = 1 AND {_LETTER_UNIT} = ''))
         ORDER BY received_at DESC
         LIMIT %(limit)s
-        """,
+        """,  # noqa: S608 - only the constant _LETTER_UNIT is spliced in
     ),
 )
 

@@ -425,9 +425,10 @@ def seed(warehouse: Warehouse, database: str, now: dt.datetime | None = None) ->
     letters = []
     for i, (source, reason, vendor) in enumerate(
         (
-            (f"ioc/v1/{FLOOD_WARD}/air/air-vendor/aq-{FLOOD_WARD}", "implausible-value", "air-vendor"),
-            (f"ioc/v1/{SIBLING_WARD}/water/gauge-vendor/wl-{SIBLING_WARD}", "schema", "gauge-vendor"),
-            (f"ioc/v1/{CAMERA_WARDS[0]}/camera/cam-vendor/cam-{CAMERA_WARDS[0]}", "rate-limited", "cam-vendor"),
+            # As the bridge names them (sensors/bridge/service.py): `mqtt:` and the device's topic.
+            (f"mqtt:ioc/v1/{FLOOD_WARD}/air/air-vendor/aq-{FLOOD_WARD}", "implausible-value", "air-vendor"),
+            (f"mqtt:ioc/v1/{SIBLING_WARD}/water/gauge-vendor/wl-{SIBLING_WARD}", "schema", "gauge-vendor"),
+            (f"mqtt:ioc/v1/{CAMERA_WARDS[0]}/camera/cam-vendor/cam-{CAMERA_WARDS[0]}", "rate-limited", "cam-vendor"),
             ("http:/portal/dossiers", "not-json", ""),
         )
     ):
@@ -437,7 +438,7 @@ def seed(warehouse: Warehouse, database: str, now: dt.datetime | None = None) ->
                 "received_at": now - dt.timedelta(minutes=10 + i),
                 "source": source,
                 "reason": reason,
-                "detail": f"refused [{source.split('/')[2] if source.startswith('ioc/') else 'portal'}]",
+                "detail": f"refused [{source.split('/')[2] if source.startswith('mqtt:ioc/') else 'portal'}]",
                 "vendor": vendor,
                 "device": source.rsplit("/", 1)[-1],
                 "size": 120,
