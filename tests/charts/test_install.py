@@ -98,8 +98,14 @@ def test_every_rendered_object_passes_server_side_validation(
         "reporting.existingSecret=reporting",
         "ingress.enabled=true",
         "ingress.tls.secretName=ioc-tls",
+        # The warehouse's NetworkPolicy, for an in-cluster ClickHouse (here: in this namespace), and the site
+        # logins' networks.
+        f"clickhouse.networkPolicy.namespace={namespace}",
+        "clickhouse.networkPolicy.podSelector.app=clickhouse",
+        "clickhouse.siteReaderNetworks[0]=10.244.0.0/16",
         namespace=namespace,
     )
+    assert [o["kind"] for o in objects].count("NetworkPolicy") == 1
     manifest = tmp_path / "rendered.yaml"
     manifest.write_text(yaml.safe_dump_all(objects, sort_keys=False), encoding="utf-8")
     done = kubectl(
@@ -205,6 +211,9 @@ def release(
             "port": mosquitto["tls_port"],
             "auth": {"existingSecret": "ioc-mqtt-admin"},
         },
+        # The opt-in to a generated key (kept through Helm's lookup), so that path runs on a real API server;
+        # the default, an existing Secret, is what tests/node/test_chart.py installs.
+        "operator": {"secretKey": {"existingSecret": "", "generate": True}},
     }
     values_file = tmp_path_factory.mktemp("release") / "values.yaml"
     values_file.write_text(yaml.safe_dump(values), encoding="utf-8")

@@ -1,8 +1,9 @@
 """The chart's broker and operator security settings: namespaced RBAC, the operator's key, the bridge's login, TLS.
 
 Rendered with the real helm: watching a list of namespaces gives the operator a Role there (operators.rbac's
-NAMESPACED_RULES) and a ClusterRole with the cluster-scoped rules only; an existing key Secret means no
-generated one; the bridge never falls back to the admin's login; MQTT TLS is on by default.
+NAMESPACED_RULES) and a ClusterRole with the cluster-scoped rules only; the operator's key is an existing Secret
+by default (no generated one, no lookup), generated only when asked, and neither is refused with what to set;
+the bridge never falls back to the admin's login; MQTT TLS is on by default.
 """
 
 from __future__ import annotations
@@ -60,6 +61,28 @@ def test_an_existing_key_secret_means_no_generated_secret(helm: Helm) -> None:
     assert not find(objects, "Secret", "operator")
     env = _env(one(objects, "Deployment", "operator"))
     assert _secret_of(env["IOC_OPERATOR_SECRET_KEY"]) == "sealed-operator-key"
+
+
+def test_by_default_the_key_is_an_existing_secret_and_nothing_is_generated(rendered: list[dict[str, Any]]) -> None:
+    """The GitOps path is the default: a Secret the platform engineer creates, no Secret rendered, no lookup."""
+    assert not find(rendered, "Secret", "operator")
+    env = _env(one(rendered, "Deployment", "operator"))
+    assert env["IOC_OPERATOR_SECRET_KEY"]["valueFrom"]["secretKeyRef"] == {
+        "name": "ioc-operator-key",
+        "key": "secret-key",
+    }
+
+
+def test_without_an_existing_secret_or_generate_the_chart_refuses_with_what_to_set(helm: Helm) -> None:
+    neither = helm.run("template", "ioc", str(CHART), "--set", "operator.secretKey.existingSecret=", check=False)
+    assert neither.returncode != 0
+    assert "operator.secretKey: set existingSecret to a Secret holding the operator's key" in neither.stderr
+    assert "or set generate=true" in neither.stderr
+    both = helm.run("template", "ioc", str(CHART), "--set", "operator.secretKey.generate=true", check=False)
+    assert both.returncode != 0
+    assert "existingSecret (ioc-operator-key) and generate=true are exclusive" in both.stderr
+    # Without the operator there is no key to ask for.
+    helm.run("template", "ioc", str(CHART), "--set", "operator.enabled=false,operator.secretKey.existingSecret=")
 
 
 def test_the_bridge_never_uses_the_admins_login(helm: Helm) -> None:

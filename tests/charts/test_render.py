@@ -196,11 +196,12 @@ def test_each_component_uses_its_own_credentials(everything: list[dict[str, Any]
     assert kafka_secrets == {"ioc-bridge", "ioc-streams", "ioc-operator"}
 
 
-def test_the_operator_key_is_generated_when_not_given(rendered: list[dict[str, Any]]) -> None:
-    secret = one(rendered, "Secret", "operator")
+def test_the_operator_key_is_generated_only_when_asked(helm: Helm) -> None:
+    generated = helm.template("operator.secretKey.existingSecret=", "operator.secretKey.generate=true")
+    secret = one(generated, "Secret", "operator")
     assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     assert len(base64.b64decode(secret["data"]["secret-key"])) >= 32
-    env = {e["name"]: e for e in container(one(rendered, "Deployment", "operator"))["env"]}
+    env = {e["name"]: e for e in container(one(generated, "Deployment", "operator"))["env"]}
     assert env["IOC_OPERATOR_SECRET_KEY"]["valueFrom"]["secretKeyRef"]["name"] == secret["metadata"]["name"]
 
 

@@ -84,9 +84,19 @@ app.kubernetes.io/component: {{ .component }}
 {{- concat (list .Values.operator.watchNamespace) .Values.operator.watchNamespaces | compact | uniq | toJson }}
 {{- end }}
 
-{{/* The Secret holding the operator's secret key (existing, or the one the chart generates). */}}
+{{/* The Secret holding the operator's secret key: existingSecret (the GitOps path), or the one the chart
+generates when asked to (generate=true, existingSecret empty); anything else fails with what to set. */}}
 {{- define "ioc-platform.operator.secretKeySecret" -}}
-{{- default (include "ioc-platform.componentName" (dict "ctx" . "component" "operator-key")) .Values.operator.secretKey.existingSecret }}
+{{- $key := .Values.operator.secretKey }}
+{{- if and $key.generate $key.existingSecret }}
+{{- fail (printf "operator.secretKey: existingSecret (%s) and generate=true are exclusive: keep the existing Secret (generate=false), or let the chart generate the key with --set operator.secretKey.existingSecret= (a new key rotates every password the operator issued)" $key.existingSecret) }}
+{{- else if $key.generate }}
+{{- include "ioc-platform.componentName" (dict "ctx" . "component" "operator-key") }}
+{{- else if $key.existingSecret }}
+{{- $key.existingSecret }}
+{{- else }}
+{{- fail "operator.secretKey: set existingSecret to a Secret holding the operator's key (the GitOps path), e.g. kubectl create secret generic ioc-operator-key --from-literal=secret-key=\"$(openssl rand -hex 32)\", or set generate=true to let the chart make one with Helm's lookup (not for GitOps tools)" }}
+{{- end }}
 {{- end }}
 
 {{/* Kafka bootstrap servers: the in-cluster Strimzi cluster's when enabled (its TLS listener, 9093, unless
