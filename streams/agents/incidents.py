@@ -9,9 +9,9 @@ from typing import Any, Final
 
 import msgspec
 
-from ioc import codecs, topics
+from ioc import topics
 from ioc.authz import CommandVerdict
-from ioc.events import DeadLetterReason, Detection, Incident, IncidentCommand, Tick
+from ioc.events import Detection, Incident, IncidentCommand, Tick
 from streams import lifecycle
 from streams.agents.common import fail_fast, kept_state
 from streams.pipeline import Outgoing, PartitionBuffer
@@ -107,16 +107,11 @@ def register(rt: Runtime) -> None:
 
     ctx = rt.context
 
-    def decode(event: Any) -> Detection | Tick | IncidentCommand | None:
-        try:
-            return _DECODERS[event.message.topic](event.value)
-        except codecs.ContractError as exc:
-            if exc.reason != DeadLetterReason.SCHEMA:
-                raise  # bytes that are not JSON at all stop the worker (fail_fast), as they always have
-            log.error("unreadable message on %s[%d]: %s", event.message.topic, event.message.partition, exc.message)
-            return None  # acknowledged with its neighbours: reading it again would not make it readable
+    def decode(event: Any) -> Detection | Tick | IncidentCommand:
+        # What does not decode (not JSON, or not the topic's shape) is dead-lettered by the pipeline (`undecodable`).
+        return _DECODERS[event.message.topic](event.value)
 
-    async def handle(partition: int, buffer: PartitionBuffer, value: Detection | Tick | IncidentCommand | None) -> None:
+    async def handle(partition: int, buffer: PartitionBuffer, value: Detection | Tick | IncidentCommand) -> None:
         if isinstance(value, Tick):
             for episode, state in episodes.load(partition).items():
                 changes = lifecycle.on_tick(state, value.at, ctx)

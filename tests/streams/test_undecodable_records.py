@@ -1,11 +1,11 @@
 """A record no agent can read is dead-lettered (`undecodable`) by every agent, and the next one still flows.
 
 On the real Kafka and ClickHouse, with a real worker process: forged bytes are written straight onto the input
-topic of the dossiers, citizen reports and dead-letter agents (the readings agent's case is in
-tests/security/test_input.py), then a valid record with the same key (so on the same partition, after the
-forged one). The forged record comes back as a dead letter with reason `undecodable`, its topic, partition and
-offset as its source and its bytes as payload (stored by the worker's own dead-letter agent); the valid record
-after it is stored; the worker still runs.
+topic of the dossiers, citizen reports, dead-letter and incident agents (JSON of the wrong shape for the last:
+that one used to be skipped; the readings agent's case is in tests/security/test_input.py), then a valid
+record with the same key (so on the same partition, after the forged one). The forged record comes back as a
+dead letter with reason `undecodable`, its topic, partition and offset as its source and its bytes as payload
+(stored by the worker's own dead-letter agent); the valid record after it is stored; the worker still runs.
 """
 
 from __future__ import annotations
@@ -19,7 +19,18 @@ from typing import Any
 import pytest
 
 from ioc import topics
-from ioc.events import CitizenReport, DeadLetter, DeadLetterReason, DossierChannel, DossierStatus, ServiceRecord
+from ioc.events import (
+    CitizenReport,
+    DeadLetter,
+    DeadLetterReason,
+    Detection,
+    DossierChannel,
+    DossierStatus,
+    Module,
+    ServiceRecord,
+    Severity,
+)
+from streams import lifecycle
 from tests.streams.worker import Worker
 
 UNIT = "25957"  # phường Đông Hòa, Dĩ An
@@ -88,14 +99,20 @@ def _garbage() -> bytes:
 
 
 def _forged_then_valid(
-    worker: Worker, topic: topics.KafkaTopic, key: str, valid: Any, stored: str, **params: Any
+    worker: Worker,
+    topic: topics.KafkaTopic,
+    key: str,
+    valid: Any,
+    stored: str,
+    garbage: bytes | None = None,
+    **params: Any,
 ) -> dict[str, Any]:
     """A valid probe, the forged record, then a valid record, all on one partition; the forged one's dead letter."""
     db = worker.database
     probe, after = valid("probe"), valid("after")
     worker.send(topic, key, probe[0])
     worker.wait_for(stored.format(db=db), lambda rows: len(rows) >= 1, **params, marker=probe[1])  # partition read
-    garbage = _garbage()
+    garbage = garbage or _garbage()
     worker.send(topic, key, garbage)
     worker.send(topic, key, after[0])
 
@@ -168,3 +185,42 @@ def test_a_forged_record_on_the_dead_letter_topic_is_dead_lettered_once_and_the_
         started=int(started.timestamp()),
     )
     assert letters_about_letters == 1
+
+
+def test_a_signal_of_the_wrong_shape_is_dead_lettered_and_the_next_detection_opens_its_incident(
+    worker: Worker,
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    key = f"citizen-report:{UNIT}:{run}"
+    partition = topics.partition_for(key, topics.INCIDENT_SIGNALS.partitions)
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+    def valid(tag: str) -> tuple[bytes, str]:
+        # An episode of the partition the test writes to, as the producers place them (topics.incident_partition).
+        episode = next(
+            e
+            for e in (f"{key}-{tag}-{i}" for i in range(10_000))
+            if topics.incident_partition(e, topics.INCIDENT_SIGNALS.partitions, is_episode=True) == partition
+        )
+        detection = Detection(
+            episode=episode,
+            rule="citizen-report",
+            module=Module.CITIZEN_REPORTS,
+            unit=UNIT,
+            signal="open",
+            at=at,
+            severity=Severity.MEDIUM,
+            title=f"Phản ánh {run} {tag}",
+        )
+        return topics.INCIDENT_SIGNALS.encode(detection), lifecycle.incident_id(episode, at)
+
+    wrong_shape = b'{"episode": "' + run.encode() + b'", "signal": "open"}'
+    letter = _forged_then_valid(
+        worker,
+        topics.INCIDENT_SIGNALS,
+        key,
+        valid,
+        "SELECT incident_id FROM {db}.incidents FINAL WHERE incident_id = %(marker)s",
+        garbage=wrong_shape,
+    )
+    assert letter["detail"].startswith("ContractError: ")
