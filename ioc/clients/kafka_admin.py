@@ -37,6 +37,7 @@ from ioc.settings import KafkaEndpoint
 from ioc.topics import KAFKA_TOPICS, KafkaTopic, Replication
 
 __all__ = [
+    "broker_count",
     "client_config",
     "delete_topics",
     "ensure_principal",
@@ -67,6 +68,11 @@ def _admin(endpoint: KafkaEndpoint | str) -> AdminClient:
         "logger": logging.getLogger("ioc.clients.kafka_admin"),  # librdkafka's log lines go through logging
     }
     return AdminClient(config)  # type: ignore[arg-type]  # the stubs do not know the `logger` key
+
+
+def broker_count(bootstrap: KafkaEndpoint | str, timeout: float = 10.0) -> int:
+    """How many brokers the cluster's metadata lists (those registered and not fenced)."""
+    return len(_admin(bootstrap).list_topics(timeout=timeout).brokers)
 
 
 def list_topics(bootstrap: KafkaEndpoint | str, timeout: float = 10.0) -> set[str]:

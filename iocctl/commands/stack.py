@@ -59,9 +59,16 @@ def stack() -> None:
 @stack.command("up")
 @stack_dir_option
 @click.option("--service", "services", multiple=True, type=click.Choice(SERVICES), help="Only these (repeatable).")
-def stack_up(directory: Path | None, services: tuple[str, ...]) -> None:
+@click.option(
+    "--kafka-brokers",
+    type=click.IntRange(1, 5),
+    default=None,
+    help="KRaft nodes of the local Kafka (default 1): 3 gives topics 3 copies with min.insync.replicas 2, so a "
+    "node may die. A running Kafka of another size is replaced (its data is lost).",
+)
+def stack_up(directory: Path | None, services: tuple[str, ...], kafka_brokers: int | None) -> None:
     """Start the services (all by default) and wait until each answers."""
-    local = Stack(directory or default_stack_dir(), installer())
+    local = Stack(directory or default_stack_dir(), installer(), kafka_brokers=kafka_brokers)
     try:
         running = local.up(services or SERVICES, progress=True)
     except (MissingPrerequisite, ServiceStartError) as exc:

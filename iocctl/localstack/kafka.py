@@ -1,6 +1,10 @@
-"""The local Kafka: a single-node KRaft broker and controller on loopback, with the registry's topics created.
+"""The local Kafka: KRaft nodes (each a broker and a controller) on loopback, with the registry's topics created.
 
-`start` formats its storage, launches it and creates every topic of `ioc.topics`; `is_ready` lists topics.
+`start` formats each node's storage, launches them and creates every topic of `ioc.topics`; `is_ready` lists
+topics. One node by default; `brokers=3` (`ioc stack up --kafka-brokers 3`) runs a three-node quorum whose
+topics have three copies and min.insync.replicas 2 (`ioc.topics.CLUSTER_REPLICATION`, the chart's), so one
+node may be killed, the controller included, with nothing acknowledged lost and writes going on. Each node's
+pid, ports and command line are in the info's `brokers` (`active_controller` says which leads the quorum).
 With `LocalStackSettings.stack_kafka_auth` (IOC_STACK_KAFKA_AUTH=1) clients must speak SCRAM-SHA-512 over
 TLS (a CA and broker certificate generated under the stack's directory), the StandardAuthorizer refuses
 whatever no ACL allows, and each component of `ioc.kafka_access` gets its own principal, password and ACLs;
@@ -11,24 +15,36 @@ which `KafkaEndpoint.from_service(info, principal)` builds a client's endpoint.
 from __future__ import annotations
 
 import base64
+import concurrent.futures
+import dataclasses
 import hashlib
 import hmac
+import json
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from pydantic import SecretStr
 
-from ioc import kafka_access
+from ioc import kafka_access, topics
 from ioc.clients import kafka_admin
 from ioc.settings import KafkaEndpoint, LocalStackSettings
 from iocctl.localstack import certs
 from iocctl.localstack.common import HOST, ServiceInfo, launch, new_secret, run_setup
 from iocctl.localstack.install import KAFKA_VERSION, Installer
 from iocctl.localstack.node import HOST_SERVICES, NODE_IP, node_ip_here
-from iocctl.localstack.process import free_port, port_open, wait_until
+from iocctl.localstack.process import free_port, is_alive, port_open, start_process, stop_process, wait_until
 
-__all__ = ["MECHANISM", "is_ready", "kafka_cluster_id", "site_endpoint", "start"]
+__all__ = [
+    "MECHANISM",
+    "active_controller",
+    "is_ready",
+    "kafka_cluster_id",
+    "replication_for",
+    "site_endpoint",
+    "start",
+]
 
 MECHANISM: Final = "SCRAM-SHA-512"
 # The KRaft controller's own listener authenticates with PLAIN (SCRAM credentials live in the metadata the
@@ -36,13 +52,40 @@ MECHANISM: Final = "SCRAM-SHA-512"
 _CONTROLLER_PRINCIPAL: Final = "ioc-controller"
 
 
-def _kafka_ready(endpoint: KafkaEndpoint) -> bool:
-    host, port = endpoint.bootstrap.rsplit(":", 1)
-    # librdkafka logs every refused connection: ask it only once the port listens.
-    if not port_open(int(port), host):
+_MAX_BROKERS: Final = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class _Node:
+    """One KRaft node of the local cluster: broker and controller in one process."""
+
+    node_id: int
+    home: Path
+    port: int
+    controller_port: int
+    node_port: int | None  # the listener for pods on the local node's IP, when the node is up
+
+
+def replication_for(brokers: int) -> topics.Replication:
+    """The topics' replication on `brokers` nodes: up to three copies, all but one needed in sync (as Strimzi's)."""
+    factor = min(brokers, 3)
+    return topics.Replication(factor, max(1, factor - 1))
+
+
+def _kafka_ready(endpoint: KafkaEndpoint, brokers: int | None = None) -> bool:
+    """Whether the cluster answers the admin's metadata request; with `brokers`, whether that many are registered.
+
+    Without `brokers`, a cluster missing a node still answers: it is up (a fault test killed one), not to be replaced.
+    """
+    addresses = [a.strip().rsplit(":", 1) for a in endpoint.bootstrap.split(",")]
+    # librdkafka logs every refused connection: ask it only once the ports listen (one, or every one asked for).
+    listening = sum(port_open(int(port), host) for host, port in addresses)
+    if listening < (len(addresses) if brokers is not None else 1):
         return False
-    kafka_admin.list_topics(endpoint, timeout=3)
-    return True
+    if brokers is None:
+        kafka_admin.list_topics(endpoint, timeout=3)
+        return True
+    return kafka_admin.broker_count(endpoint, timeout=3) == brokers
 
 
 def _make_tls(tls_dir: Path, *, on_node: bool = False) -> tuple[Path, Path]:
@@ -69,24 +112,23 @@ def _jaas(module: str, username: str, password: str, **users: str) -> str:
 
 
 def _auth_properties(
-    home: Path, port: int, controller_port: int, principals: dict[str, str], node_port: int | None = None
+    node: _Node, keystore: Path, ca_file: Path, admin_password: str, controller_secret: str
 ) -> list[str]:
-    ca_file, keystore = _make_tls(home / "tls", on_node=node_port is not None)
-    controller_secret = new_secret()
     admin = kafka_access.ADMIN
     # With the local node up: the same SCRAM-over-TLS listener on the node IP too, for pods.
-    node = f",NODE://{NODE_IP}:{node_port}" if node_port is not None else ""
-    scram_jaas = _jaas("scram.ScramLoginModule", admin, principals[admin])
+    node_listener = f",NODE://{NODE_IP}:{node.node_port}" if node.node_port is not None else ""
+    scram_jaas = _jaas("scram.ScramLoginModule", admin, admin_password)
     return [
-        # Clients: SCRAM over TLS only. The controller's listener: PLAIN on loopback, its own principal.
-        f"listeners=CLIENT://{HOST}:{port}{node},CONTROLLER://{HOST}:{controller_port}",
-        f"advertised.listeners=CLIENT://{HOST}:{port}{node}",
-        f"listener.security.protocol.map=CLIENT:SASL_SSL{',NODE:SASL_SSL' if node else ''},CONTROLLER:SASL_PLAINTEXT",
+        # Clients: SCRAM over TLS only. The controllers' listener: PLAIN on loopback, their own principal.
+        f"listeners=CLIENT://{HOST}:{node.port}{node_listener},CONTROLLER://{HOST}:{node.controller_port}",
+        f"advertised.listeners=CLIENT://{HOST}:{node.port}{node_listener}",
+        "listener.security.protocol.map=CLIENT:SASL_SSL"
+        f"{',NODE:SASL_SSL' if node_listener else ''},CONTROLLER:SASL_PLAINTEXT",
         "inter.broker.listener.name=CLIENT",
         f"sasl.enabled.mechanisms={MECHANISM}",
         f"sasl.mechanism.inter.broker.protocol={MECHANISM}",
         "listener.name.client.scram-sha-512.sasl.jaas.config=" + scram_jaas,
-        *(["listener.name.node.scram-sha-512.sasl.jaas.config=" + scram_jaas] if node else []),
+        *(["listener.name.node.scram-sha-512.sasl.jaas.config=" + scram_jaas] if node_listener else []),
         "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
         "sasl.mechanism.controller.protocol=PLAIN",
         "listener.name.controller.plain.sasl.jaas.config="
@@ -101,67 +143,53 @@ def _auth_properties(
         "ssl.truststore.type=PEM",
         f"ssl.truststore.location={ca_file}",
         "ssl.endpoint.identification.algorithm=https",
-        # What no ACL allows is refused; the admin and the controller are the only super users.
+        # What no ACL allows is refused; the admin and the controllers are the only super users.
         "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
         "allow.everyone.if.no.acl.found=false",
         f"super.users=User:{admin};User:{_CONTROLLER_PRINCIPAL}",
     ]
 
 
-def start(root: Path, installer: Installer) -> ServiceInfo:
-    libs = installer.kafka()
-    java = installer.java()
-    home = root / "kafka"
-    (home / "data").mkdir(parents=True, exist_ok=True)
-    port, controller_port = free_port(), free_port()
-    auth = LocalStackSettings().stack_kafka_auth
-    principals = {name: new_secret() for name in (kafka_access.ADMIN, *kafka_access.COMPONENT_GRANTS)} if auth else {}
-    # With the local node up, a second listener on the node IP, advertised as such, for pods (the node publishes
-    # it as a Service): SCRAM over TLS as the loopback one with authentication on, else plaintext.
-    node_port = free_port() if node_ip_here() else None
-    listeners = (
-        _auth_properties(home, port, controller_port, principals, node_port)
-        if auth
-        else [
-            f"listeners=PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
-            f"advertised.listeners=PLAINTEXT://{HOST}:{port}",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "inter.broker.listener.name=PLAINTEXT",
+def _plaintext_properties(node: _Node) -> list[str]:
+    node_listener = f",NODE://{NODE_IP}:{node.node_port}" if node.node_port is not None else ""
+    return [
+        f"listeners=PLAINTEXT://{HOST}:{node.port}{node_listener},CONTROLLER://{HOST}:{node.controller_port}",
+        f"advertised.listeners=PLAINTEXT://{HOST}:{node.port}{node_listener}",
+        f"listener.security.protocol.map=PLAINTEXT:PLAINTEXT{',NODE:PLAINTEXT' if node_listener else ''}"
+        ",CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name=PLAINTEXT",
+    ]
+
+
+def _server_properties(node: _Node, voters: str, listeners: list[str], replication: topics.Replication) -> bytes:
+    return "\n".join(
+        [
+            "# Written by iocctl.localstack: a KRaft node (broker and controller) on loopback.",
+            "process.roles=broker,controller",
+            f"node.id={node.node_id}",
+            f"controller.quorum.voters={voters}",
+            *listeners,
+            "controller.listener.names=CONTROLLER",
+            f"log.dirs={node.home / 'data'}",
+            "num.partitions=4",
+            # Topics come from the registry (ioc.topics); a misspelt name must fail, not appear.
+            "auto.create.topics.enable=false",
+            # Kafka's own topics, and topics a client creates without saying (Faust's leader topic), are
+            # replicated as the registry's are.
+            f"offsets.topic.replication.factor={replication.factor}",
+            "offsets.topic.num.partitions=4",
+            f"transaction.state.log.replication.factor={replication.factor}",
+            f"transaction.state.log.min.isr={replication.min_insync}",
+            f"default.replication.factor={replication.factor}",
+            f"min.insync.replicas={replication.min_insync}",
+            "group.initial.rebalance.delay.ms=0",
+            "log.segment.bytes=104857600",
+            "",
         ]
-    )
-    if node_port is not None and not auth:
-        listeners = [
-            f"listeners=PLAINTEXT://{HOST}:{port},NODE://{NODE_IP}:{node_port},CONTROLLER://{HOST}:{controller_port}",
-            f"advertised.listeners=PLAINTEXT://{HOST}:{port},NODE://{NODE_IP}:{node_port}",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,NODE:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "inter.broker.listener.name=PLAINTEXT",
-        ]
-    props = home / "server.properties"
-    # Mode 0600: with authentication on it holds the admin's and the controller's passwords.
-    certs.write_private(
-        props,
-        "\n".join(
-            [
-                "# Written by iocctl.localstack: single-node KRaft broker and controller on loopback.",
-                "process.roles=broker,controller",
-                "node.id=1",
-                f"controller.quorum.voters=1@{HOST}:{controller_port}",
-                *listeners,
-                "controller.listener.names=CONTROLLER",
-                f"log.dirs={home / 'data'}",
-                "num.partitions=4",
-                # Topics come from the registry (ioc.topics); a misspelt name must fail, not appear.
-                "auto.create.topics.enable=false",
-                "offsets.topic.replication.factor=1",
-                "offsets.topic.num.partitions=4",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
-                "group.initial.rebalance.delay.ms=0",
-                "log.segment.bytes=104857600",
-                "",
-            ]
-        ).encode("utf-8"),
-    )
+    ).encode("utf-8")
+
+
+def _log4j(home: Path) -> Path:
     log4j = home / "log4j.properties"
     log4j.write_text(
         "log4j.rootLogger=WARN, stdout\n"
@@ -172,45 +200,110 @@ def start(root: Path, installer: Installer) -> ServiceInfo:
         "log4j.logger.kafka.server.BrokerServer=INFO\n",
         encoding="utf-8",
     )
+    return log4j
+
+
+def start(root: Path, installer: Installer, *, brokers: int = 1) -> ServiceInfo:
+    """Format and launch `brokers` KRaft nodes, wait until all serve, create the principals and registry topics."""
+    if not 1 <= brokers <= _MAX_BROKERS:
+        raise ValueError(f"the local Kafka runs 1 to {_MAX_BROKERS} brokers, not {brokers}")
+    libs = installer.kafka()
+    java = installer.java()
+    home = root / "kafka"
+    home.mkdir(parents=True, exist_ok=True)
+    auth = LocalStackSettings().stack_kafka_auth
+    principals = {name: new_secret() for name in (kafka_access.ADMIN, *kafka_access.COMPONENT_GRANTS)} if auth else {}
+    # With the local node up, a second listener per node on the node IP, advertised as such, for pods (the node
+    # publishes the first as a Service): SCRAM over TLS as the loopback one with authentication on, else plaintext.
+    on_node = node_ip_here()
+    nodes = [
+        _Node(i, home / f"node-{i}", free_port(), free_port(), free_port() if on_node else None)
+        for i in range(1, brokers + 1)
+    ]
+    voters = ",".join(f"{n.node_id}@{HOST}:{n.controller_port}" for n in nodes)
+    replication = replication_for(brokers)
+    ca_file, keystore = _make_tls(home / "tls", on_node=on_node) if auth else (Path(), Path())
+    controller_secret = new_secret()  # every controller's, so they can reach each other
+    log4j = _log4j(home)
     classpath = f"{libs}/*"
     cluster_id = kafka_cluster_id()
-    log = home / "kafka.log"
     storage_tool = [str(java), "-cp", classpath, f"-Dlog4j.configuration=file:{log4j}", "kafka.tools.StorageTool"]
     # Every component's SCRAM credential is in the metadata from the start (KIP-900): no window without them.
     scram = [f"--add-scram={MECHANISM}=[name={name},password={secret}]" for name, secret in principals.items()]
-    run_setup(
-        "formatting Kafka's storage",
-        [*storage_tool, "format", f"--cluster-id={cluster_id}", "-c", str(props), *scram],
-    )
-    process, launched = launch(
-        "kafka",
-        [
+    for node in nodes:
+        (node.home / "data").mkdir(parents=True, exist_ok=True)
+        listeners = (
+            _auth_properties(node, keystore, ca_file, principals[kafka_access.ADMIN], controller_secret)
+            if auth
+            else _plaintext_properties(node)
+        )
+        # Mode 0600: with authentication on it holds the admin's and the controllers' passwords.
+        certs.write_private(node.home / "server.properties", _server_properties(node, voters, listeners, replication))
+    with concurrent.futures.ThreadPoolExecutor(len(nodes)) as pool:  # a JVM each: format them side by side
+        list(
+            pool.map(
+                lambda node: run_setup(
+                    f"formatting Kafka node {node.node_id}'s storage",
+                    [
+                        *storage_tool,
+                        "format",
+                        f"--cluster-id={cluster_id}",
+                        "-c",
+                        str(node.home / "server.properties"),
+                        *scram,
+                    ],
+                ),
+                nodes,
+            )
+        )
+    # A node's heap: the single broker takes up to 768 MiB; three share the machine.
+    heap = "-Xmx768m" if brokers == 1 else "-Xmx512m"
+    launched_nodes: list[dict[str, Any]] = []
+    processes = []
+    for node in nodes:
+        log = home / ("kafka.log" if brokers == 1 else f"kafka-{node.node_id}.log")
+        argv = [
             java,
-            "-Xms256m",
-            "-Xmx768m",
+            "-Xms256m" if brokers == 1 else "-Xms128m",
+            heap,
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
             "-Djava.awt.headless=true",
+        ]
+        argv += [
             f"-Dlog4j.configuration=file:{log4j}",
             "-cp",
             classpath,
             "kafka.Kafka",
-            props,
-        ],
-        log,
-    )
-    bootstrap = f"{HOST}:{port}"
+            node.home / "server.properties",
+        ]
+        process, launched = launch(f"kafka-{node.node_id}", argv, log)
+        processes.append(process)
+        launched_nodes.append(
+            {
+                "node_id": node.node_id,
+                "pid": process.pid,
+                **launched,
+                "log": str(log),
+                "port": node.port,
+                "controller_port": node.controller_port,
+                "data": str(node.home / "data"),
+                **({"node_port": node.node_port} if node.node_port is not None else {}),
+            }
+        )
+    first = launched_nodes[0]
     info: ServiceInfo = {
-        "pid": process.pid,
-        **launched,
-        "log": str(log),
+        # The first node's process and command line: what `ioc stack` and `relaunch` use for one broker.
+        **{k: first[k] for k in ("pid", "argv", "cwd", "stdout_log", "log", "port")},
         "host": HOST,
-        "port": port,
-        "bootstrap": bootstrap,
+        "bootstrap": ",".join(f"{HOST}:{n.port}" for n in nodes),
         "version": KAFKA_VERSION,
+        "brokers": launched_nodes,
+        "replication_factor": replication.factor,
+        "min_insync_replicas": replication.min_insync,
     }
-    if node_port is not None:
-        info |= {"node_host": NODE_IP, "node_port": node_port}
+    if nodes[0].node_port is not None:
+        info |= {"node_host": NODE_IP, "node_port": nodes[0].node_port}
     if auth:
         info |= {
             "security_protocol": "SASL_SSL",
@@ -220,7 +313,19 @@ def start(root: Path, installer: Installer) -> ServiceInfo:
             "principals": principals,
         }
     admin = KafkaEndpoint.from_service(info)
-    wait_until("kafka", lambda: _kafka_ready(admin), timeout=90, process=process, log_path=log, interval=0.5)
+    try:
+        wait_until(
+            "kafka",
+            lambda: _kafka_ready(admin, brokers),
+            timeout=90 + 30 * (brokers - 1),
+            process=processes[0],
+            log_path=Path(first["log"]),
+            interval=0.5,
+        )
+    except Exception:
+        for member in launched_nodes:  # never leave half a cluster behind
+            stop_process(int(member["pid"]), timeout=5)
+        raise
     for name, grants in kafka_access.COMPONENT_GRANTS.items() if auth else ():
         kafka_admin.ensure_principal(admin, name, principals[name], grants, mechanism=MECHANISM)
     info["topics_created"] = kafka_admin.ensure_topics(admin)
@@ -228,9 +333,52 @@ def start(root: Path, installer: Installer) -> ServiceInfo:
     return info
 
 
+def active_controller(info: ServiceInfo) -> int:
+    """The node id leading the KRaft quorum now, from the nodes' quorum-state files (the highest epoch's leader)."""
+    best: tuple[int, int] | None = None
+    for member in info["brokers"]:
+        state_file = Path(member["data"]) / "__cluster_metadata-0" / "quorum-state"
+        try:
+            state = json.loads(state_file.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            continue
+        leader, epoch = int(state.get("leaderId", -1)), int(state.get("leaderEpoch", -1))
+        if leader > 0 and (best is None or epoch > best[1]):
+            best = (leader, epoch)
+    if best is None:
+        raise RuntimeError("no KRaft node of the local Kafka has recorded a quorum leader yet")
+    return best[0]
+
+
 def is_ready(info: ServiceInfo) -> bool:
-    """Whether the broker answers the admin's metadata request (raises when it refuses)."""
+    """Whether the cluster answers the admin's metadata request (raises when it refuses); a node may be down."""
     return _kafka_ready(KafkaEndpoint.from_service(info))
+
+
+def relaunch(info: ServiceInfo, node_ids: Iterable[int] | None = None, *, timeout: float = 120) -> ServiceInfo:
+    """Start the nodes that are not running (or `node_ids`, which must be stopped) again, same data and ports.
+
+    Waits until every node's broker is registered again; returns the info with their new pids.
+    """
+    wanted = (
+        set(node_ids)
+        if node_ids is not None
+        else {int(m["node_id"]) for m in info["brokers"] if not is_alive(int(m["pid"]))}
+    )
+    members = [{**m} for m in info["brokers"]]
+    for member in members:
+        if int(member["node_id"]) in wanted:
+            member["pid"] = start_process(f"kafka-{member['node_id']}", member["argv"], Path(member["stdout_log"])).pid
+    updated = {**info, "brokers": members, "pid": members[0]["pid"]}
+    endpoint = KafkaEndpoint.from_service(updated)
+    wait_until(
+        "kafka",
+        lambda: _kafka_ready(endpoint, len(members)),
+        timeout=timeout,
+        log_path=Path(members[0]["log"]),
+        interval=0.3,
+    )
+    return updated
 
 
 def site_endpoint(info: ServiceInfo, unit: str) -> KafkaEndpoint:

@@ -18,20 +18,41 @@ from iocctl.localstack.common import ServiceInfo
 from iocctl.localstack.install import Installer
 from iocctl.localstack.process import start_process, wait_until
 
-__all__ = ["SERVICES", "ServiceInfo", "is_ready", "needs", "relaunch", "start_service"]
+__all__ = [
+    "SERVICES",
+    "ServiceInfo",
+    "StackOptions",
+    "is_ready",
+    "member_pids",
+    "needs",
+    "relaunch",
+    "start_service",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class StackOptions:
+    """How services are started, as `ioc stack up` chooses."""
+
+    kafka_brokers: int = 1
+    """KRaft nodes of the local Kafka: 1, or 3 for replicated topics (3 copies, min.insync.replicas 2)."""
 
 
 @dataclasses.dataclass(frozen=True)
 class _Service:
     # Starts the service afresh under the stack's root, given the infos of those already running.
-    start: Callable[[Path, Installer, dict[str, ServiceInfo]], ServiceInfo]
+    start: Callable[[Path, Installer, dict[str, ServiceInfo], StackOptions], ServiceInfo]
     # The readiness probe `ioc stack status` repeats; it may raise, which means "not ready".
     ready: Callable[[ServiceInfo], bool]
     # The services that must be running first (each listed before it in the registry).
     needs: tuple[str, ...] = ()
+    # Restarts what of a service of several processes is not running (default: its one recorded command line).
+    relaunch: Callable[[ServiceInfo], ServiceInfo] | None = None
 
 
-def _start_apiserver(root: Path, installer: Installer, running: dict[str, ServiceInfo]) -> ServiceInfo:
+def _start_apiserver(
+    root: Path, installer: Installer, running: dict[str, ServiceInfo], _options: StackOptions
+) -> ServiceInfo:
     if "etcd" not in running:
         raise ValueError("kube-apiserver needs etcd running first")
     return kube.start_apiserver(root, installer, running["etcd"])
@@ -39,10 +60,14 @@ def _start_apiserver(root: Path, installer: Installer, running: dict[str, Servic
 
 # In start order (what a service needs comes before it); the stack stops them in the reverse order.
 _REGISTRY: Final[dict[str, _Service]] = {
-    "mosquitto": _Service(lambda root, installer, _running: mosquitto.start(root, installer), mosquitto.is_ready),
-    "kafka": _Service(lambda root, installer, _running: kafka.start(root, installer), kafka.is_ready),
-    "clickhouse": _Service(lambda root, installer, _running: clickhouse.start(root, installer), clickhouse.is_ready),
-    "etcd": _Service(lambda root, installer, _running: kube.start_etcd(root, installer), kube.etcd_ready),
+    "mosquitto": _Service(lambda root, installer, _r, _o: mosquitto.start(root, installer), mosquitto.is_ready),
+    "kafka": _Service(
+        lambda root, installer, _r, options: kafka.start(root, installer, brokers=options.kafka_brokers),
+        kafka.is_ready,
+        relaunch=kafka.relaunch,
+    ),
+    "clickhouse": _Service(lambda root, installer, _r, _o: clickhouse.start(root, installer), clickhouse.is_ready),
+    "etcd": _Service(lambda root, installer, _r, _o: kube.start_etcd(root, installer), kube.etcd_ready),
     "kube-apiserver": _Service(_start_apiserver, kube.apiserver_ready, needs=("etcd",)),
 }
 SERVICES: Final = tuple(_REGISTRY)
@@ -53,7 +78,13 @@ def needs(name: str) -> tuple[str, ...]:
     return _REGISTRY[name].needs
 
 
-def start_service(name: str, root: Path, installer: Installer, running: dict[str, ServiceInfo]) -> ServiceInfo:
+def start_service(
+    name: str,
+    root: Path,
+    installer: Installer,
+    running: dict[str, ServiceInfo],
+    options: StackOptions | None = None,
+) -> ServiceInfo:
     """Start one service afresh under `root`; `running` holds the infos of those already up (dependencies).
 
     A fresh start means fresh data: new ports and credentials would not match what an old data directory
@@ -62,11 +93,19 @@ def start_service(name: str, root: Path, installer: Installer, running: dict[str
     shutil.rmtree(root / name, ignore_errors=True)
     if name not in _REGISTRY:
         raise ValueError(f"unknown service {name!r}; known: {', '.join(SERVICES)}")
-    return _REGISTRY[name].start(root, installer, running)
+    return _REGISTRY[name].start(root, installer, running, options or StackOptions())
+
+
+def member_pids(info: ServiceInfo) -> list[int]:
+    """Every process of a service: its members' (the Kafka nodes) or its one pid."""
+    return [int(m["pid"]) for m in info.get("brokers", ())] or [int(info["pid"])]
 
 
 def relaunch(name: str, info: ServiceInfo, *, timeout: float = 120) -> ServiceInfo:
     """Start a stopped service again with its recorded command line, data and ports; wait until ready."""
+    own = _REGISTRY[name].relaunch
+    if own is not None:  # several processes (the Kafka nodes): the service restarts those not running
+        return own(info)
     log = Path(info["stdout_log"])
     process = start_process(name, info["argv"], log, cwd=Path(info["cwd"]) if info["cwd"] else None)
     wait_until(name, lambda: is_ready(name, info), timeout=timeout, process=process, log_path=log, interval=0.3)

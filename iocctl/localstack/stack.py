@@ -3,6 +3,8 @@
 `Stack.up` starts whatever is not already running (what a service needs first) and records each
 service's pid, endpoints and credentials in `stack.json` (mode 0600); `status` re-probes them; `down`
 stops them all and leaves no process behind. The pytest fixtures and `ioc stack` both drive this class.
+A service may be several processes (the Kafka nodes of `kafka_brokers=3`); `kill_broker` and
+`restart_broker` take one node down and up again for fault tests, keeping the record true.
 """
 
 from __future__ import annotations
@@ -11,15 +13,26 @@ import contextlib
 import fcntl
 import json
 import os
+import signal
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ioc.settings import Endpoints, LocalStackSettings
+from iocctl.localstack import kafka
 from iocctl.localstack.install import Installer
 from iocctl.localstack.process import is_alive, stop_process
-from iocctl.localstack.services import SERVICES, ServiceInfo, is_ready, needs, relaunch, start_service
+from iocctl.localstack.services import (
+    SERVICES,
+    ServiceInfo,
+    StackOptions,
+    is_ready,
+    member_pids,
+    needs,
+    relaunch,
+    start_service,
+)
 
 __all__ = ["Stack", "default_cache_dir", "default_stack_dir"]
 
@@ -36,10 +49,12 @@ def default_stack_dir() -> Path:
 class Stack:
     """The services of one local stack rooted at `root`."""
 
-    def __init__(self, root: Path, installer: Installer | None = None) -> None:
+    def __init__(self, root: Path, installer: Installer | None = None, *, kafka_brokers: int | None = None) -> None:
+        """`kafka_brokers`: the Kafka nodes `up` starts (1 when unset); a running Kafka of another size is replaced."""
         self.root = root
         self.installer = installer or Installer(default_cache_dir())
         self.state_file = root / "stack.json"
+        self.kafka_brokers = kafka_brokers
 
     # --- state file -------------------------------------------------------------------------------------
 
@@ -72,7 +87,7 @@ class Stack:
 
     def running(self) -> dict[str, ServiceInfo]:
         """Services recorded in the state file whose process is alive."""
-        return {name: info for name, info in self._read().items() if is_alive(int(info["pid"]))}
+        return {name: info for name, info in self._read().items() if _alive(info)}
 
     def up(self, services: Iterable[str] = SERVICES, *, progress: bool = False) -> dict[str, ServiceInfo]:
         """Start the named services (and what they depend on) unless already running; returns all running."""
@@ -85,15 +100,18 @@ class Stack:
                     wanted.append(dependency)
         with self._locked():
             current = self.running()
+            options = StackOptions(kafka_brokers=self.kafka_brokers or 1)
             for name in [s for s in SERVICES if s in wanted]:
-                if name in current and is_ready(name, current[name]):
+                resized = name == "kafka" and self.kafka_brokers is not None and name in current
+                resized = resized and len(current[name].get("brokers", [None])) != self.kafka_brokers
+                if name in current and is_ready(name, current[name]) and not resized:
                     continue
-                if name in current:  # alive but not answering: replace it
-                    stop_process(int(current[name]["pid"]))
+                if name in current:  # alive but not answering, or another size asked for: replace it
+                    _stop(current[name])
                 started = time.monotonic()
                 if progress:
                     print(f"starting {name} ...", flush=True)
-                info = start_service(name, self.root, self.installer, current)
+                info = start_service(name, self.root, self.installer, current, options)
                 info["started_in_s"] = round(time.monotonic() - started, 1)
                 current[name] = info
                 self._write(current)
@@ -106,7 +124,7 @@ class Stack:
         services = self._read()
         report: dict[str, Any] = {"root": str(self.root), "services": {}}
         for name, info in services.items():
-            alive = is_alive(int(info["pid"]))
+            alive = _alive(info)
             report["services"][name] = {**info, "running": alive, "ready": alive and is_ready(name, info)}
         return report
 
@@ -120,14 +138,14 @@ class Stack:
             recorded = self._read()
             if name not in recorded:
                 raise ValueError(f"{name} is not part of the stack at {self.root}")
-            stop_process(int(recorded[name]["pid"]))
+            _stop(recorded[name])
 
     def resume_service(self, name: str) -> ServiceInfo:
         """Start a service stopped by `stop_service` again, same data and ports; waits until ready."""
         with self._locked():
             recorded = self._read()
             info = recorded[name]
-            if is_alive(int(info["pid"])):
+            if all(is_alive(pid) for pid in member_pids(info)):
                 return info
             recorded[name] = relaunch(name, info)
             self._write(recorded)
@@ -141,7 +159,7 @@ class Stack:
             stopped = []
             for name in reversed(SERVICES):  # dependants first
                 if name in names and name in recorded:
-                    if stop_process(int(recorded[name]["pid"])):
+                    if _stop(recorded[name]):
                         stopped.append(name)
                     del recorded[name]
             if recorded:
@@ -149,3 +167,46 @@ class Stack:
             else:
                 self.state_file.unlink(missing_ok=True)
             return stopped
+
+    # --- one Kafka node at a time (fault tests) ---------------------------------------------------------
+
+    def kafka_controller(self) -> int:
+        """The node id of the Kafka node that leads the KRaft quorum (the active controller) now."""
+        return kafka.active_controller(self._read()["kafka"])
+
+    def kill_broker(self, node_id: int, sig: int = signal.SIGKILL) -> int:
+        """Send `sig` (SIGKILL: no shutdown at all) to Kafka node `node_id`; returns its pid. Its record stays."""
+        pid = int(self._broker(self._read()["kafka"], node_id)["pid"])
+        os.kill(pid, sig)
+        return pid
+
+    def restart_broker(self, node_id: int) -> ServiceInfo:
+        """Start Kafka node `node_id` again (same data and ports) once it is gone; waits until every node serves."""
+        with self._locked():
+            recorded = self._read()
+            pid = int(self._broker(recorded["kafka"], node_id)["pid"])
+            deadline = time.monotonic() + 30
+            while is_alive(pid):  # after a SIGTERM the node takes a moment to leave
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"Kafka node {node_id} (pid {pid}) is still running: stop it first")
+                time.sleep(0.1)
+            recorded["kafka"] = kafka.relaunch(recorded["kafka"], [node_id])
+            self._write(recorded)
+            return recorded["kafka"]
+
+    @staticmethod
+    def _broker(info: ServiceInfo, node_id: int) -> dict[str, Any]:
+        for member in info.get("brokers", ()):
+            if int(member["node_id"]) == node_id:
+                return dict(member)
+        raise ValueError(f"the local Kafka has no node {node_id}; it has {len(info.get('brokers', ()))}")
+
+
+def _alive(info: ServiceInfo) -> bool:
+    """A service runs while any of its processes does (a cluster with a node killed is still up)."""
+    return any(is_alive(pid) for pid in member_pids(info))
+
+
+def _stop(info: ServiceInfo) -> bool:
+    """Stop every process of a service; True when any was running."""
+    return any([stop_process(pid) for pid in member_pids(info)])

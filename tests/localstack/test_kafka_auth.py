@@ -17,8 +17,9 @@ from iocctl.localstack import kafka
 
 
 def test_clients_get_only_scram_over_tls_and_no_acl_means_refused(tmp_path: Path) -> None:
-    principals = {name: f"secret-{name}" for name in (kafka_access.ADMIN, *kafka_access.COMPONENT_GRANTS)}
-    props = dict(line.split("=", 1) for line in kafka._auth_properties(tmp_path, 9093, 9094, principals) if "=" in line)
+    node = kafka._Node(1, tmp_path, 9093, 9094, None)
+    lines = kafka._auth_properties(node, tmp_path / "broker.pem", tmp_path / "ca.crt", "admin-secret", "controllers")
+    props = dict(line.split("=", 1) for line in lines if "=" in line)
     assert props["listeners"] == "CLIENT://127.0.0.1:9093,CONTROLLER://127.0.0.1:9094"
     assert props["listener.security.protocol.map"] == "CLIENT:SASL_SSL,CONTROLLER:SASL_PLAINTEXT"
     assert props["sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
