@@ -108,7 +108,11 @@ class Kube:
     def connection(self) -> Connection:
         config = self._configuration
         authorization = (config.api_key or {}).get("authorization") or (config.api_key or {}).get("BearerToken")
-        token = authorization.removeprefix("Bearer ").strip() if authorization else None
+        # The client writes "Bearer <token>" from a kubeconfig but "bearer <token>" in a pod (in-cluster
+        # configuration): the scheme is case-insensitive, and a token sent as "Bearer bearer …" is refused (401).
+        value = (authorization or "").strip()
+        scheme, _, rest = value.partition(" ")
+        token = (rest.strip() if scheme.lower() == "bearer" else value) or None
         return Connection(
             server=config.host,
             ca_file=config.ssl_ca_cert,
