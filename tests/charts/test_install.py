@@ -189,7 +189,12 @@ def release(
     )
     # Kafka as the chart expects an external one: SCRAM over TLS, the brokers' CA in ioc-kafka-ca and each
     # component's password in the Secret named after its principal (a stack without authentication: PLAINTEXT).
-    kafka_values: dict[str, Any] = {"bootstrap": kafka["bootstrap"]}
+    # Topics with the copies the stack's brokers can hold (the chart's default, 3/2, needs three brokers).
+    kafka_values: dict[str, Any] = {
+        "bootstrap": kafka["bootstrap"],
+        "replicationFactor": int(kafka.get("replication_factor", 1)),
+        "minInsyncReplicas": int(kafka.get("min_insync_replicas", 1)),
+    }
     if "principals" in kafka:
         _secret(kube, namespace, "ioc-kafka-ca", {"ca.crt": Path(kafka["ca_file"]).read_text(encoding="utf-8")})
         for principal, password in kafka["principals"].items():
