@@ -62,6 +62,12 @@ class Tier(_Model):
     label_vi: Label
     label_en: Label
     modules: list[Module] = pydantic.Field(min_length=1, description="Domain modules a site of this tier may run.")
+    dashboard: Literal["own", "parent"] = pydantic.Field(
+        "own",
+        description="Where a site of this tier gets its dashboard unless its spec says (spec.dashboard.servedBy): "
+        "its own (own), or its parent site's, which serves it under its unit's scope (parent; a root site always "
+        "has its own). One Streamlit server and one warehouse database per district instead of per commune.",
+    )
 
 
 class _RuleBase(_Model):

@@ -33,6 +33,8 @@ __all__ = [
     "effective_config",
     "effective_modules",
     "owner_of_unit",
+    "served_by",
+    "serving_site",
 ]
 
 CONFIG_KIND: Final = "SiteConfig"
@@ -59,6 +61,35 @@ class SiteRecord:
     parent: tuple[str, str] | None
     created: str
     deleting: bool = False
+    served_by: str | None = None
+    """spec.dashboard.servedBy as written (None: the tier's default)."""
+
+
+def served_by(tier: str, parent: object, explicit: str | None, model: ReferenceModel) -> str:
+    """Own or Parent: who serves a site's dashboard. The spec's choice, else its tier's default in `model`; a root
+    site (no parent) always serves itself, and so does a site whose tier the model does not know."""
+    if parent is None:
+        return "Own"
+    if explicit is not None:
+        return explicit
+    known = {t.name: t for t in model.tiers}
+    return "Parent" if tier in known and known[tier].dashboard == "parent" else "Own"
+
+
+def serving_site(records: Iterable[SiteRecord], me: SiteRecord, model: ReferenceModel) -> SiteRecord | None:
+    """The nearest ancestor of `me` that runs its own dashboard (`served_by` Own); None while a site on the way
+    up does not exist (yet). Ancestors' defaults are read from `model`, the site's own reference model."""
+    by_key = {(r.namespace, r.name): r for r in records if not r.deleting}
+    current, seen = me, set()
+    while current.parent is not None and current.parent not in seen:
+        seen.add(current.parent)
+        parent = by_key.get(current.parent)
+        if parent is None:
+            return None
+        if served_by(parent.tier, parent.parent, parent.served_by, model) == "Own":
+            return parent
+        current = parent
+    return None
 
 
 def effective_modules(spec: IOCSiteSpec, tier: Tier) -> list[Module]:
@@ -118,6 +149,8 @@ def effective_config(names: SiteNames, spec: IOCSiteSpec, model: ReferenceModel)
     if unit.level != tier.level:
         raise SiteSpecError("spec.tier", f"unit {unit.code} is a {unit.level}, not at the {tier.level} level")
     modules = effective_modules(spec, tier)
+    if spec.dashboard.served_by == "Parent" and spec.parent_ref is None:
+        raise SiteSpecError("spec.dashboard.servedBy", "a site served by its parent's dashboard needs spec.parentRef")
     rules = _apply_overrides(spec, model, modules)
     scope = site_scope(spec.unit, spec.edition)
     return {
@@ -145,7 +178,10 @@ def effective_config(names: SiteNames, spec: IOCSiteSpec, model: ReferenceModel)
             k: v.model_dump(mode="json") for k, v in model.report_categories.items() if v.module in modules
         },
         "retention": spec.retention.model_dump(mode="json", by_alias=True),
-        "dashboard": spec.dashboard.model_dump(mode="json", by_alias=True),
+        "dashboard": {
+            **spec.dashboard.model_dump(mode="json", by_alias=True),
+            "servedBy": served_by(spec.tier, spec.parent_ref, spec.dashboard.served_by, model),
+        },
         "workers": {
             **spec.workers.model_dump(mode="json", by_alias=True),
             "database": names.database,

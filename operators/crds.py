@@ -261,6 +261,14 @@ def _site_rules(model: ReferenceModel) -> list[dict[str, str]]:
                     ".parentRef",
                 )
             )
+    rules.append(
+        _rule(
+            "!has(self.dashboard) || !has(self.dashboard.servedBy) || self.dashboard.servedBy != 'Parent' "
+            "|| has(self.parentRef)",
+            "a site served by its parent's dashboard needs spec.parentRef",
+            ".dashboard.servedBy",
+        )
+    )
     rule_ids = [r.id for r in model.rules]
     rules.append(
         _rule(

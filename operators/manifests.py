@@ -29,6 +29,7 @@ __all__ = [
     "Manifest",
     "all_children",
     "credentials_secret",
+    "dashboard_children",
     "isolated_topics",
     "kafka_secret",
     "obsolete_children",
@@ -439,18 +440,21 @@ def site_children(
     spec: IOCSiteSpec,
     *,
     config_text: str,
-    login: Login,
+    login: Login | None,
     settings: OperatorSettings,
     modules: list[str],
     kafka: KafkaLogin | None = None,
 ) -> list[Manifest]:
     """Every Kubernetes object the site owns, in the order they should be applied; `modules` are those it runs.
 
-    `kafka` is the site's own principal when the brokers authenticate (its Secret is made and the dashboard
-    commands as it); None on a broker without authentication.
+    `login` is the site's ClickHouse login for its own dashboard; None for a site served by an ancestor's
+    dashboard, which then has no dashboard, Service or credentials of its own (`dashboard_children` lists
+    them). `kafka` is the site's own principal when the brokers authenticate (its Secret is made and the
+    dashboard commands as it); None on a broker without authentication.
     """
     kafka_password = kafka.password if kafka is not None else ""
-    rollout = hashlib.sha256(f"{config_text}\0{login.password}\0{kafka_password}".encode()).hexdigest()[:16]
+    login_password = login.password if login is not None else ""
+    rollout = hashlib.sha256(f"{config_text}\0{login_password}\0{kafka_password}".encode()).hexdigest()[:16]
     children: list[Manifest] = [
         {
             "apiVersion": "v1",
@@ -485,43 +489,61 @@ def site_children(
             "metadata": _meta(names, names.config_map, "config", "IOCSite", uid),
             "data": {"site.json": config_text},
         },
-        credentials_secret(names, uid, login),
-        *([kafka_secret(names, uid, kafka.username, kafka.password)] if kafka is not None else []),
-        _dashboard(
-            names,
-            uid,
-            spec,
-            settings,
-            rollout=rollout,
-            modules=modules,
-            kafka_principal=kafka.username if kafka is not None else None,
-        ),
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": _meta(names, names.dashboard, "dashboard", "IOCSite", uid),
-            "spec": {
-                "type": "ClusterIP",
-                "selector": {"ioc.platform/site": names.name, "app.kubernetes.io/component": "dashboard"},
-                "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
-            },
-        },
-        _network_policy(names, uid, spec, settings),
     ]
+    if login is not None:
+        children += [
+            credentials_secret(names, uid, login),
+            *([kafka_secret(names, uid, kafka.username, kafka.password)] if kafka is not None else []),
+            _dashboard(
+                names,
+                uid,
+                spec,
+                settings,
+                rollout=rollout,
+                modules=modules,
+                kafka_principal=kafka.username if kafka is not None else None,
+            ),
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": _meta(names, names.dashboard, "dashboard", "IOCSite", uid),
+                "spec": {
+                    "type": "ClusterIP",
+                    "selector": {"ioc.platform/site": names.name, "app.kubernetes.io/component": "dashboard"},
+                    "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+                },
+            },
+        ]
+    children.append(_network_policy(names, uid, spec, settings))
     if spec.workers.isolated:
         children.append(_worker(names, uid, spec, settings, rollout))
     return children
 
 
-def obsolete_children(names: SiteNames, spec: IOCSiteSpec, *, kafka: bool = True) -> list[ChildRef]:
+def obsolete_children(
+    names: SiteNames, spec: IOCSiteSpec, *, kafka: bool = True, dashboard: bool = True
+) -> list[ChildRef]:
     """Children a previous spec or setting needed and these do not: the dedicated worker of a formerly isolated
-    site; the Kafka Secret when the brokers no longer authenticate (`kafka` False)."""
+    site; the Kafka Secret when the brokers no longer authenticate (`kafka` False); the dashboard's objects of
+    a site now served by an ancestor's dashboard (`dashboard` False)."""
     refs = []
     if not spec.workers.isolated:
         refs.append(ChildRef("apps/v1", "Deployment", names.namespace, names.worker))
-    if not kafka:
+    if not dashboard:
+        refs += dashboard_children(names)
+    elif not kafka:
         refs.append(ChildRef("v1", "Secret", names.namespace, names.kafka_secret))
     return refs
+
+
+def dashboard_children(names: SiteNames) -> list[ChildRef]:
+    """What only a site with its own dashboard has: the Deployment, its Service and its two credentials Secrets."""
+    return [
+        ChildRef("apps/v1", "Deployment", names.namespace, names.dashboard),
+        ChildRef("v1", "Service", names.namespace, names.dashboard),
+        ChildRef("v1", "Secret", names.namespace, names.credentials_secret),
+        ChildRef("v1", "Secret", names.namespace, names.kafka_secret),
+    ]
 
 
 def all_children(names: SiteNames) -> list[ChildRef]:

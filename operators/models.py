@@ -154,6 +154,13 @@ class DashboardSpec(_Wire):
         description="Sign-in through an identity provider (OIDC). Unset: the dashboard serves every visitor as an "
         "anonymous, read-only viewer (no one can act on incidents), and the status says so (condition SignIn).",
     )
+    served_by: Literal["Own", "Parent"] | None = pydantic.Field(
+        None,
+        description="Own: the site runs its own dashboard, warehouse database and login. Parent: the nearest "
+        "ancestor site with its own dashboard serves it, scoped per signed-in person to the units they are granted "
+        "(no pods, database or login of its own; needs parentRef). Unset: its tier's default in the reference "
+        "model (communes: Parent), Own for a root site.",
+    )
 
 
 class RetentionSpec(_Wire):
@@ -250,9 +257,16 @@ class IOCSiteStatus(_Wire):
     conditions: list[Condition] = pydantic.Field(default_factory=list)
     unit_name: str | None = pydantic.Field(None, description="The unit's full Vietnamese name.")
     path: str | None = pydantic.Field(None, description="The unit's path in its tree (2024 edition).")
-    database: str | None = pydantic.Field(None, description="ClickHouse database of the site's views.")
-    credentials_secret: str | None = pydantic.Field(None, description="Secret with the read-only ClickHouse login.")
-    dashboard_url: str | None = None
+    database: str | None = pydantic.Field(
+        None, description="ClickHouse database its figures are read from: its own, or the serving site's."
+    )
+    credentials_secret: str | None = pydantic.Field(
+        None, description="Secret with the read-only ClickHouse login (none when served by a parent)."
+    )
+    dashboard_url: str | None = pydantic.Field(None, description="Its dashboard: its own, or the serving site's.")
+    served_by: str | None = pydantic.Field(
+        None, description="namespace/name of the site whose dashboard serves this one (unset: its own)."
+    )
     config_hash: str | None = pydantic.Field(None, description="Hash of the effective configuration last published.")
     config_offset: int | None = pydantic.Field(
         None, description="Offset of that configuration on ioc.site-config.v1 (workers read past it to hold it)."

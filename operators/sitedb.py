@@ -422,9 +422,10 @@ def _present(warehouse: Warehouse, database: str) -> set[str]:
     return {row["name"] for row in rows}
 
 
-def read_figures(warehouse: Warehouse, names: SiteNames, scope: Scope) -> Figures:
-    """Open incidents, newest data and the latest monthly 766 score, read from the site's own copies."""
-    database = _ident(names.database)
+def read_figures(warehouse: Warehouse, names: SiteNames, scope: Scope, *, database: str | None = None) -> Figures:
+    """Open incidents, newest data and the latest monthly 766 score of `scope`, read from the site's own copies
+    or, for a site served by an ancestor's dashboard, from that ancestor's `database` (which holds its subtree)."""
+    database = _ident(database or names.database)
     present = _present(warehouse, database)
     missing = [t for t in ("incidents", "device_status", "indicators_766") if t not in present]
     open_incidents = None
@@ -439,8 +440,10 @@ def read_figures(warehouse: Warehouse, names: SiteNames, scope: Scope) -> Figure
     last = None
     for table, column in (("device_status", "last_seen"), ("readings", "received_at")):
         if table in present:
-            sql = f"SELECT max({column}) AS last FROM {database}.{table}"  # noqa: S608 - fixed and checked names
-            value = warehouse.query(sql)[0]["last"]
+            # Scoped: an ancestor's database holds its siblings' rows too.
+            where, params = scope_condition(scope, SITE_TABLES[table])
+            sql = f"SELECT max({column}) AS last FROM {database}.{table} WHERE {where}"  # noqa: S608 - checked names
+            value = warehouse.query(sql, params)[0]["last"]
             # An empty table answers the epoch (18.16) or NULL: no data yet.
             if isinstance(value, dt.datetime) and value.timestamp() > 0:
                 last = value

@@ -1,4 +1,4 @@
-"""A site's Kafka identity: its command topic and its SCRAM principal with exactly the grants of the access model.
+"""A site's Kafka identity: its command topic and its SCRAM principal with exactly the access model's grants.
 
 The IOCSite reconcile (operators.sites) calls `ensure_identity` for a site that runs its own dashboard when
 the operator's own Kafka endpoint authenticates (SASL), and `remove_identity` when the site goes or stops

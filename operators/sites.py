@@ -1,8 +1,8 @@
 """Provisioning one IOCSite: every part it needs, in and outside Kubernetes, reported as status and events.
 
 The IOCSite handlers (operators.handlers.iocsite) call `reconcile` on create, update, resume and from the
-repair timer, `refresh_figures` from the figures timer and `finalize` on delete; this module decides what
-each part needs and calls the pure builders and the service clients. It never raises for a part that
+repair timer (the figures timer is operators.sitefigures, deletion operators.siteremoval); this module
+decides what each part needs and calls the pure builders and the service clients. It never raises for a part that
 fails: the part's condition says why and the outcome asks for a retry, so one unreachable service does
 not stop the others from being put in place. A spec the operator must refuse is a permanent outcome.
 """
@@ -10,9 +10,7 @@ not stop the others from being put in place. A spec the operator must refuse is 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import enum
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -31,9 +29,6 @@ from operators.models import IOCSiteSpec, ResourceError, parse
 from operators.names import SiteNames, site_names
 from operators.siteconfig import (
     PublishError,
-    cached_reports,
-    delete_isolated_topics,
-    settings_applied,
     settings_effects,
 )
 
@@ -43,10 +38,8 @@ __all__ = [
     "Outcome",
     "SiteObject",
     "Trigger",
-    "finalize",
     "reconcile",
     "record",
-    "refresh_figures",
     "sign_in",
 ]
 
@@ -54,6 +47,8 @@ PARTS: Final = ("Valid", "Parent", "Kubernetes", "Warehouse", "Streams", "Broker
 """The conditions Ready waits for."""
 
 DEFAULT_MODEL: Final = "default"
+SERVED_BY_PARENT: Final = "ServedByParent"
+"""The reason of the Dashboard, Warehouse, Kafka and SignIn conditions of a site its ancestor's dashboard serves."""
 
 
 class Trigger(enum.StrEnum):
@@ -106,7 +101,16 @@ def record(obj: SiteObject) -> config.SiteRecord | None:
     if spec.parent_ref is not None:
         parent = (spec.parent_ref.namespace or obj.namespace, spec.parent_ref.name)
     return config.SiteRecord(
-        obj.namespace, obj.name, obj.uid, spec.unit, spec.edition, spec.tier, parent, obj.created, obj.deleting
+        obj.namespace,
+        obj.name,
+        obj.uid,
+        spec.unit,
+        spec.edition,
+        spec.tier,
+        parent,
+        obj.created,
+        obj.deleting,
+        spec.dashboard.served_by,
     )
 
 
@@ -163,8 +167,15 @@ class _Run:
     trigger: Trigger
     modules: list[str]
     kafka_password: str
+    server: SiteNames | None
+    """The ancestor site whose dashboard serves this one; None when it runs its own."""
+    previous: Mapping[str, Mapping[str, Any]]
+    """The conditions before this reconcile, by type."""
     events: list[Event] = dataclasses.field(default_factory=list)
     retry: list[str] = dataclasses.field(default_factory=list)
+    removal_failed: bool = False
+    """Removing what a formerly own dashboard needed failed: the status keeps naming its own database, so the
+    next attempt removes the rest (`was_own`)."""
 
     def condition(self, type_: str, ok: bool | None, reason: str, message: str = "") -> dict[str, Any]:
         if ok is False:
@@ -179,7 +190,7 @@ class _Run:
 
     def kubernetes(self) -> dict[str, Any]:
         ctx, names, spec = self.ctx, self.names, self.spec
-        login = _login(ctx, names, self.password)
+        login = _login(ctx, names, self.password) if self.server is None else None
         kafka = self.kafka_login()
         children = manifests.site_children(
             names,
@@ -195,10 +206,11 @@ class _Run:
             created = [f"{m['kind']}/{m['metadata']['name']}" for m in children if ctx.kube.apply(m)]
             removed = [
                 f"{ref.kind}/{ref.name}"
-                for ref in manifests.obsolete_children(names, spec, kafka=kafka is not None)
+                for ref in self.obsolete(kafka is not None)
                 if ctx.kube.delete(ref.api_version, ref.kind, ref.name, ref.namespace)
             ]
         except KubeError as exc:
+            self.removal_failed = self.removal_failed or self.was_own()
             return self.condition("Kubernetes", False, _kube_reason(exc), str(exc))
         if created:
             self.event(self.trigger is Trigger.REPAIR, ", ".join(created))
@@ -206,15 +218,38 @@ class _Run:
             self.events.append(Event("Normal", "Removed", f"removed {', '.join(removed)} (no longer asked for)"))
         return self.condition("Kubernetes", True, "Applied", f"{len(children)} objects applied server-side")
 
+    def obsolete(self, kafka: bool) -> list[manifests.ChildRef]:
+        """Children to delete: only those the site may still have, so a steady site costs no extra calls."""
+        if self.server is not None:
+            return manifests.obsolete_children(self.names, self.spec, dashboard=not self.was_own())
+        had_principal = self.previous.get("Kafka", {}).get("reason") == "PrincipalReady"
+        return manifests.obsolete_children(self.names, self.spec, kafka=kafka or not had_principal)
+
+    def was_own(self) -> bool:
+        """Whether a site served by its parent may still hold what its own dashboard needed: its status last
+        reported its own database (a switch, an upgrade from one dashboard per commune, or a removal that
+        failed and is retried). Read from the status field only the reconcile writes: the figures timer
+        rewrites the conditions from what it read, and could hide a switch."""
+        return self.server is not None and self.obj.status.get("database") == self.names.database
+
     def kafka_login(self) -> manifests.KafkaLogin | None:
         """The site's principal when the brokers authenticate (the operator's own endpoint uses SASL)."""
-        if not self.ctx.settings.kafka.uses_sasl:
+        if not self.ctx.settings.kafka.uses_sasl or self.server is not None:
             return None
         return manifests.KafkaLogin(site_principal(self.spec.unit), self.kafka_password)
 
     def kafka(self) -> dict[str, Any]:
         """The site's command topic and principal, with exactly its grants; nothing on a broker without SASL."""
         endpoint = self.ctx.settings.kafka
+        if self.server is not None:
+            served = f"commands come from the dashboard of IOCSite {self.server.namespace}/{self.server.name}"
+            if endpoint.uses_sasl and self.was_own():
+                try:
+                    sitekafka.remove_identity(endpoint, self.spec.unit)
+                except (KafkaException, TimeoutError) as exc:
+                    self.removal_failed = True
+                    return self.condition("Kafka", False, "KafkaError", str(exc)[:500])
+            return self.condition("Kafka", True, SERVED_BY_PARENT, f"no principal of its own: {served}")
         if not endpoint.uses_sasl:
             message = f"the brokers do not authenticate ({endpoint.security_protocol}): no principal to issue"
             return self.condition("Kafka", True, "NoAuthentication", message)
@@ -228,6 +263,8 @@ class _Run:
 
     def warehouse(self) -> dict[str, Any]:
         ctx, names = self.ctx, self.names
+        if self.server is not None:
+            return self.served_warehouse()
         try:
             report = sitedb.ensure_site(
                 ctx.warehouse(),
@@ -258,6 +295,51 @@ class _Run:
             )
             return self.condition("Warehouse", True, "TablesMissing", message)
         return self.condition("Warehouse", True, "Provisioned", message)
+
+    def served_warehouse(self) -> dict[str, Any]:
+        """No database, copies or login of its own; those it had before are dropped."""
+        ctx, names, server = self.ctx, self.names, self.server
+        assert server is not None
+        if self.was_own():
+            try:
+                sitedb.drop_site(ctx.warehouse(), names, users_d=ctx.settings.clickhouse_users_d)
+            except (WarehouseError, OSError) as exc:
+                self.removal_failed = True
+                ctx.drop_warehouse()
+                return self.condition("Warehouse", False, "ClickHouseError", str(exc)[:500])
+            self.events.append(Event("Normal", "Removed", f"removed database and user {names.database}"))
+        message = f"no database of its own: its rows are in {server.database}, read by {server.namespace}/{server.name}"
+        return self.condition("Warehouse", True, SERVED_BY_PARENT, message)
+
+    def parent(self, parent: config.SiteRecord | None) -> dict[str, Any]:
+        ref = self.spec.parent_ref
+        if ref is not None and parent is None:
+            message = f"spec.parentRef: IOCSite {ref.namespace or self.obj.namespace}/{ref.name} does not exist (yet)"
+            # Unknown, not False: nothing is broken, the parent is usually applied in the same batch.
+            self.retry.append(message)
+            return self.condition("Parent", None, "ParentMissing", message)
+        where = "is a root" if parent is None else f"reports to {parent.namespace}/{parent.name}"
+        return self.condition("Parent", True, "ParentFound", f"the site {where}")
+
+    def dashboard(self) -> list[dict[str, Any]]:
+        """Dashboard and SignIn: which dashboard serves the site (its own, or the nearest ancestor's with one)."""
+        gen = self.obj.generation
+        if self.server is None:
+            return [
+                self.condition("Dashboard", True, "Own", f"Deployment and Service {self.names.dashboard}"),
+                # Straight from `conditions`: a read-only site (SignIn False) is a choice, never a reason to retry.
+                conditions.condition(*sign_in(self.spec), generation=gen),
+            ]
+        server = f"IOCSite {self.server.namespace}/{self.server.name}"
+        message = (
+            f"served by the dashboard of {server} ({self.server.dashboard_url}): a person signed in there with a "
+            f"grant for {self.spec.unit} or a unit below it sees and acts on that part only"
+        )
+        where = f"visitors sign in on the dashboard of {server}"
+        return [
+            self.condition("Dashboard", True, SERVED_BY_PARENT, message),
+            conditions.condition("SignIn", None, SERVED_BY_PARENT, where, generation=gen),
+        ]
 
     def streams(self, previous: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, Any], bool, int | None]:
         """Topics and the published configuration; whether it is on the topic now, and its offset if published now."""
@@ -339,6 +421,25 @@ def sign_in(spec: IOCSiteSpec) -> tuple[str, bool, str, str]:
     )
 
 
+def _serving_site(obj: SiteObject, records: list[config.SiteRecord], model: ReferenceModel) -> SiteNames | None:
+    me = record(obj)
+    found = None if me is None else config.serving_site(records, me, model)
+    return None if found is None else SiteNames(found.name, found.namespace, found.unit, found.edition)
+
+
+def _waiting_for_server(run: _Run, new: list[dict[str, Any]]) -> Outcome:
+    """The outcome of a site its parent's dashboard should serve while no ancestor that could exists (yet)."""
+    gen = run.obj.generation
+    # Unknown, not False: its parent (or one above it) is usually applied in the same batch.
+    message = "no ancestor site with its own dashboard exists (yet) to serve it"
+    new.append(conditions.condition("Dashboard", None, "ServingSiteMissing", message, generation=gen))
+    run.retry.append(f"Dashboard: {message}")
+    conds = conditions.merge(run.obj.status.get("conditions", []), new)
+    conds = conditions.merge(conds, [conditions.ready(conds, PARTS, generation=gen)])
+    status = {"phase": conditions.phase(conds, PARTS), "observedGeneration": gen, "conditions": conds}
+    return Outcome(status, run.events, retry="; ".join(run.retry))
+
+
 def reconcile(
     ctx: Context,
     obj: SiteObject,
@@ -348,13 +449,17 @@ def reconcile(
     trigger: Trigger,
 ) -> Outcome:
     """Bring every part of the site to what its spec asks; idempotent."""
-    validated = _validate(obj, list(records), models)
+    records = list(records)
+    validated = _validate(obj, records, models)
     if isinstance(validated, Outcome):
         return validated
-    spec, _, document, parent = validated
+    spec, model, document, parent = validated
     gen = obj.generation
     names = site_names(obj.name, obj.namespace, spec)
     text = config.config_json(document)
+    previous = {c["type"]: c for c in obj.status.get("conditions", [])}
+    served = document["dashboard"]["servedBy"] == "Parent"
+    server = _serving_site(obj, records, model) if served else None
     run = _Run(
         ctx,
         obj,
@@ -367,26 +472,22 @@ def reconcile(
         trigger,
         list(document["modules"]),
         derive_password(ctx.key, "kafka", obj.uid),
+        server,
+        previous,
     )
-    new = [run.condition("Valid", True, "SpecValid")]
-    if spec.parent_ref is not None and parent is None:
-        ref = spec.parent_ref
-        message = f"spec.parentRef: IOCSite {ref.namespace or obj.namespace}/{ref.name} does not exist (yet)"
-        # Unknown, not False: nothing is broken, the parent is usually applied in the same batch.
-        new.append(run.condition("Parent", None, "ParentMissing", message))
-        run.retry.append(message)
-    else:
-        where = "is a root" if parent is None else f"reports to {parent.namespace}/{parent.name}"
-        new.append(run.condition("Parent", True, "ParentFound", f"the site {where}"))
-    # Straight from `conditions`: a read-only site (SignIn False) is a choice, never a reason to retry.
-    new.append(conditions.condition(*sign_in(spec), generation=gen))
-    previous = {c["type"]: c for c in obj.status.get("conditions", [])}
+    new = [run.condition("Valid", True, "SpecValid"), run.parent(parent)]
+    if served and server is None:
+        # Nothing is provisioned or removed until it is known who serves the site.
+        return _waiting_for_server(run, new)
+    new += run.dashboard()
     # Every trigger but a repair of a working principal: an operator restarted with a new key (resume)
     # re-issues the password it now derives, and the Secret below carries it.
     if trigger is not Trigger.REPAIR or previous.get("Kafka", {}).get("status") != "True":
         new.append(run.kafka())
     new.append(run.kubernetes())
-    if trigger is not Trigger.UPDATE or previous.get("Warehouse", {}).get("status") != "True":
+    # A site switching to its parent's dashboard has its database removed; one switching back gets one made.
+    switched = run.was_own() or (server is None and obj.status.get("servedBy") is not None)
+    if trigger is not Trigger.UPDATE or previous.get("Warehouse", {}).get("status") != "True" or switched:
         new.append(run.warehouse())
     streams, published, offset = run.streams(previous)
     new.append(streams)
@@ -400,9 +501,11 @@ def reconcile(
         "conditions": conds,
         "unitName": document["site"]["unitName"],
         "path": run.scope.path,
-        "database": names.database,
-        "credentialsSecret": names.credentials_secret,
-        "dashboardUrl": names.dashboard_url,
+        # None removes a field (a merge patch): a site served by its parent has no database or login of its own.
+        "database": names.database if server is None or run.removal_failed else server.database,
+        "credentialsSecret": names.credentials_secret if server is None else None,
+        "dashboardUrl": (server or names).dashboard_url,
+        "servedBy": None if server is None else f"{server.namespace}/{server.name}",
     }
     if published:
         status["configHash"] = run.chash
@@ -412,120 +515,3 @@ def reconcile(
         message = f"unit {spec.unit} ({document['site']['unitName']}): every part in place"
         run.events.append(Event("Normal", "Provisioned", message))
     return Outcome(status, run.events, retry="; ".join(run.retry) or None)
-
-
-def refresh_figures(ctx: Context, obj: SiteObject) -> dict[str, Any] | None:
-    """The status figures (open incidents, data freshness, 766 score) read from the site's copies."""
-    try:
-        spec = parse(IOCSiteSpec, obj.spec)
-    except ResourceError:
-        return None
-    names = site_names(obj.name, obj.namespace, spec)
-    gen = obj.generation
-    applied = _settings_applied(ctx, obj)
-    try:
-        figures = sitedb.read_figures(ctx.warehouse(), names, site_scope(spec.unit, spec.edition))
-    except WarehouseError as exc:
-        ctx.drop_warehouse()
-        cond = conditions.condition("FiguresAvailable", False, "ClickHouseError", str(exc)[:500], generation=gen)
-        return {"conditions": conditions.merge(obj.status.get("conditions", []), [cond, applied])}
-    status: dict[str, Any] = {
-        "openIncidents": figures.open_incidents,
-        "score766": figures.score766,
-        "score766Period": figures.score766_period,
-    }
-    if figures.last_data_at is not None:
-        age = (dt.datetime.now(dt.UTC) - figures.last_data_at).total_seconds()
-        status["dataFreshness"] = sitedb.format_age(age)
-        status["dataFreshnessSeconds"] = int(max(age, 0))
-    else:
-        status["dataFreshness"] = "no data" if "device_status" not in figures.missing else None
-        status["dataFreshnessSeconds"] = None
-    if figures.missing:
-        message = f"no {', '.join(figures.missing)} copy yet (the warehouse tables do not exist): figures unknown"
-        cond = conditions.condition("FiguresAvailable", False, "TablesMissing", message, generation=gen)
-    else:
-        cond = conditions.condition("FiguresAvailable", True, "Read", "read from ClickHouse", generation=gen)
-    status["conditions"] = conditions.merge(obj.status.get("conditions", []), [cond, applied])
-    return status
-
-
-def _settings_applied(ctx: Context, obj: SiteObject) -> dict[str, Any]:
-    """SettingsApplied: how many live stream workers hold the configuration last published (not part of Ready)."""
-    offset = obj.status.get("configOffset")
-    try:
-        reports = cached_reports(ctx.settings.kafka)
-    except KafkaException as exc:
-        return conditions.condition("SettingsApplied", None, "KafkaError", str(exc)[:500], generation=obj.generation)
-    ok, reason, message = settings_applied(reports, offset if isinstance(offset, int) else None, time.time())
-    return conditions.condition("SettingsApplied", ok, reason, message, generation=obj.generation)
-
-
-def finalize(ctx: Context, obj: SiteObject, *, records: Iterable[config.SiteRecord]) -> Outcome:
-    """Remove the site's parts, unless sites below it still exist (they must be deleted first)."""
-    records = list(records)
-    gen = obj.generation
-    children = sorted(
-        f"{r.namespace}/{r.name}" for r in records if r.parent == (obj.namespace, obj.name) and r.uid != obj.uid
-    )
-    if children:
-        message = f"sites report to this one and must be deleted first: {', '.join(children)}"
-        cond = conditions.condition("Ready", False, "ChildSitesExist", message, generation=gen)
-        conds = conditions.merge(obj.status.get("conditions", []), [cond])
-        status = {"phase": conditions.phase(conds, PARTS, deleting=True), "conditions": conds}
-        return Outcome(status, [Event("Warning", "DeletionBlocked", message)], retry=message)
-    retry: list[str] = []
-    me = record(obj)
-    done: list[str] = []
-    if me is not None:
-        spec = parse(IOCSiteSpec, obj.spec)
-        names = site_names(obj.name, obj.namespace, spec)
-        others = [r for r in records if r.uid != obj.uid and not r.deleting]
-        if config.owner_of_unit(others, spec.unit, spec.edition) is None:
-            done += _remove_external(ctx, names, spec, retry)
-        # The principal is named by unit only: a site of the other edition with the same code keeps it.
-        if ctx.settings.kafka.uses_sasl and not any(r.unit == spec.unit for r in others):
-            try:
-                done.append(f"Kafka principal {sitekafka.remove_identity(ctx.settings.kafka, spec.unit)}")
-            except (KafkaException, TimeoutError) as exc:
-                retry.append(f"Kafka: {exc}")
-    else:
-        names = SiteNames(obj.name, obj.namespace, "00", "2024")
-    try:
-        for ref in manifests.all_children(names):
-            if ctx.kube.delete(ref.api_version, ref.kind, ref.name, ref.namespace):
-                done.append(f"{ref.kind}/{ref.name}")
-    except KubeError as exc:
-        retry.append(f"Kubernetes: {exc}")
-    cond = conditions.condition(
-        "Ready", False, "Deleting", "; ".join(retry) or "removing the site's parts", generation=gen
-    )
-    conds = conditions.merge(obj.status.get("conditions", []), [cond])
-    status = {"phase": "Deleting", "conditions": conds}
-    events = [Event("Normal", "Removed", f"removed {', '.join(done)}")] if done else []
-    return Outcome(status, events, retry="; ".join(retry) or None)
-
-
-def _remove_external(ctx: Context, names: SiteNames, spec: IOCSiteSpec, retry: list[str]) -> list[str]:
-    done = []
-    try:
-        sitedb.drop_site(ctx.warehouse(), names, users_d=ctx.settings.clickhouse_users_d)
-        done.append(f"database and user {names.database}")
-    except (WarehouseError, OSError) as exc:
-        ctx.drop_warehouse()
-        retry.append(f"Warehouse: {exc}")
-    try:
-        ctx.publisher().publish(names.config_key, None)
-        if spec.workers.isolated:
-            # Only while isolated: a 2025 site may share its unit code (so its topic names) with a 2024 one.
-            delete_isolated_topics(ctx.settings.kafka, spec.unit)
-        done.append(f"configuration key {names.config_key}")
-    except (KafkaException, PublishError) as exc:
-        retry.append(f"Streams: {exc}")
-    try:
-        with ctx.dynsec() as admin:
-            broker.delete_role(admin, names.mqtt_role)
-        done.append(f"MQTT role {names.mqtt_role}")
-    except (DynsecError, OSError) as exc:
-        retry.append(f"Broker: {exc}")
-    return done

@@ -8,7 +8,7 @@ from typing import Any, Final
 import kopf
 
 from ioc.settings import OperatorSettings
-from operators import sites
+from operators import sitefigures, siteremoval, sites
 from operators.handlers._common import GROUP, NO_INDEX, VERSION, context, created, deleting, finish, flatten, spread
 
 __all__ = ["PLURAL", "register"]
@@ -94,7 +94,7 @@ def figures(
     *, meta: kopf.Meta, spec: kopf.Spec, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any
 ) -> None:
     obj = _object(meta, spec, status)
-    found = sites.refresh_figures(context(memo), obj)
+    found = sitefigures.refresh_figures(context(memo), obj)
     if found is None:
         return
     for key, value in found.items():
@@ -123,7 +123,7 @@ def cleanup(
     site_records: Mapping[str, Any] = NO_INDEX,
     **_: Any,
 ) -> None:
-    outcome = sites.finalize(context(memo), _object(meta, spec, status), records=flatten(site_records, _ALL))
+    outcome = siteremoval.finalize(context(memo), _object(meta, spec, status), records=flatten(site_records, _ALL))
     finish(body, patch, outcome, retry)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from typing import Any
 
 import pytest
@@ -154,6 +155,63 @@ def test_public_tier_opens_the_network_policy() -> None:
     opened = next(c for c in _children(dashboard={"public": True}) if c["kind"] == "NetworkPolicy")["spec"]
     assert "from" in closed["ingress"][0] and "from" not in opened["ingress"][0]
     assert closed["policyTypes"] == ["Ingress", "Egress"]
+
+
+def test_a_site_served_by_its_parent_has_no_dashboard_credentials_or_service() -> None:
+    served = manifests.site_children(
+        names(), "uid-1", spec(), config_text="{}", login=None, settings=SETTINGS, modules=["environment"]
+    )
+    assert [c["kind"] for c in served] == ["ServiceAccount", "Role", "RoleBinding", "ConfigMap", "NetworkPolicy"]
+    # Isolation is independent of who serves the dashboard.
+    isolated = manifests.site_children(
+        names(),
+        "uid-1",
+        spec(workers={"isolated": True}),
+        config_text="{}",
+        login=None,
+        settings=SETTINGS,
+        modules=["environment"],
+    )
+    assert [c["metadata"]["name"] for c in isolated if c["kind"] == "Deployment"] == ["dong-hoa-worker"]
+    # What a formerly own dashboard leaves behind is deleted.
+    gone = {(r.kind, r.name) for r in manifests.obsolete_children(names(), spec(), dashboard=False)}
+    assert gone == {
+        ("Deployment", "dong-hoa-worker"),
+        ("Deployment", "dong-hoa-dashboard"),
+        ("Service", "dong-hoa-dashboard"),
+        ("Secret", "dong-hoa-clickhouse"),
+        ("Secret", "dong-hoa-kafka"),
+    }
+
+
+def test_who_serves_a_sites_dashboard() -> None:
+    district = parse(IOCSiteSpec, {"unit": "724", "tier": "district"})
+    commune = spec(parentRef={"name": "di-an", "tier": "district"})
+    # The reference model declares the tier's default: communes are served by their parent.
+    assert MODEL.tier("commune").dashboard == "parent" and MODEL.tier("district").dashboard == "own"
+    assert config.served_by("commune", commune.parent_ref, None, MODEL) == "Parent"
+    assert config.served_by("commune", None, None, MODEL) == "Own"  # a root commune serves itself
+    assert config.served_by("commune", commune.parent_ref, "Own", MODEL) == "Own"
+    assert config.served_by("district", ("ns", "p"), None, MODEL) == "Own"
+    document = config.effective_config(names(), commune, MODEL)
+    assert document["dashboard"]["servedBy"] == "Parent"
+    assert config.effective_config(names("724"), district, MODEL)["dashboard"]["servedBy"] == "Own"
+    with pytest.raises(config.SiteSpecError, match=r"^spec.dashboard.servedBy: .* needs spec.parentRef"):
+        config.effective_config(names(), spec(dashboard={"servedBy": "Parent"}), MODEL)
+
+
+def test_the_nearest_ancestor_with_its_own_dashboard_serves_a_site() -> None:
+    province = _record("binh-duong", "74", "province")
+    district = _record("di-an", "724", "district", parent=("ns", "binh-duong"))
+    ward = _record("dong-hoa", "25942", "commune", parent=("ns", "di-an"))
+    assert config.serving_site([province, district, ward], ward, MODEL) == district
+    # A district served by the province hands its communes up too.
+    served_district = dataclasses.replace(district, served_by="Parent")
+    assert config.serving_site([province, served_district, ward], ward, MODEL) == province
+    assert config.serving_site([served_district, ward], ward, MODEL) is None  # the province is not there yet
+    assert config.serving_site([ward], ward, MODEL) is None
+    deleting = dataclasses.replace(district, deleting=True)
+    assert config.serving_site([province, deleting, ward], ward, MODEL) is None
 
 
 def test_the_worker_goes_when_isolation_ends() -> None:

@@ -119,6 +119,12 @@ def _refused(kube: dict[str, Any], namespace: str, manifest: dict[str, Any]) -> 
         (site("x5", "74", "province", ("y", "province")), "spec.parentRef", "root of the tree"),
         (site("x6", "724", "district", thresholds={"nope": {"above": 1}}), "spec.thresholds", "rule ids"),
         (site("x7", "25747", "commune", edition="2025", parentRef={"name": "h", "tier": "district"}), "spec.unit", ""),
+        (
+            site("x8", "724", "district", dashboard={"servedBy": "Parent"}),
+            "spec.dashboard.servedBy",
+            "a site served by its parent's dashboard needs spec.parentRef",
+        ),
+        (site("x9", "724", "district", dashboard={"servedBy": "Mine"}), "spec.dashboard.servedBy", '"Own", "Parent"'),
     ],
     ids=[
         "unknown-unit",
@@ -128,6 +134,8 @@ def _refused(kube: dict[str, Any], namespace: str, manifest: dict[str, Any]) -> 
         "root-with-parent",
         "unknown-rule",
         "edition-2025-ok-but-parent-tier",
+        "served-by-parent-without-parent",
+        "served-by-unknown",
     ],
 )
 def test_the_api_server_refuses_invalid_sites(

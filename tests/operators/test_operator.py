@@ -70,7 +70,12 @@ def tree(kube: dict[str, Any], module_namespace: str, operator: OperatorProcess)
     kubectl(kube, "apply", "-n", ns, "-f", "-", stdin=json.dumps(site("ben-cat", DISTRICT, "district")))
     api = custom_api(kube)
     api.create_namespaced_custom_object(
-        GROUP, VERSION, ns, "iocsites", site("my-phuoc", COMMUNE, "commune", ("ben-cat", "district"))
+        GROUP,
+        VERSION,
+        ns,
+        "iocsites",
+        # Its own dashboard and login, as a commune may ask; an-dien takes its tier's default (served by ben-cat).
+        site("my-phuoc", COMMUNE, "commune", ("ben-cat", "district"), dashboard={"servedBy": "Own"}),
     )
     isolated = site(
         "an-dien",
@@ -136,6 +141,43 @@ def test_children_are_created_and_owned(kube: dict[str, Any], tree: dict[str, An
         assert condition(owner, part)["status"] == "True", dump(status)
     assert status["database"] == f"ioc_site_{DISTRICT}" and status["unitName"] == "thành phố Bến Cát"
     assert condition(get_site(kube, ns, "my-phuoc"), "Parent")["message"] == f"the site reports to {ns}/ben-cat"
+
+
+def _absent(read: Any, name: str, ns: str) -> bool:
+    try:
+        read(name, ns)
+    except kubernetes.client.ApiException as exc:
+        return exc.status == 404
+    return False
+
+
+def test_a_commune_is_served_by_its_districts_dashboard_by_default(
+    kube: dict[str, Any], clickhouse: dict[str, Any], tree: dict[str, Any]
+) -> None:
+    ns = tree["namespace"]
+    client = api_client(kube["kubeconfig"])
+    core, apps = kubernetes.client.CoreV1Api(client), kubernetes.client.AppsV1Api(client)
+    obj = get_site(kube, ns, "an-dien")
+    status = obj["status"]
+    assert status["phase"] == "Ready" and status["servedBy"] == f"{ns}/ben-cat", dump(status)
+    assert status["dashboardUrl"] == f"http://ben-cat-dashboard.{ns}.svc"
+    assert status["database"] == f"ioc_site_{DISTRICT}" and "credentialsSecret" not in status
+    dashboard = condition(obj, "Dashboard")
+    assert (dashboard["status"], dashboard["reason"]) == ("True", "ServedByParent")
+    assert f"IOCSite {ns}/ben-cat" in dashboard["message"] and OTHER in dashboard["message"]
+    assert condition(obj, "Warehouse")["reason"] == condition(obj, "SignIn")["reason"] == "ServedByParent"
+    # No dashboard, Service or credentials of its own; its dedicated worker (isolation) is still there.
+    assert _absent(apps.read_namespaced_deployment, "an-dien-dashboard", ns)
+    assert _absent(core.read_namespaced_service, "an-dien-dashboard", ns)
+    assert _absent(core.read_namespaced_secret, "an-dien-clickhouse", ns)
+    assert _absent(core.read_namespaced_secret, "an-dien-kafka", ns)
+    assert apps.read_namespaced_deployment("an-dien-worker", ns)
+    with clickhouse_admin(clickhouse) as admin:
+        databases = {r["name"] for r in admin.query("SHOW DATABASES")}
+    assert f"ioc_site_{OTHER}" not in databases and f"ioc_site_{COMMUNE}" in databases
+    # The commune asking for its own dashboard has one, and its district's too.
+    assert condition(get_site(kube, ns, "my-phuoc"), "Dashboard")["reason"] == "Own"
+    assert "servedBy" not in get_site(kube, ns, "my-phuoc")["status"]
 
 
 def test_effective_configuration_in_the_config_map_and_on_kafka(
@@ -320,6 +362,14 @@ def test_status_figures_come_from_the_site_views(
     assert applied["reason"] in ("Applied", "Applying", "NoWorkers") and "worker" in applied["message"], applied
     assert isinstance(status["configOffset"], int)
 
+    # The commune served by ben-cat reads its figures from ben-cat's database, scoped to its own unit: the open
+    # incident and the device are my-phuoc's, not an-dien's.
+    def served_figures() -> dict[str, Any] | None:
+        served = get_site(kube, ns, "an-dien")["status"]
+        return served if served.get("openIncidents") == 0 and served.get("dataFreshness") == "no data" else None
+
+    wait_for(served_figures, 30, "an-dien's figures, scoped to an-dien")
+
 
 def test_vendor_publishes_inside_its_acl_only(
     kube: dict[str, Any], mosquitto: dict[str, Any], tree: dict[str, Any]
@@ -442,6 +492,35 @@ def test_sites_follow_their_reference_model(kube: dict[str, Any], tree: dict[str
 
 
 # --- deletion -------------------------------------------------------------------------------------------------
+
+
+def test_switching_between_its_own_dashboard_and_its_parents(
+    kube: dict[str, Any], clickhouse: dict[str, Any], tree: dict[str, Any]
+) -> None:
+    ns = tree["namespace"]
+    api, core = custom_api(kube), _core(kube)
+
+    def databases() -> set[str]:
+        with clickhouse_admin(clickhouse) as admin:
+            return {r["name"] for r in admin.query("SHOW DATABASES")}
+
+    api.patch_namespaced_custom_object(
+        GROUP, VERSION, ns, "iocsites", "an-dien", {"spec": {"dashboard": {"servedBy": "Own"}}}
+    )
+    wait_for(lambda: ready(kube, ns, "an-dien"), 30, "an-dien with its own dashboard")
+    status = get_site(kube, ns, "an-dien")["status"]
+    assert "servedBy" not in status and status["dashboardUrl"] == f"http://an-dien-dashboard.{ns}.svc"
+    assert _secret(kube, ns, "an-dien-clickhouse")["user"] == f"ioc_site_{OTHER}"
+    assert f"ioc_site_{OTHER}" in databases()
+    # Back to its tier's default: what its own dashboard needed is removed.
+    api.patch_namespaced_custom_object(
+        GROUP, VERSION, ns, "iocsites", "an-dien", {"spec": {"dashboard": {"servedBy": None}}}
+    )
+    wait_for(lambda: ready(kube, ns, "an-dien"), 30, "an-dien served by ben-cat again")
+    wait_for(lambda: _absent(core.read_namespaced_secret, "an-dien-clickhouse", ns), 20, "its login removed")
+    assert f"ioc_site_{OTHER}" not in databases()
+    assert get_site(kube, ns, "an-dien")["status"]["servedBy"] == f"{ns}/ben-cat"
+    assert not (Path(clickhouse["users_d"]) / f"ioc_site_{OTHER}.xml").exists()
 
 
 def test_deletion_waits_for_child_sites_then_cleans_up(

@@ -81,7 +81,13 @@ def test_killed_mid_reconcile_then_restarted_converges(
         wait_for(lambda: core.read_namespaced_config_map(first, ns), 20, f"{first} repaired")
         with clickhouse_admin(clickhouse) as admin:
             databases = {r["name"] for r in admin.query("SHOW DATABASES")}
-        assert {f"ioc_site_{code}" for code in [DISTRICT, *communes]} <= databases
+        # The communes are served by the district's dashboard (the reference model's default): no database of
+        # their own, their status naming the district.
+        assert f"ioc_site_{DISTRICT}" in databases
+        assert not {f"ioc_site_{code}" for code in communes} & databases
+        for code in communes:
+            status = api.get_namespaced_custom_object(GROUP, VERSION, ns, "iocsites", f"pg-{code}")["status"]
+            assert status["servedBy"] == f"{ns}/phu-giao" and status["database"] == f"ioc_site_{DISTRICT}"
 
         for name in reversed(names):
             api.delete_namespaced_custom_object(GROUP, VERSION, ns, "iocsites", name)

@@ -178,8 +178,9 @@ def sites(
     operator = OperatorProcess(env, tmp_path_factory.mktemp("operator") / "operator.log").start()
     manifests = [
         site("bau-bang", DISTRICT, "district"),
-        site("tru-van-tho", COMMUNE, "commune", ("bau-bang", "district")),
-        site("cay-truong", SIBLING, "commune", ("bau-bang", "district")),
+        # Each commune with its own login, as a commune may ask (by default Bàu Bàng's dashboard serves them).
+        site("tru-van-tho", COMMUNE, "commune", ("bau-bang", "district"), dashboard={"servedBy": "Own"}),
+        site("cay-truong", SIBLING, "commune", ("bau-bang", "district"), dashboard={"servedBy": "Own"}),
     ]
     for manifest in manifests:
         kubectl(kube, "apply", "-n", ns, "-f", "-", stdin=json.dumps(manifest))
