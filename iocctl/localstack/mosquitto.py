@@ -2,7 +2,9 @@
 
 `start` writes a CA and a server certificate, its configuration (a TLS listener for devices and the
 bridge, a plaintext one for the admin tools), launches it, and creates the bridge's role and client;
-`is_ready` logs in.
+`is_ready` logs in. Durable by default: every change a QoS 1 acknowledgement stands for (a message queued
+for an offline session, a session, a subscription) is saved, fsynced, in the broker loop's same turn, so a
+SIGKILL loses no message it acknowledged to a device (docs/durability.md: what it costs, what it does not cover).
 """
 
 from __future__ import annotations
@@ -24,7 +26,15 @@ from iocctl.localstack.install import Installer
 from iocctl.localstack.node import HOST_SERVICES, NODE_IP, node_ip_here
 from iocctl.localstack.process import free_port, wait_until
 
-__all__ = ["BRIDGE_USER", "is_ready", "mqtt_login_ok", "start", "write_tls_files"]
+__all__ = [
+    "BRIDGE_USER",
+    "DURABLE_PERSISTENCE",
+    "PERIODIC_PERSISTENCE",
+    "is_ready",
+    "mqtt_login_ok",
+    "start",
+    "write_tls_files",
+]
 
 BRIDGE_USER: Final = "ioc-bridge"
 
@@ -85,7 +95,17 @@ def mqtt_login_ok(
     return bool(result and result[0])
 
 
-def start(root: Path, installer: Installer) -> ServiceInfo:
+# Mosquitto 2.0 saves its whole state (retained messages, sessions, queued messages) only every `autosave_interval`
+# seconds, or with `autosave_on_changes` after that many changes, at the end of the loop turn that made them and
+# with an fsync (src/loop.c, persist_write.c). A change is a message queued for a session (not one in flight to an
+# online subscriber, which holds it), a session or a subscription: with 1, none waits for the next turn.
+DURABLE_PERSISTENCE: Final = ("autosave_on_changes true", "autosave_interval 1")
+PERIODIC_PERSISTENCE: Final = ("autosave_on_changes false", "autosave_interval 60")
+"""The earlier setting, kept to measure what durability costs (bench/bench_durability.py): a minute lost on a crash."""
+
+
+def start(root: Path, installer: Installer, *, durable: bool = True) -> ServiceInfo:
+    """Start the broker under `root`; `durable` False saves every 60 s instead (for measuring the cost only)."""
     broker, ctrl, plugin = installer.mosquitto()
     home = root / "mosquitto"
     (home / "data").mkdir(parents=True, exist_ok=True)
@@ -125,8 +145,8 @@ def start(root: Path, installer: Installer) -> ServiceInfo:
                 f"plugin_opt_config_file {dynsec_file}",
                 "persistence true",
                 f"persistence_location {home / 'data'}/",
-                # Saved every minute and on shutdown; the default half hour loses too much on a crash.
-                "autosave_interval 60",
+                # Also saved on shutdown; see DURABLE_PERSISTENCE.
+                *(DURABLE_PERSISTENCE if durable else PERIODIC_PERSISTENCE),
                 # QoS 1 queues for a slow subscriber (the bridge): the default 1000 silently drops beyond it.
                 "max_queued_messages 1000000",
                 "max_inflight_messages 0",

@@ -6,12 +6,19 @@ publishes `SensorReading`s and `CameraEvent`s with QoS 1 on the topic the platfo
 device's messages, keeps a bounded queue while the broker is unreachable, reconnects with backoff, and
 reports problems as typed exceptions. `Device` handles build the events so a vendor only supplies values.
 
+The queue is in memory unless `disk_queue` names a file (`outbox.DiskOutbox`): then every accepted event is on
+disk before `publish` returns and stays there until the broker acknowledges it, with each device's next
+sequence number, so a gateway restarted while the broker is away sends all it accepted and numbers on.
+
     login = MqttEndpoint(host=..., port=8883, username="vendor.acme", password=..., tls_ca_file="ca.crt")
     client = VendorClient(login, vendor="acme")
     client.connect()
     station = client.device("aq-01", unit="25957", kind=SensorKind.AIR)
     station.reading({"pm25": 35.2, "pm10": 60.1})
     client.flush()
+
+    # A gateway that must not lose what it accepted across its own restarts:
+    client = VendorClient(login, vendor="acme", disk_queue=Path("/var/lib/gateway/outbox.sqlite3"))
 """
 
 from __future__ import annotations
@@ -21,8 +28,9 @@ import datetime as dt
 import threading
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from types import TracebackType
-from typing import Final
+from typing import Final, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -31,6 +39,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from ioc import codecs, topics
 from ioc.events import CameraEvent, CameraEventType, SensorKind, SensorReading
 from ioc.settings import MqttEndpoint
+from sensors.sdk.outbox import DiskOutbox
 
 __all__ = [
     "ConnectRefused",
@@ -75,6 +84,7 @@ class _Pending:
     topic: str
     done: threading.Event = dataclasses.field(default_factory=threading.Event)
     reason: int = 0
+    number: int = 0  # its number in the disk queue (0: none)
 
 
 class VendorClient:
@@ -89,7 +99,15 @@ class VendorClient:
         max_queued: int = 10_000,
         max_inflight: int = 1000,
         reconnect_max_s: int = 60,
+        disk_queue: Path | None = None,
+        disk_sync: Literal["full", "normal"] = "full",
     ) -> None:
+        """`max_queued`: messages accepted and not yet acknowledged before `publish` raises OfflineQueueFull.
+
+        `disk_queue`: keep them in this SQLite file instead of memory (created when missing; one client at a time),
+        so they survive the gateway's restart; `disk_sync` "full" also survives a power cut (an fsync per event),
+        "normal" only the process's death. None: in memory, lost with the process.
+        """
         topics.mqtt_vendor_pattern(vendor)  # validates the vendor id
         self.vendor = vendor
         self._endpoint = endpoint
@@ -103,8 +121,9 @@ class VendorClient:
             self._client.username_pw_set(endpoint.username, password)
         if endpoint.tls_ca_file is not None:
             self._client.tls_set(ca_certs=str(endpoint.tls_ca_file))
-        # Bounded: beyond this many unacknowledged messages, publish() raises OfflineQueueFull.
-        self._client.max_queued_messages_set(max_queued)
+        # Bounded: beyond this many unacknowledged messages, publish() raises OfflineQueueFull. With a disk queue,
+        # the disk holds them and paho only the `max_inflight` being sent (`_feed`).
+        self._client.max_queued_messages_set(0 if disk_queue is not None else max_queued)
         # Enough unacknowledged QoS 1 messages in flight that a busy gateway is never window-bound.
         self._client.max_inflight_messages_set(max_inflight)
         self._client.reconnect_delay_set(min_delay=1, max_delay=reconnect_max_s)
@@ -118,6 +137,15 @@ class VendorClient:
         self._max_queued = max_queued
         self._refused: list[tuple[str, int]] = []
         self._started = False
+        # The disk queue: what is stored, what paho has of it (by number), the last number handed to paho.
+        self._outbox = DiskOutbox(disk_queue, sync=disk_sync) if disk_queue is not None else None
+        self._window = max_inflight
+        self._stored = self._outbox.waiting() if self._outbox is not None else 0
+        self._newest = self._outbox.newest() if self._outbox is not None else 0
+        self._handed = 0
+        self._acked: list[int] = []
+        self._disk_changed = threading.Condition(self._lock)
+        self._feeder: threading.Thread | None = None
 
     # paho callbacks (network thread)
     def _on_connect(self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
@@ -140,6 +168,9 @@ class VendorClient:
         pending.reason = reason
         if reason >= 128:
             self._refused.append((pending.topic, reason))
+        if pending.number:  # acknowledged or refused for good: off the disk (the feeder deletes it)
+            self._acked.append(pending.number)
+            self._disk_changed.notify_all()
         pending.done.set()
 
     def connect(self, timeout: float = 10.0) -> None:
@@ -148,8 +179,7 @@ class VendorClient:
             self._client.connect(self._endpoint.host, self._endpoint.port, keepalive=self._endpoint.keepalive_s)
         except OSError as exc:
             raise ConnectRefused(f"cannot reach {self._endpoint.host}:{self._endpoint.port}: {exc}") from None
-        self._client.loop_start()
-        self._started = True
+        self._run()
         if not self._connected.wait(timeout):
             reason = self._connect_result
             self.close(flush_timeout=0)
@@ -157,13 +187,30 @@ class VendorClient:
                 raise ConnectRefused(f"the broker refused vendor {self.vendor!r}: {reason}")
             raise ConnectRefused(f"no answer from {self._endpoint.host}:{self._endpoint.port} within {timeout} s")
 
+    def start(self) -> None:
+        """Connect in the background and return at once, for a gateway that starts while the broker is away.
+
+        Events are queued (on disk with `disk_queue`) and sent once the broker answers; paho keeps retrying with
+        backoff. A refused login shows only as `connected` staying False: use `connect` to be told why.
+        """
+        self._client.connect_async(self._endpoint.host, self._endpoint.port, keepalive=self._endpoint.keepalive_s)
+        self._run()
+
+    def _run(self) -> None:
+        self._client.loop_start()
+        self._started = True
+        if self._outbox is not None and self._feeder is None:
+            self._feeder = threading.Thread(target=self._feed_loop, name="sdk-disk-queue", daemon=True)
+            self._feeder.start()
+
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
 
     def publish(self, event: SensorReading | CameraEvent) -> int:
-        """Queue `event` for delivery with QoS 1 on its topic; returns the MQTT message id."""
-        return self._publish(self._topic(event), codecs.encode(event))
+        """Queue `event` for delivery with QoS 1 on its topic; returns the MQTT message id (with a disk queue:
+        the event's number in it)."""
+        return self._publish(self._topic(event), codecs.encode(event), (event.vendor, event.device, event.seq + 1))
 
     def publish_batch(self, batch: Sequence[SensorReading | CameraEvent]) -> int:
         """Queue several events of ONE device as one message (a JSON array); returns the message id.
@@ -179,7 +226,7 @@ class VendorClient:
         payload = codecs.encode_json(list(batch))
         if len(payload) > codecs.MAX_PAYLOAD_BYTES:
             raise InvalidEvent(f"batch is {len(payload)} bytes; the limit is {codecs.MAX_PAYLOAD_BYTES}")
-        return self._publish(topic, payload)
+        return self._publish(topic, payload, (batch[0].vendor, batch[0].device, max(e.seq for e in batch) + 1))
 
     def _topic(self, event: SensorReading | CameraEvent) -> str:
         if event.vendor != self.vendor:
@@ -187,7 +234,22 @@ class VendorClient:
         kind = topics.CAMERA_KIND if isinstance(event, CameraEvent) else event.kind.value
         return topics.mqtt_topic(event.unit, kind, event.vendor, event.device)
 
-    def _publish(self, topic: str, payload: bytes) -> int:
+    def _publish(self, topic: str, payload: bytes, device: tuple[str, str, int]) -> int:
+        if self._outbox is not None:
+            with self._lock:
+                if self._stored >= self._max_queued:
+                    raise OfflineQueueFull(f"disk queue full ({self._max_queued} messages) at {self._outbox.path}")
+                self._stored += 1
+            try:
+                number = self._outbox.add(topic, payload, device=device)
+            except BaseException:
+                with self._lock:
+                    self._stored -= 1
+                raise
+            with self._lock:
+                self._newest = max(self._newest, number)
+                self._disk_changed.notify_all()
+            return number
         info = self._client.publish(topic, payload, qos=1)
         if info.rc == MQTTErrorCode.MQTT_ERR_QUEUE_SIZE:
             raise OfflineQueueFull(f"offline queue full ({self._max_queued} messages)")
@@ -203,13 +265,53 @@ class VendorClient:
                 self._settle(pending, early)
         return info.mid
 
+    def _feed_loop(self) -> None:
+        """With a disk queue: hand stored messages to paho, oldest first, `max_inflight` at a time, and delete the
+        acknowledged ones (in batches: one transaction per wake-up, not one per acknowledgement)."""
+        outbox = self._outbox
+        assert outbox is not None
+        while True:
+            with self._lock:
+                room = self._window - len(self._pending)
+                while not self._acked and (room <= 0 or self._handed >= self._newest) and self._started:
+                    self._disk_changed.wait(0.5)
+                    room = self._window - len(self._pending)
+                if not self._started:
+                    return
+                acked, self._acked = self._acked, []
+            if acked:
+                outbox.remove(acked)
+                with self._lock:
+                    self._stored -= len(acked)
+                    self._disk_changed.notify_all()
+            if room > 0:
+                for number, topic, payload in outbox.after(self._handed, room):
+                    self._hand(number, topic, payload)
+
+    def _hand(self, number: int, topic: str, payload: bytes) -> None:
+        info = self._client.publish(topic, payload, qos=1)  # offline: paho keeps it and sends it on reconnection
+        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            raise SdkError(f"publish failed: {mqtt.error_string(info.rc)}")
+        pending = _Pending(topic, number=number)
+        with self._lock:
+            self._handed = number
+            early = self._early.pop(info.mid, None)
+            if early is None:
+                self._pending[info.mid] = pending
+            else:
+                self._settle(pending, early)
+
     @property
     def unacknowledged(self) -> int:
         with self._lock:
-            return len(self._pending)
+            return self._stored if self._outbox is not None else len(self._pending)
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until every queued message is acknowledged; raise PublishRefused for any the broker refused."""
+        if self._outbox is not None:
+            with self._lock:
+                if not self._disk_changed.wait_for(lambda: self._stored == 0, timeout):
+                    raise SdkError(f"{self._stored} message(s) not acknowledged within {timeout} s")
         with self._lock:
             waiting = list(self._pending.values())
         deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=timeout)
@@ -235,7 +337,14 @@ class VendorClient:
         self._client.disconnect()
         if self._started:
             self._client.loop_stop()
-            self._started = False
+            with self._lock:
+                self._started = False
+                self._disk_changed.notify_all()
+        if self._feeder is not None:
+            self._feeder.join(10)
+            self._feeder = None
+        if self._outbox is not None:
+            self._outbox.close()
 
     def __enter__(self) -> VendorClient:
         if not self._started:
@@ -245,8 +354,14 @@ class VendorClient:
     def __exit__(self, *_exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         self.close()
 
-    def device(self, device_id: str, unit: str, kind: SensorKind | str, *, start_seq: int = 0) -> Device:
-        """A handle that builds and publishes this device's events with consecutive sequence numbers."""
+    def device(self, device_id: str, unit: str, kind: SensorKind | str, *, start_seq: int | None = None) -> Device:
+        """A handle that builds and publishes this device's events with consecutive sequence numbers.
+
+        Numbering starts at `start_seq`; unset, where the disk queue says the device stopped, else 0.
+        """
+        if start_seq is None:
+            known = self._outbox.next_seq(self.vendor, device_id) if self._outbox is not None else None
+            start_seq = known or 0
         return Device(self, device_id, unit, kind, start_seq)
 
 
