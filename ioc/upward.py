@@ -74,6 +74,9 @@ class IndicatorFigure(_Part, frozen=True):
     denominator: Count
     collected: bool
     no_data: bool
+    measured: Annotated[
+        bool, msgspec.Meta(description="Its points count in the score and its maximum in coverage.")
+    ] = True
     lost_count: Count = 0
     lost_dossiers: Annotated[list[str], msgspec.Meta(max_length=LOST_SAMPLE)] = []
 
@@ -92,11 +95,17 @@ class Score766(_Part, frozen=True):
     """The site's Decision 766 scorecard for the period (its whole subtree)."""
 
     scheme: str
-    points: float
+    points: Annotated[
+        float, msgspec.Meta(description="Out of max_points, re-based on the `coverage` points measured; 0 when none.")
+    ]
     max_points: float
     dossiers: Annotated[Count, msgspec.Meta(description="Dossiers received in the period, withdrawn included.")]
     groups: list[GroupFigure]
     indicators: list[IndicatorFigure]
+    policy: Annotated[str, msgspec.Meta(description="The no-data policy's id (docs/decision-766.md).")] = ""
+    coverage: Annotated[
+        float | None, msgspec.Meta(description="Points measured (of 100); None in reports made before the policy.")
+    ] = None
 
 
 class IncidentStats(_Part, frozen=True):
@@ -128,10 +137,11 @@ class ChildFigure(_Part, frozen=True):
 
     unit: UnitCode
     name: Label
-    points: float
+    points: Annotated[float, msgspec.Meta(description="Re-based on the child's `coverage`; 0 when nothing measured.")]
     dossiers: Count
     incidents_opened: Count
     citizen_reports: Count
+    coverage: Annotated[float | None, msgspec.Meta(description="Points measured (of 100).")] = None
 
 
 class UpwardReport(

@@ -1,4 +1,8 @@
-"""Decision 766 scorecards from dossier snapshots: pure scoring, no Kafka, ClickHouse or Faust."""
+"""Decision 766 scorecards from dossier snapshots: pure scoring, no Kafka, ClickHouse or Faust.
+
+What an indicator without data is worth is the versioned `NoDataPolicy` below (docs/decision-766.md): the
+score is re-based on the points actually measured and always travels with its coverage.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +19,10 @@ from ioc.decision766 import Indicator, Measure, Population, Scheme, display_poin
 from ioc.events import DossierChannel, DossierStatus, ServiceRecord
 
 __all__ = [
+    "MEASURED_ONLY",
     "GroupScore",
     "IndicatorScore",
+    "NoDataPolicy",
     "ScoreRow",
     "Scorecard",
     "is_overdue",
@@ -25,6 +31,26 @@ __all__ = [
 ]
 
 _FINISHED: Final = frozenset({DossierStatus.PROCESSED, DossierStatus.RETURNED})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class NoDataPolicy:
+    """How indicators without data are scored; its `id` is stored with every score row beside the scheme's.
+
+    An indicator is *measured* when its points count, in the score and in its coverage. Under every policy an
+    indicator the platform does not collect is not measured and earns nothing: not knowing is not "none
+    happened" (5.2/5.3's "no PAKN ⇒ 6" needs a PAKN count of zero, which the platform never sees).
+    `method_fallbacks`: a collected indicator with an empty denominator is scored the way the method itself
+    defines it, where the scheme cites one (`default_rate` on the indicator); without such a rule it is not
+    measured. The scheme's own `defaults` (full points for what cannot be seen) are not used.
+    """
+
+    id: str
+    method_fallbacks: bool
+
+
+MEASURED_ONLY: Final = NoDataPolicy(id="766-nodata.measured-only.v1", method_fallbacks=True)
+"""The platform's policy: points only for what was measured, the score re-based on those points."""
 
 
 def _newer(candidate: ServiceRecord, kept: ServiceRecord) -> bool:
@@ -73,8 +99,10 @@ class IndicatorScore:
 
     `lost_dossiers` lists, sorted, the counted dossiers that failed the measure, and only when the
     indicator scored below its maximum (below a threshold's full-points rate every failure costs; above
-    it none does). `no_data` means the rate is the scheme's fallback, not a count: the platform does not
-    collect the indicator (`collected` false) or no dossier fell in its denominator.
+    it none does). `no_data` means nothing was counted: the platform does not collect the indicator
+    (`collected` false) or no dossier fell in its denominator. `measured` means its points count in the
+    score and its maximum in the coverage; an indicator not measured has 0 points and rate 0
+    (`NoDataPolicy`).
     """
 
     code: str
@@ -87,6 +115,7 @@ class IndicatorScore:
     population: Population | None
     collected: bool
     no_data: bool
+    measured: bool
     lost_dossiers: tuple[str, ...]
 
     @property
@@ -103,6 +132,11 @@ class GroupScore:
     @property
     def points(self) -> Fraction:
         return sum((i.points for i in self.indicators), Fraction(0))
+
+    @property
+    def coverage(self) -> Fraction:
+        """The group's points that were measured (of `max_points`)."""
+        return sum((i.max_points for i in self.indicators if i.measured), Fraction(0))
 
     @property
     def points_display(self) -> Decimal:
@@ -126,6 +160,8 @@ class ScoreRow(TypedDict):
     denominator: int
     collected: bool
     no_data: bool
+    measured: bool
+    policy: str
     lost_dossiers: list[str]
 
 
@@ -141,9 +177,11 @@ class Scorecard:
     as_of: dt.datetime
     dossiers: int  # received in the period, withdrawn included
     groups: tuple[GroupScore, ...]
+    policy_id: str = MEASURED_ONLY.id
 
     @property
     def total(self) -> Fraction:
+        """Points earned by the measured indicators, out of `coverage` (not out of 100: see `score`)."""
         return sum((g.points for g in self.groups), Fraction(0))
 
     @property
@@ -151,8 +189,29 @@ class Scorecard:
         return sum((g.max_points for g in self.groups), Fraction(0))
 
     @property
+    def coverage(self) -> Fraction:
+        """The points measured: the sum of the measured indicators' maxima (54 of 100 when every indicator the
+        platform collects had data)."""
+        return sum((g.coverage for g in self.groups), Fraction(0))
+
+    @property
+    def score(self) -> Fraction | None:
+        """The score out of 100, re-based on the points measured; None when nothing was measured."""
+        if self.coverage == 0:
+            return None
+        return self.total * self.max_points / self.coverage
+
+    @property
     def total_display(self) -> Decimal:
         return display_points(self.total)
+
+    @property
+    def score_display(self) -> Decimal | None:
+        return None if self.score is None else display_points(self.score)
+
+    @property
+    def coverage_display(self) -> Decimal:
+        return display_points(self.coverage)
 
     @property
     def indicators(self) -> tuple[IndicatorScore, ...]:
@@ -196,6 +255,8 @@ class Scorecard:
                 denominator=i.denominator,
                 collected=i.collected,
                 no_data=i.no_data,
+                measured=i.measured,
+                policy=self.policy_id,
                 lost_dossiers=list(i.lost_dossiers),
             )
             for i in self.indicators
@@ -247,21 +308,24 @@ def _count(measure: Measure, populations: dict[Population, list[ServiceRecord]],
             return _satisfaction(active, as_of)
 
 
-def _score_indicator(indicator: Indicator, group: str, scheme: Scheme, count: _Count | None) -> IndicatorScore:
+def _score_indicator(indicator: Indicator, group: str, policy: NoDataPolicy, count: _Count | None) -> IndicatorScore:
     max_points = Fraction(indicator.max_points)
     if count is None or count.denominator == 0:
-        rate = scheme.fallback_rate(indicator)
+        # Nothing counted: scored only where the method itself says what no data is worth.
+        rule = indicator.default_rate if policy.method_fallbacks and count is not None else None
+        rate = Fraction(0) if rule is None else Fraction(rule)
         return IndicatorScore(
             code=indicator.code,
             group=group,
             max_points=max_points,
-            points=indicator.points_for(rate),
+            points=Fraction(0) if rule is None else indicator.points_for(rate),
             numerator=0,
             denominator=0,
             rate=rate,
             population=indicator.population,
             collected=indicator.collected,
             no_data=True,
+            measured=rule is not None,
             lost_dossiers=(),
         )
     rate = Fraction(count.numerator, count.denominator)
@@ -277,6 +341,7 @@ def _score_indicator(indicator: Indicator, group: str, scheme: Scheme, count: _C
         population=indicator.population,
         collected=True,
         no_data=False,
+        measured=True,
         lost_dossiers=count.failing if points < max_points else (),
     )
 
@@ -300,6 +365,7 @@ def score(
     period_end: dt.datetime,
     as_of: dt.datetime,
     unit: str | None = None,
+    policy: NoDataPolicy = MEASURED_ONLY,
 ) -> Scorecard:
     """Score the dossiers of `unit_codes` (a unit's whole subtree, for a district or province) for a period.
 
@@ -308,9 +374,9 @@ def score(
     the scorecard (the subtree's root); it may be left out when `unit_codes` holds a single code.
 
     The Faust agent feeds `ServiceRecord`s in; the sink writes `Scorecard.to_rows()` out. Weights, thresholds and labels
-    come from the versioned scheme (ioc.decision766); this module decides which dossiers count for each measure and
-    which of them cost points. Points stay exact (`Fraction`) until `to_rows` or a `*_display` property rounds them to
-    two decimals.
+    come from the versioned scheme (ioc.decision766), what missing data is worth from the versioned `policy`; this
+    module decides which dossiers count for each measure and which of them cost points. Points stay exact
+    (`Fraction`) until `to_rows` or a `*_display` property rounds them to two decimals.
 
     Which dossiers each measure counts over (ioc.decision766.MEASURE_POPULATION), for a period [period_start,
     period_end) of the selected units, as seen at `as_of`:
@@ -346,7 +412,7 @@ def score(
             code=group.code,
             max_points=Fraction(group.max_points),
             indicators=tuple(
-                _score_indicator(ind, group.code, scheme, None if ind.measure is None else counts[ind.measure])
+                _score_indicator(ind, group.code, policy, None if ind.measure is None else counts[ind.measure])
                 for ind in group.indicators
             ),
         )
@@ -361,4 +427,5 @@ def score(
         as_of=as_of,
         dossiers=len(received),
         groups=groups,
+        policy_id=policy.id,
     )

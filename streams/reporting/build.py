@@ -97,18 +97,26 @@ def _score_figures(card: Scorecard, scheme: Scheme) -> upward.Score766:
                 denominator=indicator.denominator,
                 collected=indicator.collected,
                 no_data=indicator.no_data,
+                measured=indicator.measured,
                 lost_count=len(indicator.lost_dossiers),
                 lost_dossiers=list(indicator.lost_dossiers[: upward.LOST_SAMPLE]),
             )
         )
     return upward.Score766(
         scheme=card.scheme_id,
-        points=float(card.total_display),
+        points=_rebased(card),
         max_points=float(display_points(card.max_points)),
         dossiers=card.dossiers,
         groups=groups,
         indicators=indicators,
+        policy=card.policy_id,
+        coverage=float(card.coverage_display),
     )
+
+
+def _rebased(card: Scorecard) -> float:
+    """The score out of 100 on the points measured; 0 with coverage 0 (the report's `coverage` says which)."""
+    return 0.0 if card.score_display is None else float(card.score_display)
 
 
 def _counts(values: Sequence[str]) -> dict[str, int]:
@@ -180,7 +188,8 @@ def build_report(
             upward.ChildFigure(
                 unit=child.code,
                 name=child.full_name,
-                points=float(child_card.total_display),
+                points=_rebased(child_card),
+                coverage=float(child_card.coverage_display),
                 dossiers=child_card.dossiers,
                 incidents_opened=sum(str(i["unit"]) in codes for i in inputs.incidents),
                 citizen_reports=sum(str(r["unit"]) in codes for r in inputs.reports),

@@ -12,9 +12,9 @@ import msgspec
 
 from ioc import codecs
 from ioc.reference import ReferenceModel, default_reference_model
-from ioc.upward import UpwardReport
+from ioc.upward import Score766, UpwardReport
 
-__all__ = ["FORMATS", "Fact", "Format", "export", "facts"]
+__all__ = ["FORMATS", "Fact", "Format", "export", "facts", "score_text"]
 
 Format = Literal["csv", "xlsx", "json"]
 FORMATS: Final[tuple[Format, ...]] = ("csv", "xlsx", "json")
@@ -89,11 +89,15 @@ def facts(report: UpwardReport, model: ReferenceModel | None = None) -> list[Fac
             "total",
             "Tổng điểm QĐ 766",
             "Decision 766 total",
-            score.points,
+            None if score.coverage == 0 else score.points,  # nothing measured: no score, not 0
             score.max_points,
             score.dossiers,
         )
     ]
+    if score.coverage is not None:
+        found.append(
+            Fact("score766", "coverage", "Số điểm đo được", "Points measured", score.coverage, score.max_points)
+        )
     found += [Fact("score766_group", g.code, g.label_vi, g.label_en, g.points, g.max_points) for g in score.groups]
     found += [
         Fact(
@@ -124,11 +128,29 @@ def facts(report: UpwardReport, model: ReferenceModel | None = None) -> list[Fac
     found += _by("citizen_reports_by_source", reports.by_source, {})
     for child in report.children:
         found += [
-            Fact("child_score766", child.unit, child.name, child.name, child.points, score.max_points, child.dossiers),
+            Fact(
+                "child_score766",
+                child.unit,
+                child.name,
+                child.name,
+                None if child.coverage == 0 else child.points,
+                score.max_points,
+                child.dossiers,
+            ),
             Fact("child_incidents_opened", child.unit, child.name, child.name, child.incidents_opened),
             Fact("child_citizen_reports", child.unit, child.name, child.name, child.citizen_reports),
         ]
     return found
+
+
+def score_text(score: Score766) -> str:
+    """ "82.4 / 100 trên 54 điểm đo được / on 54 points measured", or that nothing was measured."""
+    if score.coverage is None:  # a report made before the no-data policy
+        return f"{score.points} / {score.max_points}"
+    if score.coverage == 0:
+        return "Chưa có dữ liệu / No data"
+    measured = f"{score.coverage:g}"
+    return f"{score.points} / {score.max_points:g} trên {measured} điểm đo được / on {measured} points measured"
 
 
 def _rows(report: UpwardReport, found: Iterable[Fact]) -> list[list[object]]:
@@ -175,7 +197,7 @@ def _xlsx(report: UpwardReport, model: ReferenceModel | None) -> bytes:
         ("Kỳ / Period", f"{report.period_label} ({report.period_start} → {report.period_end})"),
         ("Lập lúc / Generated at (UTC)", report.generated_at.isoformat()),
         ("Phiên bản số liệu / Revision", report.revision),
-        ("Tổng điểm QĐ 766 / Decision 766 total", f"{report.score.points} / {report.score.max_points}"),
+        ("Tổng điểm QĐ 766 / Decision 766 total", score_text(report.score)),
         ("Hồ sơ tiếp nhận / Dossiers received", report.score.dossiers),
         ("Sự cố phát sinh / Incidents opened", report.incidents.opened),
         ("Phản ánh tiếp nhận / Citizen reports", report.citizen_reports.received),

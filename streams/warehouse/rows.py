@@ -416,6 +416,8 @@ def indicator_rows(
                 "denominator": int(row["denominator"]),
                 "rate": float(row["rate"]),
                 "no_data": int(row["no_data"]),
+                "measured": int(row["measured"]),
+                "policy": str(row["policy"]),
                 "lost_dossiers": list(row["lost_dossiers"]),
                 "computed_at": computed,
             }

@@ -130,6 +130,10 @@ def test_every_unit_of_the_tree_gets_a_card_by_default() -> None:
     # A ward without dossiers has no data, not zero points.
     quiet = by(rows, "25960", "2.1")
     assert (quiet["denominator"], quiet["no_data"]) == (0, 1)
+    # ... and earns nothing for it: no row of that ward counts in a score.
+    assert {(r["points"], r["measured"], r["policy"]) for r in rows if r["unit"] == "25960"} == {
+        (0.0, 0, "766-nodata.measured-only.v1")
+    }
 
 
 def test_a_card_for_a_period_not_yet_begun_is_computed_as_of_its_start() -> None:

@@ -1,4 +1,4 @@
-"""Decision 766 scoring: a hand-computed month, replays, the perfect unit, supplement days, subtrees, bounds."""
+"""Decision 766 scoring: hand-computed months (all data, some missing, none), replays, subtrees, bounds."""
 
 from __future__ import annotations
 
@@ -168,30 +168,98 @@ EXPECTED: dict[str, tuple[Fraction, int, int, tuple[str, ...]]] = {
 }
 
 
+NOT_COLLECTED = ("1.1", "1.2", "1.3", "3.1", "3.2", "3.5", "4.3", "4.4", "4.5a", "4.5b", "4.x", "5.2", "5.3")
+"""46 points the platform never sees (DOMAIN.md §2: catalogue, CSDLQG, PAKN, population data, chứng thực)."""
+
+
 def test_a_hand_computed_month() -> None:
+    # Case "all data": every indicator the platform collects had dossiers in its denominator.
     card = _june(_june_records())
-    assert card.dossiers == 10
+    assert card.dossiers == 10 and card.policy_id == scoring766.MEASURED_ONLY.id
     for code, (points, numerator, denominator, lost) in EXPECTED.items():
         got = card.indicator(code)
         assert (got.points, got.numerator, got.denominator, got.lost_dossiers) == (points, numerator, denominator, lost)
-        assert got.collected and not got.no_data
-    # Not collected: full points, flagged, nothing to blame on a dossier.
-    for code in ("1.1", "1.2", "1.3", "3.1", "3.2", "3.5", "4.3", "4.4", "4.5a", "4.5b", "4.x", "5.2", "5.3"):
+        assert got.collected and not got.no_data and got.measured
+    # Not collected: no data, not measured, no points (they used to earn their maxima: 46 free points).
+    for code in NOT_COLLECTED:
         got = card.indicator(code)
-        assert got.points == got.max_points and not got.collected and got.no_data and got.lost_dossiers == ()
+        assert (got.points, got.rate, got.collected, got.no_data, got.measured) == (0, 0, False, True, False)
+        assert got.lost_dossiers == ()
     assert card.indicator("2.2").points == card.indicator("2.2").max_points == 0
     groups = {g.code: g.points for g in card.groups}
     assert groups == {
-        "1": Fraction(84, 5),
+        "1": Fraction(24, 5),
         "2": Fraction(40, 3),
-        "3": Fraction(16),
-        "4": Fraction(30, 7) + Fraction(31, 2),
-        "5": 12 + Fraction(80, 27),
+        "3": Fraction(12, 5) + Fraction(3, 5) + 3,
+        "4": Fraction(30, 7) + Fraction(7, 2),
+        "5": Fraction(80, 27),
     }
-    assert card.total == Fraction(152867, 1890)  # exact, not a sum of rounded parts
-    assert str(card.total_display) == "80.88"
-    assert [str(g.points_display) for g in card.groups] == ["16.80", "13.33", "16.00", "19.79", "14.96"]
+    assert {g.code: g.coverage for g in card.groups} == {"1": 6, "2": 20, "3": 12, "4": 10, "5": 6}
+    # 24/5 + 40/3 + 12/5 + 3/5 + 3 + 30/7 + 7/2 + 80/27 = 65927/1890 earned on 6+20+3+3+6+6+4+6 = 54 measured.
+    assert card.total == Fraction(65927, 1890)
+    assert card.coverage == 54
+    assert card.score == Fraction(65927, 1890) * 100 / 54 == Fraction(3296350, 51030)
+    assert (str(card.total_display), str(card.score_display), str(card.coverage_display)) == ("34.88", "64.60", "54.00")
     assert card.max_points == 100
+
+
+def test_some_indicators_without_data_leave_the_score_rebased_on_the_rest() -> None:
+    # Case "some missing": two dossiers in progress, due in July; none needs a fee (3.6 has no denominator),
+    # none has finished (4.1 has none). S1 online, fully online, digitised; S2 at the desk, paper, never synced.
+    due = at(3, 17, month=7)
+    records = [
+        *dossier("S1", due=due, status=IN_PROGRESS, fully_online=True, digitised=True),
+        *dossier("S2", channel=DESK, due=due, status=IN_PROGRESS, synced_to_national_portal=False),
+    ]
+    card = _june(records)
+    expected = {
+        "1.4": Fraction(3),  # 6 × 1/2
+        "2.1": Fraction(20),  # 2 of 2 on time
+        "3.3": Fraction(3),  # 1/2 online ≥ 50%: full
+        "3.4": Fraction(3, 2),  # 3 × 1/2
+        "4.2": Fraction(5, 2),  # 4 × 0.5 / 0.8
+        "5.4": Fraction(6),  # nothing overdue or disliked
+    }
+    assert {code: card.indicator(code).points for code in expected} == expected
+    for code in ("3.6", "4.1"):
+        got = card.indicator(code)
+        assert got.collected and got.no_data and not got.measured and got.points == 0
+    assert card.total == 36
+    assert card.coverage == 54 - 6 - 6 == 42
+    assert card.score == Fraction(600, 7)  # 36 / 42 × 100
+    assert str(card.score_display) == "85.71"
+
+
+def test_a_unit_with_no_data_has_no_score() -> None:
+    # Case "none": no dossier at all. It used to score 100 (every fallback at full marks) and rank first.
+    card = _june([])
+    assert card.dossiers == 0
+    assert all(i.no_data and not i.measured and i.points == 0 for i in card.indicators)
+    assert (card.total, card.coverage, card.score, card.score_display) == (0, 0, None, None)
+    # The scheme's `defaults` are not this policy's: full or zero, the unit still has no score.
+    data = SCHEME.model_dump(mode="json")
+    data["id"] = "766-2022.strict"
+    data["defaults"] = {"not_collected_rate": 0, "empty_rate": 0}
+    assert _june([], decision766.parse_scheme(data)).score is None
+
+
+def test_the_method_own_rule_for_no_data_is_followed_where_the_scheme_cites_one() -> None:
+    # A collected indicator whose scheme cites what no data is worth (as DOMAIN.md does for PAKN, "no PAKN ⇒ 6")
+    # is scored by that rule and measured; without the rule (policy off) it is left out.
+    data = SCHEME.model_dump(mode="json")
+    data["id"] = "766-2022.rule"
+    satisfaction = next(i for g in data["groups"] for i in g["indicators"] if i["code"] == "5.4")
+    satisfaction["default_rate"] = "1"
+    scheme = decision766.parse_scheme(data)
+    card = _june([], scheme)
+    got = card.indicator("5.4")
+    assert (got.no_data, got.measured, got.points) == (True, True, 6)
+    assert (card.total, card.coverage, card.score) == (6, 6, 100)
+    off = scoring766.NoDataPolicy(id="test.no-fallbacks", method_fallbacks=False)
+    card = _june([], scheme, policy=off)
+    assert (card.score, card.policy_id) == (None, "test.no-fallbacks")
+    # 5.2 and 5.3 carry the rule but the platform does not collect PAKN: unknown is not "no PAKN".
+    assert not card.indicator("5.2").measured and _june([], SCHEME).indicator("5.3").points == 0
 
 
 def test_costs_by_dossier_show_why_a_ward_lost_points() -> None:
@@ -240,24 +308,10 @@ def test_a_perfect_unit_scores_100() -> None:
     }
     records = [d for i in range(5) for d in dossier(f"P{i}", **perfect)]
     card = _june(records)
-    assert card.total == 100 and str(card.total_display) == "100.00"
+    assert (card.total, card.coverage, card.score) == (54, 54, 100) and str(card.score_display) == "100.00"
     assert all(i.lost_dossiers == () for i in card.indicators)
-    assert all(not i.no_data for i in card.indicators if i.collected)
+    assert all(not i.no_data and i.measured for i in card.indicators if i.collected)
     assert card.costs_by_dossier() == {}
-
-
-def test_a_unit_with_nothing_to_count_scores_the_fallbacks() -> None:
-    card = _june([])
-    assert card.total == 100 and card.dossiers == 0
-    assert all(i.no_data and i.denominator == 0 for i in card.indicators)
-    # The fallbacks are data: a scheme that gives nothing for what it cannot see scores the same unit lower.
-    data = SCHEME.model_dump(mode="json")
-    data["id"] = "766-2022.strict"
-    data["defaults"] = {"not_collected_rate": 0, "empty_rate": 0}
-    strict = decision766.parse_scheme(data)
-    assert _june([], strict).total == 12  # only 5.2 and 5.3: "no PAKN ⇒ 6" is their own default
-    perfect = dossier("P1", fully_online=True, digitised=True, result_digital=True, status=PROCESSED, finished_at=at(9))
-    assert _june(perfect, strict).total == 48 + 12  # every collected indicator; 3.6 has no payable dossier
 
 
 @pytest.mark.parametrize(
@@ -357,8 +411,12 @@ def test_rows_for_the_warehouse() -> None:
         "denominator": 9,
         "collected": True,
         "no_data": False,
+        "measured": True,
+        "policy": "766-nodata.measured-only.v1",
         "lost_dossiers": ["D03", "D07", "D09"],
     }
+    unseen = next(r for r in rows if r["indicator"] == "5.2")
+    assert (unseen["points"], unseen["no_data"], unseen["measured"]) == (0.0, True, False)
     assert {type(v) for r in rows for v in r.values()} <= {str, float, int, bool, list, dt.datetime}
 
 
@@ -430,7 +488,8 @@ def test_points_always_stay_within_their_maxima(
     card = scoring766.score(
         records, SCHEME, unit_codes=unit_codes, period_start=JUNE_START, period_end=JUNE_END, as_of=as_of, unit="74"
     )
-    assert 0 <= card.total <= 100
+    assert 0 <= card.total <= card.coverage <= 54
+    assert card.score is None if card.coverage == 0 else 0 <= card.score <= 100
     for group in card.groups:
         assert 0 <= group.points <= group.max_points
     for indicator in card.indicators:
