@@ -238,7 +238,9 @@ class Scorecard:
         return {dossier_id: tuple(codes) for dossier_id, codes in sorted(costs.items())}
 
     def to_rows(self) -> list[ScoreRow]:
-        """One plain row per indicator; points rounded for display, so sum group totals from `total`."""
+        """One plain row per indicator. Points are the nearest float, not rounded to two decimals: a reader sums
+        them into a re-based score, and rounded parts would not add up to the score shown elsewhere (64.59 for
+        64.60); screens round what they show."""
         return [
             ScoreRow(
                 scheme=self.scheme_id,
@@ -248,7 +250,7 @@ class Scorecard:
                 as_of=self.as_of,
                 group=i.group,
                 indicator=i.code,
-                points=float(i.points_display),
+                points=float(i.points),
                 max_points=float(display_points(i.max_points)),
                 rate=float(round(i.rate, 4)),
                 numerator=i.numerator,

@@ -301,7 +301,7 @@ _PAGES: Final[tuple[Query, ...]] = (
         "indicators_766",
         "One unit's Decision 766 indicators for one period.",
         """
-        SELECT code, group_code, points, max_points, numerator, denominator, rate, no_data,
+        SELECT code, group_code, points, max_points, numerator, denominator, rate, no_data, measured, policy,
                length(lost_dossiers) AS lost
         FROM indicators_766 FINAL
         WHERE {scope} AND unit = %(unit)s AND period_kind = %(period_kind)s AND period_start = %(period)s
@@ -312,9 +312,10 @@ _PAGES: Final[tuple[Query, ...]] = (
     Query(
         "score_ranking",
         "indicators_766",
-        "Decision 766 total and per-group points of several units for one period.",
+        "Decision 766 points earned, points measured and indicators measured per unit and group for one period.",
         """
-        SELECT unit, group_code, sum(points) AS points, sum(max_points) AS max_points
+        SELECT unit, group_code, sumIf(points, measured = 1) AS points, sumIf(max_points, measured = 1) AS coverage,
+               groupArrayIf(code, measured = 1) AS measured_codes
         FROM indicators_766 FINAL
         WHERE {scope} AND unit IN %(units)s AND period_kind = %(period_kind)s AND period_start = %(period)s
         GROUP BY unit, group_code

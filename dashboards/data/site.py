@@ -8,12 +8,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, Final
 
 from dashboards.audit import AuditLog
 from dashboards.auth import Access
-from dashboards.data import privacy
+from dashboards.data import privacy, score766
 from dashboards.data.cache import TtlCache
 from dashboards.data.queries import QUERIES
 from dashboards.data.source import run_scoped, token
@@ -60,6 +60,8 @@ class Headline:
     worst_aqi: int | None
     score_766: float | None
     score_period: dt.date | None
+    score_766_coverage: float | None = None
+    """Points measured behind `score_766` (of 100), re-based on them (docs/decision-766.md)."""
 
 
 def _freeze(value: Any) -> Hashable:
@@ -170,9 +172,13 @@ class SiteData:
         stations = self.run("aqi_by_station", unit, hours=3)
         periods = self.score_periods(unit)
         score: float | None = None
+        coverage: float | None = None
         if periods:
             card = self.scorecard(unit, periods[0])
-            score = round(sum(r["points"] for r in card), 2) if card else None
+            if card:
+                measured = score766.scorecard_score(card)
+                score = None if measured.score is None else round(measured.score, 2)
+                coverage = round(measured.coverage, 2)
         return Headline(
             open_incidents=sum(r["incidents"] for r in incidents),
             overdue_incidents=sum(r["overdue"] for r in incidents),
@@ -183,7 +189,8 @@ class SiteData:
             silent_devices=sum(r["silent"] for r in devices),
             worst_aqi=max((r["aqi"] for r in stations), default=None),
             score_766=score,
-            score_period=periods[0] if periods and score is not None else None,
+            score_period=periods[0] if periods and coverage is not None else None,
+            score_766_coverage=coverage,
         )
 
     # --- environment ------------------------------------------------------------------------------------
@@ -376,10 +383,11 @@ class SiteData:
         return self.run("scorecard", unit, unit=unit, period=period, period_kind=period_kind)
 
     def score_ranking(self, unit: str, period: dt.date, *, period_kind: str = "month") -> Rows:
-        """The child units ranked by Decision 766 points for the period, best first, with per-group points.
+        """The child units by Decision 766 score for the period: those measured on the same indicators ranked
+        best first, then the others unranked (`dashboards.data.score766.ranking`), with per-group points.
 
         A 2025 unit with no children ranks the 2024 communes it absorbed; HCMC ranks its new units, each
-        scored as the mean of the communes it absorbed (766 points are not additive).
+        scored from the communes it absorbed, their points pooled (766 points are not additive).
         """
         children = self.site.children(unit)
         if self.site.edition == "2024" or not children:
@@ -389,18 +397,22 @@ class SiteData:
             if not ranked:
                 return []
             rows = self.run("score_ranking", unit, units=tuple(ranked), period=period, period_kind=period_kind)
-            return _ranking(_totals(rows), self.site.row_unit_name)
+            # A child without a single row (no scorecard at all) has no data: listed, never ranked. (A 2025 unit's
+            # scope also holds codes that never carry rows, its own among them: only those with rows are listed.)
+            found = score766.from_ranking_rows(rows)
+            empty = score766.UnitScore(0.0, 0.0, frozenset())
+            listed = ranked if self.site.edition == "2024" else sorted(found)
+            return score766.ranking({code: found.get(code, empty) for code in listed}, self.site.row_unit_name)
         holder = self.site.children_by_row_unit(unit)
         rows = self.run("score_ranking", unit, units=tuple(sorted(holder)), period=period, period_kind=period_kind)
-        communes = _totals(rows)
-        merged: dict[str, dict[str, float]] = {}
+        communes = score766.from_ranking_rows(rows)
+        scores: dict[str, score766.UnitScore] = {}
         for child in children:
             absorbed = [communes[c] for c, owners in holder.items() if child.code in owners and c in communes]
-            if absorbed:
-                keys = {k for entry in absorbed for k in entry}
-                merged[child.code] = {k: sum(e.get(k, 0.0) for e in absorbed) / len(absorbed) for k in keys}
+            pooled = score766.merged(absorbed)
+            scores[child.code] = pooled or score766.UnitScore(0.0, 0.0, frozenset())
         names = {c.code: display_name(c) for c in children}
-        return _ranking(merged, lambda code: names[code])
+        return score766.ranking(scores, lambda code: names[code])
 
     def lost_dossiers(self, unit: str, period: dt.date, *, period_kind: str = "month", limit: int = 500) -> Rows:
         """The dossiers that cost the unit points in the period, with the indicator they cost."""
@@ -458,30 +470,6 @@ class SiteData:
             {by: key, "place": names[code], "unit": code, value: combine(values)}
             for (key, code), values in sorted(grouped.items(), key=lambda kv: (kv[0][0], kv[0][1]))
         ]
-
-
-def _totals(rows: Rows) -> dict[str, dict[str, float]]:
-    """Per unit: `points` and `group_<code>` sums from score_ranking rows."""
-    totals: dict[str, dict[str, float]] = {}
-    for row in rows:
-        entry = totals.setdefault(row["unit"], {"points": 0.0})
-        group = f"group_{row['group_code']}"
-        entry[group] = entry.get(group, 0.0) + row["points"]
-        entry["points"] += row["points"]
-    return totals
-
-
-def _ranking(totals: Mapping[str, Mapping[str, float]], name_of: Callable[[str], str]) -> Rows:
-    ordered = sorted(totals.items(), key=lambda kv: (-kv[1]["points"], kv[0]))
-    return [
-        {
-            "rank": position,
-            "unit": code,
-            "place": name_of(code),
-            **{k: round(v, 2) for k, v in sorted(entry.items())},
-        }
-        for position, (code, entry) in enumerate(ordered, start=1)
-    ]
 
 
 @functools.cache

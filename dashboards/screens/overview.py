@@ -55,8 +55,15 @@ def headline() -> None:
         )
         sixth.metric(
             t("overview.score_766"),
-            "—" if figures.score_766 is None else f"{figures.score_766:.2f}",
-            delta=figures.score_period.strftime("%m/%Y") if figures.score_period else None,
+            "—" if figures.score_766 is None else f"{figures.score_766:.1f} / 100",
+            # Every 766 score states its coverage (docs/decision-766.md).
+            delta=None
+            if figures.score_period is None
+            else t(
+                "overview.score_coverage",
+                period=figures.score_period.strftime("%m/%Y"),
+                points=f"{figures.score_766_coverage or 0:g}",
+            ),
             delta_color="off",
             delta_arrow="off",
             border=True,

@@ -74,6 +74,15 @@ with services, ui.guarded(ctx):
     if periods:
         st.caption(t("public.scores_for", period=periods[0].strftime("%m/%Y")))
         ranking = ctx.data.score_ranking(ctx.unit, periods[0])
-        ui.table(ctx, ranking, [("rank", "col.rank"), ("place", "col.place"), ("points", "col.points")])
+        # Units without enough data are listed unranked, their score "no data" when nothing was measured.
+        ui.table(
+            ctx,
+            ranking,
+            [("rank", "col.rank"), ("place", "col.place"), ("score", "col.score"), ("coverage", "col.coverage")],
+            formats={
+                "rank": lambda v: t("services.unranked") if v is None else v,
+                "score": lambda v: t("services.no_data") if v is None else v,
+            },
+        )
     else:
         ui.empty(ctx, "services.no_scores")

@@ -1,4 +1,4 @@
-"""Public services: the Decision 766 scorecard (5 groups, 100 points) per unit and period, ranking, losses."""
+"""Public services: the Decision 766 scorecard (re-based on the points measured), fair ranking, losses."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboards import ui
 from dashboards.context import current
+from dashboards.data import score766
 from ioc import decision766
 
 __all__: list[str] = []
@@ -17,6 +18,13 @@ t = ctx.t
 ui.header(ctx, "services.title")
 scheme = decision766.default_scheme()
 indicators = {i.code: i for i in scheme.indicators()}
+
+
+def coverage_text(measured: score766.UnitScore) -> str:
+    """ "82.4 / 100 trên 54 điểm đo được", or "Chưa có dữ liệu" when nothing was measured."""
+    if measured.score is None:
+        return t("services.no_data")
+    return t("services.coverage", score=f"{measured.score:.1f}", points=f"{measured.coverage:g}")
 
 
 @functools.cache
@@ -38,14 +46,27 @@ with ui.guarded(ctx):
     card = ctx.data.scorecard(ctx.unit, period)
     st.subheader(t("services.scorecard", period=period.strftime("%m/%Y")))
     if card:
-        total = sum(r["points"] for r in card)
-        st.metric(t("services.total"), f"{total:.2f} / {int(scheme.max_points)}")
+        measured = score766.scorecard_score(card)
+        st.metric(t("services.total"), coverage_text(measured))
+        st.caption(t("services.policy", policy=card[0]["policy"] or t("services.policy_legacy")))
         columns = st.columns(len(scheme.groups))
         for column, group in zip(columns, scheme.groups, strict=True):
-            points = sum(r["points"] for r in card if r["group_code"] == group.code)
+            rows = [r for r in card if r["group_code"] == group.code and r["measured"]]
+            points = sum(r["points"] for r in rows)
+            of = sum(r["max_points"] for r in rows)
             with column:
-                st.metric(t.pick(group.label_vi, group.label_en), f"{points:.2f} / {group.max_points}")
-                st.progress(min(float(points) / float(group.max_points), 1.0))
+                label = t.pick(group.label_vi, group.label_en)
+                if of:
+                    st.metric(label, f"{points:.2f} / {of:g}", help=t("services.group_of", max=group.max_points))
+                    st.progress(min(float(points) / float(of), 1.0))
+                else:
+                    st.metric(label, t("services.no_data"), help=t("services.group_of", max=group.max_points))
+        for row in card:
+            # Not measured: "no data", never points; measured with nothing counted: the method's own rule.
+            if not row["measured"]:
+                row["data"] = t("services.no_data")
+            else:
+                row["data"] = t("services.method_rule") if row["no_data"] else ""
         ui.table(
             ctx,
             card,
@@ -57,24 +78,44 @@ with ui.guarded(ctx):
                 ("numerator", "col.numerator"),
                 ("denominator", "col.denominator"),
                 ("lost", "col.lost_dossiers"),
-                ("no_data", "col.no_data"),
+                ("data", "col.no_data"),
             ],
             formats={
                 "code": indicator_label,
                 "rate": lambda v: f"{v:.0%}",
                 "points": lambda v: f"{v:.2f}",
-                "no_data": lambda v: "✓" if v else "",
             },
         )
     else:
         ui.empty(ctx, "services.no_card")
 
     ranking = ctx.data.score_ranking(ctx.unit, period)
-    if ranking:
+    ranked = [r for r in ranking if r["rank"] is not None]
+    apart = [r for r in ranking if r["rank"] is None]
+    group_columns = [(f"group_{g.code}", "col.group_" + g.code) for g in scheme.groups]
+    if ranked:
         st.subheader(t("services.ranking"))
-        ui.chart(ctx, "bar", ranking, x=("place", "col.place"), y=("points", "col.points"), horizontal=True)
-        group_columns = [(f"group_{g.code}", "col.group_" + g.code) for g in scheme.groups]
-        ui.table(ctx, ranking, [("rank", "col.rank"), ("place", "col.place"), ("points", "col.points"), *group_columns])
+        ui.chart(ctx, "bar", ranked, x=("place", "col.place"), y=("score", "col.score"), horizontal=True)
+        ui.table(
+            ctx,
+            ranked,
+            [
+                ("rank", "col.rank"),
+                ("place", "col.place"),
+                ("score", "col.score"),
+                ("coverage", "col.coverage"),
+                *group_columns,
+            ],
+        )
+    if apart:
+        st.subheader(t("services.insufficient"))
+        st.caption(t("services.insufficient_why"))
+        ui.table(
+            ctx,
+            apart,
+            [("place", "col.place"), ("score", "col.score"), ("coverage", "col.coverage")],
+            formats={"score": lambda v: t("services.no_data") if v is None else v},
+        )
 
     st.subheader(t("services.lost"))
     ui.table(

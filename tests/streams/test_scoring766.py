@@ -404,7 +404,7 @@ def test_rows_for_the_warehouse() -> None:
         "as_of": AS_OF,
         "group": "2",
         "indicator": "2.1",
-        "points": 13.33,
+        "points": 40 / 3,
         "max_points": 20.0,
         "rate": 0.6667,
         "numerator": 6,
