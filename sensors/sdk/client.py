@@ -52,6 +52,8 @@ __all__ = [
 ]
 
 NOT_AUTHORIZED: Final = 135
+NO_MATCHING_SUBSCRIBERS: Final = 16
+"""PUBACK reason: the broker took the message and routed it to nobody (MQTT v5 3.4.2.1)."""
 
 
 class SdkError(Exception):
@@ -85,6 +87,7 @@ class _Pending:
     done: threading.Event = dataclasses.field(default_factory=threading.Event)
     reason: int = 0
     number: int = 0  # its number in the disk queue (0: none)
+    payload: bytes = b""  # kept to send it again if the broker routes it to nobody
 
 
 class VendorClient:
@@ -101,12 +104,18 @@ class VendorClient:
         reconnect_max_s: int = 60,
         disk_queue: Path | None = None,
         disk_sync: Literal["full", "normal"] = "full",
+        resend_unrouted_s: float | None = None,
     ) -> None:
         """`max_queued`: messages accepted and not yet acknowledged before `publish` raises OfflineQueueFull.
 
         `disk_queue`: keep them in this SQLite file instead of memory (created when missing; one client at a time),
         so they survive the gateway's restart; `disk_sync` "full" also survives a power cut (an fsync per event),
         "normal" only the process's death. None: in memory, lost with the process.
+
+        `resend_unrouted_s`: a message the broker took but routed to nobody (PUBACK reason 16: the platform's bridge
+        not subscribed, as just after a restart of Mosquitto 2.0.11, which forgets persistent sessions' shared
+        subscriptions until they subscribe again) is sent again after this many seconds, until it is taken;
+        0 counts reason 16 as delivered. Unset: 1 s with a disk queue (a gateway that asked to lose nothing), else 0.
         """
         topics.mqtt_vendor_pattern(vendor)  # validates the vendor id
         self.vendor = vendor
@@ -146,6 +155,9 @@ class VendorClient:
         self._acked: list[int] = []
         self._disk_changed = threading.Condition(self._lock)
         self._feeder: threading.Thread | None = None
+        self._resend_after = resend_unrouted_s if resend_unrouted_s is not None else (1.0 if disk_queue else 0.0)
+        self._unrouted: list[_Pending] = []
+        self._resend_timer: threading.Timer | None = None
 
     # paho callbacks (network thread)
     def _on_connect(self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
@@ -165,6 +177,13 @@ class VendorClient:
             self._settle(pending, reason.value)
 
     def _settle(self, pending: _Pending, reason: int) -> None:
+        if reason == NO_MATCHING_SUBSCRIBERS and self._resend_after > 0 and self._started:
+            self._unrouted.append(pending)  # not delivered: sent again by `_resend`, still counted by flush()
+            if self._resend_timer is None:
+                self._resend_timer = threading.Timer(self._resend_after, self._resend)
+                self._resend_timer.daemon = True
+                self._resend_timer.start()
+            return
         pending.reason = reason
         if reason >= 128:
             self._refused.append((pending.topic, reason))
@@ -172,6 +191,23 @@ class VendorClient:
             self._acked.append(pending.number)
             self._disk_changed.notify_all()
         pending.done.set()
+
+    def _resend(self) -> None:
+        with self._lock:
+            again, self._unrouted, self._resend_timer = self._unrouted, [], None
+            if not self._started:
+                return
+        for pending in again:
+            self._register(self._client.publish(pending.topic, pending.payload, qos=1).mid, pending)
+
+    def _register(self, mid: int, pending: _Pending) -> None:
+        """Wait for `mid`'s PUBACK for `pending` (or settle it now if the PUBACK came first)."""
+        with self._lock:
+            early = self._early.pop(mid, None)
+            if early is None:
+                self._pending[mid] = pending
+            else:
+                self._settle(pending, early)
 
     def connect(self, timeout: float = 10.0) -> None:
         """Connect and wait for the broker's answer; raises ConnectRefused."""
@@ -256,13 +292,7 @@ class VendorClient:
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             raise SdkError(f"publish failed: {mqtt.error_string(info.rc)}")
         # Offline (NO_CONN) QoS 1 messages stay queued in paho and are sent on reconnection.
-        pending = _Pending(topic)
-        with self._lock:
-            early = self._early.pop(info.mid, None)
-            if early is None:
-                self._pending[info.mid] = pending
-            else:
-                self._settle(pending, early)
+        self._register(info.mid, _Pending(topic, payload=payload))
         return info.mid
 
     def _feed_loop(self) -> None:
@@ -292,19 +322,14 @@ class VendorClient:
         info = self._client.publish(topic, payload, qos=1)  # offline: paho keeps it and sends it on reconnection
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
             raise SdkError(f"publish failed: {mqtt.error_string(info.rc)}")
-        pending = _Pending(topic, number=number)
         with self._lock:
             self._handed = number
-            early = self._early.pop(info.mid, None)
-            if early is None:
-                self._pending[info.mid] = pending
-            else:
-                self._settle(pending, early)
+        self._register(info.mid, _Pending(topic, number=number, payload=payload))
 
     @property
     def unacknowledged(self) -> int:
         with self._lock:
-            return self._stored if self._outbox is not None else len(self._pending)
+            return self._stored if self._outbox is not None else len(self._pending) + len(self._unrouted)
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until every queued message is acknowledged; raise PublishRefused for any the broker refused."""
@@ -313,7 +338,7 @@ class VendorClient:
                 if not self._disk_changed.wait_for(lambda: self._stored == 0, timeout):
                     raise SdkError(f"{self._stored} message(s) not acknowledged within {timeout} s")
         with self._lock:
-            waiting = list(self._pending.values())
+            waiting = [*self._pending.values(), *self._unrouted]
         deadline = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=timeout)
         for pending in waiting:
             left = (deadline - dt.datetime.now(dt.UTC)).total_seconds()
@@ -340,6 +365,9 @@ class VendorClient:
             with self._lock:
                 self._started = False
                 self._disk_changed.notify_all()
+                if self._resend_timer is not None:
+                    self._resend_timer.cancel()
+                    self._resend_timer = None
         if self._feeder is not None:
             self._feeder.join(10)
             self._feeder = None
