@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parents[1] / "bench-results"
-ON_REQUEST = frozenset({"fuzz"})
-"""Run only when named (`python -m bench fuzz`): not a timed benchmark, and it takes minutes."""
+ON_REQUEST = frozenset({"fuzz", "cluster"})
+"""Run only when named (`python -m bench fuzz`, `python -m bench cluster`): fuzz is not a timed benchmark and takes
+minutes; cluster needs root and runs a real node with 101 sites for minutes."""
 
 
 def main() -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -42,6 +43,51 @@ def node_up(directory: Path | None, with_image: bool) -> None:
     info = node.info()
     click.echo(f"node {info['node_name']} Ready at {info['node_ip']} in {time.monotonic() - started:.0f} s")
     click.echo(f"export KUBECONFIG={info['kubeconfig']}  # kubectl: {info['kubectl']}")
+
+
+@node_group.command("prepare")
+@stack_dir_option
+def node_prepare(directory: Path | None) -> None:
+    """Everything `helm install` of the chart needs on the node: node, image, the stack's services, Secrets.
+
+    The node and the image as `ioc node up`; Mosquitto, Kafka and ClickHouse of the local stack in the same
+    directory, listening on the node IP and published under the chart's default Service names (a service started
+    before the node is restarted); the Secrets the chart reads, in ioc-system; a values file. Prints the commands.
+    """
+    from iocctl.localstack.onnode import CHART, HelmFailed, PlatformOnNode  # noqa: PLC0415 - imports operators
+
+    started = time.monotonic()
+    platform = PlatformOnNode(directory or default_stack_dir(), installer(), say=click.echo)
+    try:
+        on_node = platform.up(install=False)
+    except (MissingPrerequisite, ServiceStartError, NodeBusy, HelmFailed) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"ready for the chart in {time.monotonic() - started:.0f} s; next:")
+    click.echo(f"export KUBECONFIG={on_node.kubeconfig}")
+    click.echo(
+        f"{on_node.helm_path} install {on_node.release} {CHART} -n {on_node.namespace} -f {on_node.values_file} --wait"
+    )
+    where = f" --dir {directory}" if directory else ""
+    click.echo(f"{sys.argv[0]} node operator-users-d{where}  # ClickHouse 18.16: the operator writes site logins")
+
+
+@node_group.command("operator-users-d")
+@stack_dir_option
+def node_operator_users_d(directory: Path | None) -> None:
+    """After `helm install` on the node: give the chart's operator the stack's ClickHouse users.d (18.16 only).
+
+    ClickHouse 18.16 has no SQL users: a site's login is a file the operator writes into the server's users.d,
+    which the chart cannot mount (its target, a current ClickHouse, takes SQL users). Patches the operator's
+    Deployment with a hostPath onto it and waits for the rollout.
+    """
+    from iocctl.localstack.onnode import HelmFailed, PlatformOnNode  # noqa: PLC0415 - imports operators
+
+    platform = PlatformOnNode(directory or default_stack_dir(), installer())
+    try:
+        platform.operator_writes_users_d(platform.attach())
+    except HelmFailed as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo("the operator writes the site logins into the stack's ClickHouse users.d")
 
 
 @node_group.command("status")

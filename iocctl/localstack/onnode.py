@@ -38,6 +38,7 @@ __all__ = [
     "apply_sites",
     "chart_values",
     "host_url",
+    "site_secrets",
     "site_states",
 ]
 
@@ -45,6 +46,9 @@ RELEASE: Final = "ioc"
 NAMESPACE: Final = "ioc-system"
 CHART: Final = images.REPO_ROOT / "charts" / "ioc-platform"
 SITES_NAMESPACE: Final = "ioc-sites"  # where `ioc up` applies the province's IOCSites too
+KAFKA_CA: Final = "ioc-kafka-ca"  # the chart's kafka.caSecret: in the release's and each site's namespace
+USERS_D_IN_POD: Final = "/var/lib/ioc/clickhouse-users.d"
+RUN_AS: Final = 10001  # the image's user (values.yaml podSecurityContext), which writes the site users' files
 # The stack services pods use, and the key each one's info has only when it also listens on the node IP.
 _NODE_KEYS: Final = {"mosquitto": "node_tls_port", "kafka": "node_port", "clickhouse": "node_host"}
 
@@ -151,9 +155,7 @@ def _secrets(services: Mapping[str, Any], namespace: str, operator_key: str) -> 
         _secret("ioc-operator-key", namespace, {"secret-key": operator_key}),
     ]
     if kafka.get("security_protocol") == "SASL_SSL":  # IOC_STACK_KAFKA_AUTH: each component's own principal
-        objects.append(
-            _secret("ioc-kafka-ca", namespace, {"ca.crt": Path(kafka["ca_file"]).read_text(encoding="utf-8")})
-        )
+        objects.append(_secret(KAFKA_CA, namespace, {"ca.crt": Path(kafka["ca_file"]).read_text(encoding="utf-8")}))
         # The chart reads a principal's password from the Secret named after it (kafka.userSecrets empty).
         objects += [_secret(name, namespace, {"password": secret}) for name, secret in kafka["principals"].items()]
     return objects
@@ -225,10 +227,32 @@ class PlatformOnNode:
         # A stable key for this stack's life, like `ioc up`'s operator: the stack's ClickHouse password.
         secrets = _secrets(on_node.services, self.namespace, operator_key=clickhouse["password"])
         on_node.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": secrets}))
-        self.say(f"Mosquitto, Kafka and ClickHouse published to pods; Secrets in {self.namespace}")
+        site_secrets(on_node, SITES_NAMESPACE)
+        self.say(f"Mosquitto, Kafka and ClickHouse published to pods; Secrets in {self.namespace}, {SITES_NAMESPACE}")
         if install:
             self.install(on_node, values=values, timeout_s=timeout_s)
         return on_node
+
+    def attach(self) -> OnNode:
+        """The `OnNode` of a node and services already up (`ioc node prepare` earlier), starting nothing."""
+        services = self.stack.running()
+        missing = [name for name, key in _NODE_KEYS.items() if key not in services.get(name, {})]
+        if not self.node.running() or missing:
+            raise HelmFailed(
+                f"the node or the stack's services for pods ({', '.join(missing) or 'all there'}) are not running "
+                f"under {self.root}: start them with `ioc node prepare`"
+            )
+        info = self.node.info()
+        return OnNode(
+            kubeconfig=info["kubeconfig"],
+            kubectl_path=info["kubectl"],
+            helm_path=str(self.helm_path),
+            namespace=self.namespace,
+            release=self.release,
+            services={name: services[name] for name in _NODE_KEYS},
+            image="",
+            values_file=str(self.root / "values.json"),
+        )
 
     def values_file(self, kafka: Mapping[str, Any], values: Mapping[str, Any] | None = None) -> Path:
         path = self.root / "values.json"  # JSON is YAML
@@ -247,8 +271,38 @@ class PlatformOnNode:
             )  # fmt: skip
         except HelmFailed as failed:
             raise HelmFailed(f"{failed}\n{on_node.describe_failure()}") from None
+        if chart_values(on_node.services["kafka"], **(values or {}))["operator"].get("enabled", True):
+            self.operator_writes_users_d(on_node)
         self.installed = True
         self.say(f"helm install {self.release} -n {self.namespace}: Ready in {time.monotonic() - started:.0f} s")
+
+    def operator_writes_users_d(self, on_node: OnNode) -> None:
+        """Give the chart's operator the stack's ClickHouse users.d, and wait for it to roll out.
+
+        ClickHouse 18.16 has no SQL users: a site's read-only login is a file in the server's users.d, which the
+        operator writes (IOC_OPERATOR_CLICKHOUSE_USERS_D). The chart has no value for a volume (a current server,
+        its target, takes SQL users), so the local node's operator gets a hostPath onto this machine's directory,
+        owned by the image's user. Without it every site with its own login stays Warehouse False
+        (NoUsersDirectory) and its dashboard never gets a login.
+        """
+        users_d = Path(on_node.services["clickhouse"]["users_d"])
+        for path in (users_d, *users_d.iterdir()):
+            os.chown(path, RUN_AS, RUN_AS)
+        deployment = on_node.kubectl(
+            "-n", on_node.namespace, "get", "deployments", "-l",
+            f"app.kubernetes.io/instance={on_node.release},app.kubernetes.io/component=operator", "-o", "name",
+        ).strip()  # fmt: skip
+        if not deployment:
+            raise HelmFailed(f"no operator Deployment of release {on_node.release} in {on_node.namespace}")
+        volume = {"name": "clickhouse-users-d", "hostPath": {"path": str(users_d), "type": "Directory"}}
+        container = {
+            "name": "operator",
+            "env": [{"name": "IOC_OPERATOR_CLICKHOUSE_USERS_D", "value": USERS_D_IN_POD}],
+            "volumeMounts": [{"name": "clickhouse-users-d", "mountPath": USERS_D_IN_POD}],
+        }
+        patch = {"spec": {"template": {"spec": {"volumes": [volume], "containers": [container]}}}}
+        on_node.kubectl("-n", on_node.namespace, "patch", deployment, "--type=strategic", "-p", json.dumps(patch))
+        on_node.kubectl("-n", on_node.namespace, "rollout", "status", deployment, "--timeout=180s", timeout=200)
 
     def down(self) -> list[str]:
         """Stop the node (its pods with it) and the stack's services; returns what was running."""
@@ -263,8 +317,22 @@ class PlatformOnNode:
 # --- the province's sites on the node ------------------------------------------------------------------------
 
 
+def site_secrets(on_node: OnNode, namespace: str) -> None:
+    """The namespace for sites, with what their pods mount from it: the brokers' CA when Kafka authenticates."""
+    items: list[dict[str, Any]] = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}]
+    kafka = on_node.services["kafka"]
+    if kafka.get("security_protocol") == "SASL_SSL":
+        items.append(_secret(KAFKA_CA, namespace, {"ca.crt": Path(kafka["ca_file"]).read_text(encoding="utf-8")}))
+    on_node.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+
+
 def apply_sites(on_node: OnNode, *, edition: units.Edition = "2024", namespace: str = SITES_NAMESPACE) -> int:
-    """`kubectl apply` of the edition's whole tree of IOCSites (`ioc sites render`); returns how many."""
+    """`kubectl apply` of the edition's whole tree of IOCSites (`ioc sites render`); returns how many.
+
+    With an authenticating Kafka the sites' dashboards mount the brokers' CA from the Secret ioc-kafka-ca (the
+    chart's kafka.caSecret) of their own namespace: it is created there first, as a platform engineer would.
+    """
+    site_secrets(on_node, namespace)
     manifests = province.render(edition, namespace)
     on_node.kubectl("apply", "--server-side", "-f", "-", stdin=manifests)
     return sum(1 for line in manifests.splitlines() if line == "kind: IOCSite")
