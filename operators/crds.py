@@ -323,7 +323,14 @@ def iocsite_crd(model: ReferenceModel | None = None) -> Manifest:
                 "name": "766 score",
                 "type": "number",
                 "jsonPath": ".status.score766",
-                "description": "Decision 766 public-service score of the unit, latest month (of 100).",
+                "description": "Decision 766 public-service score of the unit, latest month, re-based on the points "
+                "measured (of 100).",
+            },
+            {
+                "name": "766 coverage",
+                "type": "number",
+                "jsonPath": ".status.score766Coverage",
+                "description": "Points measured behind the 766 score (of 100).",
             },
             _age(),
         ],

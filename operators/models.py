@@ -274,8 +274,13 @@ class IOCSiteStatus(_Wire):
     open_incidents: int | None = None
     data_freshness: str | None = pydantic.Field(None, description="Age of the newest data, e.g. 42s, 5m, 3h.")
     data_freshness_seconds: int | None = None
-    score766: float | None = pydantic.Field(None, description="Decision 766 score of the unit, latest month.")
+    score766: float | None = pydantic.Field(
+        None, description="Decision 766 score of the unit, latest month, re-based on the points measured (of 100)."
+    )
     score766_period: str | None = None
+    score766_coverage: float | None = pydantic.Field(
+        None, description="Points measured behind score766 (of 100); none measured: no score."
+    )
     figures_at: str | None = pydantic.Field(None, description="When the figures were last read from ClickHouse.")
 
 

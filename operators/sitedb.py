@@ -415,6 +415,8 @@ class Figures:
     score766: float | None
     score766_period: str | None
     missing: list[str]
+    score766_coverage: float | None = None
+    """Points measured behind `score766` (of 100): the score is re-based on them (docs/decision-766.md)."""
 
 
 def _present(warehouse: Warehouse, database: str) -> set[str]:
@@ -448,16 +450,29 @@ def read_figures(warehouse: Warehouse, names: SiteNames, scope: Scope, *, databa
             if isinstance(value, dt.datetime) and value.timestamp() > 0:
                 last = value
             break
-    score = period = None
-    if "indicators_766" in present:
-        rows = warehouse.query(
-            f"SELECT toString(period_start) AS period, sum(points) AS score FROM {database}.indicators_766 FINAL "  # noqa: S608
-            "WHERE unit = %(unit)s AND period_kind = 'month' GROUP BY period_start ORDER BY period_start DESC LIMIT 1",
-            {"unit": names.unit},
+    score = period = coverage = None
+    if "indicators_766" in present and _has_column(warehouse, database, "indicators_766", "measured"):
+        # Only measured indicators count, re-based to 100 on their points; nothing measured is no score, not 0.
+        # (A copy made before migration 0010 lacks `measured` until the drift repair rebuilds it: no score then.)
+        sql = (
+            "SELECT toString(period_start) AS period, sumIf(points, measured = 1) AS earned, "  # noqa: S608 - checked name
+            f"sumIf(max_points, measured = 1) AS measured_max FROM {database}.indicators_766 FINAL "
+            "WHERE unit = %(unit)s AND period_kind = 'month' GROUP BY period_start ORDER BY period_start DESC LIMIT 1"
         )
+        rows = warehouse.query(sql, {"unit": names.unit})
         if rows:
-            score, period = round(float(rows[0]["score"]), 1), str(rows[0]["period"])
-    return Figures(open_incidents, last, score, period, missing)
+            measured_max = float(rows[0]["measured_max"])
+            period, coverage = str(rows[0]["period"]), round(measured_max, 1)
+            score = round(float(rows[0]["earned"]) * 100 / measured_max, 1) if measured_max > 0 else None
+    return Figures(open_incidents, last, score, period, missing, coverage)
+
+
+def _has_column(warehouse: Warehouse, database: str, table: str, column: str) -> bool:
+    rows = warehouse.query(
+        "SELECT count() AS n FROM system.columns WHERE database = %(db)s AND table = %(table)s AND name = %(column)s",
+        {"db": database, "table": table, "column": column},
+    )
+    return int(rows[0]["n"]) > 0
 
 
 def format_age(seconds: float) -> str:

@@ -49,6 +49,7 @@ def refresh_figures(ctx: Context, obj: SiteObject) -> dict[str, Any] | None:
         "openIncidents": figures.open_incidents,
         "score766": figures.score766,
         "score766Period": figures.score766_period,
+        "score766Coverage": figures.score766_coverage,
     }
     if figures.last_data_at is not None:
         age = (dt.datetime.now(dt.UTC) - figures.last_data_at).total_seconds()

@@ -48,7 +48,8 @@ WAREHOUSE_TABLES = {
     "responsible_unit String, responsible_path String, severity String, state String, title String, "
     "opened_at DateTime('UTC'), updated_at DateTime('UTC')",
     "indicators_766": "unit String, path String, period_kind String, period_start Date, scheme String, "
-    "code String, group_code String, points Float64, max_points Float64, computed_at DateTime('UTC')",
+    "code String, group_code String, points Float64, max_points Float64, no_data UInt8, measured UInt8, "
+    "policy String, computed_at DateTime('UTC')",
 }
 WAREHOUSE_ORDER = {
     "readings": ("ReplacingMergeTree()", "(unit, device_key, measure, seq)"),

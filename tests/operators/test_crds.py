@@ -69,7 +69,7 @@ def test_iocsite_cel_rules_come_from_the_units_tree_and_the_reference_model() ->
         assert json.dumps(tier.name) in rules
     assert spec["properties"]["unit"]["x-kubernetes-validations"][0]["rule"] == "self == oldSelf"
     columns = [c["name"] for c in crd["spec"]["versions"][0]["additionalPrinterColumns"]]
-    assert columns == ["Unit", "Tier", "Phase", "Open incidents", "Data freshness", "766 score", "Age"]
+    assert columns == ["Unit", "Tier", "Phase", "Open incidents", "Data freshness", "766 score", "766 coverage", "Age"]
     assert crd["spec"]["names"]["shortNames"] == ["ioc"]
 
 

@@ -342,21 +342,30 @@ def test_status_figures_come_from_the_site_views(
                     "code": code,
                     "group_code": code[0],
                     "points": points,
-                    "max_points": 20.0,
+                    "max_points": max_points,
+                    "no_data": 1 - measured,
+                    "measured": measured,
+                    "policy": "766-nodata.measured-only.v1",
                     "computed_at": now,
                 }
-                for code, points in (("1.1", 15.5), ("2.1", 18.0))
+                # 1.1 has no data (scored 6 of 6 before migration 0010): it counts for nothing. 22.5 of 26 measured.
+                for code, points, max_points, measured in (
+                    ("1.1", 6.0, 6.0, 0),
+                    ("1.4", 4.5, 6.0, 1),
+                    ("2.1", 18.0, 20.0, 1),
+                )
             ],
         )
 
     def figures() -> dict[str, Any] | None:
         status = get_site(kube, ns, "ben-cat")["status"]
-        return status if status.get("openIncidents") == 1 and status.get("score766") == 33.5 else None
+        return status if status.get("openIncidents") == 1 and status.get("score766") == 86.5 else None
 
     status = wait_for(figures, 30, "figures in the status")
     assert status["dataFreshness"] in ("3m", "4m") and 170 <= status["dataFreshnessSeconds"] < 300
     row = kubectl(kube, "get", "ioc", "ben-cat", "-n", ns, "--no-headers").stdout.split()
-    assert row[1:7] == [DISTRICT, "district", "Ready", "1", status["dataFreshness"], "33.5"], row
+    assert status["score766Coverage"] == 26.0  # 86.5 = 22.5 × 100 / 26, on 26 points measured
+    assert row[1:8] == [DISTRICT, "district", "Ready", "1", status["dataFreshness"], "86.5", "26"], row
     # How many live stream workers hold its configuration (whichever workers share this broker), from their reports.
     applied = condition(get_site(kube, ns, "ben-cat"), "SettingsApplied")
     assert applied["reason"] in ("Applied", "Applying", "NoWorkers") and "worker" in applied["message"], applied
