@@ -442,9 +442,9 @@ _CITIZEN: Final[tuple[Query, ...]] = (
     Query(
         "scores",
         "indicators_766",
-        "Decision 766 points per unit and group for one period.",
+        "Decision 766 points per unit and group for one period (only measured indicators earn points).",
         """
-        SELECT unit, group_code, sum(points) AS group_points, sum(max_points) AS group_max
+        SELECT unit, group_code, sumIf(points, measured = 1) AS group_points, sum(max_points) AS group_max
         FROM indicators_766 FINAL
         WHERE {scope} AND period_kind = %(period_kind)s AND period_start = %(period)s
         GROUP BY unit, group_code
