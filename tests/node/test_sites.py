@@ -246,6 +246,10 @@ def _site_problems(district: District) -> dict[str, str]:
             )
             if wrong:
                 problems[name] = f"Deployment {deployment['metadata']['name']}: {wrong}"
+        # A site without a dashboard of its own says which site serves it (operators.sites: status.servedBy).
+        components = {d["metadata"].get("labels", {}).get("app.kubernetes.io/component") for d in owned}
+        if "dashboard" not in components and not status.get("servedBy"):
+            problems.setdefault(name, "owns no dashboard and its status names no site serving it (servedBy)")
         # The dashboard its status names (its own or its district's) is a Service whose pods are Ready.
         url = status.get("dashboardUrl")
         if not url:
@@ -333,7 +337,15 @@ def district(platform_on_node: OnNode, tmp_path_factory: pytest.TempPathFactory)
             return f"{_site_problems(probe)}\n{sites}\n{on_node.describe_failure(NAMESPACE)}"
 
         _wait("every site Ready with its dashboard's pods", lambda: not _site_problems(probe), 300, describe)
-        print(f"sites Ready {time.monotonic() - started:.0f} s after the apply (operator patch included)")
+        served = on_node.kubectl(
+            "-n",
+            NAMESPACE,
+            "get",
+            "iocsites",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name}<-{.status.servedBy} {end}",
+        )
+        print(f"sites Ready {time.monotonic() - started:.0f} s after the apply (operator patch included); {served}")
 
         def vendor_ready() -> bool:
             obj = json.loads(on_node.kubectl("-n", NAMESPACE, "get", "sensorvendor", VENDOR, "-o", "json"))
@@ -429,10 +441,18 @@ def test_the_district_dashboard_signs_in_and_shows_a_vendors_readings(district: 
         client.flush(timeout=30)
     # Through the in-cluster bridge and workers into the warehouse (where the district's copies are fed from).
     stored = "SELECT count() FROM readings FINAL WHERE vendor = %(v)s AND device = %(d)s AND measure = 'pm25'"
+    seen = "SELECT count() FROM device_status FINAL WHERE vendor = %(v)s AND device = %(d)s"
+    # What the overview's device count must say: every device the warehouse knows in the district's subtree.
+    subtree = "SELECT count() FROM device_status FINAL WHERE path = %(p)s OR startsWith(path, concat(%(p)s, '/'))"
     with district.warehouse() as warehouse:
         _wait(
             "the readings in ClickHouse", lambda: warehouse.execute(stored, {"v": VENDOR, "d": device})[0][0] == 5, 90
         )
+        _wait(
+            "the station's status in ClickHouse", lambda: warehouse.execute(seen, {"v": VENDOR, "d": device})[0][0], 60
+        )
+        devices = str(warehouse.execute(subtree, {"p": f"74/{DISTRICT[1]}"})[0][0])
+    assert int(devices) >= 1, "the station is not placed in the district's subtree (path 74/724/...)"
 
     driver = harness.chrome(
         tmp_path / "profile", flags=[f"--host-resolver-rules=MAP {DASHBOARD_HOST} {district.cluster_ip}"]
@@ -449,13 +469,17 @@ def test_the_district_dashboard_signs_in_and_shows_a_vendors_readings(district: 
         assert urlsplit(driver.current_url).hostname == DASHBOARD_HOST
         assert f"{OPERATOR_NAME} · Điều hành" in driver.find_element(By.TAG_NAME, "body").text
 
-        def one_device(d: Any) -> bool:
-            if _metric(d, "Thiết bị") == "1":
+        refreshed = [time.monotonic()]
+
+        def counted(d: Any) -> bool:
+            if _metric(d, "Thiết bị") == devices:
                 return True
-            d.refresh()  # a fresh run after the query cache's TTL
+            if time.monotonic() - refreshed[0] > 5:  # a fresh run, once the query cache's TTL has passed
+                d.refresh()
+                refreshed[0] = time.monotonic()
             return False
 
-        _browser_wait(driver, one_device, "the vendor's station counted on the overview", timeout=90)
+        _browser_wait(driver, counted, f"the overview counting {devices} device(s), the vendor's station too", 90)
         assert WAREHOUSE_ERROR not in driver.find_element(By.TAG_NAME, "body").text  # every section read its data
         _shot(driver, "district-overview")
 
