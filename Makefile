@@ -12,7 +12,7 @@ UV_VERSION := 0.13.9
 export UV_CACHE_DIR ?= $(HOME)/.cache/ioc/uv
 PYTEST_ARGS ?=
 
-.PHONY: help venv lock deps test test-fast lint format bench demo schemas clean image node-up node-down
+.PHONY: help venv lock deps test test-fast lint format bench bench-cluster demo demo-node schemas clean image node-up node-down
 
 help:
 	@echo "make demo       run the whole platform locally on real services"
@@ -23,6 +23,8 @@ help:
 	@echo "make deps       the local stack's prerequisites (apt, Maven, Go builds: etcd, kube-apiserver, kubectl, helm)"
 	@echo "make image      the platform image from the Dockerfile with buildah (no Docker), cached by content (root)"
 	@echo "make node-up    a real one-node Kubernetes cluster with the image loaded (root); make node-down stops it"
+	@echo "make demo-node  the platform as pods on that node (helm install, the 101 sites, the simulator; root)"
+	@echo "make bench-cluster  the 101 sites on the node: time to all Ready, dashboards' memory, CPU (root)"
 	@echo "make lock       upgrade uv.lock to the newest versions pyproject.toml allows (then make test, commit)"
 
 # uv, pinned: it is what reads uv.lock.
@@ -92,6 +94,13 @@ schemas: venv
 
 demo: deps
 	$(BIN)/ioc up
+
+# The same platform with the operator, bridge, workers, API and the sites' dashboards as pods on the local node.
+demo-node: deps
+	$(BIN)/ioc up --on-node
+
+bench-cluster: deps
+	$(PY) -m bench cluster
 
 clean:
 	rm -rf $(VENV) bench-results .mypy_cache .ruff_cache .pytest_cache

@@ -1,4 +1,7 @@
-"""`ioc up`: the whole platform locally on real services with the simulated province, until Ctrl-C."""
+"""`ioc up`: the whole platform locally on real services with the simulated province, until Ctrl-C.
+
+As processes (default), or as pods on the local node (`--on-node`, root): the chart installed with Helm.
+"""
 
 from __future__ import annotations
 
@@ -35,6 +38,12 @@ __all__ = ["up"]
 @click.option("--no-simulator", is_flag=True, help="Bring the platform up without simulated data.")
 @click.option("--no-operator", is_flag=True, help="Skip the Kubernetes operator and the sites.")
 @click.option("--keep-stack", is_flag=True, help="Leave the local stack's services running after Ctrl-C.")
+@click.option(
+    "--on-node",
+    is_flag=True,
+    help="Run the operator, bridge, workers, API and the sites' dashboards as pods on the local node (root): "
+    "the chart installed with Helm; --keep-stack then leaves the node running too.",
+)
 def up(
     *,
     directory: Path | None,
@@ -45,8 +54,21 @@ def up(
     no_simulator: bool,
     no_operator: bool,
     keep_stack: bool,
+    on_node: bool,
 ) -> None:
     """Run the whole platform locally on real services, with the simulated province; Ctrl-C stops it all."""
+    if on_node:
+        _up_on_node(
+            directory or default_stack_dir(),
+            speed=speed,
+            rate=rate,
+            duration=duration,
+            scenarios=scenarios or ("demo",),
+            with_simulator=not no_simulator,
+            with_operator=not no_operator,
+            keep=keep_stack,
+        )
+        return
     from iocctl.localstack.platform import Platform  # noqa: PLC0415 - imports every component; only `up` needs them
 
     platform = Platform(
@@ -68,5 +90,44 @@ def up(
     except KeyboardInterrupt:
         pass  # Ctrl-C while starting: stop what has started
     platform.stop(keep_stack=keep_stack)
+    if failure is not None:
+        raise click.ClickException(str(failure)) from None
+
+
+def _up_on_node(
+    root: Path,
+    *,
+    speed: float,
+    rate: float,
+    duration: str,
+    scenarios: tuple[str, ...],
+    with_simulator: bool,
+    with_operator: bool,
+    keep: bool,
+) -> None:
+    from iocctl.localstack.node import NodeBusy  # noqa: PLC0415 - only --on-node needs the node's modules
+    from iocctl.localstack.onnode import HelmFailed  # noqa: PLC0415
+    from iocctl.localstack.platform_node import PlatformOnNodeDemo  # noqa: PLC0415
+
+    demo = PlatformOnNodeDemo(
+        root,
+        installer(),
+        speed=speed,
+        rate=rate,
+        duration=duration,
+        scenarios=scenarios,
+        with_simulator=with_simulator,
+        with_operator=with_operator,
+        say=click.echo,
+    )
+    failure: Exception | None = None
+    try:
+        demo.start()
+        demo.run_until_interrupted()
+    except (MissingPrerequisite, ServiceStartError, NodeBusy, HelmFailed, RuntimeError) as exc:
+        failure = exc
+    except KeyboardInterrupt:
+        pass  # Ctrl-C while starting: remove what has started
+    demo.stop(keep=keep)
     if failure is not None:
         raise click.ClickException(str(failure)) from None
