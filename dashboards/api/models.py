@@ -223,11 +223,17 @@ class GroupPoints(_Model):
 
 
 class UnitScore(_Model):
-    rank: int
+    """One unit's Decision 766 score: out of 100 on the points measured (`coverage`), ranked only against units
+    measured on the same indicators (docs/decision-766.md)."""
+
+    rank: int | None = pydantic.Field(description="1 = best; null when the unit lacks data its rivals have.")
+    standing: Literal["ranked", "insufficient", "no_data"]
     unit: str
     unit_name: str
     level: str
-    points: float
+    score: float | None = pydantic.Field(description="Points earned re-based to 100 on `coverage`; null: no data.")
+    coverage: float = pydantic.Field(description="Points the measured indicators are worth (of 100).")
+    points: float = pydantic.Field(description="Points earned on the measured indicators.")
     max_points: float
     groups: list[GroupPoints]
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from dashboards.api import models
-from dashboards.data import Rows, SiteData
+from dashboards.data import Rows, SiteData, score766
 from dashboards.sites import Site
 from ioc import aqi, topics
 from ioc.decision766 import Scheme, default_scheme
@@ -160,7 +160,8 @@ def cameras(data: SiteData, site: Site, unit: str, *, now: dt.datetime) -> list[
 def scores(
     data: SiteData, site: Site, unit: str, period: dt.date | None, scheme: Scheme | None = None
 ) -> tuple[dt.date | None, list[models.UnitScore]]:
-    """Decision 766 points of every unit in scope for a month (the latest scored one when None), best first."""
+    """Decision 766 scores of every unit in scope for a month (the latest scored one when None): ranked first, best
+    first, then the units not measured on every indicator the ranked ones were (no rank)."""
     scheme = scheme or default_scheme()
     if period is None:
         latest = data.run("score_latest_period", unit, period_kind="month")
@@ -172,29 +173,33 @@ def scores(
     by_unit: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_unit.setdefault(str(row["unit"]), []).append(row)
-    cards = []
-    for code, groups in by_unit.items():
-        parts = [_group(scheme, g) for g in sorted(groups, key=lambda g: str(g["group_code"]))]
-        cards.append(
-            (
-                round(sum(p.points for p in parts), 2),
-                code,
-                round(sum(p.max_points for p in parts), 2),
-                parts,
-            )
-        )
-    cards.sort(key=lambda c: (-c[0], c[1]))
+    # Ranked as the dashboards rank (dashboards/data/score766.py): re-based on the points measured, and a unit
+    # never above another because it had less data (docs/decision-766.md).
+    measured = score766.from_ranking_rows(
+        {
+            "unit": r["unit"],
+            "group_code": r["group_code"],
+            "points": r["group_points"],
+            "coverage": r["group_coverage"],
+            "measured_codes": r["measured_codes"],
+        }
+        for r in rows
+    )
+    order = score766.ranking(measured, site.row_unit_full_name)
     return period, [
         models.UnitScore(
-            rank=rank,
-            unit=code,
-            unit_name=site.row_unit_full_name(code),
-            level=site.row_unit_level(code),
-            points=points,
-            max_points=max_points,
-            groups=parts,
+            rank=entry["rank"],
+            standing=entry["standing"],
+            unit=entry["unit"],
+            unit_name=entry["place"],
+            level=site.row_unit_level(entry["unit"]),
+            score=entry["score"],
+            coverage=entry["coverage"],
+            points=entry["earned"],
+            max_points=round(sum(float(g["group_max"]) for g in by_unit[entry["unit"]]), 2),
+            groups=[_group(scheme, g) for g in sorted(by_unit[entry["unit"]], key=lambda g: str(g["group_code"]))],
         )
-        for rank, (points, code, max_points, parts) in enumerate(cards, start=1)
+        for entry in order
     ]
 
 

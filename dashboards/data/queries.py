@@ -444,7 +444,8 @@ _CITIZEN: Final[tuple[Query, ...]] = (
         "indicators_766",
         "Decision 766 points per unit and group for one period (only measured indicators earn points).",
         """
-        SELECT unit, group_code, sumIf(points, measured = 1) AS group_points, sum(max_points) AS group_max
+        SELECT unit, group_code, sumIf(points, measured = 1) AS group_points, sum(max_points) AS group_max,
+               sumIf(max_points, measured = 1) AS group_coverage, groupArrayIf(code, measured = 1) AS measured_codes
         FROM indicators_766 FINAL
         WHERE {scope} AND period_kind = %(period_kind)s AND period_start = %(period)s
         GROUP BY unit, group_code

@@ -21,7 +21,7 @@ EXPECTED = {
     "water_gauges": 2,
     "public_alerts": 2,
     "score_latest_period": 1,
-    "scores": 8,
+    "scores": 10,
     "report": 1,
     "reports": 1,
     "reports_by_id": 1,

@@ -19,6 +19,7 @@ TREE = units.load_tree("2024")
 
 FLOOD_WARD = "25957"  # Đông Hòa, Dĩ An
 SIBLING_WARD = "25951"  # Bình An, Dĩ An
+NO_DATA_WARD = "25750"  # in Thủ Dầu Một: a 766 indicator without data
 AIR_WARDS = ("25987", "25966")  # Bình Hòa, Lái Thiêu (Thuận An)
 CAMERA_WARD = "25747"  # Phú Cường, Thủ Dầu Một
 REPORT_ID = "o311-seed-0001"
@@ -248,6 +249,7 @@ def seed(warehouse: Warehouse, database: str) -> Seeded:
         ],
     )
     scores = {FLOOD_WARD: (15.0, 18.0), SIBLING_WARD: (12.0, 10.0), "724": (13.5, 14.0), "25747": (20.0, 22.0)}
+    # NO_DATA_WARD: full marks on 2.1 and no data for 3.1 (the points an old scorer gave it for nothing).
     insert(
         "indicators_766",
         [
@@ -263,12 +265,14 @@ def seed(warehouse: Warehouse, database: str) -> Seeded:
                 "numerator": 1,
                 "denominator": 1,
                 "rate": 1.0,
-                "no_data": 0,
+                "no_data": no_data,
+                "measured": 1 - no_data,
                 "lost_dossiers": [],
                 "computed_at": now,
             }
-            for unit, (g2, g3) in scores.items()
+            for unit, (g2, g3) in {**scores, NO_DATA_WARD: (20.0, 22.0)}.items()
             for code, points, maximum in (("2.1", g2, 20.0), ("3.1", g3, 22.0))
+            for no_data in [int(unit == NO_DATA_WARD and code == "3.1")]
         ],
     )
     return Seeded(now=now, month=month, report_incident=report_incident)

@@ -67,7 +67,14 @@ async def test_scores_rank_the_units_of_the_latest_month(province: httpx.AsyncCl
     assert page["period"] == seeded_api_db[1].month.isoformat()
     ranking = [(i["rank"], i["unit"], i["points"]) for i in page["items"]]
     assert ranking[0] == (1, "25747", 42.0)
-    assert {u for _r, u, _p in ranking} == {"25747", "25957", "25951", "724"}
+    assert {u for _r, u, _p in ranking} == {"25747", "25957", "25951", "724", "25750"}
+    # 25750 has no data for 3.1: 20 of 20 measured points re-base to 100, yet it is never ranked above a unit
+    # measured on both indicators; it comes last, unranked, with its coverage (docs/decision-766.md).
+    last = page["items"][-1]
+    assert (last["unit"], last["rank"], last["standing"]) == ("25750", None, "insufficient")
+    assert (last["score"], last["coverage"], last["points"]) == (100.0, 20.0, 20.0)
+    assert [i["rank"] for i in page["items"][:-1]] == [1, 2, 3, 4]
+    assert page["items"][1]["score"] == round(33 * 100 / 42, 2) and page["items"][1]["coverage"] == 42.0
     first = page["items"][0]
     assert [g["code"] for g in first["groups"]] == ["2", "3"] and first["groups"][0]["label_en"]
     empty = await get(province, "/open-data/v1/public-services/scores", period="2001-01")
