@@ -18,7 +18,6 @@ import base64
 import contextlib
 import dataclasses
 import json
-import os
 import secrets
 import threading
 import time
@@ -56,9 +55,7 @@ OPERATOR_NAME = "Nguyễn Văn Điều Hành"
 DASHBOARD_HOST = str(
     urlsplit(site_names(DISTRICT[0], NAMESPACE, IOCSiteSpec(unit=DISTRICT[1], tier="district")).dashboard_url).hostname
 )
-USERS_D_IN_POD = "/var/lib/ioc/clickhouse-users.d"
 WAREHOUSE_ERROR = "Không đọc được kho dữ liệu"  # a section whose query failed (dashboards/i18n/vi.yaml)
-RUN_AS = 10001  # the image's user (operators.manifests.RUN_AS), which writes the site users' files
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,41 +158,6 @@ def _provider_config(port: int, client_secret: str) -> dict[str, Any]:
             }
         ],
     }
-
-
-def _operator_writes_users_d(on_node: OnNode) -> None:
-    """Give the chart's operator the stack's ClickHouse users.d (18.16 has no SQL users; site logins are files there).
-
-    The chart has no value for it (see docs/node.md): without it every site's Warehouse part fails with
-    NoUsersDirectory. A hostPath volume onto this machine's directory, owned by the image's user.
-    """
-    users_d = Path(on_node.services["clickhouse"]["users_d"])
-    for path in (users_d, *users_d.iterdir()):
-        os.chown(path, RUN_AS, RUN_AS)
-    patch = {
-        "spec": {
-            "template": {
-                "spec": {
-                    "volumes": [
-                        {"name": "clickhouse-users-d", "hostPath": {"path": str(users_d), "type": "Directory"}}
-                    ],
-                    "containers": [
-                        {
-                            "name": "operator",
-                            "env": [{"name": "IOC_OPERATOR_CLICKHOUSE_USERS_D", "value": USERS_D_IN_POD}],
-                            "volumeMounts": [{"name": "clickhouse-users-d", "mountPath": USERS_D_IN_POD}],
-                        }
-                    ],
-                }
-            }
-        }
-    }
-    ns = on_node.namespace
-    deployment = on_node.kubectl(
-        "-n", ns, "get", "deployment", "-l", "app.kubernetes.io/component=operator", "-o", "name"
-    )
-    on_node.kubectl("-n", ns, "patch", deployment.strip(), "--type=strategic", "-p", json.dumps(patch))
-    on_node.kubectl("-n", ns, "rollout", "status", deployment.strip(), "--timeout=180s")
 
 
 # --- judging the sites -----------------------------------------------------------------------------------------------
@@ -311,7 +273,6 @@ def district(platform_on_node: OnNode, tmp_path_factory: pytest.TempPathFactory)
     tmp = tmp_path_factory.mktemp("district")
     on_node = platform_on_node
     started = time.monotonic()
-    _operator_writes_users_d(on_node)
     client_secret, cookie_secret = secrets.token_urlsafe(24), secrets.token_hex(32)
     with harness.oidc_provider(_provider_config(harness.free_port(), client_secret), tmp / "idp.log") as issuer:
         on_node.kubectl("create", "namespace", NAMESPACE, check=False)
@@ -345,7 +306,7 @@ def district(platform_on_node: OnNode, tmp_path_factory: pytest.TempPathFactory)
             "-o",
             "jsonpath={range .items[*]}{.metadata.name}<-{.status.servedBy} {end}",
         )
-        print(f"sites Ready {time.monotonic() - started:.0f} s after the apply (operator patch included); {served}")
+        print(f"sites Ready {time.monotonic() - started:.0f} s after the apply; {served}")
 
         def vendor_ready() -> bool:
             obj = json.loads(on_node.kubectl("-n", NAMESPACE, "get", "sensorvendor", VENDOR, "-o", "json"))
