@@ -1,4 +1,4 @@
-"""Decision 766 scores as the dashboards show them: re-based on the points measured, with coverage, ranked fairly.
+"""Decision 766 scores as the dashboards show them: re-based on the points measured, with coverage, fair ranks.
 
 Pure: `SiteData` feeds it the `score_ranking` and `scorecard` rows (dashboards/data/queries.py); pages show what
 it returns. The policy behind the rows is docs/decision-766.md; the rows say which indicators were measured.
