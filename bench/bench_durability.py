@@ -1,7 +1,8 @@
-"""What edge durability costs: QoS 1 publish rates through the SDK with Mosquitto saving every 60 s (periodic)
-or at the end of every loop turn with a change (durable, the local stack's setting), with the subscriber's
-session online or away (its messages queued, each a change to save); how many acknowledged messages a SIGKILL
-right after the last PUBACK loses under each; and the SDK's queue in memory or on disk (sync full or normal).
+"""What edge durability costs: QoS 1 publish rates through the SDK with Mosquitto saving every 60 s (every-minute,
+the former setting), every 2 s (interval, the local stack's default) or at the end of every loop turn with a change
+(every-change), with the subscriber's session online or away (its messages queued); how many acknowledged messages
+a SIGKILL loses under each, right after the last PUBACK and 2.5 s after it; and the SDK's queue in memory or on
+disk (sync full or normal), against the every-change broker.
 
 One vendor client over TLS publishes single readings as fast as the SDK takes them, then waits for every PUBACK.
 """
@@ -25,7 +26,7 @@ from paho.mqtt.properties import Properties
 from ioc import codecs, topics
 from ioc.clients import dynsec
 from ioc.events import SensorKind, SensorReading
-from ioc.settings import MqttEndpoint
+from ioc.settings import MqttEndpoint, MqttPersistence
 from iocctl.localstack import mosquitto
 from iocctl.localstack.install import Installer
 from iocctl.localstack.process import is_alive, stop_process
@@ -95,12 +96,17 @@ def _publish(
         return count / (time.perf_counter() - started)
 
 
-def _broker(durable: bool, root: Path) -> dict[str, Any]:
-    return mosquitto.start(root, Installer(default_cache_dir()), durable=durable)
+MODES: tuple[MqttPersistence, ...] = ("every-minute", "interval", "every-change")
+KILL_AFTER_S = (0.0, 2.5)
+"""Seconds between the last PUBACK and the SIGKILL: at once, and once a 2 s interval's save must have run."""
 
 
-def _rates(durable: bool, root: Path) -> dict[str, float]:
-    info = _broker(durable, root)
+def _broker(mode: MqttPersistence, root: Path) -> dict[str, Any]:
+    return mosquitto.start(root, Installer(default_cache_dir()), persistence=mode)
+
+
+def _rates(mode: MqttPersistence, root: Path) -> dict[str, float]:
+    info = _broker(mode, root)
     try:
         login = _vendor(info)
         online = _Session(info, f"online-{uuid.uuid4().hex[:6]}", f"g{uuid.uuid4().hex[:6]}")
@@ -114,14 +120,16 @@ def _rates(durable: bool, root: Path) -> dict[str, float]:
         stop_process(int(info["pid"]))
 
 
-def _lost_on_kill(durable: bool, root: Path) -> int:
-    """Acknowledged messages lost when the broker is SIGKILLed the moment the publisher saw its last PUBACK."""
-    info = _broker(durable, root)
+def _lost_on_kill(mode: MqttPersistence, root: Path, after_s: float) -> int:
+    """Acknowledged messages (queued for an offline session) lost when the broker is SIGKILLed `after_s` seconds
+    after the publisher saw its last PUBACK."""
+    info = _broker(mode, root)
     try:
         login = _vendor(info)
         client_id, group = f"kill-{uuid.uuid4().hex[:6]}", f"g{uuid.uuid4().hex[:6]}"
         _Session(info, client_id, group).close()
         _publish(login, KILL_MESSAGES)
+        time.sleep(after_s)
         os.kill(int(info["pid"]), signal.SIGKILL)
         while is_alive(int(info["pid"])):
             time.sleep(0.01)
@@ -138,11 +146,14 @@ def run() -> dict[str, Any]:
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="ioc-bench-durability-") as tmp:
         base = Path(tmp)
-        for name, durable in (("periodic", False), ("durable", True)):
-            for key, value in _rates(durable, base / f"rates-{name}").items():
+        for mode in MODES:
+            name = mode.replace("-", "_")
+            for key, value in _rates(mode, base / f"rates-{mode}").items():
                 figures[f"{name}_{key}"] = value
-            figures[f"{name}_lost_of_{KILL_MESSAGES}_on_sigkill"] = _lost_on_kill(durable, base / f"kill-{name}")
-        info = _broker(True, base / "sdk")
+            for after in KILL_AFTER_S:
+                lost = _lost_on_kill(mode, base / f"kill-{mode}-{after}", after)
+                figures[f"{name}_lost_of_{KILL_MESSAGES}_on_sigkill_{after:g}s_after"] = lost
+        info = _broker("every-change", base / "sdk")
         try:
             login = _vendor(info)
             consumer = _Session(info, f"sdk-{uuid.uuid4().hex[:6]}", f"g{uuid.uuid4().hex[:6]}")

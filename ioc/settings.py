@@ -27,6 +27,7 @@ __all__ = [
     "KubeEndpoint",
     "LocalStackSettings",
     "MqttEndpoint",
+    "MqttPersistence",
     "OperatorSettings",
     "PortalGatewaySettings",
     "ReportingSettings",
@@ -555,6 +556,10 @@ class DashboardSettings(_Settings):
         return self
 
 
+MqttPersistence = Literal["interval", "every-change", "every-minute"]
+"""When the local Mosquitto saves its state (`LocalStackSettings.stack_mqtt_persistence`)."""
+
+
 class LocalStackSettings(_Settings):
     """The local stack and its installer (`ioc stack`, `ioc deps`, the test fixtures)."""
 
@@ -568,6 +573,15 @@ class LocalStackSettings(_Settings):
         description="IOC_STACK_KAFKA_AUTH: the local Kafka takes SCRAM-SHA-512 over TLS only, with a principal and "
         "ACLs per component (as the chart's Strimzi cluster); off (IOC_STACK_KAFKA_AUTH=0), a PLAINTEXT listener "
         "anyone may use, for development only.",
+    )
+    stack_mqtt_persistence: MqttPersistence = pydantic.Field(
+        "interval",
+        description="IOC_STACK_MQTT_PERSISTENCE: when the local Mosquitto saves (fsynced) its sessions and queued "
+        "messages. interval: every 2 s, whatever happened (a SIGKILL loses at most the last 2 s of messages queued "
+        "for an offline session; the bridge's README throughput holds); every-change: at the end of every loop turn "
+        "with a change, its subscriber's acknowledgements included (nothing saved is older than one turn, at about "
+        "one fsync per message: a few hundred messages/s); every-minute: the former 60 s, for measuring only. "
+        "docs/durability.md has the figures.",
     )
 
 

@@ -2,9 +2,9 @@
 
 `start` writes a CA and a server certificate, its configuration (a TLS listener for devices and the
 bridge, a plaintext one for the admin tools), launches it, and creates the bridge's role and client;
-`is_ready` logs in. Durable by default: every change a QoS 1 acknowledgement stands for (a message queued
-for an offline session, a session, a subscription) is saved, fsynced, in the broker loop's same turn, so a
-SIGKILL loses no message it acknowledged to a device (docs/durability.md: what it costs, what it does not cover).
+`is_ready` logs in. When it saves its state to disk is a setting (`PERSISTENCE`, IOC_STACK_MQTT_PERSISTENCE):
+every 2 s by default, or at the end of every loop turn with a change (docs/durability.md: what each loses on a
+SIGKILL and what it costs).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ioc.clients import dynsec
-from ioc.settings import MqttEndpoint
+from ioc.settings import LocalStackSettings, MqttEndpoint, MqttPersistence
 from iocctl.localstack import certs
 from iocctl.localstack.common import HOST, ServiceInfo, launch, new_secret, run_setup
 from iocctl.localstack.install import Installer
@@ -28,8 +28,7 @@ from iocctl.localstack.process import free_port, wait_until
 
 __all__ = [
     "BRIDGE_USER",
-    "DURABLE_PERSISTENCE",
-    "PERIODIC_PERSISTENCE",
+    "PERSISTENCE",
     "is_ready",
     "mqtt_login_ok",
     "start",
@@ -95,17 +94,23 @@ def mqtt_login_ok(
     return bool(result and result[0])
 
 
-# Mosquitto 2.0 saves its whole state (retained messages, sessions, queued messages) only every `autosave_interval`
-# seconds, or with `autosave_on_changes` after that many changes, at the end of the loop turn that made them and
-# with an fsync (src/loop.c, persist_write.c). A change is a message queued for a session (not one in flight to an
-# online subscriber, which holds it), a session or a subscription: with 1, none waits for the next turn.
-DURABLE_PERSISTENCE: Final = ("autosave_on_changes true", "autosave_interval 1")
-PERIODIC_PERSISTENCE: Final = ("autosave_on_changes false", "autosave_interval 60")
-"""The earlier setting, kept to measure what durability costs (bench/bench_durability.py): a minute lost on a crash."""
+# Mosquitto 2.0 saves its whole state (retained messages, sessions, every message queued or in flight) with an fsync,
+# at the end of a loop turn (src/loop.c, persist_write.c), either every `autosave_interval` seconds or, with
+# `autosave_on_changes`, once that many changes have accumulated. A change is a message queued for a session, a
+# session, a subscription, and also every PUBACK a subscriber sends (db__message_delete_outgoing): with the bridge
+# online, each of its acknowledgements ends a turn with a save, and a turn reads one packet per socket, so
+# every-change is about one fsync per message, whatever the in-flight limits. The interval is compared in whole
+# seconds (last save + interval < now), so 1 saves every 2 s. docs/durability.md has the measured trade-off.
+PERSISTENCE: Final[dict[MqttPersistence, tuple[str, ...]]] = {
+    "interval": ("autosave_on_changes false", "autosave_interval 1"),
+    "every-change": ("autosave_on_changes true", "autosave_interval 1"),
+    "every-minute": ("autosave_on_changes false", "autosave_interval 60"),
+}
 
 
-def start(root: Path, installer: Installer, *, durable: bool = True) -> ServiceInfo:
-    """Start the broker under `root`; `durable` False saves every 60 s instead (for measuring the cost only)."""
+def start(root: Path, installer: Installer, *, persistence: MqttPersistence | None = None) -> ServiceInfo:
+    """Start the broker under `root`, saving its state as `persistence` says (default: the stack's setting)."""
+    saves = PERSISTENCE[persistence or LocalStackSettings().stack_mqtt_persistence]
     broker, ctrl, plugin = installer.mosquitto()
     home = root / "mosquitto"
     (home / "data").mkdir(parents=True, exist_ok=True)
@@ -145,8 +150,8 @@ def start(root: Path, installer: Installer, *, durable: bool = True) -> ServiceI
                 f"plugin_opt_config_file {dynsec_file}",
                 "persistence true",
                 f"persistence_location {home / 'data'}/",
-                # Also saved on shutdown; see DURABLE_PERSISTENCE.
-                *(DURABLE_PERSISTENCE if durable else PERIODIC_PERSISTENCE),
+                # Also saved on shutdown; see PERSISTENCE.
+                *saves,
                 # QoS 1 queues for a slow subscriber (the bridge): the default 1000 silently drops beyond it.
                 "max_queued_messages 1000000",
                 "max_inflight_messages 0",

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
+from ioc.settings import MqttPersistence
 from iocctl.localstack import clickhouse, kafka, kube, mosquitto
 from iocctl.localstack.common import ServiceInfo
 from iocctl.localstack.install import Installer
@@ -36,6 +37,8 @@ class StackOptions:
 
     kafka_brokers: int = 1
     """KRaft nodes of the local Kafka: 1, or 3 for replicated topics (3 copies, min.insync.replicas 2)."""
+    mqtt_persistence: MqttPersistence | None = None
+    """When Mosquitto saves its state (`mosquitto.PERSISTENCE`); None: IOC_STACK_MQTT_PERSISTENCE."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +63,10 @@ def _start_apiserver(
 
 # In start order (what a service needs comes before it); the stack stops them in the reverse order.
 _REGISTRY: Final[dict[str, _Service]] = {
-    "mosquitto": _Service(lambda root, installer, _r, _o: mosquitto.start(root, installer), mosquitto.is_ready),
+    "mosquitto": _Service(
+        lambda root, installer, _r, options: mosquitto.start(root, installer, persistence=options.mqtt_persistence),
+        mosquitto.is_ready,
+    ),
     "kafka": _Service(
         lambda root, installer, _r, options: kafka.start(root, installer, brokers=options.kafka_brokers),
         kafka.is_ready,

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ioc.settings import Endpoints, LocalStackSettings
+from ioc.settings import Endpoints, LocalStackSettings, MqttPersistence
 from iocctl.localstack import kafka
 from iocctl.localstack.install import Installer
 from iocctl.localstack.process import is_alive, stop_process
@@ -49,12 +49,23 @@ def default_stack_dir() -> Path:
 class Stack:
     """The services of one local stack rooted at `root`."""
 
-    def __init__(self, root: Path, installer: Installer | None = None, *, kafka_brokers: int | None = None) -> None:
-        """`kafka_brokers`: the Kafka nodes `up` starts (1 when unset); a running Kafka of another size is replaced."""
+    def __init__(
+        self,
+        root: Path,
+        installer: Installer | None = None,
+        *,
+        kafka_brokers: int | None = None,
+        mqtt_persistence: MqttPersistence | None = None,
+    ) -> None:
+        """`kafka_brokers`: the Kafka nodes `up` starts (1 when unset); a running Kafka of another size is replaced.
+
+        `mqtt_persistence`: when a Mosquitto `up` starts saves its state (IOC_STACK_MQTT_PERSISTENCE when unset).
+        """
         self.root = root
         self.installer = installer or Installer(default_cache_dir())
         self.state_file = root / "stack.json"
         self.kafka_brokers = kafka_brokers
+        self.mqtt_persistence = mqtt_persistence
 
     # --- state file -------------------------------------------------------------------------------------
 
@@ -100,7 +111,7 @@ class Stack:
                     wanted.append(dependency)
         with self._locked():
             current = self.running()
-            options = StackOptions(kafka_brokers=self.kafka_brokers or 1)
+            options = StackOptions(kafka_brokers=self.kafka_brokers or 1, mqtt_persistence=self.mqtt_persistence)
             for name in [s for s in SERVICES if s in wanted]:
                 resized = name == "kafka" and self.kafka_brokers is not None and name in current
                 resized = resized and len(current[name].get("brokers", [None])) != self.kafka_brokers

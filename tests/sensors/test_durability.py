@@ -1,8 +1,8 @@
 """Durability at the edge, on the real broker: QoS 1 messages Mosquitto acknowledged survive its SIGKILL once saved,
-which the durable setting does within the loop turn that acknowledged them (the window left is measured by
-`python -m bench durability`); the bridge's session, and what queued in it, survives a broker restart; the SDK's
-disk queue keeps what a gateway accepted while the broker was away across the gateway's own SIGKILL. Each
-counts by device sequence."""
+which the strict setting (every-change, used here whatever the stack's default) does within the loop turn that
+acknowledged them (the window left, and the default 2 s interval's, are measured by `python -m bench durability`);
+the bridge's session, and what queued in it, survives a broker restart; the SDK's disk queue keeps what a gateway
+accepted while the broker was away across the gateway's own SIGKILL. Each counts by device sequence."""
 
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ UNIT = "25957"
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[tuple[Stack, dict[str, Any], tuple[str, str]]]:
-    """A Mosquitto of this test's own (it is killed), and a vendor on it."""
-    stack = Stack(tmp_path / "own-broker")
+    """A Mosquitto of this test's own (it is killed), saving every change, and a vendor on it."""
+    stack = Stack(tmp_path / "own-broker", mqtt_persistence="every-change")
     try:
         info = stack.up(["mosquitto"])["mosquitto"]
         vendor = (f"d{uuid.uuid4().hex[:8]}", uuid.uuid4().hex)
@@ -65,8 +65,8 @@ def _saved(info: dict[str, Any]) -> None:
 
     Mosquitto 2.0 answers PUBACK first and saves at the end of that loop turn (docs/durability.md), so a test that
     kills it the instant its client saw the PUBACK races the save. A new persistent session after the last PUBACK
-    is one more change: the file written after it holds every earlier one. Saved every 60 s instead (the periodic
-    setting), nothing is written within 5 s and this fails.
+    is one more change: the file written after it holds every earlier one. Saved every 60 s instead (every-minute,
+    the former setting), nothing is written within 5 s and this fails.
     """
     database = Path(info["config"]).parent / "data" / "mosquitto.db"
     since = time.time_ns()
