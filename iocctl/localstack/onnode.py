@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from ioc import units
 from iocctl import image as images
-from iocctl.localstack.install import Installer
+from iocctl.localstack.install import Installer, MissingPrerequisite
 from iocctl.localstack.node import HOST_SERVICES, Node
 from iocctl.localstack.stack import Stack
 from operators import province
@@ -194,6 +194,8 @@ class PlatformOnNode:
         `values` are merged over `chart_values` in depth. Raises HelmFailed with the pods' states and
         logs when the release does not become Ready within `timeout_s`.
         """
+        if os.geteuid() != 0:  # before minutes of image building: buildah and the node both need it
+            raise MissingPrerequisite("the platform on the node needs root (buildah, namespaces, bridges, iptables)")
         started = time.monotonic()
         image = images.build(cache_dir=self.node.installer.cache_dir)
         self.node.up()
