@@ -1,4 +1,4 @@
-"""`ioc up --on-node`: the platform as pods on the local node with the simulated province, live status until Ctrl-C.
+"""`ioc up --on-node`: the platform as pods on the local node with the simulated province, live until Ctrl-C.
 
 The pod counterpart of `platform.Platform` (processes): `onnode.PlatformOnNode` installs the chart (operator, bridge,
 stream workers, citizen API as pods), the province's IOCSites are applied with kubectl and the operator provisions
