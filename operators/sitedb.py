@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Final
 from xml.sax.saxutils import escape
 
+from ioc import units
 from ioc.clients.clickhouse import Warehouse, render
 from ioc.events import ACTIVE_STATES
 from ioc.scope import Scope
@@ -43,6 +44,7 @@ __all__ = [
     "FOLLOW_KEYS",
     "PERSONAL_SQL",
     "SITE_TABLES",
+    "UNPLACED",
     "Figures",
     "TablesReport",
     "WarehouseReport",
@@ -56,6 +58,7 @@ __all__ = [
     "read_figures",
     "scope_condition",
     "select_list",
+    "table_condition",
     "user_sql",
     "users_d_file",
     "users_d_xml",
@@ -75,8 +78,15 @@ SITE_TABLES: Final[dict[str, tuple[str, ...]]] = {
     "indicators_766": ("path",),
     # The workers' refusals of commands about the site's incidents, for the dashboard that sent them.
     "command_refusals": ("path", "responsible_path"),
+    # Refused inputs from the subtree's device topics (never their bytes: PERSONAL_SQL blanks `payload`).
+    "deadletters": ("path",),
 }
 """Warehouse tables a site sees, with the path columns that place a row in the tree."""
+
+UNPLACED: Final[frozenset[str]] = frozenset({"deadletters"})
+"""Tables whose rows may have no path: placed by their `unit` where `path` is '' (dead letters stored before
+migration 0011 have a unit computed from their source but no path), and held by the tree's root site only
+when they name no unit either, as the dashboards' `include_unplaced` means it."""
 
 FOLLOW_KEYS: Final[Mapping[str, str]] = {"incidents": "incident_id", "incident_history": "incident_id"}
 """Tables whose later rows follow an entity the site already holds, wherever they place it.
@@ -104,6 +114,8 @@ PERSONAL_SQL: Final[Mapping[str, str]] = {
     "arrayStringConcat(arrayPopFront(splitByChar('@', contact_email)), '@')))",
     "address": "''",
     "image_url": "''",
+    # A refused message's bytes may hold anything a device sent (plates, names): the reason and size stay.
+    "payload": "''",
 }
 """Per personal column of the warehouse: the SQL expression a site's copy holds instead of the value."""
 
@@ -131,6 +143,18 @@ def scope_condition(scope: Scope, path_columns: tuple[str, ...]) -> tuple[str, d
     return (parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"), params
 
 
+def table_condition(scope: Scope, table: str) -> tuple[str, dict[str, Any]]:
+    """The WHERE condition selecting a site's rows of `table`, unplaced rows included where UNPLACED says."""
+    condition, params = scope_condition(scope, SITE_TABLES[table])
+    if table not in UNPLACED:
+        return condition, params
+    parts = [condition, "(path = '' AND unit IN %(unplaced_units)s)"]
+    params = {**params, "unplaced_units": tuple(sorted(scope.units))}
+    if units.load_tree(scope.edition).get(scope.unit).parent is None:  # the tree's root holds what has no place
+        parts.append("(path = '' AND unit = '')")
+    return "(" + " OR ".join(parts) + ")", params
+
+
 def select_list(columns: list[str]) -> str:
     """The copy's columns in the source's order, personal ones replaced by their mask."""
     return ", ".join(f"{PERSONAL_SQL[c]} AS {c}" if c in PERSONAL_SQL else _ident(c) for c in columns)
@@ -138,7 +162,7 @@ def select_list(columns: list[str]) -> str:
 
 def feed_sql(source_db: str, site_db: str, table: str, scope: Scope, columns: list[str]) -> str:
     """CREATE MATERIALIZED VIEW copying the site's new rows of `table` into its copy (values rendered in)."""
-    condition, params = scope_condition(scope, SITE_TABLES[table])
+    condition, params = table_condition(scope, table)
     site, source = f"{_ident(site_db)}.{_ident(table)}", f"{_ident(source_db)}.{_ident(table)}"
     follow = FOLLOW_KEYS.get(table)
     if follow is not None:
@@ -152,7 +176,7 @@ def feed_sql(source_db: str, site_db: str, table: str, scope: Scope, columns: li
 
 def feed_name(source_db: str, site_db: str, table: str, scope: Scope, columns: list[str]) -> str:
     """`<table>_feed_<fingerprint>`: the fingerprint changes with the feed's SELECT, so a stale feed shows."""
-    condition, params = scope_condition(scope, SITE_TABLES[table])
+    condition, params = table_condition(scope, table)
     text = "\n".join((source_db, site_db, table, render(condition, params), select_list(columns)))
     return f"{_ident(table)}_feed_{hashlib.sha256(text.encode('utf-8')).hexdigest()[:10]}"
 
@@ -161,7 +185,7 @@ def backfill_sql(
     source_db: str, site_db: str, table: str, scope: Scope, columns: list[str]
 ) -> tuple[str, dict[str, Any]]:
     """INSERT ... SELECT of the site's rows already in `table` (run once its feed exists)."""
-    condition, params = scope_condition(scope, SITE_TABLES[table])
+    condition, params = table_condition(scope, table)
     source = f"{_ident(source_db)}.{_ident(table)}"
     follow = FOLLOW_KEYS.get(table)
     if follow is not None:

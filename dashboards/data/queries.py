@@ -41,12 +41,12 @@ class Query:
 
 _RECENT: Final = "observed_at >= now() - INTERVAL %(hours)s HOUR"
 
-_LETTER_UNIT: Final = (
-    "if(startsWith(source, 'mqtt:ioc/v1/') OR startsWith(source, 'ioc/v1/'), splitByChar('/', source)[3], '')"
+_LETTER_PLACE: Final = (
+    "({scope} OR (path = '' AND unit IN %(scope_units)s) OR (%(include_unplaced)s = 1 AND path = '' AND unit = ''))"
 )
-"""A dead letter's unit: the bridge names a letter's source `mqtt:<device topic>` (sensors/bridge/service.py,
-`ioc/v1/{unit}/{kind}/{vendor}/{device}`), so the unit is the third '/' segment; letters written before the
-bridge prefixed its sources start at `ioc/v1/`. Other sources (`kafka:...`, an HTTP route) have no unit."""
+"""Where a dead letter shows: its path in the subtree (the worker places it by its device topic's unit); one stored
+before migration 0011 has no path but a unit computed from its source, so it is placed by that; one naming no
+unit (an HTTP route, a Kafka topic, a malformed topic) belongs to the whole tree's root site only."""
 
 _PAGES: Final[tuple[Query, ...]] = (
     # --- overview ---------------------------------------------------------------------------------------
@@ -362,8 +362,7 @@ _PAGES: Final[tuple[Query, ...]] = (
         LIMIT %(limit)s
         """,
     ),
-    # Dead letters carry no unit column: the unit is the device topic's unit segment (_LETTER_UNIT); letters
-    # without one (an HTTP route, a Kafka topic, a malformed topic) belong to the whole tree's root site only.
+    # Dead letters are placed like every other row (_LETTER_PLACE), and a site's database holds its copy of them.
     Query(
         "rejections_by_vendor",
         "deadletters",
@@ -372,10 +371,10 @@ _PAGES: Final[tuple[Query, ...]] = (
         SELECT vendor, reason, sum(count) AS letters, max(received_at) AS last_at
         FROM deadletters FINAL
         WHERE received_at >= now() - INTERVAL %(hours)s HOUR
-              AND ({_LETTER_UNIT} IN %(scope_units)s OR (%(include_unplaced)s = 1 AND {_LETTER_UNIT} = ''))
+              AND {_LETTER_PLACE}
         GROUP BY vendor, reason
         ORDER BY letters DESC
-        """,  # noqa: S608 - only the constant _LETTER_UNIT is spliced in
+        """,  # noqa: S608 - only the constant _LETTER_PLACE is spliced in
     ),
     Query(
         "rejections_recent",
@@ -385,10 +384,10 @@ _PAGES: Final[tuple[Query, ...]] = (
         SELECT received_at, vendor, device, reason, detail, source, size
         FROM deadletters FINAL
         WHERE received_at >= now() - INTERVAL %(hours)s HOUR
-              AND ({_LETTER_UNIT} IN %(scope_units)s OR (%(include_unplaced)s = 1 AND {_LETTER_UNIT} = ''))
+              AND {_LETTER_PLACE}
         ORDER BY received_at DESC
         LIMIT %(limit)s
-        """,  # noqa: S608 - only the constant _LETTER_UNIT is spliced in
+        """,  # noqa: S608 - only the constant _LETTER_PLACE is spliced in
     ),
 )
 

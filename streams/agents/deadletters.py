@@ -1,18 +1,36 @@
-"""Dead letters: store what the edge refused, with its reason, for the Data quality page.
+"""Dead letters: store what the edge refused, with its reason and its place in the tree, for the Data quality page.
 
-A record on the dead-letter topic that is not a dead letter is itself dead-lettered (`undecodable`).
+A letter is placed by the unit of the device topic it came from (`letter_place`), so each site's database
+gets its subtree's letters. A record on the dead-letter topic that is not a dead letter is itself
+dead-lettered (`undecodable`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from ioc import topics
+from ioc.units import UnitTree
 from streams.agents.common import dead_letter_undecodable, fail_fast
 from streams.runtime import Runtime
 from streams.warehouse import rows
 
-__all__ = ["register"]
+__all__ = ["letter_place", "register"]
+
+_TOPIC_PREFIXES: Final = ("mqtt:" + topics.MQTT_PREFIX + "/", topics.MQTT_PREFIX + "/")
+"""Sources naming a device topic: the bridge writes `mqtt:<topic>` (sensors/bridge/service.py); letters from
+before it prefixed its sources start at the topic itself."""
+
+
+def letter_place(source: str, tree: UnitTree) -> tuple[str, str]:
+    """(unit, path) of the device topic a letter came from, or ("", "") when it names no unit of the tree.
+
+    Only the unit segment is read: a topic refused for another segment (a bad device id) still has its place."""
+    for prefix in _TOPIC_PREFIXES:
+        if source.startswith(prefix):
+            unit = source[len(prefix) :].split("/", maxsplit=1)[0]
+            return (unit, tree.path(unit)) if unit in tree else ("", "")
+    return ("", "")
 
 
 def register(rt: Runtime) -> None:
@@ -23,7 +41,9 @@ def register(rt: Runtime) -> None:
             letters, refused = [], 0
             for event in events:
                 try:
-                    letters.append(rows.deadletter_row(topics.DEADLETTER.decode(event.value), event.value))
+                    letter = topics.DEADLETTER.decode(event.value)
+                    place = letter_place(letter.source, rt.tree)
+                    letters.append(rows.deadletter_row(letter, event.value, place=place))
                 except Exception as exc:  # noqa: BLE001 - whatever the bytes, they must not stop the worker
                     # Its own letter comes back on this topic, readable this time: stored, never looped.
                     await dead_letter_undecodable(rt, "streams.deadletters", event, exc)

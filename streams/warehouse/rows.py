@@ -428,8 +428,12 @@ def indicator_rows(
 # --- refused input -------------------------------------------------------------------------------------------
 
 
-def deadletter_row(letter: DeadLetter, raw: bytes) -> Row:
-    """`deadletters`: a refused input; `raw` is the dead-letter record as consumed, whose SHA-1 is its id."""
+def deadletter_row(letter: DeadLetter, raw: bytes, *, place: tuple[str, str]) -> Row:
+    """`deadletters`: a refused input; `raw` is the dead-letter record as consumed, whose SHA-1 is its id.
+
+    `place` is the (unit, path) of the device topic the letter came from, or ("", "") when it names no unit
+    of the tree (an HTTP route, a Kafka topic, a malformed topic): such letters are the root site's only."""
+    unit, path = place
     return {
         # Not a security use: SHA-1 is the contract's content id, chosen for its short hex form.
         "letter_id": hashlib.sha1(raw, usedforsecurity=False).hexdigest(),
@@ -443,6 +447,8 @@ def deadletter_row(letter: DeadLetter, raw: bytes) -> Row:
         "size": letter.size or len(letter.payload),
         "payload": base64.b64encode(letter.payload).decode("ascii"),
         "count": letter.count,  # refusals this letter stands for (a flood's summary: many)
+        "unit": unit,
+        "path": _check_path(unit, path) if unit else "",
     }
 
 

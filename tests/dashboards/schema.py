@@ -104,7 +104,8 @@ TABLES: dict[str, tuple[str, str]] = {
     "deadletters": (
         """
         letter_id String, received_at DateTime('UTC'), source String, reason String, detail String,
-        vendor String, device String, size UInt32, payload String
+        vendor String, device String, size UInt32, payload String, count UInt64 DEFAULT 1, unit String,
+        path String
         """,
         "ENGINE = ReplacingMergeTree() ORDER BY (vendor, letter_id)",
     ),

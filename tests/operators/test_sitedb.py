@@ -50,6 +50,24 @@ def test_feeds_filter_by_path_or_by_legacy_units_and_mask_personal_columns() -> 
     assert reformed.endswith("OR incident_id IN (SELECT incident_id FROM s.incidents)")
 
 
+def test_dead_letters_reach_their_subtrees_copy_without_their_bytes_and_unplaced_ones_the_root_only() -> None:
+    columns = ["letter_id", "source", "payload", "count", "unit", "path"]
+    district = sitedb.feed_sql("ioc", "ioc_site_724", "deadletters", site_scope("724"), columns)
+    assert " AS SELECT letter_id, source, '' AS payload, count, unit, path FROM ioc.deadletters WHERE " in district
+    assert "(path = '74/724' OR path LIKE '74/724/%')" in district
+    # Letters stored before the path column are placed by the unit computed from their source.
+    subtree = ", ".join(f"'{u}'" for u in sorted(site_scope("724").units))
+    assert f"(path = '' AND unit IN ({subtree}))" in district
+    assert "unit = ''" not in district  # a letter naming no unit is not a district's
+    province = sitedb.feed_sql("ioc", "ioc_site_74", "deadletters", site_scope("74"), columns)
+    assert province.endswith(" OR (path = '' AND unit = ''))")
+    reformed = sitedb.feed_sql("ioc", "s", "deadletters", site_scope("79", "2025"), columns)
+    assert reformed.endswith(" OR (path = '' AND unit = ''))")  # HCMC is the 2025 tree's root
+    # Other tables' feeds keep their SELECT, so no site's copy is rebuilt for this.
+    readings = sitedb.feed_sql("ioc", "ioc_site_724", "readings", site_scope("724"), ["unit", "path"])
+    assert readings.endswith("WHERE (path = '74/724' OR path LIKE '74/724/%')")
+
+
 def test_a_feeds_name_changes_with_what_it_selects() -> None:
     cols = ["unit", "path", "value"]
     first = sitedb.feed_name("ioc", "ioc_site_724", "readings", site_scope("724"), cols)

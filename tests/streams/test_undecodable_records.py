@@ -185,6 +185,20 @@ def test_a_forged_record_on_the_dead_letter_topic_is_dead_lettered_once_and_the_
         started=int(started.timestamp()),
     )
     assert letters_about_letters == 1
+    # The worker placed the device topic's letter by its unit (migration 0011); its letter about a Kafka record
+    # names no unit of the tree, so it is the root site's only.
+    placed = worker.wait_for(
+        f"SELECT unit, path FROM {worker.database}.deadletters FINAL WHERE detail = %(marker)s",
+        lambda rows: len(rows) >= 1,
+        marker=valid("last")[1],
+    )
+    assert placed == [{"unit": UNIT, "path": f"74/724/{UNIT}"}]
+    unplaced = worker.query(
+        f"SELECT DISTINCT unit, path FROM {worker.database}.deadletters FINAL "
+        "WHERE reason = 'undecodable' AND startsWith(source, %(source)s)",
+        source=f"kafka:{topics.DEADLETTER.name}[",
+    )
+    assert unplaced == [{"unit": "", "path": ""}]
 
 
 def test_a_signal_of_the_wrong_shape_is_dead_lettered_and_the_next_detection_opens_its_incident(

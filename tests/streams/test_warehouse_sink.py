@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from ioc import decision766
+from ioc import decision766, units
 from ioc.aqi import AqiResult
 from ioc.clients.clickhouse import Warehouse, WarehouseError, connect
 from ioc.events import (
@@ -42,6 +42,7 @@ from ioc.events import (
 from ioc.settings import ClickHouseEndpoint
 from iocctl.localstack.stack import Stack
 from streams import scoring766
+from streams.agents import deadletters
 from streams.warehouse import migrations, rows, sink
 from streams.warehouse.sink import RowSink
 
@@ -221,7 +222,7 @@ def sample_rows() -> dict[str, list[dict[str, Any]]]:
             scheme=decision766.default_scheme().id,
             computed_at=BASE + dt.timedelta(hours=1),
         ),
-        "deadletters": [rows.deadletter_row(letter, raw)],
+        "deadletters": [rows.deadletter_row(letter, raw, place=("25957", PATH))],
         "command_refusals": [
             rows.refusal_row(
                 IncidentCommand(
@@ -337,12 +338,34 @@ def test_dossier_row_carries_every_service_record_field_plus_path() -> None:
 
 def test_deadletter_row_is_keyed_by_the_records_sha1() -> None:
     letter, raw = dead_letter()
-    row = rows.deadletter_row(letter, raw)
+    row = rows.deadletter_row(letter, raw, place=("25957", PATH))
     assert row["letter_id"] == hashlib.sha1(raw).hexdigest()
     assert base64.b64decode(row["payload"]) == b'{"seq": -1}'
     assert (row["size"], row["vendor"], row["device"]) == (11, "sawaco", "aq-01")
+    assert (row["unit"], row["path"]) == ("25957", PATH)
     anonymous = msgspec.structs.replace(letter, vendor=None, device=None, size=0)
-    assert rows.deadletter_row(anonymous, raw)["vendor"] == "" and rows.deadletter_row(anonymous, raw)["size"] == 11
+    unplaced = rows.deadletter_row(anonymous, raw, place=("", ""))
+    assert (unplaced["vendor"], unplaced["size"], unplaced["unit"], unplaced["path"]) == ("", 11, "", "")
+    with pytest.raises(ValueError, match="does not end with unit '25957'"):
+        rows.deadletter_row(letter, raw, place=("25957", "74/724"))
+
+
+@pytest.mark.parametrize(
+    ("source", "place"),
+    [
+        ("mqtt:ioc/v1/25957/water/gauge-vendor/wl-1", ("25957", PATH)),  # as the bridge writes it
+        ("ioc/v1/25957/air/sawaco/aq-01", ("25957", PATH)),  # before the bridge prefixed its sources
+        ("mqtt:ioc/v1/25957/water/gauge-vendor/bad device id!", ("25957", PATH)),  # refused for its device
+        ("mqtt:ioc/v1/724/air/sawaco/aq-01", ("724", "74/724")),  # a district's own device
+        ("mqtt:ioc/v1/99999/air/sawaco/aq-01", ("", "")),  # no such unit in the tree
+        ("mqtt:ioc/v2/25957/air/sawaco/aq-01", ("", "")),
+        ("kafka:ioc.readings.v1", ("", "")),
+        ("http:/portal/dossiers", ("", "")),
+        ("", ("", "")),
+    ],
+)
+def test_a_dead_letter_is_placed_by_its_device_topics_unit(source: str, place: tuple[str, str]) -> None:
+    assert deadletters.letter_place(source, units.load_tree("2024")) == place
 
 
 def test_aggregate_row_mean_and_checks() -> None:
