@@ -1,4 +1,4 @@
-"""Dead letters: store what the edge refused, with its reason and its place in the tree, for the Data quality page.
+"""Dead letters: store what the edge refused, with its reason and place in the tree, for the Data quality page.
 
 A letter is placed by the unit of the device topic it came from (`letter_place`), so each site's database
 gets its subtree's letters. A record on the dead-letter topic that is not a dead letter is itself
