@@ -47,6 +47,12 @@ def _site_login(kubeconfig: str, site: str) -> ClickHouseEndpoint:
     )
 
 
+def _site_status(kubeconfig: str, site: str) -> dict[str, Any]:
+    api = kubernetes.client.CustomObjectsApi(kubernetes.config.new_client_from_config(config_file=kubeconfig))
+    found = api.get_namespaced_custom_object("ioc.platform", "v1alpha1", SITES_NAMESPACE, "iocsites", site)
+    return dict(found.get("status") or {})
+
+
 def _data(endpoint: ClickHouseEndpoint, unit: str) -> SiteData:
     # The operator writes the site's user into users.d; ClickHouse picks it up on its next config reload.
     warehouse = _wait(f"ClickHouse to know {endpoint.user}", lambda: _try_connect(endpoint), timeout=60)
@@ -112,10 +118,13 @@ def test_a_flood_travels_from_a_gauge_to_the_province_overview(tmp_path: Path) -
         assert headline.open_incidents >= 1
         by_district = {r["code"]: r for r in province.children_figures("74")}
         assert by_district["724"]["incidents"] >= 1
-        # A ward's own site never sees its neighbour's rows: the site login is scoped by the operator.
-        ward = _data(_site_login(kube["kubeconfig"], "binh-an-25951"), "25951")
-        assert [r for r in ward.incident_queue("25951") if r["unit"] == "25957"] == []
-        for data in (district, province, ward):
+        # A ward is served by its district's dashboard (the commune tier's default, spec.dashboard.servedBy): it gets
+        # no login of its own, and within the district's its view never holds its neighbour's rows.
+        ward_site = _site_status(kube["kubeconfig"], "binh-an-25951")
+        assert ward_site.get("servedBy") == f"{SITES_NAMESPACE}/di-an-724", ward_site
+        assert [r for r in district.incident_queue("25951") if r["unit"] == "25957"] == []
+        assert [r for r in district.incident_queue("25957") if r["unit"] == "25957"]
+        for data in (district, province):
             data.warehouse.close()
     finally:
         platform.stop()
