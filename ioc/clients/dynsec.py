@@ -29,6 +29,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ioc import topics
+from ioc.clients import mqttstop
 from ioc.settings import MqttEndpoint
 
 __all__ = [
@@ -200,8 +201,7 @@ class DynsecAdmin:
         self.close()
 
     def close(self) -> None:
-        self._client.disconnect()
-        self._client.loop_stop()
+        mqttstop.stop(self._client)
 
     def execute(self, command: str, *, ignore: tuple[str, ...] = (), **fields: Any) -> dict[str, Any]:
         """Run one command and return its response; an error not listed in `ignore` raises DynsecError."""

@@ -18,7 +18,7 @@ from typing import Any, Final
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ioc.clients import dynsec
+from ioc.clients import dynsec, mqttstop
 from ioc.settings import LocalStackSettings, MqttEndpoint, MqttPersistence
 from iocctl.localstack import certs
 from iocctl.localstack.common import HOST, ServiceInfo, launch, new_secret, run_setup
@@ -89,8 +89,7 @@ def mqtt_login_ok(
     try:
         done.wait(timeout)
     finally:
-        client.disconnect()
-        client.loop_stop()
+        mqttstop.stop(client)
     return bool(result and result[0])
 
 

@@ -28,6 +28,7 @@ from dashboards.data import SiteData, warehouse_for
 from dashboards.sites import Site
 from ioc import topics
 from ioc.clients import clickhouse as ch
+from ioc.clients import mqttstop
 from ioc.events import DeadLetter, DeadLetterReason
 from ioc.scope import site_scope
 from ioc.settings import ClickHouseEndpoint
@@ -77,8 +78,7 @@ def _bridge_letters(mosquitto: dict[str, Any], vendor: tuple[str, str], letters:
             refused = json.dumps({"vendor": name, "device": f"wl-{unit}", "unit": unit, "kind": "water"}).encode()
             client.publish(topics.mqtt_topic(unit, "water", name, f"wl-{unit}"), refused, qos=1).wait_for_publish(10)
     finally:
-        client.disconnect()
-        client.loop_stop()
+        mqttstop.stop(client)
     found: list[tuple[DeadLetter, bytes]] = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(found) < 2:

@@ -26,7 +26,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ioc import codecs, topics
-from ioc.clients import dynsec
+from ioc.clients import dynsec, mqttstop
 from ioc.events import SensorKind, SensorReading
 from ioc.settings import MqttEndpoint
 from iocctl.localstack.mosquitto import mqtt_login_ok, write_tls_files
@@ -107,8 +107,7 @@ class Probe:
         return self.subacks[mid][0]
 
     def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        mqttstop.stop(self.client)
 
 
 def _bridge(mosquitto: dict[str, Any]) -> Probe:

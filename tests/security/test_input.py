@@ -21,6 +21,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ioc import topics
+from ioc.clients import mqttstop
 from ioc.events import DeadLetter, DeadLetterReason, IngestBatch
 from sensors.bridge import Bridge
 from tests.sensors import conftest as ingestion
@@ -90,8 +91,7 @@ def _until(read: Callable[[float], list[Any]], done: Callable[[list[Any]], bool]
 def client(mosquitto: dict[str, Any], vendor: tuple[str, str]) -> Iterator[mqtt.Client]:
     c = _client(mosquitto, vendor)
     yield c
-    c.disconnect()
-    c.loop_stop()
+    mqttstop.stop(c)
 
 
 def test_readings_dated_2099_or_30_days_ago_are_refused_while_the_valid_one_beside_them_flows(
