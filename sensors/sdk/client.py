@@ -37,6 +37,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ioc import codecs, topics
+from ioc.clients import mqttstop
 from ioc.events import CameraEvent, CameraEventType, SensorKind, SensorReading
 from ioc.settings import MqttEndpoint
 from sensors.sdk.outbox import DiskOutbox
@@ -359,9 +360,10 @@ class VendorClient:
             self._stop()
 
     def _stop(self) -> None:
-        self._client.disconnect()
-        if self._started:
-            self._client.loop_stop()
+        if not self._started:
+            self._client.disconnect()
+        else:
+            mqttstop.stop(self._client)
             with self._lock:
                 self._started = False
                 self._disk_changed.notify_all()
