@@ -8,7 +8,6 @@ share one clock, so at `--speed 60` an hour of the province, SLAs included, happ
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -24,7 +23,7 @@ from typing import Any, TextIO
 from ioc import kafka_access
 from ioc.clients import clickhouse
 from ioc.settings import ClickHouseEndpoint, KafkaEndpoint
-from iocctl.localstack.process import is_alive, port_open, start_process, stop_process
+from iocctl.localstack.process import every_until_interrupted, is_alive, port_open, start_process, stop_process
 from iocctl.localstack.stack import Stack
 from operators import crds, province
 from sensors.simulators import parse_duration
@@ -254,27 +253,13 @@ class Platform:
         out.write(f"logs: {self.logs}   endpoints: ioc stack status --json --dir {self.stack.root}\n")
         out.write("Ctrl-C stops everything.\n")
         out.flush()
-        stop = False
-
-        def on_term(_signum: int, _frame: object) -> None:
-            nonlocal stop
-            stop = True
-
-        previous_term = signal.signal(signal.SIGTERM, on_term)
-        # Ctrl-C stops it even when started in the background, where the shell hands SIGINT down ignored.
-        previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
         services = self.stack.running()
         endpoint = ClickHouseEndpoint.from_service(services["clickhouse"])
         previous: dict[str, float] = {}
-        try:
-            with clickhouse.connect(endpoint) as warehouse:
-                while not stop:
-                    out.write(f"[{dt.datetime.now():%H:%M:%S}] {self.status_line(warehouse, previous)}\n")
-                    out.flush()
-                    with contextlib.suppress(InterruptedError):
-                        time.sleep(every_s)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            signal.signal(signal.SIGTERM, previous_term)
-            signal.signal(signal.SIGINT, previous_int)
+        with clickhouse.connect(endpoint) as warehouse:
+
+            def tick() -> None:
+                out.write(f"[{dt.datetime.now():%H:%M:%S}] {self.status_line(warehouse, previous)}\n")
+                out.flush()
+
+            every_until_interrupted(every_s, tick)

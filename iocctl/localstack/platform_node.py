@@ -9,7 +9,6 @@ through their Services' ClusterIPs (kube-proxy's rules cover the host's own conn
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -24,7 +23,7 @@ from ioc.clients import clickhouse
 from ioc.settings import ClickHouseEndpoint
 from iocctl.localstack.install import Installer
 from iocctl.localstack.onnode import SITES_NAMESPACE, OnNode, PlatformOnNode, SiteState, apply_sites, site_states
-from iocctl.localstack.process import is_alive, start_process, stop_process
+from iocctl.localstack.process import every_until_interrupted, is_alive, start_process, stop_process
 from sensors.simulators import parse_duration
 
 __all__ = ["PlatformOnNodeDemo"]
@@ -132,33 +131,21 @@ class PlatformOnNodeDemo:
             f"logs: {self.logs}   endpoints: ioc stack status --json --dir {self.root}\nCtrl-C stops everything.\n"
         )
         out.flush()
-        stop = False
-
-        def on_term(_signum: int, _frame: object) -> None:
-            nonlocal stop
-            stop = True
-
-        previous_term = signal.signal(signal.SIGTERM, on_term)
-        previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
         shown: set[str] = set()
         endpoint = ClickHouseEndpoint.from_service(self.on_node.services["clickhouse"])
-        try:
-            with clickhouse.connect(endpoint) as warehouse:
-                while not stop:
-                    sites = site_states(self.on_node) if self.with_operator else []
-                    for site in sites:  # the province's and the districts' dashboards, once each is reachable
-                        if site.level in ("province", "district") and site.host_url and site.name not in shown:
-                            shown.add(site.name)
-                            out.write(f"dashboard of {site.name} ({site.unit}): {site.host_url}\n")
-                    out.write(f"[{dt.datetime.now():%H:%M:%S}] {self.status_line(warehouse, sites)}\n")
-                    out.flush()
-                    with contextlib.suppress(InterruptedError):
-                        time.sleep(every_s)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            signal.signal(signal.SIGTERM, previous_term)
-            signal.signal(signal.SIGINT, previous_int)
+        on_node = self.on_node
+        with clickhouse.connect(endpoint) as warehouse:
+
+            def tick() -> None:
+                sites = site_states(on_node) if self.with_operator else []
+                for site in sites:  # the province's and the districts' dashboards, once each is reachable
+                    if site.level in ("province", "district") and site.host_url and site.name not in shown:
+                        shown.add(site.name)
+                        out.write(f"dashboard of {site.name} ({site.unit}): {site.host_url}\n")
+                out.write(f"[{dt.datetime.now():%H:%M:%S}] {self.status_line(warehouse, sites)}\n")
+                out.flush()
+
+            every_until_interrupted(every_s, tick)
 
     def stop(self, *, keep: bool = False) -> None:
         """Stop the simulator and (unless `keep`) the node with its pods and the stack; a second Ctrl-C waits."""

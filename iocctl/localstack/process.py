@@ -163,3 +163,28 @@ def stop_process(pid: int, *, timeout: float = 20.0) -> bool:
         with contextlib.suppress(subprocess.TimeoutExpired):
             child.wait(timeout=5)
     return True
+
+
+def every_until_interrupted(every_s: float, tick: Callable[[], None]) -> None:
+    """Call `tick` every `every_s` seconds until Ctrl-C or SIGTERM, then restore both signals' handlers.
+
+    Ctrl-C stops it even when started in the background, where the shell hands SIGINT down ignored.
+    """
+    stop = False
+
+    def on_term(_signum: int, _frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    previous_term = signal.signal(signal.SIGTERM, on_term)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        while not stop:
+            tick()
+            with contextlib.suppress(InterruptedError):
+                time.sleep(every_s)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGINT, previous_int)
