@@ -17,6 +17,7 @@ from iocctl.commands import (
     reference_model,
     report,
     schema,
+    sdk,
     serve,
     simulate,
     stack,
@@ -50,6 +51,7 @@ for _command in (
     serve.api_command,
     serve.portal_command,
     report.report_group,
+    sdk.sdk_group,
     up.up,
 ):
     cli.add_command(_command)
