@@ -2,8 +2,9 @@
 
 A site for unit U of the 2024 tree sees every row whose `path` is U's path or lies under it (FIWARE's
 `/a/#`). A site for a unit of the 2025 tree sees the 2024 communes it absorbed (rows keep their 2024
-codes). The dashboards' data layer, the citizen API and the operator's per-site ClickHouse views all
-build their filters here, so "the subtree" means the same thing everywhere.
+codes) and, as the unit responsible for an incident, its own 2025 units (ioc.editions routes incidents to
+them; the city's code 79 is no 2024 code). The dashboards' data layer, the citizen API and the operator's
+per-site ClickHouse views all build their filters here, so "the subtree" means the same thing everywhere.
 """
 
 from __future__ import annotations
@@ -48,6 +49,6 @@ def site_scope(unit: str, edition: str = "2024") -> Scope:
         tree = units.load_tree("2024")
         return Scope("2024", unit, tree.path(unit), tree.subtree(unit))
     if edition == "2025":
-        units.load_tree("2025").get(unit)
-        return Scope("2025", unit, None, units.legacy_codes(unit))
+        own = units.load_tree("2025").subtree(unit)
+        return Scope("2025", unit, None, units.legacy_codes(unit) | own)
     raise units.UnknownUnitError(f"no edition {edition!r}; known: {', '.join(units.EDITIONS)}")

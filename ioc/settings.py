@@ -244,6 +244,11 @@ class BridgeSettings(_Settings):
     mqtt: MqttEndpoint = MqttEndpoint()
     kafka: KafkaEndpoint = KafkaEndpoint()
     client_id: str = pydantic.Field("ioc-bridge", description="MQTT client id prefix; each replica adds its name.")
+    edition: Literal["2024", "2025"] = pydantic.Field(
+        "2024",
+        description="The units tree devices publish under: 2024 (three tiers) or 2025 (two tiers, new commune "
+        "codes accepted and stamped with the 2024 commune they absorbed; ioc.editions).",
+    )
     replica: str | None = pydantic.Field(
         None,
         description="This replica's stable name (a StatefulSet pod name); the hostname when unset. Its MQTT "
@@ -314,6 +319,11 @@ class StreamsSettings(_Settings):
     kafka: KafkaEndpoint = KafkaEndpoint()
     clickhouse: ClickHouseEndpoint = ClickHouseEndpoint()
     app_id: str = pydantic.Field("ioc-streams", description="Faust app id: the consumer group every worker shares.")
+    edition: Literal["2024", "2025"] = pydantic.Field(
+        "2024",
+        description="The units tree incidents are routed and escalated in: 2024 (commune → district → province) "
+        "or 2025 (commune → city; ioc.editions).",
+    )
     data_dir: Path = pydantic.Field(
         Path("/var/lib/ioc/streams"), description="Faust's local table state (RocksDB or memory)."
     )

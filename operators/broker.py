@@ -58,12 +58,17 @@ def site_acls(scope: Scope) -> list[Acl]:
 
 
 def vendor_grants(granted_units: Iterable[str], kinds: Iterable[str]) -> tuple[list[str], list[str]]:
-    """The unit and kind segments a vendor's ACLs list: each granted unit with its subtree, or `+` for all."""
+    """The unit and kind segments a vendor's ACLs list: each granted unit with its subtree, or `+` for all.
+
+    A granted commune's 2025 successor codes are listed too: on a 2025 deployment its devices publish under
+    the new unit's code (the bridge stamps their rows with the 2024 commune again; ioc.editions).
+    """
     tree = units.load_tree("2024")
     expanded: set[str] = set()
     for unit in granted_units:
         expanded |= tree.subtree(unit)
-    unit_segments = ["+"] if len(expanded) == len(tree) else sorted(expanded)
+    renamed = {link.new_code for code in expanded for link in units.successors(code)}
+    unit_segments = ["+"] if len(expanded) == len(tree) else sorted(expanded | renamed)
     kind_list = sorted(set(kinds))
     kind_segments = ["+"] if set(kind_list) == set(topics.MQTT_KINDS) else kind_list
     return unit_segments, kind_segments

@@ -8,6 +8,7 @@ from typing import Final
 
 import msgspec
 
+from ioc import editions, units
 from ioc.authz import CommandRefusal, CommandVerdict, authorise_command, parse_grants
 from ioc.events import (
     ACTIVE_STATES,
@@ -36,6 +37,8 @@ class Context:
     model: ReferenceModel
     calendar: WorkingCalendar
     tree: UnitTree
+    edition: units.Edition = editions.DEFAULT_EDITION
+    """The deployment's units tree: which unit answers for a place and where an overdue incident goes (ioc.editions)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,7 +154,7 @@ def _open(episode: EpisodeState, detection: Detection, ctx: Context) -> Change:
         title=detection.title,
         opened_at=detection.at,
         updated_at=detection.at,
-        responsible_unit=detection.unit,
+        responsible_unit=editions.responsible_unit(detection.unit, ctx.edition, detection.lat, detection.lon),
         vendor=detection.vendor,
         devices=sorted(set(detection.devices)),
         reports=sorted(set(detection.reports)),
@@ -234,14 +237,18 @@ def on_command(
 
 
 def on_tick(episode: EpisodeState, now: dt.datetime, ctx: Context) -> list[Change]:
-    """The clock moved: escalate an incident whose SLA ran out to the parent of its responsible unit."""
+    """The clock moved: escalate an incident whose SLA ran out to the parent of its responsible unit.
+
+    The parent is the deployment edition's (`ioc.editions.escalation_parent`): in the 2025 tree a commune's
+    incident goes straight to the city, and never to a district that no longer exists.
+    """
     current = episode.incident
     if current is None or current.state not in ACTIVE_STATES or current.sla_due_at is None or now <= current.sla_due_at:
         return []
     if current.module is Module.DATA_QUALITY:
         return []  # the vendor's to fix: shown as overdue, not pushed up the government tree
     responsible = current.responsible_unit or current.unit
-    parent = ctx.tree.get(responsible).parent if responsible in ctx.tree else None
+    parent = editions.escalation_parent(responsible, ctx.edition)
     if parent is None:
         return []  # nobody above (the province): it stays there, shown overdue
     updated = _bump(

@@ -13,7 +13,7 @@ from typing import Any, Final
 import faust
 from faust.utils.functional import consecutive_numbers
 
-from ioc import topics
+from ioc import editions, topics
 from ioc.clients import clickhouse
 from ioc.reference import ReferenceModel, default_reference_model, load_reference_model
 from ioc.settings import KafkaEndpoint, StreamsSettings
@@ -262,7 +262,7 @@ class Runtime:
 
     @property
     def context(self) -> Context:
-        return Context(self.model, self.calendar, self.tree)
+        return Context(self.model, self.calendar, self.tree, self.settings.edition)
 
     def topic(self, name: str) -> Any:
         return self.topic_objects[name]
@@ -316,6 +316,10 @@ class Runtime:
 
     def path(self, unit: str) -> str:
         return self.tree.path(unit) if unit in self.tree else unit
+
+    def responsible_path(self, unit: str) -> str:
+        """The path of a unit answering for an incident: a unit of the deployment's edition (ioc.editions)."""
+        return editions.path(unit, self.settings.edition)
 
 
 PRODUCER_BATCH_BYTES: Final = 512 * 1024

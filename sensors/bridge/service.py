@@ -88,6 +88,7 @@ class Bridge:
             tree or load_tree("2024"),
             max_age=dt.timedelta(seconds=settings.max_age_s),
             max_ahead=dt.timedelta(seconds=settings.max_ahead_s),
+            edition=settings.edition,
         )
         self._limits = TokenBuckets(
             settings.device_rate_per_s, settings.device_burst, max_keys=settings.rate_limit_keys

@@ -4,7 +4,8 @@ Pure: no broker, no Kafka; the caller passes "now". The bridge loop calls `Valid
 payload, now)` for every message; whatever the bytes are, it returns `Accepted` or `Rejected` per event and
 never raises (an exception while judging becomes `internal-error`), so one bad payload cannot stop the flow
 (a property test and `python -m bench fuzz` try). Reasons are the stable dead-letter codes documented in
-docs/vendors.md.
+docs/vendors.md. On a 2025 deployment (`edition`) devices name their new commune-level unit, and the accepted
+event carries the 2024 commune the rows are stamped with instead (`ioc.editions.row_unit`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Final
 
 import msgspec
 
-from ioc import codecs, topics
+from ioc import codecs, editions, topics, units
 from ioc.events import MEASURES, CameraEvent, DeadLetterReason, SensorReading
 from ioc.units import UnitTree
 from sensors.bridge import fiware
@@ -58,8 +59,11 @@ class Validator:
         max_bytes: int = codecs.MAX_PAYLOAD_BYTES,
         max_age: dt.timedelta = dt.timedelta(days=7),
         max_ahead: dt.timedelta = dt.timedelta(minutes=5),
+        edition: units.Edition = editions.DEFAULT_EDITION,
     ) -> None:
+        """`tree` is the one rows are stamped in (2024); `edition` the one devices publish under."""
         self._tree = tree
+        self._edition = edition
         self._max_bytes = max_bytes
         self._max_age = max_age
         self._max_ahead = max_ahead
@@ -123,16 +127,10 @@ class Validator:
         mismatch = _disagreement(where, event)
         if mismatch:
             return Rejected(DeadLetterReason.TOPIC_MISMATCH, mismatch, where.vendor, where.device)
-        path = self._paths.get(event.unit)
-        if path is None:
-            if event.unit not in self._tree:
-                return Rejected(
-                    DeadLetterReason.UNKNOWN_UNIT,
-                    f"unit {event.unit} is not in the units tree",
-                    where.vendor,
-                    where.device,
-                )
-            path = self._paths[event.unit] = self._tree.path(event.unit)
+        placed = self._placed(event, where)
+        if isinstance(placed, Rejected):
+            return placed
+        event, path = placed
         lie = self._untrue(event, now)
         if lie is not None:
             reason, detail = lie
@@ -148,6 +146,37 @@ class Validator:
                         where.device,
                     )
         return Accepted(event, where, path)
+
+    def _placed(
+        self, event: SensorReading | CameraEvent, where: topics.MqttTopic
+    ) -> tuple[SensorReading | CameraEvent, str] | Rejected:
+        """The event stamped with the unit its rows carry, and that unit's path; or why its unit is unknown.
+
+        On a deployment of another edition than the rows' tree (2025) the device's code becomes the 2024
+        commune the new unit absorbed (`ioc.editions.row_unit`).
+        """
+        if self._edition != self._tree.edition:
+            code = editions.row_unit(event.unit, self._edition, event.lat, event.lon)
+            if code is None:
+                return Rejected(
+                    DeadLetterReason.UNKNOWN_UNIT,
+                    f"unit {event.unit} is not in the {self._edition} units tree "
+                    "(nor a 2024 commune the reform mapping carries over)",
+                    where.vendor,
+                    where.device,
+                )
+            event = msgspec.structs.replace(event, unit=code)
+        path = self._paths.get(event.unit)
+        if path is None:
+            if event.unit not in self._tree:
+                return Rejected(
+                    DeadLetterReason.UNKNOWN_UNIT,
+                    f"unit {event.unit} is not in the units tree",
+                    where.vendor,
+                    where.device,
+                )
+            path = self._paths[event.unit] = self._tree.path(event.unit)
+        return event, path
 
     def _untrue(self, event: SensorReading | CameraEvent, now: dt.datetime) -> tuple[DeadLetterReason, str] | None:
         """Why the event's time or place cannot be true, or None: a gauge's "current" level must not be

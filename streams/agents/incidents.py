@@ -60,7 +60,10 @@ def _refusal(rt: Runtime, command: IncidentCommand, verdict: CommandVerdict, sta
         detail=verdict.detail,
         refused_at=dt.datetime.now(dt.UTC),
         place=placed(unit),
-        responsible=placed(responsible),
+        # The responsible unit is one of the deployment's edition (a 2025 unit on a 2025 deployment).
+        responsible=placed(responsible)
+        if rt.settings.edition == "2024"
+        else (responsible, rt.responsible_path(responsible)),
     )
 
 
@@ -91,7 +94,7 @@ def register(rt: Runtime) -> None:
         for change in changes:
             incident = change.incident
             path = rt.path(incident.unit)
-            responsible = rt.path(incident.responsible_unit or incident.unit)
+            responsible = rt.responsible_path(incident.responsible_unit or incident.unit)
             buffer.add_rows("incidents", [rows.incident_row(incident, path, responsible)])
             buffer.add_rows(
                 "incident_history", [rows.history_row(incident, path, responsible, change.action, change.actor)]

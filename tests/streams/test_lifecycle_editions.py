@@ -1,0 +1,69 @@
+"""The incident lifecycle under each edition: who answers for a place, and where an overdue incident goes."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from ioc import units
+from ioc.events import Detection, Module, Severity
+from ioc.reference import default_reference_model
+from ioc.workdays import default_calendar
+from streams import lifecycle
+from streams.lifecycle import Context, EpisodeState
+
+CTX_2024 = Context(default_reference_model(), default_calendar(), units.load_tree("2024"))
+CTX_2025 = dataclasses.replace(CTX_2024, edition="2025")
+OPENED = dt.datetime(2025, 8, 4, 8, 13, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
+HOUR = dt.timedelta(hours=1)
+
+
+def flood(unit: str = "25957") -> Detection:
+    return Detection(
+        episode=f"flood-level:{unit}",
+        rule="flood-level",
+        module=Module.ENVIRONMENT,
+        unit=unit,
+        signal="open",
+        at=OPENED,
+        severity=Severity.HIGH,
+        title="Ngập: mực nước vượt mức báo động",
+        devices=["acme-hydro/wl-dh-01"],
+    )
+
+
+def escalations(ctx: Context, unit: str = "25957") -> list[str]:
+    """The responsible unit at the opening, then after each SLA that runs out (high: 30 minutes each)."""
+    episode = EpisodeState()
+    [opened] = lifecycle.on_detection(episode, flood(unit), ctx)
+    chain = [opened.incident.responsible_unit or ""]
+    now = OPENED
+    for _ in range(4):
+        now += HOUR
+        for change in lifecycle.on_tick(episode, now, ctx):
+            assert change.action == "escalate"
+            chain.append(change.incident.responsible_unit or "")
+    return chain
+
+
+def test_2024_the_ward_then_the_district_then_the_province() -> None:
+    assert escalations(CTX_2024) == ["25957", "724", "74"]
+
+
+def test_2025_the_new_ward_then_straight_to_the_city_and_no_further() -> None:
+    assert escalations(CTX_2025) == ["25951", units.HCMC_CODE]
+
+
+def test_2025_an_incident_opened_under_the_old_tree_never_goes_to_a_district() -> None:
+    episode = EpisodeState()
+    [opened] = lifecycle.on_detection(episode, flood(), CTX_2024)
+    assert opened.incident.responsible_unit == "25957"
+    # The deployment switched to the 2025 tree while the incident was open.
+    [up] = lifecycle.on_tick(episode, OPENED + HOUR, CTX_2025)
+    assert (up.incident.responsible_unit, up.incident.escalation_level) == (units.HCMC_CODE, 1)
+
+
+def test_the_incident_keeps_its_2024_place_whatever_the_edition() -> None:
+    [opened] = lifecycle.on_detection(EpisodeState(), flood(), CTX_2025)
+    assert (opened.incident.unit, opened.incident.incident_id.split(":")[1]) == ("25957", "25957")
