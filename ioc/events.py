@@ -282,6 +282,11 @@ class IncidentAction(enum.StrEnum):
     RESOLVE = "resolve"
     CLOSE = "close"
     REOPEN = "reopen"
+    # The PAKN steps of a citizen report's incident (ioc.pakn says which apply when; each needs a note).
+    REJECT = "reject"
+    REQUEST_INFO = "request_info"
+    SUPPLY_INFO = "supply_info"
+    ANSWER = "answer"
 
 
 GRANT_PATTERN: Final = f"^(viewer|operator)@{UNIT_CODE_BODY}$"
@@ -405,7 +410,14 @@ class Detection(Contract, tag="ioc.detection.v1", frozen=True):
     rule: Annotated[str, msgspec.Meta(max_length=128)]
     module: Module
     unit: UnitCode
-    signal: Literal["open", "update", "clear"]
+    signal: Annotated[
+        Literal["open", "update", "clear", "link", "answer"],
+        msgspec.Meta(
+            description="open/update/clear: the rule's finding. link: attach `reports` to the running incident "
+            "named in detail['incident']. answer: that incident was resolved, so answer this report's incident "
+            "with detail['note'] (streams.linking)."
+        ),
+    ]
     at: AwareTime
     severity: Severity
     title: Annotated[str, msgspec.Meta(max_length=300)]

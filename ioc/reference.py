@@ -27,6 +27,7 @@ __all__ = [
     "ReferenceModel",
     "ReferenceModelError",
     "ReportCategory",
+    "ReportLinking",
     "ReportSla",
     "Rule",
     "SilenceRule",
@@ -199,6 +200,31 @@ class ReportCategory(_Model):
     label_en: Label
     acknowledge_working_days: Annotated[float, pydantic.Field(gt=0)] | None = None
     resolve_working_days: Annotated[float, pydantic.Field(gt=0)] | None = None
+    incident_rules: list[str] = pydantic.Field(
+        default=[],
+        description="Rules whose open incidents a report of this category is about (a flood report and the "
+        "flood-level incident): the stream worker links the report to one nearby (see report_linking).",
+    )
+
+
+class ReportLinking(_Model):
+    """How near, in place and time, an open incident must be for a citizen report to be linked to it."""
+
+    radius_m: Annotated[float, pydantic.Field(gt=0, le=50000)] = pydantic.Field(
+        default=2000, description="Metres between the report's point and the incident's (or their units' markers)."
+    )
+    window_minutes: Annotated[float, pydantic.Field(gt=0, le=10080)] = pydantic.Field(
+        default=120,
+        description="A report links to an incident still open that opened before it, or at most this many "
+        "minutes after it was submitted (the citizen saw the water before the gauge's rule fired).",
+    )
+
+
+def _check_incident_rules(categories: dict[str, ReportCategory], rule_ids: list[str]) -> None:
+    for code, category in categories.items():
+        for j, rule_id in enumerate(category.incident_rules):
+            if rule_id not in rule_ids:
+                raise _at(f"report_categories.{code}.incident_rules.{j}", f"{rule_id!r} is not a rule id")
 
 
 class ReferenceModel(_Model):
@@ -212,6 +238,7 @@ class ReferenceModel(_Model):
     rules: list[Rule]
     slas: Slas
     report_categories: dict[Annotated[str, pydantic.Field(pattern=r"^[a-z][a-z0-9_]{1,63}$")], ReportCategory]
+    report_linking: ReportLinking = ReportLinking()
 
     @pydantic.model_validator(mode="after")
     def _cross_references(self) -> ReferenceModel:
@@ -233,6 +260,7 @@ class ReferenceModel(_Model):
         for i, rule in enumerate(self.rules):
             if rule.id in ids[:i]:
                 raise _at(f"rules.{i}.id", f"rule id {rule.id!r} is used twice")
+        _check_incident_rules(self.report_categories, ids)
         return self
 
     def tier(self, name: str) -> Tier:

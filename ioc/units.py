@@ -14,6 +14,7 @@ import dataclasses
 import enum
 import functools
 import importlib.resources
+import math
 import unicodedata
 from collections.abc import Iterator
 from typing import Final, Literal
@@ -27,6 +28,7 @@ __all__ = [
     "UnitTree",
     "UnknownUnitError",
     "ascii_fold",
+    "distance_m",
     "legacy_codes",
     "load_tree",
     "reform_links",
@@ -35,6 +37,17 @@ __all__ = [
 
 Edition = Literal["2024", "2025"]
 EDITIONS: Final[tuple[Edition, ...]] = ("2024", "2025")
+
+
+EARTH_RADIUS_M: Final = 6_371_000.0
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle (haversine) distance between two points, in metres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
 
 
 class Level(enum.StrEnum):

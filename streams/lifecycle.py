@@ -8,7 +8,7 @@ from typing import Final
 
 import msgspec
 
-from ioc import editions, units
+from ioc import editions, pakn, units
 from ioc.authz import CommandRefusal, CommandVerdict, authorise_command, parse_grants
 from ioc.events import (
     ACTIVE_STATES,
@@ -23,6 +23,7 @@ from ioc.events import (
 from ioc.reference import ReferenceModel
 from ioc.units import UnitTree
 from ioc.workdays import WorkingCalendar
+from streams import linking, reportflow
 
 __all__ = ["Change", "Context", "EpisodeState", "incident_id", "on_command", "on_detection", "on_tick"]
 
@@ -89,7 +90,13 @@ def _bump(current: Incident, at: dt.datetime, **changes: object) -> Incident:
 
 
 def on_detection(episode: EpisodeState, detection: Detection, ctx: Context) -> list[Change]:
-    """Apply a rule's finding; returns the changes made (usually none or one)."""
+    """Apply a rule's finding, or a report's link (streams.linking); returns the changes made (usually none or one)."""
+    if detection.signal in ("link", "answer"):
+        return _linked(episode, detection, ctx)
+    return _on_finding(episode, detection, ctx)
+
+
+def _on_finding(episode: EpisodeState, detection: Detection, ctx: Context) -> list[Change]:
     current = episode.incident
     if detection.signal == "clear":
         if current is None or current.state not in ACTIVE_STATES:
@@ -136,6 +143,28 @@ def on_detection(episode: EpisodeState, detection: Detection, ctx: Context) -> l
     updated = _bump(current, detection.at, devices=devices, reports=reports, severity=severity, detail=detail)
     episode.incident = updated
     return [Change(updated, "updated")]
+
+
+def _linked(episode: EpisodeState, detection: Detection, ctx: Context) -> list[Change]:
+    """A report linked to this running incident (`link`), or this report's linked incident resolved (`answer`):
+    streams.linking. Neither opens an incident; one no longer current (closed, another episode's) is left be."""
+    current = episode.incident
+    if current is None:
+        return []
+    if detection.signal == "answer":
+        answered = reportflow.answer_linked(current, detection, ctx.model, ctx.calendar)
+        if answered is None:
+            return []
+        episode.incident = answered
+        return [Change(answered, "answer")]
+    stale = current.incident_id != detection.detail.get("incident") or current.state not in ACTIVE_STATES
+    if stale or set(detection.reports) <= set(current.reports):
+        return []  # closed meanwhile (or reopened as another incident), or a replayed link
+    links = {k: v for k, v in detection.detail.items() if k.startswith(linking.LINK_PREFIX)}
+    reports = sorted(set(current.reports) | set(detection.reports))
+    updated = _bump(current, max(detection.at, current.updated_at), reports=reports, detail={**current.detail, **links})
+    episode.incident = updated
+    return [Change(updated, "linked")]
 
 
 def _cleared_at(detail: dict[str, str]) -> dt.datetime:
@@ -212,6 +241,13 @@ def on_command(
     )
     if not verdict.allowed:
         return [], verdict
+    if command.action in pakn.ACTIONS:
+        stepped = reportflow.on_pakn_command(current, command, ctx.model, ctx.calendar)
+        if isinstance(stepped, CommandVerdict):
+            return [], stepped
+        episode.incident = stepped
+        episode.commands = [*episode.commands, command.command_id][-REMEMBERED_COMMANDS:]
+        return [Change(stepped, command.action.value, command.actor)], None
     if current.state not in _ALLOWED[command.action]:
         return [], CommandVerdict(
             CommandRefusal.WRONG_STATE, f"cannot {command.action.value} an incident that is {current.state.value}"
@@ -231,6 +267,7 @@ def on_command(
         note=command.note if command.note is not None else current.note,
         **changes,
     )
+    updated = reportflow.follow(updated, command.action, command.note)  # a report's PAKN state keeps up
     episode.incident = updated
     episode.commands = [*episode.commands, command.command_id][-REMEMBERED_COMMANDS:]
     return [Change(updated, command.action.value, command.actor)], None

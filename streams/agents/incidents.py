@@ -12,8 +12,8 @@ import msgspec
 from ioc import topics
 from ioc.authz import CommandVerdict
 from ioc.events import Detection, Incident, IncidentCommand, Tick
-from streams import lifecycle
-from streams.agents.common import fail_fast, kept_state
+from streams import lifecycle, linking
+from streams.agents.common import detection_messages, fail_fast, kept_state
 from streams.pipeline import Outgoing, PartitionBuffer
 from streams.runtime import Runtime
 from streams.warehouse import rows
@@ -33,6 +33,8 @@ _DECODERS: Final[dict[str, Callable[[bytes], Detection | Tick | IncidentCommand]
     topics.INCIDENT_COMMANDS.name: topics.INCIDENT_COMMANDS.decode,
 }
 _stored = msgspec.json.Decoder(_Stored)
+_ANSWERING: Final = frozenset({"resolve", "close", "cleared"})
+"""Changes after which an incident's linked reports are answered (streams.linking.answers_for)."""
 
 
 def _decode_episode(raw: bytes) -> lifecycle.EpisodeState:
@@ -107,6 +109,8 @@ def register(rt: Runtime) -> None:
                     topics.partition_for(incident.incident_id, topics.INCIDENTS.partitions),
                 )
             )
+            if change.action in _ANSWERING:  # resolved or closed: its linked citizen reports are answered
+                buffer.messages.extend(detection_messages(linking.answers_for(incident)))
 
     ctx = rt.context
 

@@ -1,63 +1,123 @@
-"""Citizen reports: store each one and open its incident, routed to the commune it is about."""
+"""Citizen reports: store each, open its incident with PAKN deadlines, link it to the incident it is about."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from typing import Any, Final
 
-from ioc import topics
-from ioc.events import Detection, IncidentState, Severity
-from streams import lifecycle
+from ioc import pakn, topics
+from ioc.clients.clickhouse import WarehouseError
+from ioc.events import ACTIVE_STATES, CitizenReport, Detection, IncidentState, Severity
+from streams import lifecycle, linking
 from streams.agents.common import dead_letter_undecodable, detection_messages, fail_fast
 from streams.runtime import Runtime
 from streams.warehouse import rows
 
 __all__ = ["register"]
 
+log = logging.getLogger(__name__)
+
 URGENT = frozenset({"flooding", "public_order"})
+
+CANDIDATES_SQL: Final = """
+SELECT incident_id, rule, module, unit, severity, title, state, opened_at, lat, lon
+FROM {database}.incidents FINAL
+WHERE rule IN %(rules)s AND state IN %(active)s AND opened_at <= %(latest)s
+"""
+"""The open incidents a batch of reports might be about (streams.linking chooses among them)."""
+
+
+async def _candidates(rt: Runtime, reports: Sequence[CitizenReport]) -> list[linking.Candidate]:
+    """The open incidents of the batch's categories' rules, from the warehouse. When it cannot answer, none:
+    the reports are stored and opened unlinked rather than held back (docs/citizen-reports.md)."""
+    rules = sorted(
+        {
+            rule
+            for r in reports
+            if r.category in rt.model.report_categories
+            for rule in rt.model.report_categories[r.category].incident_rules
+        }
+    )
+    if not rules:
+        return []
+    window = dt.timedelta(minutes=rt.model.report_linking.window_minutes)
+    params = {"rules": rules, "active": list(ACTIVE_STATES), "latest": max(r.submitted_at for r in reports) + window}
+    sql = CANDIDATES_SQL.format(database=rt.database)
+    try:
+        found = await asyncio.to_thread(rt.sink.warehouse.query, sql, params)
+    except WarehouseError as exc:
+        log.warning("reports: open incidents unreadable, %d reports stored unlinked: %s", len(reports), exc)
+        return []
+    return [linking.candidate(row) for row in found]
 
 
 def register(rt: Runtime) -> None:
     """Read `ioc.citizen-reports.v1`: each report becomes an incident of rule `citizen-report`.
 
     The incident is in the module the report's category belongs to (reference model), with an SLA in Vietnamese working
-    days; its id is known here already (deterministic: episode + submission time), so the report row links to it at
-    once. Dashboards relate reports to sensor incidents of the same place and time (e.g. flood reports to the flood).
-    A record that cannot be read is dead-lettered (`undecodable`) and the agent goes on with the next one.
+    days and its PAKN state `received` with the deadlines to reject, request information and answer (ioc.pakn); its id
+    is known here already (deterministic: episode + submission time), so the report row links to it at once. A report
+    about an open incident of its category nearby (streams.linking) is linked to it: the row and the report's incident
+    name it, and a `link` detection adds the report to that incident. A record that cannot be read is dead-lettered
+    (`undecodable`) and the agent goes on with the next one.
     """
 
     @rt.app.agent(rt.topic(topics.CITIZEN_REPORTS.name), name="streams.reports")
     @fail_fast
     async def reports(stream: Any) -> None:
         async for events in stream.take_events(500, within=rt.settings.sink_flush_s):
-            report_rows = []
-            detections = []
+            decoded: list[CitizenReport] = []
             for event in events:
                 try:
-                    report = topics.CITIZEN_REPORTS.decode(event.value)
+                    decoded.append(topics.CITIZEN_REPORTS.decode(event.value))
                 except Exception as exc:  # noqa: BLE001 - whatever the bytes, they must not stop the worker
                     await dead_letter_undecodable(rt, "streams.reports", event, exc)
-                    continue
+            candidates = await _candidates(rt, decoded) if decoded else []
+            report_rows = []
+            detections = []
+            for report in decoded:
                 category = report.category if report.category in rt.model.report_categories else "other"
                 info = rt.model.report_categories[category]
-                episode = f"citizen-report:{report.unit}:{report.report_id}"
-                detection = Detection(
-                    episode=episode,
-                    rule="citizen-report",
-                    module=info.module,
-                    unit=report.unit,
-                    signal="open",
-                    at=report.submitted_at,
-                    severity=Severity.HIGH if category in URGENT else Severity.MEDIUM,
-                    title=f"{info.label_vi}: {report.text[:200]}",
-                    reports=[report.report_id],
-                    detail={"source": report.source},
-                    lat=report.lat,
-                    lon=report.lon,
-                    report_category=category,
+                episode = linking.report_episode(report)
+                answer_days = rt.model.report_sla(category).resolve_working_days
+                deadlines = pakn.deadlines(rt.calendar, report.submitted_at, answer_days)
+                linked = linking.choose(report, candidates, rt.model, rt.tree)
+                detail = {"source": report.source, pakn.DETAIL_STATE: pakn.PaknState.RECEIVED.value}
+                detail |= deadlines.as_detail()
+                if linked is not None:
+                    detail["linked_incident"] = linked.incident_id
+                    detections.append(linking.link_detection(report, linked))
+                detections.append(
+                    Detection(
+                        episode=episode,
+                        rule=pakn.REPORT_RULE,
+                        module=info.module,
+                        unit=report.unit,
+                        signal="open",
+                        at=report.submitted_at,
+                        severity=Severity.HIGH if category in URGENT else Severity.MEDIUM,
+                        title=f"{info.label_vi}: {report.text[:200]}",
+                        reports=[report.report_id],
+                        detail=detail,
+                        lat=report.lat,
+                        lon=report.lon,
+                        report_category=category,
+                    )
                 )
-                detections.append(detection)
                 incident = lifecycle.incident_id(episode, report.submitted_at)
-                report_rows.append(rows.report_row(report, rt.path(report.unit), incident, IncidentState.OPEN, 1))
+                report_rows.append(
+                    rows.report_row(
+                        report,
+                        rt.path(report.unit),
+                        incident,
+                        IncidentState.OPEN,
+                        1,
+                        linked_incident_id=linked.incident_id if linked is not None else "",
+                    )
+                )
             for message in detection_messages(detections):
                 await rt.topic(message.topic).send(key=message.key, value=message.value, partition=message.partition)
             await rt.sink.write("citizen_reports", report_rows)

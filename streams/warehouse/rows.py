@@ -87,8 +87,10 @@ PERIOD_KINDS: Final[frozenset[str]] = frozenset({"day", "month"})
 
 HISTORY_ACTIONS: Final[frozenset[str]] = frozenset(
     {"opened", "updated", "acknowledge", "dispatch", "resolve", "close", "reopen", "escalate", "cleared"}
+    # A citizen report's PAKN steps (ioc.pakn) and a report linked to the incident (streams.linking).
+    | {"reject", "request_info", "supply_info", "answer", "linked"}
 )
-"""`incident_history.action`: the stream's own changes (opened, updated, escalate, cleared) and operators'."""
+"""`incident_history.action`: the stream's own changes (opened, updated, escalate, cleared, linked) and operators'."""
 
 _AQI_POLLUTANTS: Final = ("pm25", "pm10", "no2", "o3", "co", "so2")
 _STATES: Final = frozenset(s.value for s in IncidentState)
@@ -315,8 +317,17 @@ def history_row(incident: Incident, path: str, responsible_path: str, action: st
     return {**incident_row(incident, path, responsible_path), "action": action_value, "actor": actor}
 
 
-def report_row(report: CitizenReport, path: str, incident_id: str, state: IncidentState | str, version: int) -> Row:
-    """`citizen_reports`: a report with its incident and that incident's state ('' for both until linked)."""
+def report_row(
+    report: CitizenReport,
+    path: str,
+    incident_id: str,
+    state: IncidentState | str,
+    version: int,
+    *,
+    linked_incident_id: str = "",
+) -> Row:
+    """`citizen_reports`: a report with its incident and that incident's state ('' for both until linked), and
+    the open incident it is about (`linked_incident_id`, streams.linking; '' when none)."""
     state_value = str(state)
     if state_value not in _STATES | {""}:
         raise ValueError(f"state {state_value!r} is not an incident state ({', '.join(sorted(_STATES))}) or ''")
@@ -337,6 +348,7 @@ def report_row(report: CitizenReport, path: str, incident_id: str, state: Incide
         "contact_phone": (contact.phone if contact else None) or "",
         "contact_email": (contact.email if contact else None) or "",
         "incident_id": incident_id,
+        "linked_incident_id": linked_incident_id,
         "state": state_value,
         "version": version,
     }
