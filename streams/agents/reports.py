@@ -44,7 +44,8 @@ async def _candidates(rt: Runtime, reports: Sequence[CitizenReport]) -> list[lin
     if not rules:
         return []
     window = dt.timedelta(minutes=rt.model.report_linking.window_minutes)
-    params = {"rules": rules, "active": list(ACTIVE_STATES), "latest": max(r.submitted_at for r in reports) + window}
+    # Tuples: the driver renders a tuple as an IN list (a list would be an Array).
+    params = {"rules": tuple(rules), "active": ACTIVE_STATES, "latest": max(r.submitted_at for r in reports) + window}
     sql = CANDIDATES_SQL.format(database=rt.database)
     try:
         found = await asyncio.to_thread(rt.sink.warehouse.query, sql, params)
