@@ -13,6 +13,7 @@ from dashboards.audit import AuditLog
 from dashboards.context import Context, current
 from dashboards.i18n import LANGUAGES, Language, Translator, language
 from dashboards.sites import PAGE_MODULES, Site, display_name
+from ioc import workdays
 from ioc.settings import DashboardSettings
 
 # Signed-in officials get the pages of their site's tier (the reference model's modules); a member of the
@@ -120,6 +121,28 @@ def _sidebar(ctx: Context) -> None:
             )
 
 
+def _today() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _calendar_banner(ctx: Context) -> None:
+    """A warning above every official's page once the working-day calendar is about to run out (or has).
+
+    Past its last year, SLA deadlines in working days count weekends only; the operator's Calendar condition
+    says the same to platform engineers.
+    """
+    coverage = workdays.default_calendar().coverage(_today())
+    if coverage.state == "ending-soon":
+        text = ctx.t(
+            "app.calendar_ending", year=coverage.last_year, days=coverage.days_left, next=coverage.last_year + 1
+        )
+    elif coverage.state == "not-covered":
+        text = ctx.t("app.calendar_missing", year=coverage.year, first=coverage.first_year, last=coverage.last_year)
+    else:
+        return
+    st.warning(text, icon=":material/event_busy:")
+
+
 def _sign_in_page() -> None:
     ctx = current()
     st.title(ctx.t("auth.title"))
@@ -167,4 +190,6 @@ def frame(settings: DashboardSettings, audit: AuditLog) -> tuple[Context, list[A
     access = _access(settings, site, t, audit)
     ctx = Context(settings=settings, site=site, t=t, access=access, audit=audit)
     _sidebar(ctx)
+    if access is not None and access.allowed:
+        _calendar_banner(ctx)
     return ctx, pages_for(ctx)

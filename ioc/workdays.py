@@ -5,8 +5,9 @@ worked in return: Vietnam swaps working days every year by notice, so the calend
 A working day (WD) is one office day (07:30–11:30 and 13:00–17:00 by default): 0.5 WD is half of its
 office hours. The clock starts at the next office opening and pauses while a case waits for the citizen
 ("chờ bổ sung"), as Decision 766 scores on-time handling. Outside the years listed the calendar falls
-back to weekly rest days only; `covers(year)` lets callers warn. `load_calendar` refuses an invalid
-table with `CalendarError`, whose message names every bad field by its path.
+back to weekly rest days only; `coverage(today)` says so ahead of time (the operator's Calendar condition
+and the dashboards' banner warn from `COVERAGE_WARNING_DAYS` before the last year ends). `load_calendar`
+refuses an invalid table with `CalendarError`, whose message names every bad field by its path.
 
 Every datetime in and out is timezone-aware; results are in the calendar's zone (Asia/Ho_Chi_Minh).
 The reference model's SLAs (ioc.reference) give the working days; this module turns them into instants.
@@ -24,17 +25,19 @@ import re
 import zoneinfo
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 import pydantic
 
 from ioc.yamlfiles import YamlFileError, load_yaml
 
 __all__ = [
+    "COVERAGE_WARNING_DAYS",
     "CalendarDay",
     "CalendarError",
     "CalendarSpec",
     "CalendarYear",
+    "Coverage",
     "OfficePeriod",
     "Weekday",
     "WorkingCalendar",
@@ -249,6 +252,29 @@ def default_calendar() -> WorkingCalendar:
     return parse_calendar(load_yaml(text, "ioc/data/working-calendar.yaml"), "ioc/data/working-calendar.yaml")
 
 
+COVERAGE_WARNING_DAYS: Final = 92
+"""Days before the table's last year ends from which its users are warned (1 October): the ministry's notice of
+the next year's days off and swapped days comes in the autumn, and deadlines past the table's end would skip
+weekends only, holidays counted as working days."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Coverage:
+    """Whether the table covers a day's year, and for how long it still will: for a warning before it runs out."""
+
+    state: Literal["covered", "ending-soon", "not-covered"]
+    year: int
+    """The year asked about (the local year of "today")."""
+    first_year: int
+    last_year: int
+    days_left: int
+    """Days from "today" to the end of `last_year` (negative once past it)."""
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "covered"
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Interval:
     start: dt.datetime
@@ -282,6 +308,23 @@ class WorkingCalendar:
     def covers(self, year: int) -> bool:
         """Whether the table lists `year`; outside it only weekly rest days are known (warn the user)."""
         return year in self._years
+
+    def coverage(self, today: dt.date, warn_days: int = COVERAGE_WARNING_DAYS) -> Coverage:
+        """How `today` (a date, or an aware datetime read in the calendar's zone) stands against the table's years.
+
+        "not-covered" when the table lacks today's year; "ending-soon" within `warn_days` of the end of its last
+        year; "covered" otherwise.
+        """
+        day = self._date(today, "today")
+        years = self.years
+        days_left = (dt.date(years[-1], 12, 31) - day).days
+        if day.year not in self._years:
+            state: Literal["covered", "ending-soon", "not-covered"] = "not-covered"
+        elif days_left < warn_days:
+            state = "ending-soon"
+        else:
+            state = "covered"
+        return Coverage(state, day.year, years[0], years[-1], days_left)
 
     def day_off(self, day: dt.date) -> CalendarDay | None:
         """The table's entry that makes `day` a day off (a holiday or a swapped day), if any."""

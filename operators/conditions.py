@@ -11,7 +11,9 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any, Literal
 
-__all__ = ["Status", "condition", "merge", "now", "phase", "ready"]
+from ioc.workdays import Coverage
+
+__all__ = ["Status", "calendar", "condition", "merge", "now", "phase", "ready"]
 
 Status = Literal["True", "False", "Unknown"]
 Condition = dict[str, Any]
@@ -75,3 +77,28 @@ def phase(
     if any(by_type.get(p, {}).get("status") == "False" for p in parts):
         return "Degraded"
     return "Provisioning"
+
+
+def calendar(coverage: Coverage, *, generation: int | None = None) -> Condition:
+    """Calendar: whether the working-day table still covers today, False ahead of its end (not part of Ready).
+
+    SLA deadlines in working days past the table's last year would count weekends only (holidays as working
+    days), so the warning comes `ioc.workdays.COVERAGE_WARNING_DAYS` before that year ends.
+    """
+    span = f"{coverage.first_year}–{coverage.last_year}"
+    upcoming = coverage.last_year + 1
+    if coverage.state == "not-covered":
+        message = (
+            f"the working-day calendar has no {coverage.year} (it covers {span}): SLA deadlines in working days "
+            f"count only weekly rest days, not holidays or swapped days; add {coverage.year} to the calendar"
+        )
+        return condition("Calendar", False, "NotCovered", message, generation=generation)
+    if coverage.state == "ending-soon":
+        message = (
+            f"the working-day calendar's last covered year is {coverage.last_year} ({coverage.days_left} days left): "
+            f"add {upcoming}'s days off and worked days before it ends, or SLA deadlines in {upcoming} will count "
+            "only weekly rest days"
+        )
+        return condition("Calendar", False, "EndingSoon", message, generation=generation)
+    message = f"the working-day calendar covers {span}; last covered year {coverage.last_year}"
+    return condition("Calendar", True, "Covered", message, generation=generation)

@@ -1,4 +1,5 @@
-"""A site's status figures (open incidents, data freshness, 766 score) and how many workers hold its settings.
+"""A site's status figures (open incidents, data freshness, 766 score), how many workers hold its settings, and
+whether the working-day calendar still covers today (the Calendar condition, a warning before it runs out).
 
 The IOCSite figures timer (operators.handlers.iocsite) calls `refresh_figures`; the figures are read from the
 site's own database, or from the database of the ancestor whose dashboard serves it (status `database`),
@@ -15,6 +16,7 @@ from confluent_kafka import KafkaException
 
 from ioc.clients.clickhouse import WarehouseError
 from ioc.scope import site_scope
+from ioc.workdays import default_calendar
 from operators import conditions, sitedb
 from operators.context import Context
 from operators.models import IOCSiteSpec, ResourceError, parse
@@ -39,12 +41,13 @@ def refresh_figures(ctx: Context, obj: SiteObject) -> dict[str, Any] | None:
     if served and not isinstance(database, str):
         return None
     applied = _settings_applied(ctx, obj)
+    calendar = conditions.calendar(default_calendar().coverage(dt.datetime.now(dt.UTC)), generation=gen)
     try:
         figures = sitedb.read_figures(ctx.warehouse(), names, site_scope(spec.unit, spec.edition), database=database)
     except WarehouseError as exc:
         ctx.drop_warehouse()
         cond = conditions.condition("FiguresAvailable", False, "ClickHouseError", str(exc)[:500], generation=gen)
-        return {"conditions": conditions.merge(obj.status.get("conditions", []), [cond, applied])}
+        return {"conditions": conditions.merge(obj.status.get("conditions", []), [cond, applied, calendar])}
     status: dict[str, Any] = {
         "openIncidents": figures.open_incidents,
         "score766": figures.score766,
@@ -63,7 +66,7 @@ def refresh_figures(ctx: Context, obj: SiteObject) -> dict[str, Any] | None:
         cond = conditions.condition("FiguresAvailable", False, "TablesMissing", message, generation=gen)
     else:
         cond = conditions.condition("FiguresAvailable", True, "Read", "read from ClickHouse", generation=gen)
-    status["conditions"] = conditions.merge(obj.status.get("conditions", []), [cond, applied])
+    status["conditions"] = conditions.merge(obj.status.get("conditions", []), [cond, applied, calendar])
     return status
 
 
