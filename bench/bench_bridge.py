@@ -1,192 +1,145 @@
-"""Bridge throughput and latency: readings/s through MQTT → bridge → Kafka, bridge CPU, p50/p99 latency.
+"""Bridge throughput and latency, ramped to the limit: readings/s through MQTT → bridge → Kafka, CPU per process.
 
-Everything runs on this machine: a local Mosquitto and Kafka (own stack), one bridge process, one
-publisher process using the vendor SDK (gateways sending each device's readings in batches), and this
-process reading Kafka. Latency is from the reading's `observed_at` (stamped when published) to when this
-process consumed it from Kafka: an upper bound on publish→Kafka. Two runs: batched readings (how gateways
-reach the target rate) and one reading per message (the per-message ceiling of the MQTT client library).
+Everything runs on this machine: a local Mosquitto and Kafka (own stack), one bridge process, the native load
+generator (bench/loadgen: a vendor's TLS connections, QoS 1, SensorReading JSON) and this process reading Kafka.
+Each shape (50-reading messages, one reading per message) is ramped: steps of rising offered load from fresh
+devices until a step loses a reading, cannot be published, or its p99 publish → produced to Kafka passes
+`P99_BOUND_S`; the highest step that held is the sustained rate, with the CPU of the bridge, Mosquitto, Kafka
+and the generator at that rate and the rate per core of the bridge. Latency is from the reading's `observed_at`
+(stamped by the generator when it publishes) to the Kafka message's CreateTime (the bridge produced it).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import os
-import subprocess
-import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from confluent_kafka import Consumer, TopicPartition
 
-from ioc import codecs, kafka_access, topics
-from ioc.clients import dynsec
+from bench import loadgen, processes
+from ioc import codecs, topics
 from ioc.events import IngestBatch
-from ioc.settings import KafkaEndpoint, MqttEndpoint
+from ioc.settings import KafkaEndpoint
 from iocctl.localstack import Stack
 
-PUBLISHER = r"""
-import datetime as dt, sys, time
-from ioc.events import SensorKind, SensorReading
-from ioc.settings import MqttEndpoint
-from sensors.sdk import VendorClient
-host, port, vendor, password = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-rate, batch, devices, seconds = float(sys.argv[5]), int(sys.argv[6]), int(sys.argv[7]), float(sys.argv[8])
-endpoint = MqttEndpoint(host=host, port=port, username="vendor." + vendor, password=password, tls_ca_file=sys.argv[9])
-client = VendorClient(endpoint, vendor, max_queued=0)
-client.connect()
-names = [f"d{i:04}" for i in range(devices)]
-seqs = [0] * devices
-messages_per_s = rate / batch
-start = time.monotonic(); sent = 0; turn = 0
-# Readings are built directly (the SDK's Device helpers also re-validate each one): the load generator
-# shares two cores with everything it measures, so it should cost as little as it can.
-while time.monotonic() - start < seconds:
-    due = int((time.monotonic() - start) * messages_per_s)
-    while sent < due:
-        index = turn % devices; turn += 1
-        now = dt.datetime.now(dt.UTC)
-        readings = [
-            SensorReading(vendor=vendor, device=names[index], unit="25957", kind=SensorKind.WATER,
-                          seq=seqs[index] + i, observed_at=now, values={"waterLevel": 0.5})
-            for i in range(batch)
-        ]
-        seqs[index] += batch
-        if batch == 1:
-            client.publish(readings[0])
-        else:
-            client.publish_batch(readings)
-        sent += 1
-    time.sleep(0.002)
-client.flush(120)
-client.close()
-print(sent * batch)
-"""
+P99_BOUND_S: Final = 0.25
+"""A step holds while p99 publish → Kafka stays under 250 ms (the bridge's target; its linger is 20 ms)."""
+STEP_S: Final = 15.0
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _run(stack_info: dict[str, Any], *, rate: float, batch: int, devices: int, seconds: float) -> dict[str, float]:
-    mosquitto, kafka = stack_info["mosquitto"], stack_info["kafka"]
-    vendor, password = f"bench{uuid.uuid4().hex[:6]}", uuid.uuid4().hex
-    admin = MqttEndpoint(
-        host=mosquitto["host"], port=mosquitto["port"], username="admin", password=mosquitto["admin_password"]
+def _step(
+    info: dict[str, Any],
+    consumer: Consumer,
+    pids: dict[str, int],
+    *,
+    vendor: str,
+    password: str,
+    rate: float,
+    batch: int,
+    index: int,
+) -> dict[str, Any]:
+    prefix = f"r{index:02}x"
+    devices = max(50, min(2000, int(rate / batch / 2)))
+    publisher = loadgen.Publisher(
+        info["mosquitto"], vendor, password, [(rate, STEP_S)], batch=batch, devices=devices, device_prefix=prefix
     )
-    with dynsec.DynsecAdmin(admin) as control:
-        control.ensure_vendor(vendor, password)
-    env = {
-        **os.environ,
-        "IOC_BRIDGE_MQTT__HOST": mosquitto["host"],
-        # Over TLS, as devices and the bridge connect in the chart.
-        "IOC_BRIDGE_MQTT__PORT": str(mosquitto["tls_port"]),
-        "IOC_BRIDGE_MQTT__TLS_CA_FILE": mosquitto["ca_file"],
-        "IOC_BRIDGE_MQTT__USERNAME": mosquitto["bridge_user"],
-        "IOC_BRIDGE_MQTT__PASSWORD": mosquitto["bridge_password"],
-        **KafkaEndpoint.from_service(kafka, kafka_access.BRIDGE).environment("IOC_BRIDGE_KAFKA__"),
-        "IOC_BRIDGE_SHARE_GROUP": f"bench-{vendor}",
-        "IOC_BRIDGE_REPLICA": vendor,
-        "IOC_BRIDGE_DEVICE_RATE_PER_S": "100000",
-        # One bench vendor sends the whole load: its own limit (2,000 events/s by default) would refuse most of it.
-        "IOC_BRIDGE_VENDOR_RATE_PER_S": "1000000",
-        "IOC_BRIDGE_VENDOR_BURST": "1000000",
-        "IOC_BRIDGE_DEVICE_BURST": "100000",
-        "IOC_BRIDGE_MAX_INFLIGHT": "5000",
-        "IOC_BRIDGE_LOG_LEVEL": "WARNING",
-        "IOC_BRIDGE_LINGER_MS": os.environ.get("BENCH_LINGER_MS", "20"),
+    cpu_before = {name: loadgen.cpu_s(pid) for name, pid in pids.items()}
+    started = time.monotonic()
+    publisher.start()
+    latencies: list[float] = []
+    counted, last_item = 0, started
+    while True:
+        message = consumer.poll(0.2)
+        now = time.monotonic()
+        if message is None or message.error():
+            if publisher.process.poll() is not None and now - last_item > 5:
+                break  # the generator is done and nothing more arrives
+            continue
+        produced = message.timestamp()[1] / 1000
+        for item in codecs.decode(message.value() or b"", IngestBatch).items:
+            if item.event.vendor == vendor and item.event.device.startswith(prefix):
+                counted += 1
+                last_item = now
+                latencies.append(produced - item.event.observed_at.timestamp())
+    done = publisher.wait(120)
+    elapsed = min(last_item, started + STEP_S + 30) - started
+    busy = STEP_S if elapsed < STEP_S else elapsed
+    cores = {name: round((loadgen.cpu_s(pid) - cpu_before[name]) / busy, 3) for name, pid in pids.items()}
+    cores["generator"] = round(done["cpu_s"] / busy, 3)
+    latencies.sort()
+    published = int(done["acked_readings"])
+    p99 = latencies[int(len(latencies) * 0.99)] if latencies else -1.0
+    offered_messages = rate / batch * STEP_S
+    failure = (
+        f"{published - counted} readings lost"
+        if counted < published
+        else f"p99 publish → Kafka {1000 * p99:.0f} ms > {1000 * P99_BOUND_S:.0f} ms"
+        if p99 > P99_BOUND_S or not latencies
+        else f"only {done['published_messages']:,} of {offered_messages:,.0f} messages could be published"
+        if done["published_messages"] < 0.98 * offered_messages
+        else ""
+    )
+    step = {
+        "offered_readings_per_s": rate,
+        "published_readings": published,
+        "delivered_readings": counted,
+        "lost_readings": published - counted,
+        "readings_per_s": round(counted / busy),
+        "messages_per_s": round(counted / busy / batch),
+        "latency_p50_ms": round(1000 * latencies[len(latencies) // 2], 1) if latencies else -1.0,
+        "latency_p99_ms": round(1000 * p99, 1),
+        "cores": cores,
+        "bridge_readings_per_core_s": round(counted / busy / cores["bridge"]) if cores["bridge"] else 0,
+        "held": not failure,
+        "failure": failure,
     }
+    print(f"  bridge, {batch} per message, {rate:,.0f}/s offered: {step}", flush=True)
+    return step
+
+
+def _ramp(info: dict[str, Any], root: Path, *, batch: int, rates: tuple[float, ...]) -> dict[str, Any]:
+    """One bridge; steps of rising offered load until one fails. The sustained step's figures, flat."""
+    kafka = info["kafka"]
+    vendor, password = loadgen.new_vendor(info["mosquitto"])
     readings = topics.READINGS.name
     consumer = Consumer({**KafkaEndpoint.from_service(kafka).client_config(), "group.id": f"bench-{vendor}"})
     parts = consumer.list_topics(readings, timeout=10).topics[readings].partitions
     consumer.assign(
         [TopicPartition(readings, p, consumer.get_watermark_offsets(TopicPartition(readings, p))[1]) for p in parts]
     )
-    bridge = subprocess.Popen([sys.executable, "-m", "sensors.bridge"], env=env)
-    time.sleep(3)
-    publisher = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            PUBLISHER,
-            mosquitto["host"],
-            str(mosquitto["tls_port"]),
-            vendor,
-            password,
-            str(rate),
-            str(batch),
-            str(devices),
-            str(seconds),
-            mosquitto["ca_file"],
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    latencies: list[float] = []  # publish → produced by the bridge (Kafka CreateTime)
-    consumed: list[float] = []  # publish → consumed here: an upper bound that adds this reader's lag
-    mqtt_leg: list[float] = []  # publish → the bridge took it from MQTT (Ingested.received_at)
-    counted = 0
-    warmup_s = 2.0
-    started = time.monotonic()
-    window_start = window_cpu = None
-    last_item = started
-    while time.monotonic() - started < seconds + 120:
-        message = consumer.poll(0.2)
-        now = time.monotonic()
-        if window_start is None and now - started >= warmup_s:
-            window_start, window_cpu = now, _cpu_seconds(bridge.pid)
-        if message is None or message.error():
-            if publisher.poll() is not None and now - last_item > 5:
-                break  # the publisher is done and nothing more arrives
-            continue
-        wall = dt.datetime.now(dt.UTC).timestamp()
-        produced = message.timestamp()[1] / 1000
-        for item in codecs.decode(message.value(), IngestBatch).items:
-            if item.event.vendor != vendor:
-                continue
-            counted += 1
-            last_item = now
-            if window_start is not None:
-                observed = item.event.observed_at.timestamp()
-                latencies.append(produced - observed)
-                consumed.append(wall - observed)
-                mqtt_leg.append(item.received_at.timestamp() - observed)
-    window_end, end_cpu = last_item, _cpu_seconds(bridge.pid)
-    published = int((publisher.communicate(timeout=120)[0] or "0").strip() or 0)
-    bridge.terminate()
-    bridge.wait(60)
-    consumer.close()
-    latencies.sort()
-    consumed.sort()
-    mqtt_leg.sort()
-    window = window_end - (window_start or window_end)
-    return {
-        "target_readings_per_s": rate,
-        "readings_per_message": batch,
-        "published_readings": published,
-        "delivered_readings": counted,
-        "readings_per_s": round(len(latencies) / window) if window else 0.0,
-        "messages_per_s": round(len(latencies) / window / batch) if window else 0.0,
-        "bridge_cpu_pct_of_one_core": round(100 * (end_cpu - (window_cpu or end_cpu)) / window, 1) if window else 0.0,
-        "lost_readings": published - counted,
-        "latency_p50_ms": round(1000 * latencies[len(latencies) // 2], 1) if latencies else -1.0,
-        "latency_p99_ms": round(1000 * latencies[int(len(latencies) * 0.99)], 1) if latencies else -1.0,
-        "mqtt_leg_p50_ms": round(1000 * mqtt_leg[len(mqtt_leg) // 2], 1) if mqtt_leg else -1.0,
-        "mqtt_leg_p99_ms": round(1000 * mqtt_leg[int(len(mqtt_leg) * 0.99)], 1) if mqtt_leg else -1.0,
-        "publish_to_consumed_p99_ms": round(1000 * consumed[int(len(consumed) * 0.99)], 1) if consumed else -1.0,
-    }
+    bridge = processes.start_bridges(info, 1, share_group=f"bench-{vendor}", log_dir=root)[0]
+    pids = {"bridge": bridge.pid, "mosquitto": int(info["mosquitto"]["pid"]), "kafka": int(kafka["pid"])}
+    steps: list[dict[str, Any]] = []
+    try:
+        time.sleep(3)
+        for index, rate in enumerate(rates):
+            steps.append(
+                _step(info, consumer, pids, vendor=vendor, password=password, rate=rate, batch=batch, index=index)
+            )
+            if not steps[-1]["held"]:
+                break
+    finally:
+        processes.stop([bridge])
+        consumer.close()
+    held = [s for s in steps if s["held"]]
+    best = max(held, key=lambda s: s["readings_per_s"]) if held else None
+    figures: dict[str, Any] = {"readings_per_message": batch, "steps": len(steps)}
+    figures["stopped_by"] = steps[-1]["failure"] or "the top of the ramp" if steps else "no step"
+    if best is not None:
+        figures.update({k: v for k, v in best.items() if k not in ("cores", "held", "failure")})
+        figures.update({f"{name}_cores": v for name, v in best["cores"].items()})
+    return figures
 
 
-def run() -> dict[str, float]:
+def run() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="ioc-bench-bridge-") as root:
-        stack = Stack(Path(root))
+        stack = Stack(Path(root) / "stack")
         try:
             info = stack.up(["mosquitto", "kafka"])
-            batched = _run(info, rate=22_000, batch=50, devices=500, seconds=20)
-            single = _run(info, rate=3_000, batch=1, devices=500, seconds=15)
+            batched = _ramp(info, Path(root), batch=50, rates=(10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 80_000))
+            single = _ramp(info, Path(root), batch=1, rates=(2_000, 3_000, 4_000, 5_000, 6_000, 8_000, 10_000, 12_000))
         finally:
             stack.down()
     figures = {f"batched_{k}": v for k, v in batched.items()}

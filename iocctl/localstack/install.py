@@ -1,7 +1,7 @@
 """Installing the local stack's prerequisites, idempotently, cached under ~/.cache/ioc by version.
 
 - Mosquitto and ClickHouse come from Debian's packages (apt-get; a `clickhouse` on PATH is used first).
-- Kafka is a set of jars resolved from Maven Central by `mvn dependency:copy-dependencies`.
+- Kafka and ZooKeeper are sets of jars resolved from Maven Central by `mvn dependency:copy-dependencies`.
 - etcd, kube-apiserver, kubectl and helm are built from Go modules (`go build`), never committed.
 Each step is skipped when its output exists; a lock makes concurrent callers wait for one build. A
 prerequisite that cannot be installed here raises `MissingPrerequisite` saying which and how.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -29,6 +30,7 @@ __all__ = [
     "HELM_VERSION",
     "KAFKA_VERSION",
     "KUBERNETES_VERSION",
+    "ZOOKEEPER_VERSION",
     "Installer",
     "MissingPrerequisite",
     "Toolchain",
@@ -36,6 +38,8 @@ __all__ = [
 
 KAFKA_VERSION: Final = "3.9.1"
 KAFKA_SCALA: Final = "2.13"
+# One ZooKeeper node coordinates the local ClickHouse cluster's replicas and its ON CLUSTER DDL queue.
+ZOOKEEPER_VERSION: Final = "3.9.5"
 ETCD_VERSION: Final = "v3.6.16"
 KUBERNETES_VERSION: Final = "v1.34.2"
 # Staging modules (k8s.io/api, ...) are versioned v0.<minor>.<patch> alongside v1.<minor>.<patch>.
@@ -97,6 +101,7 @@ class Toolchain:
     kube_apiserver: Path
     kubectl: Path
     helm: Path
+    zookeeper_libs: Path
 
 
 def _say(message: str) -> None:
@@ -208,19 +213,29 @@ class Installer:
 
     def kafka(self) -> Path:
         """A directory of Kafka's runtime jars."""
-        libs = self.cache_dir / f"kafka-{KAFKA_VERSION}" / "libs"
+        return self._maven_libs(f"kafka-{KAFKA_VERSION}", _KAFKA_POM, f"Apache Kafka {KAFKA_VERSION}")
+
+    def zookeeper(self) -> Path:
+        """A directory of Apache ZooKeeper's runtime jars (the coordination a ClickHouse cluster's replicas need)."""
+        return self._maven_libs(
+            f"zookeeper-{ZOOKEEPER_VERSION}", _ZOOKEEPER_POM, f"Apache ZooKeeper {ZOOKEEPER_VERSION}"
+        )
+
+    def _maven_libs(self, name: str, pom: str, what: str) -> Path:
+        """The runtime jars `pom` depends on, copied from Maven Central into `<cache>/<name>/libs` once."""
+        libs = self.cache_dir / name / "libs"
         done = libs.parent / ".complete"
         if done.exists():
             return libs
-        with self._lock("kafka"):
+        with self._lock(name.split("-", maxsplit=1)[0]):
             if done.exists():
                 return libs
             mvn = self._require_tool("mvn", "install Maven (`apt-get install maven`)")
             self._require_tool("java", "install a JDK 17 (`apt-get install openjdk-17-jre-headless`)")
             work = libs.parent
             work.mkdir(parents=True, exist_ok=True)
-            (work / "pom.xml").write_text(_KAFKA_POM, encoding="utf-8")
-            _say(f"resolving Apache Kafka {KAFKA_VERSION} jars from Maven Central (about a minute the first time) ...")
+            (work / "pom.xml").write_text(pom, encoding="utf-8")
+            _say(f"resolving {what} jars from Maven Central (about a minute the first time) ...")
             started = time.monotonic()
             self._run(
                 [
@@ -233,7 +248,7 @@ class Installer:
                     f"-Dmaven.repo.local={self.cache_dir / 'm2'}",
                 ],
                 cwd=work,
-                what=f"resolving Kafka {KAFKA_VERSION} with Maven",
+                what=f"resolving {what} with Maven",
             )
             done.write_text(json.dumps({"seconds": round(time.monotonic() - started, 1)}))
             return libs
@@ -302,6 +317,33 @@ class Installer:
                 tmp.rename(wanted[binary])
                 _say(f"built {binary} in {time.monotonic() - started:.0f} s")
             return wanted
+
+    def go_source(self, name: str, source: Path) -> Path:
+        """Build the Go main module in `source` (go.mod, go.sum, *.go: e.g. bench/loadgen) into one binary `name`.
+
+        Cached under bin/ by a hash of the module's files, so an edited source builds again and an unchanged one
+        never does; its dependencies come from the Go module proxy, checked against the committed go.sum.
+        """
+        digest = hashlib.sha256()
+        for path in sorted(p for p in source.iterdir() if p.suffix == ".go" or p.name in ("go.mod", "go.sum")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        binary = self.cache_dir / "bin" / f"{name}-{digest.hexdigest()[:16]}" / name
+        if binary.exists():
+            return binary
+        with self._lock(f"go-{name}"):
+            if binary.exists():
+                return binary
+            go = self._require_tool("go", "install Go 1.24 or newer (https://go.dev/doc/install)")
+            binary.parent.mkdir(parents=True, exist_ok=True)
+            tmp = binary.parent / f".{name}.tmp"
+            _say(f"building {name} from {source} (Go modules) ...")
+            # -mod=readonly: the build uses exactly the committed go.mod/go.sum and never edits the source tree.
+            env = {**self.go_env, "GOFLAGS": "-mod=readonly -buildvcs=false"}
+            self._run(
+                [go, "build", "-trimpath", "-ldflags", "-s -w", "-o", str(tmp), "."], cwd=source, env=env, what=name
+            )
+            tmp.rename(binary)
+            return binary
 
     def etcd(self) -> Path:
         built = self._go_build(
@@ -464,7 +506,8 @@ class Installer:
         etcd = self.etcd()
         apiserver, kubectl = self.kubernetes()
         helm = self.helm()
-        return Toolchain(broker, ctrl, plugin, clickhouse, libs, self.java(), etcd, apiserver, kubectl, helm)
+        zookeeper = self.zookeeper()
+        return Toolchain(broker, ctrl, plugin, clickhouse, libs, self.java(), etcd, apiserver, kubectl, helm, zookeeper)
 
 
 _KAFKA_POM: Final = f"""<?xml version="1.0" encoding="UTF-8"?>
@@ -491,6 +534,41 @@ _KAFKA_POM: Final = f"""<?xml version="1.0" encoding="UTF-8"?>
       <groupId>ch.qos.reload4j</groupId>
       <artifactId>reload4j</artifactId>
       <version>1.2.25</version>
+    </dependency>
+  </dependencies>
+</project>
+"""
+
+_ZOOKEEPER_POM: Final = f"""<?xml version="1.0" encoding="UTF-8"?>
+<!-- Written by iocctl.localstack.install: resolves Apache ZooKeeper's server jars for the local stack. -->
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.ioc</groupId>
+  <artifactId>zookeeper-runtime</artifactId>
+  <version>{ZOOKEEPER_VERSION}</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.zookeeper</groupId>
+      <artifactId>zookeeper</artifactId>
+      <version>{ZOOKEEPER_VERSION}</version>
+    </dependency>
+    <!-- The server needs these at run time but declares them provided or optional (metrics, snapshot
+         compression); slf4j-simple is the log binding (ZooKeeper's logback is optional too). -->
+    <dependency>
+      <groupId>io.dropwizard.metrics</groupId>
+      <artifactId>metrics-core</artifactId>
+      <version>4.1.12.1</version>
+    </dependency>
+    <dependency>
+      <groupId>org.xerial.snappy</groupId>
+      <artifactId>snappy-java</artifactId>
+      <version>1.1.10.5</version>
+    </dependency>
+    <dependency>
+      <groupId>org.slf4j</groupId>
+      <artifactId>slf4j-simple</artifactId>
+      <version>2.0.13</version>
     </dependency>
   </dependencies>
 </project>

@@ -1,0 +1,191 @@
+"""The performance report: bench-results/report.md and its PNG plots, from the JSON the benchmarks wrote.
+
+`python -m bench` writes it after the benchmarks (`python -m bench.report` rewrites it from what is there): the
+pipeline's ramps (throughput against offered load, latency percentiles, CPU per process at the sustained rate),
+each figure beside its anchor (ThingsBoard's published 5,000 messages/s on 2 vCPU; Mosquitto and Kafka alone,
+measured in the same run), then the other benchmarks' figures as they were stored.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Final
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # after choosing the file-only backend
+
+RESULTS: Final = Path(__file__).parents[1] / "bench-results"
+THINGSBOARD_MSG_PER_S: Final = 5_000
+"""ThingsBoard's published figure: 5,000 MQTT messages/s on 2 vCPU (thingsboard.io, performance tests)."""
+GOALS: Final = {"batched_readings_per_s": 20_000, "single_messages_per_s": 10_000, "incident_p99_s": 1.0}
+
+
+def _throughput_plot(ramps: list[dict[str, Any]], path: Path) -> None:
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ramp in ramps:
+        batch = ramp["config"]["batch"]
+        ax = axes[0] if batch > 1 else axes[1]
+        offered = [s["offered_readings_per_s"] for s in ramp["steps"]]
+        delivered = [s["readings_per_s"] for s in ramp["steps"]]
+        ax.plot(offered, delivered, marker="o", label=ramp["name"].split(" ")[1])
+    for ax, title in zip(axes, ("50 readings per message", "1 reading per message"), strict=True):
+        top = max([*ax.get_xlim(), 1.0])
+        ax.plot([0, top], [0, top], color="grey", linestyle=":", label="offered = delivered")
+        ax.set_title(title)
+        ax.set_xlabel("offered readings/s")
+        ax.set_ylabel("readings/s stored in ClickHouse")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[1].axhline(THINGSBOARD_MSG_PER_S, color="red", linestyle="--", linewidth=1)
+    axes[1].text(0, THINGSBOARD_MSG_PER_S, " ThingsBoard 5,000 msg/s, 2 vCPU", color="red", fontsize=8, va="bottom")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _latency_plot(ramps: list[dict[str, Any]], path: Path) -> None:
+    figure, ax = plt.subplots(figsize=(8, 4.2))
+    for ramp in ramps:
+        offered = [s["offered_readings_per_s"] for s in ramp["steps"]]
+        (line,) = ax.plot(offered, [s["row_p99_s"] for s in ramp["steps"]], marker="o", label=f"{ramp['name']} p99")
+        ax.plot(offered, [s["row_p50_s"] for s in ramp["steps"]], linestyle=":", color=line.get_color())
+    ax.set_xscale("log")
+    ax.set_xlabel("offered readings/s (log)")
+    ax.set_ylabel("publish → row queryable, s (dotted: p50)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _cpu_plot(ramps: list[dict[str, Any]], path: Path) -> None:
+    shown = [r for r in ramps if r.get("at_sustained")]
+    names = sorted({n for r in shown for n in r["at_sustained"]["cores"]})
+    figure, ax = plt.subplots(figsize=(9, 4.2))
+    bottoms = [0.0] * len(shown)
+    labels = [f"{r['name']}\n{r['sustained_readings_per_s']:,}/s" for r in shown]
+    for name in names:
+        values = [r["at_sustained"]["cores"].get(name, 0.0) for r in shown]
+        ax.bar(labels, values, bottom=bottoms, label=name)
+        bottoms = [b + v for b, v in zip(bottoms, values, strict=True)]
+    ax.axhline(2, color="grey", linestyle=":", linewidth=1)
+    ax.set_ylabel("cores busy at the sustained rate (machine: 2)")
+    ax.tick_params(axis="x", labelsize=7)
+    ax.legend(fontsize=7, ncol=2)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _load(name: str, results: Path) -> dict[str, Any] | None:
+    path = results / name
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def _pipeline_section(ramps_file: dict[str, Any], results: Path) -> list[str]:
+    ramps = ramps_file["ramps"]
+    _throughput_plot(ramps, results / "throughput.png")
+    _latency_plot(ramps, results / "latency.png")
+    _cpu_plot(ramps, results / "cpu.png")
+    lines = [
+        "## End to end (`python -m bench pipeline`)",
+        "",
+        "Go generator → Mosquitto (TLS) → bridge(s) → Kafka (SCRAM over TLS) → stream worker(s) → ClickHouse, all on",
+        f"this machine at once; load average {ramps_file['load_1m_start']:.1f} at the start, "
+        f"{ramps_file['load_1m_end']:.1f} at the end.",
+        "",
+        "| configuration | sustained readings/s (0 lost) | messages/s | p50 / p99 publish → row | cores used | "
+        "readings/s per core | stopped by | anchor |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    mosquitto = (ramps_file.get("mosquitto_alone") or {}).get("sustained_messages_per_s")
+    kafka = (ramps_file.get("kafka_alone") or {}).get("readings_per_s")
+    for ramp in ramps:
+        best = ramp.get("at_sustained") or {}
+        single = ramp["config"]["batch"] == 1
+        anchor = (
+            f"ThingsBoard {THINGSBOARD_MSG_PER_S:,} msg/s (2 vCPU); Mosquitto alone {mosquitto or 0:,} msg/s"
+            if single
+            else f"Kafka alone {kafka or 0:,} readings/s; goal {GOALS['batched_readings_per_s']:,}"
+        )
+        latency = f"{best['row_p50_s']:.2f} / {best['row_p99_s']:.2f} s" if best else "—"
+        lines.append(
+            f"| {ramp['name']} | **{ramp['sustained_readings_per_s']:,}** | {ramp['sustained_messages_per_s']:,} | "
+            f"{latency} | {best.get('total_cores', 0):.2f} | {best.get('readings_per_core_s', 0):,} | "
+            f"{ramp['steps'][-1]['failure'] if ramp['steps'] else '—'} | {anchor} |"
+        )
+    for ramp in ramps:
+        if "incidents" in ramp:
+            inc = ramp["incidents"]
+            lines += [
+                "",
+                f"Publish → incident visible in the dashboards' incident queue, {inc['incidents_seen']} of "
+                f"{inc['floods']} floods at {inc['background_readings_per_s']:,} readings/s ({ramp['name']}): "
+                f"p50 {inc['incident_p50_s']:.2f} s, p99 **{inc['incident_p99_s']:.2f} s**, max "
+                f"{inc['incident_max_s']:.2f} s (goal p99 < {GOALS['incident_p99_s']:g} s).",
+            ]
+    if ramps_file.get("mosquitto_alone"):
+        lines += ["", "Anchors measured in the same run:", ""]
+        m = ramps_file["mosquitto_alone"]
+        at = m.get("at_sustained") or {}
+        lines.append(
+            f"- Mosquitto alone (generator → broker → one subscriber, QoS 1, TLS, one reading per message): "
+            f"**{m['sustained_messages_per_s']:,} messages/s** with nothing lost, broker "
+            f"{at.get('mosquitto_cores', 0):.2f} cores, generator {at.get('generator_cores', 0):.2f}."
+        )
+    if ramps_file.get("kafka_alone"):
+        k = ramps_file["kafka_alone"]
+        lines.append(
+            f"- Kafka alone (one producer, acks=all, lz4, {k['readings_per_message']}-reading batches of "
+            f"{k['message_bytes']:,} bytes): **{k['readings_per_s']:,} readings/s** ({k['messages_per_s']:,} "
+            f"messages/s, {k['mb_per_s']} MB/s), broker {k['kafka_cores']:.2f} cores."
+        )
+    lines += [
+        "",
+        "![throughput against offered load](throughput.png)",
+        "",
+        "![latency percentiles](latency.png)",
+        "",
+        "![CPU per process at the sustained rate](cpu.png)",
+        "",
+        "Every step of every ramp (offered, published, stored, lost, latency, cores per process) is in "
+        "`pipeline-ramps.json`.",
+    ]
+    return lines
+
+
+def write(results: Path = RESULTS) -> Path:
+    """Write report.md (and the plots) under `results`; returns its path."""
+    lines = ["# Performance report", ""]
+    ramps_file = _load("pipeline-ramps.json", results)
+    if ramps_file is not None:
+        lines += _pipeline_section(ramps_file, results)
+    for path in sorted(results.glob("*.json")):
+        if path.name == "pipeline-ramps.json":
+            continue
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if "figures" not in record:
+            continue
+        lines += [
+            "",
+            f"## {record['benchmark']} (`{record['command']}`)",
+            "",
+            f"{record['at']}, {record['machine']['cpus']} CPUs, load {record['machine']['load_1m']:.1f}, "
+            f"{record['seconds']} s.",
+            "",
+            "| figure | value |",
+            "|---|---|",
+        ]
+        lines += [f"| {name} | {value} |" for name, value in record["figures"].items()]
+    report = results / "report.md"
+    report.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return report
+
+
+if __name__ == "__main__":
+    print(write(Path(sys.argv[1]) if len(sys.argv) > 1 else RESULTS))
