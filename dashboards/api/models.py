@@ -129,6 +129,14 @@ class ServiceRequest(_Model):
     long: float | None = None
     media_url: str | None = None
     ioc_state: str = pydantic.Field(description="received (not yet processed), open, acknowledged, dispatched, ...")
+    pakn_state: str | None = pydantic.Field(
+        None,
+        description="Where the report stands as PAKN (ioc.pakn): received, rejected, info_requested, info_supplied, "
+        "in_progress, answered; `status_notes` says it in words, with the reason, request or answer.",
+    )
+    answer_by: dt.datetime | None = pydantic.Field(
+        None, description="When the answer is due (working days from submission, paused while waiting for you)."
+    )
     ioc_state_vi: str
     ioc_state_en: str
     unit: str

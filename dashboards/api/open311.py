@@ -87,6 +87,11 @@ ACTION_LABELS: Final[Mapping[str, tuple[str, str]]] = {
     "reopen": ("Mở lại", "Reopened"),
     "escalate": ("Chuyển cấp trên do quá hạn", "Escalated: deadline passed"),
     "cleared": ("Điều kiện đã hết", "Condition cleared"),
+    "linked": ("Gắn phản ánh liên quan", "Related report linked"),
+    "reject": ("Từ chối tiếp nhận", "Rejected"),
+    "request_info": ("Đề nghị bổ sung thông tin", "More information requested"),
+    "supply_info": ("Đã bổ sung thông tin", "Information supplied"),
+    "answer": ("Trả lời phản ánh", "Answered"),
 }
 
 _CLOSED: Final = frozenset({IncidentState.RESOLVED, IncidentState.CLOSED})

@@ -457,7 +457,8 @@ _CITIZEN: Final[tuple[Query, ...]] = (
         "citizen_reports",
         "One citizen report (never its contact details), if it is about a place in the site.",
         """
-        SELECT report_id, source, category, unit, submitted_at, text, address, lat, lon, media_urls, incident_id
+        SELECT report_id, source, category, unit, submitted_at, text, address, lat, lon, media_urls, incident_id,
+               linked_incident_id
         FROM citizen_reports FINAL
         WHERE {scope} AND report_id = %(report_id)s
         """,
@@ -467,7 +468,8 @@ _CITIZEN: Final[tuple[Query, ...]] = (
         "citizen_reports",
         "Citizen reports submitted in a time range, optionally of some categories, newest first.",
         """
-        SELECT report_id, source, category, unit, submitted_at, text, address, lat, lon, media_urls, incident_id
+        SELECT report_id, source, category, unit, submitted_at, text, address, lat, lon, media_urls, incident_id,
+               linked_incident_id
         FROM citizen_reports FINAL
         WHERE {scope} AND submitted_at >= %(start)s AND submitted_at < %(end)s
               AND (%(any_category)s = 1 OR category IN %(categories)s)
@@ -480,7 +482,8 @@ _CITIZEN: Final[tuple[Query, ...]] = (
         "citizen_reports",
         "The given citizen reports, newest first.",
         """
-        SELECT report_id, source, category, unit, submitted_at, text, address, lat, lon, media_urls, incident_id
+        SELECT report_id, source, category, unit, submitted_at, text, address, lat, lon, media_urls, incident_id,
+               linked_incident_id
         FROM citizen_reports FINAL
         WHERE {scope} AND report_id IN %(report_ids)s
         ORDER BY submitted_at DESC, report_id
@@ -489,9 +492,10 @@ _CITIZEN: Final[tuple[Query, ...]] = (
     Query(
         "incident_states",
         "incidents",
-        "The current state of the given incidents, with the unit now responsible and the SLA.",
+        "The current state of the given incidents, with the unit now responsible, the SLA and the detail that holds "
+        "a report's PAKN state and the note its citizen reads (ioc.pakn).",
         """
-        SELECT incident_id, state, responsible_unit, sla_due_at, updated_at, escalation_level
+        SELECT incident_id, state, responsible_unit, sla_due_at, updated_at, escalation_level, detail
         FROM incidents FINAL
         WHERE {scope} AND incident_id IN %(incident_ids)s
         """,

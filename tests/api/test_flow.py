@@ -120,11 +120,14 @@ async def test_an_open311_request_becomes_an_incident_and_its_status_follows_it(
 
     _command(worker, incident_id, IncidentAction.ACKNOWLEDGE)
     acknowledged = await _until(api, worker, request_id, "acknowledged")
-    assert acknowledged["status"] == "open" and acknowledged["status_notes"] == "Acknowledged, being looked at"
+    # The citizen reads the PAKN state (ioc.pakn): acknowledging puts the report in progress.
+    assert acknowledged["status"] == "open" and acknowledged["status_notes"] == "In progress"
+    assert acknowledged["pakn_state"] == "in_progress" and acknowledged["answer_by"] is not None
 
     _command(worker, incident_id, IncidentAction.RESOLVE, note="Đã khơi thông cống")
     resolved = await _until(api, worker, request_id, "resolved")
     assert resolved["status"] == "closed"
+    assert resolved["status_notes"] == "Answered: Đã khơi thông cống" and resolved["answer_by"] is None
     assert [h["action"] for h in resolved["history"]] == ["opened", "acknowledge", "resolve"]
     assert "dan@example.vn" not in str(resolved)
 
@@ -145,3 +148,59 @@ async def test_an_open311_request_becomes_an_incident_and_its_status_follows_it(
         f"SELECT count() AS n FROM {worker.database}.citizen_reports FINAL WHERE report_id = %(r)s", r=request_id
     )
     assert count == 1
+
+
+async def _until_pakn(api: httpx.AsyncClient, worker: Worker, request_id: str, phase: str) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + 90
+    while True:
+        request = await _status(api, request_id)
+        if request["pakn_state"] == phase:
+            return request
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"request stayed {request['pakn_state']}, never {phase}\n{worker.log()}")
+        worker.tick(worker.now)
+        await asyncio.sleep(0.5)
+
+
+async def test_the_citizen_follows_the_pakn_steps_through_status_and_status_notes(
+    api: httpx.AsyncClient, worker: Worker
+) -> None:
+    submitted = await api.post(
+        "/open311/v2/requests.json",
+        data={
+            "api_key": API_KEY,
+            "service_code": "infrastructure",
+            "description": "Ổ gà lớn trước cổng trường tiểu học",
+            "lat": str(BINH_CHUAN.lat),
+            "long": str(BINH_CHUAN.lon),
+        },
+        headers={"Idempotency-Key": f"pakn-{uuid.uuid4().hex[:8]}"},
+    )
+    assert submitted.status_code == 201, submitted.text
+    request_id = submitted.json()[0]["service_request_id"]
+    received = await _until_pakn(api, worker, request_id, "received")
+    assert received["status"] == "open" and received["status_notes"] == "Received, awaiting review"
+    [row] = worker.query(
+        f"SELECT incident_id FROM {worker.database}.citizen_reports FINAL WHERE report_id = %(r)s", r=request_id
+    )
+    incident_id = row["incident_id"]
+
+    _command(worker, incident_id, IncidentAction.REQUEST_INFO, note="Xin ảnh chụp ổ gà")
+    asked = await _until_pakn(api, worker, request_id, "info_requested")
+    assert asked["status"] == "open"
+    assert asked["status_notes"] == "More information requested: Xin ảnh chụp ổ gà"
+    in_vietnamese = (await api.get(f"/open311/v2/requests/{request_id}.json")).json()[0]
+    assert in_vietnamese["status_notes"] == "Đề nghị bổ sung thông tin: Xin ảnh chụp ổ gà"
+
+    _command(worker, incident_id, IncidentAction.SUPPLY_INFO, note="Người dân gửi ảnh qua tổng đài 1022")
+    await _until_pakn(api, worker, request_id, "info_supplied")
+    _command(worker, incident_id, IncidentAction.REJECT, note="Thuộc thẩm quyền Sở Giao thông vận tải")
+    rejected = await _until_pakn(api, worker, request_id, "rejected")
+    assert rejected["status"] == "closed" and rejected["answer_by"] is None
+    assert rejected["status_notes"] == "Rejected: Thuộc thẩm quyền Sở Giao thông vận tải"
+    assert [h["action"] for h in rejected["history"]] == ["opened", "request_info", "supply_info", "reject"]
+    assert [h["label_en"] for h in rejected["history"]][1:] == [
+        "More information requested",
+        "Information supplied",
+        "Rejected",
+    ]
