@@ -1,4 +1,4 @@
-"""Widgets the pages share: heading, breadcrumb and drill-down, tables, maps, times, AQI bands, live parts."""
+"""Widgets the pages share: heading, breadcrumb and drill-down, tables, charts, times, AQI bands, live parts."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from typing import Any, Final, TypeVar, cast
 
 import streamlit as st
 
-from dashboards import maps
 from dashboards.auth import Access
 from dashboards.context import Context
 from dashboards.data import NotAllowed, Rows
@@ -40,7 +39,6 @@ __all__ = [
     "live",
     "local_time",
     "measure_label",
-    "point_map",
     "reveal_toggle",
     "sla_left",
     "table",
@@ -263,37 +261,6 @@ def chart(
         st.line_chart(data, x=ctx.t(x[1]), y=ctx.t(y[1]), color=colour)
     else:
         st.bar_chart(data, x=ctx.t(x[1]), y=ctx.t(y[1]), color=colour, horizontal=horizontal)
-
-
-def point_map(
-    rows: Rows,
-    *,
-    colour: Callable[[dict[str, Any]], str],
-    size: Callable[[dict[str, Any]], float],
-    label: Callable[[dict[str, Any]], str] | None = None,
-    tooltip: Callable[[dict[str, Any]], str] | None = None,
-    height: int = 380,
-) -> None:
-    """Points at each row's `lat`/`lon` (rows without a position are skipped), drawn as inline SVG.
-
-    `colour` gives a `#RRGGBB` per row, `size` a radius on the ground in metres; `label` names a point
-    (default: the row's `name` or `place`) and `tooltip` says what hovering over it shows (default: the label).
-    """
-    naming = label or (lambda r: str(r.get("name") or r.get("place") or r.get("device_key") or ""))
-    points = [
-        maps.MapPoint(
-            lat=float(r["lat"]),
-            lon=float(r["lon"]),
-            colour=colour(r),
-            radius_m=size(r),
-            label=naming(r),
-            tooltip=tooltip(r) if tooltip is not None else naming(r),
-        )
-        for r in rows
-        if r.get("lat") is not None and r.get("lon") is not None
-    ]
-    if points:
-        st.markdown(maps.svg_map(points, height=height), unsafe_allow_html=True)
 
 
 def reveal_toggle(ctx: Context, key: str) -> Access | None:

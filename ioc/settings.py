@@ -554,6 +554,21 @@ class DashboardSettings(_Settings):
     audit_log: Path | None = pydantic.Field(
         None, description="Append-only JSON-lines audit file; the `ioc.audit` logger always gets the records too."
     )
+    map_tiles: str = pydantic.Field(
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        description="Basemap raster tiles, a {z}/{x}/{y} URL template the visitor's browser fetches (OpenStreetMap's "
+        "public tiles by default: light use only, per its tile usage policy); empty: no basemap, the layers alone on "
+        "a plain background (sites without internet, or point it at the province's own tile server). docs/maps.md.",
+    )
+    map_attribution: str = pydantic.Field(
+        "© OpenStreetMap contributors",
+        description="The tiles' credit, shown under every map (the tile provider's licence requires it).",
+    )
+    boundaries_dir: Path = pydantic.Field(
+        Path.home() / ".config" / "ioc" / "boundaries",
+        description="Where `ioc units import-boundaries` writes <edition>.geojson (unit polygons with their licence) "
+        "and the maps read it; no file: maps without boundaries. In a pod, mount it from a ConfigMap.",
+    )
 
     @pydantic.model_validator(mode="after")
     def _anonymous_visitors_only_view(self) -> DashboardSettings:

@@ -18,7 +18,7 @@ from dashboards.data.cache import TtlCache
 from dashboards.data.queries import QUERIES
 from dashboards.data.source import run_scoped, token
 from dashboards.sites import Site, display_name
-from ioc import topics, units, workdays
+from ioc import hotspots, reference, topics, units, workdays
 from ioc.clients import clickhouse
 from ioc.events import ACTIVE_STATES, VIOLATION_TYPES, IncidentState, Module, Severity
 
@@ -263,29 +263,47 @@ class SiteData:
         return self._rolled_up(unit, self._camera_counts(unit, hours), "event_type", "events", sum)
 
     def hotspots(self, unit: str, *, hours: int = 24, limit: int = 15) -> Rows:
-        """The cameras with the most violations, with position and the types they saw."""
+        """Where violations cluster: the cameras within the hotspot rule's radius of each other, grouped
+        (`ioc.hotspots`), those holding at least the rule's `min_events` in the period, most violations first."""
+        rule = next(r for r in self.site.model.rules if isinstance(r, reference.HotspotRule))
         cameras: dict[str, dict[str, Any]] = {}
         for row in self._camera_counts(unit, hours):
+            if row["lat"] is None or row["lon"] is None:
+                continue
             camera = cameras.setdefault(
                 row["device_key"],
                 {
-                    "device_key": row["device_key"],
                     "unit": row["unit"],
-                    "place": self.site.row_unit_name(row["unit"]),
                     "lat": row["lat"],
                     "lon": row["lon"],
-                    "violations": 0,
-                    "types": [],
-                    "last_at": row["last_at"],
+                    "events": 0,
+                    "types": set(),
+                    "last_at": None,
                 },
             )
-            camera["violations"] += row["events"]
-            camera["types"].append(row["event_type"])
-            camera["last_at"] = max(camera["last_at"], row["last_at"])
-        ranked = sorted(cameras.values(), key=lambda c: (-c["violations"], c["device_key"]))[:limit]
-        for camera in ranked:
-            camera["types"] = sorted(camera["types"])
-        return ranked
+            camera["events"] += row["events"]
+            camera["types"].add(row["event_type"])
+            camera["last_at"] = max(camera["last_at"] or row["last_at"], row["last_at"])
+        points = [hotspots.WeightedPoint(key, c["lat"], c["lon"], float(c["events"])) for key, c in cameras.items()]
+        found = hotspots.clusters(points, radius_m=rule.radius_m, min_weight=rule.min_events)[:limit]
+        rows: Rows = []
+        for cluster in found:
+            members = [cameras[key] for key in cluster.members]
+            rows.append(
+                {
+                    "place": ", ".join(sorted({self.site.row_unit_name(c["unit"]) for c in members})),
+                    "unit": cameras[cluster.seed]["unit"],
+                    "lat": cluster.lat,
+                    "lon": cluster.lon,
+                    "radius_m": cluster.radius_m,
+                    "violations": int(cluster.weight),
+                    "cameras": len(cluster.members),
+                    "device_key": ", ".join(cluster.members),
+                    "types": sorted(set().union(*(c["types"] for c in members))),
+                    "last_at": max(c["last_at"] for c in members),
+                }
+            )
+        return rows
 
     def camera_events(self, unit: str, *, hours: int = 6, limit: int = 100, reveal_for: Access | None = None) -> Rows:
         """The latest detections; plates masked unless an operator of `unit` reveals them (audited)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from dashboards import ui
+from dashboards import mapview, ui
 from dashboards.context import current
 
 __all__: list[str] = []
@@ -32,7 +32,7 @@ with air:
         with ui.guarded(ctx):
             st.subheader(t("environment.aqi_now"))
             stations = ctx.data.aqi_stations(ctx.unit)
-            ui.point_map(stations, colour=lambda r: ui.band_hex(r["aqi"]), size=lambda r: 500.0)
+            mapview.show(ctx, mapview.stations(ctx, stations))
             ui.table(
                 ctx,
                 stations,

@@ -6,7 +6,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboards import actions, ui
+from dashboards import actions, mapview, ui
 from dashboards.context import current
 from dashboards.data import CommandError, commands
 from dashboards.sites import display_name
@@ -106,6 +106,7 @@ def queue() -> None:
             },
             key="incident-queue",
         )
+        mapview.show(ctx, mapview.incidents(ctx, rows))
 
 
 queue()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards import ui
+from dashboards import mapview, ui
 from dashboards.context import current
 from dashboards.sites import display_name
 
@@ -98,10 +98,12 @@ def places() -> None:
             return f"{row['name']}: {t('col.open_incidents')} {row['incidents']} · {t('col.aqi')} {aqi}"
 
         if colour_by == "aqi":
-            ui.point_map(rows, colour=lambda r: ui.band_hex(r["aqi"]), size=lambda r: 450.0, tooltip=tip)
+            mapview.show(
+                ctx, mapview.units(ctx, rows, colour=lambda r: ui.band_hex(r["aqi"]), size=lambda r: 450.0, tooltip=tip)
+            )
         else:
             size = lambda r: min(250.0 + 60.0 * float(r["incidents"]), 900.0)  # noqa: E731
-            ui.point_map(rows, colour=incident_colour, size=size, tooltip=tip)
+            mapview.show(ctx, mapview.units(ctx, rows, colour=incident_colour, size=size, tooltip=tip))
         st.subheader(t("overview.places"))
         ui.table(
             ctx,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards import ui
+from dashboards import mapview, ui
 from dashboards.context import current
 from ioc import aqi, topics
 
@@ -26,7 +26,7 @@ with air:
     def air_quality() -> None:
         with ui.guarded(ctx):
             stations = ctx.data.aqi_stations(ctx.unit)
-            ui.point_map(stations, colour=lambda r: ui.band_hex(r["aqi"]), size=lambda r: 500.0)
+            mapview.show(ctx, mapview.stations(ctx, stations))
             ui.table(
                 ctx,
                 stations,
@@ -67,7 +67,7 @@ with flood:
 with cameras, ui.guarded(ctx):
     points = ctx.data.device_locations(ctx.unit, topics.CAMERA_KIND)
     st.caption(t("public.camera_count", n=len(points)))
-    ui.point_map(points, colour=lambda r: "#1565C0", size=lambda r: 150.0)
+    mapview.show(ctx, mapview.cameras(ctx, points))
 
 with services, ui.guarded(ctx):
     periods = ctx.data.score_periods(ctx.unit)

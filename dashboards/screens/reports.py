@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards import ui
+from dashboards import mapview, ui
 from dashboards.context import current
 
 __all__: list[str] = []
@@ -57,6 +57,7 @@ def latest() -> None:
         rows = ctx.data.reports(ctx.unit, days=days, categories=chosen or None, reveal_for=reveal)
         overdue = sum(1 for r in rows if r["overdue"])
         st.caption(t("reports.count", n=len(rows), overdue=overdue))
+        mapview.show(ctx, mapview.reports(ctx, rows, category_label))
         ui.table(
             ctx,
             rows,

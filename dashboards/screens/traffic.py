@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboards import ui
+from dashboards import mapview, ui
 from dashboards.context import current
+from ioc import topics
 
 __all__: list[str] = []
 
@@ -46,7 +47,9 @@ with ui.guarded(ctx):
 
     st.subheader(t("traffic.hotspots"))
     spots = ctx.data.hotspots(ctx.unit, hours=hours)
-    ui.point_map(spots, colour=lambda r: "#C62828", size=lambda r: min(150.0 + 20.0 * float(r["violations"]), 700.0))
+    mapview.show(
+        ctx, mapview.hotspots(ctx, spots), mapview.cameras(ctx, ctx.data.device_locations(ctx.unit, topics.CAMERA_KIND))
+    )
     ui.table(
         ctx,
         spots,

@@ -1,77 +1,104 @@
-"""The SVG point map: projection, sizes, labels and escaping (pure, no Streamlit)."""
+"""The map layers (dashboards.maps): places, areas, colours, the fitted view and the basemap style (pure)."""
 
 from __future__ import annotations
 
-import re
-import xml.etree.ElementTree as ET
+import json
+from typing import Any
 
-from dashboards.maps import LABEL_LIMIT, MAX_RADIUS_PX, MIN_RADIUS_PX, WIDTH, MapPoint, svg_map
+import pytest
 
-SVG = "{http://www.w3.org/2000/svg}"
+from dashboards import maps
+from ioc import aqi
 
-
-def _circles(svg: str) -> list[ET.Element]:
-    return list(ET.fromstring(svg).iter(f"{SVG}circle"))
-
-
-def test_no_points_draw_nothing() -> None:
-    assert svg_map([]) == ""
+RING = [[106.7, 10.9], [106.8, 10.9], [106.8, 11.0], [106.7, 11.0], [106.7, 10.9]]
+SQUARE = {"type": "Polygon", "coordinates": [RING]}
 
 
-def test_points_keep_their_geography_and_stay_inside_the_frame() -> None:
-    # Thủ Dầu Một (south-west), Dĩ An (south-east, further south), Dầu Tiếng (far north-west).
-    points = [
-        MapPoint(lat=10.98, lon=106.65, colour="#C62828", radius_m=500, label="Thủ Dầu Một"),
-        MapPoint(lat=10.90, lon=106.77, colour="#2E7D32", radius_m=500, label="Dĩ An"),
-        MapPoint(lat=11.32, lon=106.37, colour="#F57C00", radius_m=500, label="Dầu Tiếng"),
+def spec(deck: Any) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(deck.to_json())
+    return result
+
+
+def by_id(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {layer["id"]: layer for layer in document["layers"]}
+
+
+def test_rows_become_places_and_rows_without_a_position_are_left_out() -> None:
+    rows = [
+        {"name": "Đông Hòa", "lat": 10.90, "lon": 106.78, "aqi": 177},
+        {"name": "nowhere", "lat": None, "lon": None, "aqi": 20},
     ]
-    svg = svg_map(points, height=380)
-    assert "\n" not in svg  # one line: markdown must not turn any of it into a paragraph or code
-    by_colour = {c.get("fill"): (float(c.get("cx", "0")), float(c.get("cy", "0"))) for c in _circles(svg)}
-    tdm, di_an, dau_tieng = by_colour["#C62828"], by_colour["#2E7D32"], by_colour["#F57C00"]
-    assert dau_tieng[0] < tdm[0] < di_an[0]  # west to east
-    assert dau_tieng[1] < tdm[1] < di_an[1]  # north is up
-    for x, y in by_colour.values():
-        assert 0 <= x <= WIDTH and 0 <= y <= 380
-    # Equal degrees of latitude and (cos-scaled) longitude get equal pixels: shapes are not stretched.
-    dx = (di_an[0] - tdm[0]) / (0.12 * 0.9818)
-    dy = (di_an[1] - tdm[1]) / 0.08
-    assert abs(dx - dy) / dy < 0.01
+    layer = maps.MapLayer.of_rows(
+        "stations",
+        rows,
+        colour=lambda r: maps.aqi_hex(r["aqi"]),
+        size=lambda r: 500,
+        tooltip=lambda r: f"{r['name']} {r['aqi']}",
+    )
+    assert layer.places == (maps.Place(10.90, 106.78, "#FF0000", 500.0, "Đông Hòa 177"),)
 
 
-def test_radius_follows_metres_within_bounds() -> None:
-    near = [
-        MapPoint(lat=10.90, lon=106.70, colour="#111111", radius_m=10, label="tiny"),
-        MapPoint(lat=10.95, lon=106.75, colour="#222222", radius_m=200, label="mid"),
-        MapPoint(lat=10.92, lon=106.72, colour="#333333", radius_m=1e7, label="huge"),
-    ]
-    radii = {c.get("fill"): float(c.get("r", "0")) for c in _circles(svg_map(near))}
-    assert radii["#111111"] == MIN_RADIUS_PX
-    assert MIN_RADIUS_PX < radii["#222222"] < MAX_RADIUS_PX
-    assert radii["#333333"] == MAX_RADIUS_PX
-    # The biggest is drawn first so the small ones stay visible on top of it.
-    assert _circles(svg_map(near))[0].get("fill") == "#333333"
+def test_aqi_colour_is_the_band_colour_of_decision_1459_and_grey_without_data() -> None:
+    assert maps.aqi_hex(42) == aqi.band(42).hex == "#00E400"
+    assert maps.aqi_hex(177) == "#FF0000"
+    assert maps.aqi_hex(350) == "#7E0023"
+    assert maps.aqi_hex(None) == maps.NO_AQI_HEX
+    assert maps.rgba("#FF7E00", 200) == [255, 126, 0, 200]
+    with pytest.raises(ValueError, match="not a #RRGGBB"):
+        maps.rgba("red")
 
 
-def test_single_point_is_centred() -> None:
-    (circle,) = _circles(svg_map([MapPoint(lat=11.0, lon=106.6, colour="#000000", radius_m=100)], height=300))
-    assert float(circle.get("cx", "0")) == WIDTH / 2
-    assert float(circle.get("cy", "0")) == 150
+def test_deck_carries_each_layer_with_its_data_colours_and_tooltips() -> None:
+    incidents = maps.MapLayer(
+        "incidents",
+        places=(
+            maps.Place(10.95, 106.75, maps.SEVERITY_HEX["low"], 200, "Ùn tắc"),
+            maps.Place(10.91, 106.77, maps.SEVERITY_HEX["critical"], 600, "Cháy", label="Đông Hòa"),
+        ),
+    )
+    areas = maps.areas_layer("boundaries", [maps.Area("25957", SQUARE, "#546E7A", "Đông Hòa")])
+    document = spec(maps.deck([areas, incidents], maps.Basemap()))
+    layers = by_id(document)
+    assert [layer["@@type"] for layer in document["layers"]] == ["GeoJsonLayer", "ScatterplotLayer", "TextLayer"]
+    points = layers["incidents"]["data"]
+    # The biggest drawn first, so a small place is never hidden under a big one.
+    assert [p["tooltip"] for p in points] == ["Cháy", "Ùn tắc"]
+    assert points[0]["fill"] == [198, 40, 40, 210] and points[0]["radius"] == 600
+    assert layers["incidents"]["pickable"] is True and layers["incidents"]["radiusUnits"] == "meters"
+    assert layers["incidents-labels"]["data"] == [{"lat": 10.91, "lon": 106.77, "text": "Đông Hòa"}]
+    (feature,) = layers["boundaries"]["data"]["features"]
+    assert feature["properties"] == {"code": "25957", "tooltip": "Đông Hòa", "fill": [84, 110, 122, 40]}
+    assert feature["geometry"] == SQUARE
+    assert maps.TOOLTIP == {"text": "{tooltip}"}  # Streamlit sends it beside the spec
 
 
-def test_labels_only_when_readable_and_text_is_escaped() -> None:
-    few = [
-        MapPoint(lat=10.9 + i / 100, lon=106.7, colour="#000000", radius_m=100, label=f"<b>P{i}</b>", tooltip="a&b")
-        for i in range(3)
-    ]
-    svg = svg_map(few)
-    assert "<b>" not in svg and "&lt;b&gt;P0&lt;/b&gt;" in svg
-    root = ET.fromstring(svg)
-    assert [t.text for t in root.iter(f"{SVG}text")] == ["<b>P0</b>", "<b>P1</b>", "<b>P2</b>"]
-    assert {t.text for t in root.iter(f"{SVG}title")} == {"a&b"}
-    many = [
-        MapPoint(lat=10.9 + i / 100, lon=106.7, colour="#000000", radius_m=100, label=f"P{i}")
-        for i in range(LABEL_LIMIT + 1)
-    ]
-    assert not re.search(r"<text", svg_map(many))
-    assert len(list(ET.fromstring(svg_map(many)).iter(f"{SVG}title"))) == LABEL_LIMIT + 1
+def test_many_places_are_not_labelled() -> None:
+    places = tuple(maps.Place(10.9 + i / 100, 106.7, "#000000", 100, f"P{i}", label=f"P{i}") for i in range(17))
+    document = spec(maps.deck([maps.MapLayer("cameras", places=places)], maps.Basemap()))
+    assert [layer["id"] for layer in document["layers"]] == ["cameras"]
+
+
+def test_view_fits_the_places_and_areas() -> None:
+    near = maps.MapLayer("a", places=(maps.Place(10.90, 106.70, "#000000", 1, ""),))
+    far = maps.MapLayer("b", places=(maps.Place(11.32, 106.37, "#000000", 1, ""),))
+    wide = maps.fit([near, far])
+    assert wide.latitude == pytest.approx(11.11) and wide.longitude == pytest.approx(106.535)
+    close = maps.fit([near, maps.areas_layer("c", [maps.Area("x", SQUARE, "#000000", "")])])
+    assert close.zoom > wide.zoom
+    assert 10.9 <= close.latitude <= 11.0 and 106.7 <= close.longitude <= 106.8
+    assert maps.fit([maps.MapLayer("empty")]).zoom == 9
+
+
+def test_basemap_is_a_raster_style_with_its_credit_or_a_plain_background() -> None:
+    tiles = maps.Basemap("https://tiles.example.vn/{z}/{x}/{y}.png", "© Province")
+    style = maps.style(tiles)
+    assert style["sources"]["basemap"]["tiles"] == ["https://tiles.example.vn/{z}/{x}/{y}.png"]
+    assert style["sources"]["basemap"]["attribution"] == "© Province"
+    assert [layer["type"] for layer in style["layers"]] == ["background", "raster"]
+    plain = maps.style(maps.Basemap("", "ignored"))
+    assert plain["sources"] == {} and [layer["type"] for layer in plain["layers"]] == ["background"]
+    # Streamlit draws the first item of a list style and falls back to a hosted style without one.
+    document = spec(maps.deck([], tiles))
+    assert document["mapStyle"] == [style]
+    assert "mapProvider" not in document
+    assert "tiles" not in json.dumps(spec(maps.deck([], maps.Basemap())))
