@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from collections.abc import Callable
 
-from ioc import topics
+from ioc import clock, topics
 from ioc.clients import kafka_admin
 from ioc.settings import StreamsSettings
 from streams.agents import register_all
@@ -19,13 +18,8 @@ from streams.siterelay import SiteCommandRelay
 
 
 def clock_of(settings: StreamsSettings) -> Callable[[], float]:
-    """The workers' "now": real time, or a simulated clock running `clock_speed` times faster (demos)."""
-    if settings.clock_start is None or settings.clock_speed == 1.0:
-        return time.time
-    origin = settings.clock_start.timestamp()
-    started = time.time() if settings.clock_anchor is None else settings.clock_anchor
-    speed = settings.clock_speed
-    return lambda: origin + (time.time() - started) * speed
+    """The workers' "now": real time, or the demo's simulated clock (ioc.clock), shared with the simulator."""
+    return clock.clock_from(settings.clock_start, settings.clock_speed, settings.clock_anchor, settings.clock_fast_s)
 
 
 def ensure_changelogs(runtime: Runtime) -> None:

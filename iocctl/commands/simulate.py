@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import time
 from pathlib import Path
 
 import click
 
 from ioc import units
 from ioc.clients.dynsec import DynsecError
+from ioc.clock import SimulatedClock
 from ioc.settings import SimulatorSettings
 from iocctl.commands.common import stack_endpoints
 from sensors import simulators
 
 __all__ = ["simulate"]
+
+_LATE_WALL_S = 10.0
+"""A run with --then-live that starts this many wall seconds after its anchor is a restart: it goes on living."""
 
 _SCENARIO_HELP = (
     "Inject a scenario (repeatable): flood:25957@+10m, pollution:25987,25966@+0m/60m, "
@@ -57,8 +62,23 @@ _SCENARIO_HELP = (
     help="Unix time at which --start happens (default: when the run is ready); `ioc up` gives the stream "
     "workers the same anchor, so both clocks read the same simulated time.",
 )
+@click.option(
+    "--then-live",
+    is_flag=True,
+    help="After the run's scripted --duration, keep the province living (ordinary hours, the occasional event) in "
+    "real time until stopped; started again after the script's time, it goes straight on living from the present.",
+)
+@click.option(
+    "--living-rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Messages per second while the province lives (the fleet's own pace is about 7).",
+)
 def simulate(
     *,
+    then_live: bool,
+    living_rate: float,
     start: dt.datetime | None,
     anchor: float | None,
     stack_dir: Path | None,
@@ -99,16 +119,35 @@ def simulate(
             click.echo(line)
         return
     endpoints = stack_endpoints(stack_dir, ("mosquitto", "kafka"))
-    for line in simulators.describe(sim):
-        click.echo(line, err=True)
+    clock = SimulatedClock(
+        start.timestamp(), time.time() if anchor is None else anchor, speed, duration_s if then_live else None
+    )
+    # Started again (by `ioc up`, after a crash) well past its start: the script's events are in the past, so
+    # replaying them would date a burst of old events now; the province goes on living from the present instead.
+    scripted = not then_live or time.time() < clock.anchor + _LATE_WALL_S
     try:
         passwords = simulators.issue_credentials(endpoints.mqtt, fleet.vendor_ids)
-        summary = simulators.run(
-            sim, mqtt=endpoints.mqtt, kafka=endpoints.kafka, passwords=passwords, progress=sys.stderr, anchor=anchor
+        if scripted:
+            for line in simulators.describe(sim):
+                click.echo(line, err=True)
+            summary = simulators.run(
+                sim, mqtt=endpoints.mqtt, kafka=endpoints.kafka, passwords=passwords, progress=sys.stderr, anchor=anchor
+            )
+            for line in summary.describe():
+                click.echo(line)
+            if summary.interrupted or not then_live:
+                if not summary.ok:
+                    raise click.ClickException("some messages were refused, lost or not acknowledged (see above)")
+                return
+        since = max(clock.now(), start.timestamp() + duration_s) if scripted else clock.now()
+        click.echo(f"the province lives on from {dt.datetime.fromtimestamp(since, simulators.LOCAL_TZ):%Y-%m-%d %H:%M}")
+        simulators.run_living(
+            simulators.living_hours(fleet, clock, since=since, rate_per_s=living_rate),
+            clock,
+            mqtt=endpoints.mqtt,
+            kafka=endpoints.kafka,
+            passwords=passwords,
+            progress=sys.stderr,
         )
     except (DynsecError, simulators.RunError) as exc:
         raise click.ClickException(str(exc)) from None
-    for line in summary.describe():
-        click.echo(line)
-    if not summary.ok:
-        raise click.ClickException("some messages were refused, lost or not acknowledged (see above)")

@@ -33,7 +33,13 @@ __all__ = ["up"]
     show_default=True,
     help="Simulator messages per second.",
 )
-@click.option("--duration", default="6h", show_default=True, help="Simulated time to run the simulator.")
+@click.option(
+    "--duration",
+    default="6h",
+    show_default=True,
+    help="Simulated time of the scripted stories at --speed; then the province keeps living in real time.",
+)
+@click.option("--no-living", is_flag=True, help="Stop the simulator after the scripted stories (the demo freezes).")
 @click.option("--scenario", "scenarios", multiple=True, help="Scenarios to inject (default: the `demo` preset).")
 @click.option("--no-simulator", is_flag=True, help="Bring the platform up without simulated data.")
 @click.option("--no-operator", is_flag=True, help="Skip the Kubernetes operator and the sites.")
@@ -52,6 +58,7 @@ def up(
     duration: str,
     scenarios: tuple[str, ...],
     no_simulator: bool,
+    no_living: bool,
     no_operator: bool,
     keep_stack: bool,
     on_node: bool,
@@ -79,6 +86,7 @@ def up(
         scenarios=scenarios or ("demo",),
         with_simulator=not no_simulator,
         with_operator=not no_operator,
+        living=not no_living,
         say=click.echo,
     )
     failure: Exception | None = None

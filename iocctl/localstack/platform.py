@@ -33,6 +33,8 @@ __all__ = ["Platform", "Process"]
 
 PYTHON = sys.executable
 SITES_NAMESPACE = "ioc-sites"
+RESTARTED = frozenset({"simulator"})
+"""Processes a living demo starts again when they stop (`Platform.restart_stopped`)."""
 ANCHOR_LEAD_S = 30.0
 """Seconds from starting the workers to the shared clock's start: about the time the simulator needs to be ready."""
 
@@ -44,6 +46,7 @@ class Process:
     env: dict[str, str]
     pid: int = 0
     log: Path | None = None
+    restarts: int = 0
 
 
 @dataclasses.dataclass
@@ -59,6 +62,8 @@ class Platform:
     with_operator: bool = True
     with_simulator: bool = True
     units: tuple[str, ...] = ()  # simulate only these units' subtrees (default: the whole province)
+    living: bool = True
+    """After the scripted `duration`, the simulator keeps the province living in real time (SCENARIOS.md story 7)."""
     say: Callable[[str], None] = print
     processes: list[Process] = dataclasses.field(default_factory=list)
     started_at: dt.datetime = dataclasses.field(default_factory=lambda: dt.datetime.now(dt.UTC).replace(microsecond=0))
@@ -98,7 +103,9 @@ class Platform:
         if self.with_operator:
             self._spawn("operator", [PYTHON, "-m", "operators"], self._operator_env(services))
         for site, port in self.dashboards:
-            self._spawn(f"dashboard-{site}", self.dashboard_argv(site, port), dict(os.environ))
+            self._spawn(
+                f"dashboard-{site}", self.dashboard_argv(site, port), {**os.environ, **self.clock_env("IOC_DASHBOARD_")}
+            )
         if self.with_simulator:
             time.sleep(5)  # the bridge subscribes and the workers join their group before data flows
             argv = [
@@ -119,6 +126,8 @@ class Platform:
                 "--anchor",
                 str(self.anchor),
             ]
+            if self.living:
+                argv.append("--then-live")
             for scenario in self.scenarios:
                 argv += ["--scenario", scenario]
             if self.units:
@@ -160,11 +169,20 @@ class Platform:
             **KafkaEndpoint.from_service(services["kafka"], kafka_access.STREAMS).environment("IOC_STREAMS_KAFKA__"),
             "IOC_STREAMS_DATA_DIR": str(self.stack.root / "streams"),
             "IOC_STREAMS_WEB_PORT": "0",
-            "IOC_STREAMS_CLOCK_SPEED": str(self.speed),
-            "IOC_STREAMS_CLOCK_START": self.started_at.isoformat(),
-            "IOC_STREAMS_CLOCK_ANCHOR": str(self.anchor),
+            **self.clock_env("IOC_STREAMS_"),
             "IOC_STREAMS_INDICATORS_EVERY_S": "20",
         }
+
+    def clock_env(self, prefix: str) -> dict[str, str]:
+        """The shared clock (ioc.clock) as a component's settings: its scripted speed, then real time if living."""
+        env = {
+            f"{prefix}CLOCK_SPEED": str(self.speed),
+            f"{prefix}CLOCK_START": self.started_at.isoformat(),
+            f"{prefix}CLOCK_ANCHOR": str(self.anchor),
+        }
+        if self.living:
+            env[f"{prefix}CLOCK_FAST_S"] = str(parse_duration(self.duration))
+        return env
 
     def _operator_env(self, services: dict[str, Any]) -> dict[str, str]:
         m, ch = services["mosquitto"], services["clickhouse"]
@@ -218,11 +236,36 @@ class Platform:
         if previous:
             rate = (readings - previous["readings"]) / max(now - previous["at"], 1e-6)
         previous.update(readings=readings, at=now)
-        alive = [p.name for p in self.processes if is_alive(p.pid)]
-        dead = [p.name for p in self.processes if p.name not in alive]
         parts = [f"{int(readings):,} readings stored ({rate:,.0f}/s)", f"{int(row['open'])} open incidents"]
-        parts.append("all processes running" if not dead else f"stopped: {', '.join(dead)} (see {self.logs})")
-        return " · ".join(parts)
+        return " · ".join([*parts, self.processes_status()])
+
+    def processes_status(self) -> str:
+        """The status line's word on the processes, after starting again those a living demo restarts."""
+        restarted = self.restart_stopped()
+        dead = [p.name for p in self.processes if not is_alive(p.pid)]
+        words = "all processes running" if not dead else f"stopped: {', '.join(dead)} (see {self.logs})"
+        if restarted:
+            words = f"restarted: {', '.join(restarted)} (it had stopped; see {self.logs}) · {words}"
+        return words
+
+    def restart_stopped(self) -> list[str]:
+        """Start again the processes that keep the demo living (the simulator) if they have stopped; their names.
+
+        A living demo never ends on its own, so a simulator that is gone has failed: started again with the same
+        clock, it goes on living from the present (`ioc simulate --then-live`). Other processes are reported,
+        not restarted: their failure is what the operator should see.
+        """
+        if not self.living:
+            return []
+        restarted: list[str] = []
+        for process in self.processes:
+            if process.name in RESTARTED and not is_alive(process.pid):
+                assert process.log is not None
+                fresh = start_process(process.name, process.argv, process.log, env=process.env)
+                process.pid = fresh.pid
+                process.restarts += 1
+                restarted.append(process.name)
+        return restarted
 
     def stop(self, *, keep_stack: bool = False) -> None:
         """Stop every process and (unless `keep_stack`) the services; a second Ctrl-C does not cut this short."""

@@ -2,6 +2,7 @@
 
 from sensors.simulators.fleet import DeviceSpec, Fleet, FleetUnit, Vendor, build_fleet
 from sensors.simulators.generators import LOCAL_TZ
+from sensors.simulators.living import living_hours, occasional_events
 from sensors.simulators.plan import (
     Planned,
     Simulation,
@@ -11,7 +12,7 @@ from sensors.simulators.plan import (
     plan,
     seq_base,
 )
-from sensors.simulators.runner import RunError, RunSummary, issue_credentials, run
+from sensors.simulators.runner import RunError, RunSummary, issue_credentials, run, run_living
 from sensors.simulators.scenarios import (
     PRESETS,
     Scenario,
@@ -42,11 +43,14 @@ __all__ = [
     "issue_credentials",
     "iter_plan",
     "kind_of",
+    "living_hours",
+    "occasional_events",
     "parse_duration",
     "parse_scenario",
     "plan",
     "resolve_scenarios",
     "run",
+    "run_living",
     "seq_base",
     "tally",
 ]

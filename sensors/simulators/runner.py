@@ -16,7 +16,7 @@ import dataclasses
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Final, TextIO
 
 import pydantic
@@ -24,6 +24,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from ioc import topics
 from ioc.clients.dynsec import DynsecAdmin, vendor_username
+from ioc.clock import SimulatedClock
 from ioc.events import CameraEvent, CitizenReport, SensorReading, ServiceRecord
 from ioc.settings import KafkaEndpoint, MqttEndpoint
 from sensors.sdk import ConnectRefused, Device, PublishRefused, SdkError, VendorClient
@@ -31,7 +32,7 @@ from sensors.simulators.plan import Planned, Simulation, iter_plan
 from sensors.simulators.scenarios import ScenarioKind
 from sensors.simulators.summary import Tally
 
-__all__ = ["RunError", "RunSummary", "issue_credentials", "run"]
+__all__ = ["RunError", "RunSummary", "issue_credentials", "run", "run_living"]
 
 _FLUSH_TIMEOUT_S: Final = 30.0
 
@@ -331,3 +332,39 @@ def run(
         session.close()
         session.summary.wall_s = time.monotonic() - started
     return session.summary
+
+
+def run_living(
+    hours: Iterator[Simulation],
+    clock: SimulatedClock,
+    *,
+    mqtt: MqttEndpoint,
+    kafka: KafkaEndpoint,
+    passwords: Mapping[str, str],
+    progress: TextIO | None = None,
+    hours_limit: int | None = None,
+) -> list[RunSummary]:
+    """Send the living province's hours (`living.living_hours`) one after another, each when `clock` reaches it.
+
+    Runs until Ctrl-C (or after `hours_limit` pieces, for tests); a piece whose brokers complained is
+    reported on `progress` and the next one goes on, since a living demo must not stop at one refusal.
+    """
+    summaries: list[RunSummary] = []
+    for sim in hours:
+        summary = run(
+            sim,
+            mqtt=mqtt,
+            kafka=kafka,
+            passwords=passwords,
+            progress=progress,
+            anchor=clock.wall_at(sim.start.timestamp()),
+        )
+        summaries.append(summary)
+        if progress is not None:
+            progress.write(f"living: the hour from {sim.start:%Y-%m-%d %H:%M} done\n")
+            for line in summary.describe():
+                progress.write(line + "\n")
+            progress.flush()
+        if summary.interrupted or (hours_limit is not None and len(summaries) >= hours_limit):
+            break
+    return summaries
