@@ -384,6 +384,11 @@ class StreamsSettings(_Settings):
         description="Unix time at which the simulated clock reads `clock_start` (default: when the worker "
         "starts); `ioc up` gives the workers and the simulator the same anchor so their clocks agree.",
     )
+    clock_fast_s: Annotated[float, pydantic.Field(ge=0)] | None = pydantic.Field(
+        None,
+        description="Simulated seconds the clock runs at `clock_speed` before slowing to real time (ioc.clock): a "
+        "demo's scripted stories, then the living province; unset: `clock_speed` for ever.",
+    )
 
 
 class SiteReaderLimits(_Endpoint):
@@ -568,6 +573,20 @@ class DashboardSettings(_Settings):
         Path.home() / ".config" / "ioc" / "boundaries",
         description="Where `ioc units import-boundaries` writes <edition>.geojson (unit polygons with their licence) "
         "and the maps read it; no file: maps without boundaries. In a pod, mount it from a ConfigMap.",
+    )
+    clock_speed: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
+        1.0,
+        description="A demo's simulated clock (ioc.clock), as the stream workers get it: simulated seconds per wall "
+        "second, so every page's \"now\" is the data's; 1 (default): real time.",
+    )
+    clock_start: dt.datetime | None = pydantic.Field(
+        None, description="When the simulated clock starts (the simulator's start); real time when unset."
+    )
+    clock_anchor: float | None = pydantic.Field(
+        None, description="Unix time at which the simulated clock reads `clock_start` (the workers' anchor)."
+    )
+    clock_fast_s: Annotated[float, pydantic.Field(ge=0)] | None = pydantic.Field(
+        None, description="Simulated seconds at `clock_speed` before real time (the demo's scripted part)."
     )
 
     @pydantic.model_validator(mode="after")
