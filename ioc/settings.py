@@ -503,6 +503,15 @@ class DashboardSettings(_Settings):
     site_unit: str = pydantic.Field("74", description="The unit this dashboard serves; it shows this subtree only.")
     edition: str = pydantic.Field("2024", description="Which units tree the site uses: 2024 (three tiers) or 2025.")
     public_enabled: bool = pydantic.Field(False, description="Whether the citizen page is served.")
+    reports_inbox_url: str | None = pydantic.Field(
+        None,
+        description="The site's portal connector's received-reports endpoint (its read API), e.g. "
+        "http://ioc-portal-74:8080/reports/v1/upward: the Public services page lists the upward reports the "
+        "children sent; off when unset.",
+    )
+    reports_inbox_token: pydantic.SecretStr | None = pydantic.Field(
+        None, description="The connector's read token (IOC_PORTAL_READ_TOKEN) for reports_inbox_url."
+    )
     language: str = pydantic.Field("vi", description="Default language: vi or en.")
     query_ttl_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
         15.0, description="Cache lifetime of live queries."

@@ -1,4 +1,5 @@
-"""Public services: the Decision 766 scorecard (re-based on the points measured), fair ranking, losses."""
+"""Public services: the Decision 766 scorecard (re-based on the points measured), fair ranking, losses, and the
+upward reports the units below sent (as the site's portal connector received them)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import streamlit as st
 
 from dashboards import ui
 from dashboards.context import current
-from dashboards.data import score766
+from dashboards.data import inbox, score766
 from ioc import decision766
 
 __all__: list[str] = []
@@ -33,10 +34,52 @@ def indicator_label(code: str) -> str:
     return f"{code} {t.pick(found.label_vi, found.label_en)}" if found else code
 
 
+def children_reports() -> None:
+    """The latest upward report of each unit below, per period: what they told this IOC, signed."""
+    url, token = ctx.settings.reports_inbox_url, ctx.settings.reports_inbox_token
+    if url is None or token is None:
+        return
+    st.subheader(t("services.children_reports"))
+    st.caption(t("services.children_reports_why"))
+    try:
+        received = inbox.cached_latest(inbox.inbox_for(url, token.get_secret_value()), url, ctx.settings.query_ttl_s)
+    except inbox.InboxError as exc:
+        st.warning(t("services.inbox_error", error=str(exc)[:300]), icon=":material/cloud_off:")
+        return
+    rows = inbox.reports_for(received, ctx.unit, ctx.site.edition)
+    if not rows:
+        ui.empty(ctx, "services.no_children_reports")
+        return
+    for row in rows:  # the child's points are already re-based on what it measured
+        if row["coverage"] is None:  # a report made before coverage was stated
+            row["score"] = f"{row['points']:.1f} / 100"
+        elif row["coverage"] == 0:
+            row["score"] = t("services.no_data")
+        else:
+            row["score"] = t("services.coverage", score=f"{row['points']:.1f}", points=f"{row['coverage']:g}")
+    ui.table(
+        ctx,
+        rows,
+        [
+            ("place", "col.place"),
+            ("period", "col.report_period"),
+            ("score", "col.score"),
+            ("dossiers", "col.dossiers"),
+            ("incidents_opened", "col.incidents_opened"),
+            ("overdue", "col.overdue"),
+            ("escalated", "col.escalation"),
+            ("citizen_reports", "col.reports"),
+            ("generated_at", "col.report_made"),
+            ("received_at", "col.report_received"),
+        ],
+    )
+
+
 with ui.guarded(ctx):
     periods = ctx.data.score_periods(ctx.unit)
     if not periods:
         ui.empty(ctx, "services.no_scores")
+        children_reports()
         st.stop()
     period = st.selectbox(
         t("services.period"), options=periods, format_func=lambda d: d.strftime("%m/%Y"), key="services-period"
@@ -142,3 +185,4 @@ with ui.guarded(ctx):
             "satisfaction": lambda v: t(f"satisfaction.{v}") if v else "",
         },
     )
+    children_reports()
