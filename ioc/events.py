@@ -34,11 +34,15 @@ from ioc.fields import (
 
 __all__ = [
     "ACTIVE_STATES",
+    "ASSIGNEE_PATTERN",
     "CAMERA_EVENT_TYPES",
     "DEAD_LETTER_PAYLOAD_BYTES",
+    "EVIDENCE_KEY_PATTERN",
     "GRANT_PATTERN",
+    "MAX_EVIDENCE",
     "MEASURES",
     "VIOLATION_TYPES",
+    "Assignee",
     "AwareTime",
     "CameraEvent",
     "CameraEventType",
@@ -53,6 +57,7 @@ __all__ = [
     "DossierChannel",
     "DossierStatus",
     "Event",
+    "EvidenceKey",
     "Identifier",
     "Incident",
     "IncidentAction",
@@ -221,6 +226,16 @@ class CameraEvent(Contract, tag="ioc.camera-event.v1", frozen=True):
 # --- incidents -------------------------------------------------------------------------------------------
 
 
+ASSIGNEE_PATTERN: Final = r"^(team:[a-z0-9][a-z0-9-]{0,62}|[^@\s]{1,64}@[^@\s]{1,190})$"
+"""Who an incident is assigned to: a roster person's e-mail, or `team:<name>` for one of the roster's teams."""
+Assignee = Annotated[str, msgspec.Meta(pattern=ASSIGNEE_PATTERN, max_length=255)]
+
+EVIDENCE_KEY_PATTERN: Final = r"^[0-9a-f]{64}(\.[a-z0-9]{1,8})?$"
+"""A file in a site's evidence store: the SHA-256 of its bytes and its extension (streams never hold the bytes)."""
+EvidenceKey = Annotated[str, msgspec.Meta(pattern=EVIDENCE_KEY_PATTERN)]
+MAX_EVIDENCE: Final = 20
+
+
 class Severity(enum.StrEnum):
     LOW = "low"
     MEDIUM = "medium"
@@ -274,10 +289,13 @@ class Incident(Contract, tag="ioc.incident.v1", frozen=True):
     lat: Latitude | None = None
     lon: Longitude | None = None
     note: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
+    assignee: Assignee | None = None
+    evidence: Annotated[list[EvidenceKey], msgspec.Meta(max_length=MAX_EVIDENCE)] = msgspec.field(default_factory=list)
 
 
 class IncidentAction(enum.StrEnum):
     ACKNOWLEDGE = "acknowledge"
+    ASSIGN = "assign"
     DISPATCH = "dispatch"
     RESOLVE = "resolve"
     CLOSE = "close"
@@ -304,6 +322,8 @@ class IncidentCommand(Contract, tag="ioc.incident-command.v1", frozen=True):
     issued_at: AwareTime
     target_unit: UnitCode | None = None
     note: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
+    assignee: Assignee | None = None
+    evidence: Annotated[tuple[EvidenceKey, ...], msgspec.Meta(max_length=MAX_EVIDENCE)] = ()
     grants: Annotated[
         tuple[Annotated[str, msgspec.Meta(pattern=GRANT_PATTERN)], ...],
         msgspec.Meta(
@@ -316,6 +336,8 @@ class IncidentCommand(Contract, tag="ioc.incident-command.v1", frozen=True):
     def __post_init__(self) -> None:
         if self.action is IncidentAction.DISPATCH and self.target_unit is None:
             raise ValueError("dispatch needs `target_unit` - at `$.target_unit`")
+        if self.action is IncidentAction.ASSIGN and self.assignee is None:
+            raise ValueError("assign needs `assignee` (a roster person's e-mail or team:<name>) - at `$.assignee`")
 
 
 # --- what the ingestion edge writes to Kafka --------------------------------------------------------------

@@ -238,12 +238,12 @@ SERVICE_RECORDS: Final = KafkaTopic[ServiceRecord](
     "ServiceRecords (dossier status snapshots) from the one-stop portal.",
     value_type=ServiceRecord,
 )
-INCIDENTS: Final = KafkaTopic[Incident](
+INCIDENTS: Final = KafkaTopic[Incident | Tick](
     _name("incidents"),
     "incident_id",
     4,
-    "Every version of every Incident, as the stream workers change it.",
-    value_type=Incident,
+    "Every version of every Incident, as the stream workers change it, and ticks (the notifier's clock).",
+    value_type=Incident | Tick,
 )
 INCIDENT_COMMANDS: Final = KafkaTopic[IncidentCommand](
     _name("incident-commands"),

@@ -186,6 +186,9 @@ def effective_config(names: SiteNames, spec: IOCSiteSpec, model: ReferenceModel)
             **spec.workers.model_dump(mode="json", by_alias=True),
             "database": names.database,
         },
+        # The notifier (streams/notify.py) and the dashboard's assignment list read these back (ioc.people).
+        "roster": [person.model_dump(mode="json", by_alias=True, exclude_none=True) for person in spec.roster],
+        "notifications": spec.notifications.model_dump(mode="json", by_alias=True, exclude_none=True),
     }
 
 

@@ -16,6 +16,7 @@ from pydantic.alias_generators import to_camel
 
 from ioc.events import Module
 from ioc.fields import DeviceIdField, UnitCodeField
+from ioc.people import NotificationsSpec, Person
 from ioc.topics import MQTT_KINDS
 
 __all__ = [
@@ -236,6 +237,18 @@ class IOCSiteSpec(_Wire):
         "and camera events of the subtree (for each rule, the deepest site holding a unit that has it decides).",
     )
     workers: WorkersSpec = pydantic.Field(default_factory=WorkersSpec)
+    roster: list[Person] = pydantic.Field(
+        default_factory=list,
+        max_length=200,
+        description="The site's people (fallback to the identity provider's roster claims): name, e-mail, roles "
+        "(on-duty, officer, lead), team and the unit of the subtree they serve; incidents are assigned to them and "
+        "notifications go to them (docs/notifications.md).",
+    )
+    notifications: NotificationsSpec = pydantic.Field(
+        default_factory=NotificationsSpec,
+        description="Who is told what: rules (events, modules, severity → roster roles, people, channels), "
+        "webhooks, quiet hours and digest (docs/notifications.md).",
+    )
 
 
 class Condition(_Wire):

@@ -9,6 +9,7 @@ unit's level, and names are readable and unique: `<ascii name>-<code>`, plus `-2
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any, Final
 
 import yaml
@@ -30,9 +31,13 @@ def site_name(unit: units.Unit, edition: str) -> str:
 
 
 def province_sites(
-    edition: units.Edition = "2024", namespace: str = "ioc-sites", model: ReferenceModel | None = None
+    edition: units.Edition = "2024",
+    namespace: str = "ioc-sites",
+    model: ReferenceModel | None = None,
+    overlays: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """One IOCSite per unit of the edition's tree, parents first."""
+    """One IOCSite per unit of the edition's tree, parents first; `overlays` adds spec fields by unit code (the
+    demo's rosters and notification rules)."""
     model = model or default_reference_model()
     tree = units.load_tree(edition)
     ordered = sorted(tree, key=lambda u: (_LEVEL_ORDER[u.level], u.code))
@@ -42,6 +47,7 @@ def province_sites(
         if unit.parent is not None:
             parent = tree.get(unit.parent)
             spec["parentRef"] = {"name": site_name(parent, edition), "tier": model.tier_for_level(parent.level).name}
+        spec.update((overlays or {}).get(unit.code, {}))
         sites.append(
             {
                 "apiVersion": API_VERSION,
@@ -62,7 +68,13 @@ def province_sites(
     return sites
 
 
-def render(edition: units.Edition = "2024", namespace: str = "ioc-sites", *, with_namespace: bool = True) -> str:
+def render(
+    edition: units.Edition = "2024",
+    namespace: str = "ioc-sites",
+    *,
+    with_namespace: bool = True,
+    overlays: Mapping[str, Mapping[str, Any]] | None = None,
+) -> str:
     """Multi-document YAML: the Namespace (unless asked not to) and every site."""
     documents: list[dict[str, Any]] = []
     if with_namespace:
@@ -73,7 +85,7 @@ def render(edition: units.Edition = "2024", namespace: str = "ioc-sites", *, wit
                 "metadata": {"name": namespace, "labels": {"app.kubernetes.io/part-of": "ioc-platform"}},
             }
         )
-    sites = province_sites(edition, namespace)
+    sites = province_sites(edition, namespace, overlays=overlays)
     documents += sites
     header = (
         f"# IOC sites for the {edition} units tree: {len(sites)} IOCSites in namespace {namespace}.\n"

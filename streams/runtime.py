@@ -33,6 +33,7 @@ TICKED: Final[tuple[topics.KafkaTopic, ...]] = (
     topics.CAMERA_EVENTS,
     topics.AGGREGATES,
     topics.INCIDENT_SIGNALS,
+    topics.INCIDENTS,  # the notifier's SLA warnings and digests (streams/agents/notifications.py)
 )
 
 

@@ -30,6 +30,7 @@ import pydantic
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from ioc import topics
+from ioc.people import NotificationsSpec, Person
 from ioc.reference import Rule
 from ioc.settings import StreamsSettings
 from streams.cameras import CameraRules, camera_rules_from
@@ -57,6 +58,10 @@ class SiteSettings:
     readings_days: int | None
     database: str | None = None
     """The site's own ClickHouse database (its copies of the subtree's rows, where the operator makes copies)."""
+    unit: str = ""
+    roster: tuple[Person, ...] = ()
+    notifications: NotificationsSpec = dataclasses.field(default_factory=NotificationsSpec)
+    """Who is told what about the site's incidents (streams/notify.py decides with the deepest site that has rules)."""
 
 
 def parse_site(key: str, document: Mapping[str, Any]) -> SiteSettings:
@@ -76,6 +81,9 @@ def parse_site(key: str, document: Mapping[str, Any]) -> SiteSettings:
             isolated,
             None if days is None else int(days),
             None if database is None else str(database),
+            unit=str((document.get("site") or {}).get("unit") or ""),
+            roster=tuple(Person.model_validate(p) for p in document.get("roster") or []),
+            notifications=NotificationsSpec.model_validate(document.get("notifications") or {}),
         )
     except (KeyError, TypeError, pydantic.ValidationError) as exc:
         raise ValueError(f"site configuration {key!r} is not usable: {exc}") from None

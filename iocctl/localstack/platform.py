@@ -23,7 +23,15 @@ from typing import Any, TextIO
 from ioc import kafka_access
 from ioc.clients import clickhouse
 from ioc.settings import ClickHouseEndpoint, KafkaEndpoint
-from iocctl.localstack.process import every_until_interrupted, is_alive, port_open, start_process, stop_process
+from iocctl.localstack.demopeople import DEMO_PEOPLE
+from iocctl.localstack.process import (
+    every_until_interrupted,
+    free_port,
+    is_alive,
+    port_open,
+    start_process,
+    stop_process,
+)
 from iocctl.localstack.stack import Stack
 from operators import crds, province
 from sensors.simulators import parse_duration
@@ -68,11 +76,18 @@ class Platform:
     processes: list[Process] = dataclasses.field(default_factory=list)
     started_at: dt.datetime = dataclasses.field(default_factory=lambda: dt.datetime.now(dt.UTC).replace(microsecond=0))
     anchor: float | None = None
+    mailbox_port: int = 0
+    """The local mailbox's SMTP port (set by `start`): the stream workers' notifier sends there."""
     """Unix time at which the workers' and the simulator's clocks both read `started_at` (set by `start`)."""
 
     @property
     def logs(self) -> Path:
         return self.stack.root / "logs"
+
+    @property
+    def mailbox(self) -> Path:
+        """Where the local mailbox saves what the platform e-mails, one .eml per message."""
+        return self.stack.root / "mailbox"
 
     def start(self) -> None:
         for site, port in self.dashboards:
@@ -94,6 +109,9 @@ class Platform:
         # every device would look silent to the workers. The simulator waits for (or catches up to) it.
         self.anchor = time.time() + ANCHOR_LEAD_S
         self.started_at = dt.datetime.fromtimestamp(int(self.anchor), dt.UTC)
+        self.mailbox_port = free_port()
+        mailbox_argv = ["--dir", str(self.mailbox), "--port", str(self.mailbox_port)]
+        self._spawn("mailbox", [PYTHON, "-m", "iocctl.localstack.mailbox", *mailbox_argv], dict(os.environ))
         self._spawn("bridge", [PYTHON, "-m", "sensors.bridge"], self._bridge_env(services))
         self._spawn(
             "streams",
@@ -171,6 +189,9 @@ class Platform:
             "IOC_STREAMS_WEB_PORT": "0",
             **self.clock_env("IOC_STREAMS_"),
             "IOC_STREAMS_INDICATORS_EVERY_S": "20",
+            # The notifier e-mails the local mailbox (docs/notifications.md).
+            "IOC_STREAMS_NOTIFY__SMTP_HOST": "127.0.0.1",
+            "IOC_STREAMS_NOTIFY__SMTP_PORT": str(self.mailbox_port),
         }
 
     def clock_env(self, prefix: str) -> dict[str, str]:
@@ -206,7 +227,10 @@ class Platform:
         manifests = "\n---\n".join(json.dumps(crd) for crd in crds.crd_files().values())
         self._kubectl([*kubectl, "apply", "--server-side", "-f", "-"], manifests)
         self._kubectl([*kubectl, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"], None)
-        self._kubectl([*kubectl, "apply", "--server-side", "-f", "-"], province.render("2024", SITES_NAMESPACE))
+        self._kubectl(
+            [*kubectl, "apply", "--server-side", "-f", "-"],
+            province.render("2024", SITES_NAMESPACE, overlays=DEMO_PEOPLE),
+        )
         self.say(f"applied the Bình Dương sites (1 province, 9 districts, 91 communes) in namespace {SITES_NAMESPACE}")
 
     @staticmethod
@@ -237,6 +261,7 @@ class Platform:
             rate = (readings - previous["readings"]) / max(now - previous["at"], 1e-6)
         previous.update(readings=readings, at=now)
         parts = [f"{int(readings):,} readings stored ({rate:,.0f}/s)", f"{int(row['open'])} open incidents"]
+        parts.append(f"{len(list(self.mailbox.glob('*.eml')))} e-mails in {self.mailbox}")
         return " · ".join([*parts, self.processes_status()])
 
     def processes_status(self) -> str:
@@ -293,6 +318,7 @@ class Platform:
         """Print the URLs and a status line every few seconds until Ctrl-C (or SIGTERM)."""
         for site, port in self.dashboards:
             out.write(f"dashboard for site {site}: http://localhost:{port}/ (loopback only; you are its operator)\n")
+        out.write(f"mailbox: what the platform e-mails lands in {self.mailbox} (one .eml per message)\n")
         out.write(f"logs: {self.logs}   endpoints: ioc stack status --json --dir {self.stack.root}\n")
         out.write("Ctrl-C stops everything.\n")
         out.flush()

@@ -6,6 +6,7 @@ from streams.agents import (
     deadletters,
     dossiers,
     incidents,
+    notifications,
     readings,
     reports,
     retention,
@@ -25,5 +26,16 @@ def register_all(rt: Runtime) -> None:
     if rt.settings.site is not None:
         readings.register(rt)
         return
-    for module in (readings, cameras, aggregates, incidents, reports, dossiers, deadletters, ticks, retention):
+    for module in (
+        readings,
+        cameras,
+        aggregates,
+        incidents,
+        notifications,
+        reports,
+        dossiers,
+        deadletters,
+        ticks,
+        retention,
+    ):
         module.register(rt)

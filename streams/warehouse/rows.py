@@ -27,6 +27,7 @@ from ioc.units import Level
 
 __all__ = [
     "AQI_MEASURE",
+    "DELIVERY_STATUSES",
     "HISTORY_ACTIONS",
     "PERIOD_KINDS",
     "TABLES",
@@ -36,6 +37,7 @@ __all__ = [
     "aqi_row",
     "camera_row",
     "deadletter_row",
+    "delivery_row",
     "device_status_row",
     "dossier_row",
     "history_row",
@@ -73,6 +75,7 @@ TABLES: Final[frozenset[str]] = frozenset(
         "indicators_766",
         "deadletters",
         "command_refusals",
+        "notification_deliveries",
     }
 )
 """The tables the stream workers write (schema_migrations belongs to the migration runner)."""
@@ -86,7 +89,7 @@ AQI_MEASURE: Final = "aqi"
 PERIOD_KINDS: Final[frozenset[str]] = frozenset({"day", "month"})
 
 HISTORY_ACTIONS: Final[frozenset[str]] = frozenset(
-    {"opened", "updated", "acknowledge", "dispatch", "resolve", "close", "reopen", "escalate", "cleared"}
+    {"opened", "updated", "acknowledge", "assign", "dispatch", "resolve", "close", "reopen", "escalate", "cleared"}
     # A citizen report's PAKN steps (ioc.pakn) and a report linked to the incident (streams.linking).
     | {"reject", "request_info", "supply_info", "answer", "linked"}
 )
@@ -306,6 +309,8 @@ def incident_row(incident: Incident, path: str, responsible_path: str) -> Row:
         "lat": incident.lat,
         "lon": incident.lon,
         "note": incident.note or "",
+        "assignee": incident.assignee or "",
+        "evidence": list(incident.evidence),
     }
 
 
@@ -491,4 +496,48 @@ def refusal_row(
         "detail": detail,
         "issued_at": _utc(command.issued_at, "issued_at"),
         "refused_at": _utc(refused_at, "refused_at"),
+    }
+
+
+DELIVERY_STATUSES: Final[frozenset[str]] = frozenset({"sent", "failed", "held"})
+"""`notification_deliveries.status`: sent; failed (out of attempts; `detail` says how the last one failed); held
+(waiting for the site's digest)."""
+
+
+def delivery_row(
+    incident: Incident,
+    *,
+    delivery_id: str,
+    event: str,
+    rule: str,
+    recipient: str,
+    channel: str,
+    status: str,
+    attempts: int,
+    detail: str,
+    path: str,
+    responsible_path: str,
+    created_at: dt.datetime,
+    updated_at: dt.datetime,
+) -> Row:
+    """`notification_deliveries`: one delivery's latest state, placed like its incident."""
+    if status not in DELIVERY_STATUSES:
+        raise ValueError(f"status {status!r} is not one of {sorted(DELIVERY_STATUSES)}")
+    responsible_unit = incident.responsible_unit or incident.unit
+    return {
+        "delivery_id": delivery_id,
+        "incident_id": incident.incident_id,
+        "event": event,
+        "rule": rule,
+        "recipient": recipient,
+        "channel": channel,
+        "status": status,
+        "attempts": attempts,
+        "detail": detail[:2000],
+        "unit": incident.unit,
+        "path": _check_path(incident.unit, path),
+        "responsible_unit": responsible_unit,
+        "responsible_path": _check_path(responsible_unit, responsible_path),
+        "created_at": _utc(created_at, "created_at"),
+        "updated_at": _utc(updated_at, "updated_at"),
     }

@@ -64,7 +64,7 @@ def test_a_handle_decodes_and_encodes_its_value_type() -> None:
     assert topics.DEADLETTER.decode(topics.DEADLETTER.encode(letter)) == letter
     assert topics.SITE_CONFIG.decode(b'{"unit": "724"}') == {"unit": "724"}
     with pytest.raises(codecs.ContractError) as refused:
-        topics.INCIDENTS.decode(b'{"schema": "ioc.tick.v1", "at": "2025-06-01T01:00:00Z"}')
+        topics.INCIDENT_COMMANDS.decode(b'{"schema": "ioc.tick.v1", "at": "2025-06-01T01:00:00Z"}')
     assert refused.value.reason is DeadLetterReason.SCHEMA
     with pytest.raises(codecs.ContractError) as garbage:
         topics.INCIDENTS.decode(b"{")

@@ -242,6 +242,23 @@ def sample_rows() -> dict[str, list[dict[str, Any]]]:
                 responsible=("25957", PATH),
             )
         ],
+        "notification_deliveries": [
+            rows.delivery_row(
+                incident(1),
+                delivery_id="0f" * 16,
+                event="opened",
+                rule="flood",
+                recipient="truc.ban@donghoa.example",
+                channel="email",
+                status="sent",
+                attempts=1,
+                detail="accepted by 127.0.0.1:2525",
+                path=PATH,
+                responsible_path=DISTRICT_PATH,
+                created_at=BASE,
+                updated_at=BASE,
+            )
+        ],
     }
 
 
