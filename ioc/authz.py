@@ -10,22 +10,32 @@ import dataclasses
 import enum
 import re
 from collections.abc import Iterable
-from typing import Final
+from typing import Final, Protocol
 
 from ioc.events import IncidentAction
 from ioc.fields import UNIT_CODE_BODY
-from ioc.units import UnitTree
 
 __all__ = [
     "CommandRefusal",
     "CommandVerdict",
     "Grant",
+    "Hierarchy",
     "Role",
     "authorise_command",
     "format_grants",
     "operator_units",
     "parse_grants",
 ]
+
+
+class Hierarchy(Protocol):
+    """Which codes are units and which lie within which: a `UnitTree`, or a deployment edition's view of the
+    units (`ioc.editions.hierarchy`: on a 2025 deployment, 2025 units over the 2024 places rows carry)."""
+
+    def __contains__(self, code: object, /) -> bool: ...
+
+    def is_within(self, code: str, ancestor: str) -> bool: ...
+
 
 _GRANT: Final = re.compile(rf"^(?P<role>[a-z]+)[@:](?P<unit>{UNIT_CODE_BODY})$")
 MAX_GRANTS: Final = 64
@@ -114,7 +124,7 @@ class CommandVerdict:
 ALLOWED: Final = CommandVerdict()
 
 
-def operator_units(grants: Iterable[Grant], site_unit: str, tree: UnitTree) -> tuple[str, ...]:
+def operator_units(grants: Iterable[Grant], site_unit: str, tree: Hierarchy) -> tuple[str, ...]:
     """The units where the grants make someone an operator, cut to the site (a grant above it counts as it).
 
     A site can never hand out more than its own subtree: a grant outside the site gives nothing here.
@@ -138,7 +148,7 @@ def authorise_command(
     incident_unit: str,
     responsible_unit: str | None,
     target_unit: str | None,
-    tree: UnitTree,
+    tree: Hierarchy,
 ) -> CommandVerdict:
     """Whether an actor with `grants`, acting through the site for `site_unit`, may carry out `action`.
 

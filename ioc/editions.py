@@ -13,6 +13,8 @@ three things, each defined once here:
 - `escalation_parent`: where an overdue incident goes next. In 2024 the district, then the province; in
   2025 there is no district tier, so a commune's incident goes straight to the city, and a unit that no
   longer exists (a 2024 district or commune) hands over to the city, never to a district.
+- `hierarchy`: what lies within what, for authorising a command where it is carried out: a 2025 site (the
+  city, a new ward) acts on incidents placed in the 2024 communes it absorbed and on those its units answer for.
 """
 
 from __future__ import annotations
@@ -22,10 +24,13 @@ import math
 from typing import Final
 
 from ioc import units
+from ioc.scope import site_scope
 
 __all__ = [
     "DEFAULT_EDITION",
+    "EditionView",
     "escalation_parent",
+    "hierarchy",
     "parse_edition",
     "path",
     "responsible_unit",
@@ -129,3 +134,30 @@ def unit_name(unit: str, edition: units.Edition) -> str:
         if unit in tree:
             return tree.get(unit).full_name
     return unit
+
+
+class EditionView:
+    """The 2025 deployment's units for authorisation: its own units, over the 2024 places rows carry.
+
+    A code of the 2025 tree means its 2025 unit (the reform reused old codes); within a 2025 unit lie its own
+    subtree and the 2024 communes it absorbed (`ioc.scope.site_scope`). A 2024 unit keeps its 2024 subtree.
+    """
+
+    def __init__(self, edition: units.Edition) -> None:
+        self.edition = edition
+        self._tree = units.load_tree(edition)
+        self._old = units.load_tree("2024")
+
+    def __contains__(self, code: object, /) -> bool:
+        return code in self._tree or code in self._old
+
+    def is_within(self, code: str, ancestor: str) -> bool:
+        if ancestor in self._tree:
+            return site_scope(ancestor, self.edition).contains(code)
+        return ancestor in self._old and code in self._old and self._old.is_within(code, ancestor)
+
+
+@functools.cache
+def hierarchy(edition: units.Edition) -> units.UnitTree | EditionView:
+    """What lies within what for commands on a deployment of `edition`: the 2024 tree itself, or its 2025 view."""
+    return units.load_tree("2024") if edition == "2024" else EditionView(edition)

@@ -96,3 +96,13 @@ def test_a_2025_scope_holds_its_own_units_for_the_incidents_they_answer_for() ->
     city = site_scope(units.HCMC_CODE, "2025")
     assert city.contains(units.HCMC_CODE) and city.contains("25957")
     assert site_scope("25951", "2025").units == {"25951", "25954", "25957"}
+
+
+def test_the_2025_view_puts_absorbed_communes_and_own_units_within_a_new_unit() -> None:
+    view = editions.hierarchy("2025")
+    assert units.HCMC_CODE in view and "25957" in view and "99999" not in view
+    assert view.is_within("25957", "25951") and view.is_within("25951", units.HCMC_CODE)
+    assert view.is_within(units.HCMC_CODE, units.HCMC_CODE)
+    assert not view.is_within("25942", "25951") and not view.is_within(units.HCMC_CODE, "25951")
+    assert view.is_within("25957", "724")  # an old district still holds its old communes' places
+    assert editions.hierarchy("2024") is OLD

@@ -7,7 +7,8 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 from ioc import units
-from ioc.events import Detection, Module, Severity
+from ioc.authz import CommandRefusal
+from ioc.events import Detection, IncidentAction, IncidentCommand, Module, Severity
 from ioc.reference import default_reference_model
 from ioc.workdays import default_calendar
 from streams import lifecycle
@@ -67,3 +68,41 @@ def test_2025_an_incident_opened_under_the_old_tree_never_goes_to_a_district() -
 def test_the_incident_keeps_its_2024_place_whatever_the_edition() -> None:
     [opened] = lifecycle.on_detection(EpisodeState(), flood(), CTX_2025)
     assert (opened.incident.unit, opened.incident.incident_id.split(":")[1]) == ("25957", "25957")
+
+
+def command(incident_id: str, action: IncidentAction, site: str, at: dt.datetime, **extra: str) -> IncidentCommand:
+    return IncidentCommand(
+        command_id=f"c-{action.value}-{site}-{at:%H%M}",
+        incident_id=incident_id,
+        action=action,
+        actor=f"op.{site}",
+        site_unit=site,
+        issued_at=at,
+        grants=(f"operator@{site}",),
+        **extra,
+    )
+
+
+def test_2025_the_city_acknowledges_what_reached_it_and_dispatches_to_the_new_ward() -> None:
+    episode = EpisodeState()
+    [opened] = lifecycle.on_detection(episode, flood(), CTX_2025)
+    lifecycle.on_tick(episode, OPENED + HOUR, CTX_2025)
+    incident_id = opened.incident.incident_id
+    ack = command(incident_id, IncidentAction.ACKNOWLEDGE, units.HCMC_CODE, OPENED + 2 * HOUR)
+    changes, refused = lifecycle.on_command(episode, ack, CTX_2025)
+    assert refused is None and changes[0].incident.state.value == "acknowledged"
+    sent = command(incident_id, IncidentAction.DISPATCH, units.HCMC_CODE, OPENED + 3 * HOUR, target_unit="25951")
+    changes, refused = lifecycle.on_command(episode, sent, CTX_2025)
+    assert refused is None and changes[0].incident.responsible_unit == "25951"
+    # A neighbouring new ward (Dĩ An, 25942) holds neither the place nor the responsibility.
+    other = command(incident_id, IncidentAction.RESOLVE, "25942", OPENED + 4 * HOUR, note="không phải địa bàn")
+    changes, refused = lifecycle.on_command(episode, other, CTX_2025)
+    assert changes == [] and refused is not None and refused.reason is CommandRefusal.OUTSIDE_SITE
+
+
+def test_on_a_2024_deployment_the_city_is_no_site() -> None:
+    episode = EpisodeState()
+    [opened] = lifecycle.on_detection(episode, flood(), CTX_2024)
+    ack = command(opened.incident.incident_id, IncidentAction.ACKNOWLEDGE, units.HCMC_CODE, OPENED + HOUR)
+    _, refused = lifecycle.on_command(episode, ack, CTX_2024)
+    assert refused is not None and refused.reason is CommandRefusal.UNKNOWN_SITE
