@@ -198,6 +198,7 @@ def _open(episode: EpisodeState, detection: Detection, ctx: Context) -> Change:
 
 _ALLOWED: Final[dict[IncidentAction, frozenset[IncidentState]]] = {
     IncidentAction.ACKNOWLEDGE: frozenset({IncidentState.OPEN}),
+    IncidentAction.ASSIGN: frozenset(ACTIVE_STATES),
     IncidentAction.DISPATCH: frozenset({IncidentState.OPEN, IncidentState.ACKNOWLEDGED, IncidentState.DISPATCHED}),
     IncidentAction.RESOLVE: frozenset({IncidentState.OPEN, IncidentState.ACKNOWLEDGED, IncidentState.DISPATCHED}),
     IncidentAction.CLOSE: frozenset({IncidentState.RESOLVED}),
@@ -255,15 +256,20 @@ def on_command(
     changes: dict[str, object] = {}
     if command.action is IncidentAction.DISPATCH:
         changes["responsible_unit"] = command.target_unit
+    if command.action is IncidentAction.ASSIGN:
+        # A person or team takes it; the state and its SLA clock stay (acknowledging is its own step).
+        changes["assignee"] = command.assignee
     if command.action is IncidentAction.RESOLVE and not command.note:
         return [], CommandVerdict(CommandRefusal.NOTE_REQUIRED, "resolve needs a note")
-    state = _NEXT[command.action]
+    if command.evidence:
+        changes["evidence"] = list(dict.fromkeys([*current.evidence, *command.evidence]))
+    state = _NEXT.get(command.action, current.state)
     start = command.issued_at if command.action is IncidentAction.REOPEN else current.opened_at
     updated = _bump(
         current,
         command.issued_at,
         state=state,
-        sla_due_at=_due(ctx, current, state, start),
+        sla_due_at=current.sla_due_at if state is current.state else _due(ctx, current, state, start),
         note=command.note if command.note is not None else current.note,
         **changes,
     )
