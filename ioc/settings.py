@@ -28,6 +28,7 @@ __all__ = [
     "LocalStackSettings",
     "MqttEndpoint",
     "MqttPersistence",
+    "NotifySettings",
     "OperatorSettings",
     "PortalGatewaySettings",
     "ReportingSettings",
@@ -230,6 +231,35 @@ class Endpoints(_Endpoint):
         return cls(**found)
 
 
+class NotifySettings(_Endpoint):
+    """How the stream workers' notifier (streams/notify.py) sends: the SMTP relay, webhook secrets, retries."""
+
+    smtp_host: str | None = pydantic.Field(
+        None, description="SMTP relay host; unset: e-mail deliveries are recorded as failed (no relay configured)."
+    )
+    smtp_port: Annotated[int, pydantic.Field(gt=0, lt=65536)] = pydantic.Field(25, description="SMTP relay port.")
+    smtp_starttls: bool = pydantic.Field(False, description="Upgrade the SMTP connection with STARTTLS first.")
+    smtp_username: str | None = pydantic.Field(None, description="SMTP login, when the relay wants one.")
+    smtp_password: pydantic.SecretStr | None = None
+    mail_from: str = pydantic.Field(
+        "IOC <ioc-noreply@localhost>", description="The From of every e-mail (the province's no-reply address)."
+    )
+    webhook_secrets: dict[str, pydantic.SecretStr] = pydantic.Field(
+        default_factory=dict,
+        description="HMAC-SHA256 signing secrets by name; a site's webhook names one (`secretName`). A JSON object "
+        "in IOC_STREAMS_NOTIFY__WEBHOOK_SECRETS, mounted from a Secret in the chart.",
+    )
+    attempts: Annotated[int, pydantic.Field(ge=1, le=10)] = pydantic.Field(
+        4, description="Tries per delivery before it is recorded as failed."
+    )
+    backoff_s: Annotated[float, pydantic.Field(gt=0, le=60)] = pydantic.Field(
+        0.5, description="Seconds before the second try, doubling after each (0.5, 1, 2: 3.5 s for four tries)."
+    )
+    timeout_s: Annotated[float, pydantic.Field(gt=0, le=120)] = pydantic.Field(
+        10.0, description="Seconds one SMTP conversation or webhook call may take."
+    )
+
+
 class _Settings(pydantic_settings.BaseSettings):
     model_config = pydantic_settings.SettingsConfigDict(
         frozen=True, extra="forbid", env_nested_delimiter="__", case_sensitive=False
@@ -383,6 +413,9 @@ class StreamsSettings(_Settings):
         None,
         description="Unix time at which the simulated clock reads `clock_start` (default: when the worker "
         "starts); `ioc up` gives the workers and the simulator the same anchor so their clocks agree.",
+    )
+    notify: NotifySettings = pydantic.Field(
+        default_factory=NotifySettings, description="The notifier's SMTP relay, webhook secrets and retries."
     )
     clock_fast_s: Annotated[float, pydantic.Field(ge=0)] | None = pydantic.Field(
         None,
