@@ -78,7 +78,7 @@ def _step(
         else f"p99 publish → Kafka {1000 * p99:.0f} ms > {1000 * P99_BOUND_S:.0f} ms"
         if p99 > P99_BOUND_S or not latencies
         else f"only {done['published_messages']:,} of {offered_messages:,.0f} messages could be published"
-        if done["published_messages"] < 0.98 * offered_messages
+        if done["published_messages"] < 0.97 * offered_messages
         else ""
     )
     step = {

@@ -41,6 +41,25 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def waited_s(pid: int) -> float:
+    """Seconds `pid`'s threads have spent runnable but waiting for a CPU (/proc/PID/task/*/schedstat); 0 once gone.
+
+    On a shared machine this says whether a process was slow or starved: waiting near its own CPU time means the
+    machine, not the process, set the pace."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat", encoding="ascii") as stat:
+                total += int(stat.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1e9
+
+
 def new_vendor(mosquitto: dict[str, Any], prefix: str = "bench") -> tuple[str, str]:
     """A fresh vendor with its MQTT login in the stack's broker: (vendor id, password)."""
     vendor, password = f"{prefix}{uuid.uuid4().hex[:6]}", uuid.uuid4().hex

@@ -100,8 +100,8 @@ def _pipeline_section(ramps_file: dict[str, Any], results: Path) -> list[str]:
         f"{ramps_file['load_1m_end']:.1f} at the end.",
         "",
         "| configuration | sustained readings/s (0 lost) | messages/s | p50 / p99 publish → row | cores used | "
-        "readings/s per core | stopped by | anchor |",
-        "|---|---|---|---|---|---|---|---|",
+        "cores waiting for a CPU | readings/s per core | stopped by | anchor |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     mosquitto = (ramps_file.get("mosquitto_alone") or {}).get("sustained_messages_per_s")
     kafka = (ramps_file.get("kafka_alone") or {}).get("readings_per_s")
@@ -116,7 +116,8 @@ def _pipeline_section(ramps_file: dict[str, Any], results: Path) -> list[str]:
         latency = f"{best['row_p50_s']:.2f} / {best['row_p99_s']:.2f} s" if best else "—"
         lines.append(
             f"| {ramp['name']} | **{ramp['sustained_readings_per_s']:,}** | {ramp['sustained_messages_per_s']:,} | "
-            f"{latency} | {best.get('total_cores', 0):.2f} | {best.get('readings_per_core_s', 0):,} | "
+            f"{latency} | {best.get('total_cores', 0):.2f} | {best.get('total_waited_cores', 0):.2f} | "
+            f"{best.get('readings_per_core_s', 0):,} | "
             f"{ramp['steps'][-1]['failure'] if ramp['steps'] else '—'} | {anchor} |"
         )
     for ramp in ramps:

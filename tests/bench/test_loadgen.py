@@ -34,7 +34,8 @@ def test_ramp_rises_geometrically_to_the_top() -> None:
 def test_report_renders_a_pipeline_run_beside_its_anchors(tmp_path: Path) -> None:
     step = {
         "offered_readings_per_s": 10_000.0, "readings_per_s": 9_950, "messages_per_s": 199, "row_p50_s": 2.1,
-        "row_p99_s": 3.4, "total_cores": 1.5, "readings_per_core_s": 6_633, "held": True, "failure": "",
+        "row_p99_s": 3.4, "total_cores": 1.5, "total_waited_cores": 0.25, "readings_per_core_s": 6_633,
+        "held": True, "failure": "",
         "cores": {"bridge-0": 0.2, "worker-0": 0.8, "kafka": 0.3, "generator": 0.05},
     }  # fmt: skip
     failed = {**step, "offered_readings_per_s": 20_000.0, "readings_per_s": 12_000, "held": False, "failure": "5 lost"}
@@ -56,7 +57,7 @@ def test_report_renders_a_pipeline_run_beside_its_anchors(tmp_path: Path) -> Non
     }  # fmt: skip
     (tmp_path / "pipeline-ramps.json").write_text(json.dumps(ramps), encoding="utf-8")
     text = report.write(tmp_path).read_text(encoding="utf-8")
-    assert "| 50-per-message 1b1w | **9,950** | 199 | 2.10 / 3.40 s | 1.50 | 6,633 | 5 lost |" in text
+    assert "| 50-per-message 1b1w | **9,950** | 199 | 2.10 / 3.40 s | 1.50 | 0.25 | 6,633 | 5 lost |" in text
     assert "Kafka alone 190,000 readings/s" in text and "p99 **0.60 s**" in text
     assert all((tmp_path / name).stat().st_size > 1000 for name in ("throughput.png", "latency.png", "cpu.png"))
 
