@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping
 from typing import Final
 
-from ioc import reference, topics, units
+from ioc import editions, reference, topics, units
 from ioc.events import Module
 from ioc.scope import Scope, site_scope
 from ioc.settings import CitizenApiSettings, DashboardSettings
@@ -123,6 +123,16 @@ class Site:
         """A warehouse row's unit as the citizen API names it ("phường Đông Hòa"), or the code if unknown."""
         tree = units.load_tree("2024")
         return tree.get(code).full_name if code in tree else code
+
+    def responsible_name(self, code: str) -> str:
+        """The unit answering for an incident as a heading names it: a unit of the site's edition (ioc.editions
+        routes incidents to the deployment's units, and the reform reused 2024 codes for new units)."""
+        name = editions.unit_name(code, self.edition)
+        return name[:1].upper() + name[1:]
+
+    def responsible_full_name(self, code: str) -> str:
+        """The unit answering for an incident as the citizen API names it ("phường Đông Hòa")."""
+        return editions.unit_name(code, self.edition)
 
     def row_unit_level(self, code: str) -> str:
         tree = units.load_tree("2024")

@@ -346,7 +346,7 @@ def history(rows: Sequence[Mapping[str, object]], site: Site) -> list[models.His
                 label_vi=vi,
                 label_en=en,
                 responsible_unit=responsible,
-                responsible_name=site.row_unit_full_name(responsible) if responsible else "",
+                responsible_name=site.responsible_full_name(responsible) if responsible else "",
                 escalation_level=int(level) if isinstance(level, int | float) else 0,
             )
         )

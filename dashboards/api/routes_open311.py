@@ -205,7 +205,9 @@ def _service_request(
         service_name=(category.label_en if lang == "en" else category.label_vi) if category else None,
         service_code=str(report["category"]),
         description=str(report["text"]),
-        agency_responsible=site.row_unit_full_name(responsible or str(report["unit"])),
+        agency_responsible=(
+            site.responsible_full_name(responsible) if responsible else site.row_unit_full_name(str(report["unit"]))
+        ),
         service_notice=None,
         requested_datetime=report["submitted_at"],
         updated_datetime=incident["updated_at"] if incident else None,

@@ -337,7 +337,7 @@ class SiteData:
         )
         for row in rows:
             row["place"] = self.site.row_unit_name(row["unit"])
-            row["responsible"] = self.site.row_unit_name(row["responsible_unit"]) if row["responsible_unit"] else ""
+            row["responsible"] = self.site.responsible_name(row["responsible_unit"]) if row["responsible_unit"] else ""
         return rows
 
     def incident(self, incident_id: str, *, unit: str | None = None, fresh: bool = True) -> dict[str, Any] | None:
@@ -388,7 +388,7 @@ class SiteData:
         rows = self.run("escalations", unit, modules=modules, limit=limit)
         for row in rows:
             row["place"] = self.site.row_unit_name(row["unit"])
-            row["responsible"] = self.site.row_unit_name(row["responsible_unit"]) if row["responsible_unit"] else ""
+            row["responsible"] = self.site.responsible_name(row["responsible_unit"]) if row["responsible_unit"] else ""
         return rows
 
     # --- public services (Decision 766) -------------------------------------------------------------------
