@@ -21,6 +21,8 @@ import datetime as dt
 import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -155,6 +157,27 @@ def _stored(warehouse: clickhouse.Warehouse, database: str, vendor: str, prefix:
     return int(rows[0]["n"])
 
 
+def _profile(pid: int, seconds: float, out: Path) -> dict[str, Any]:
+    """py-spy samples of one bridge for `seconds` (raw stacks in `out`): the share of samples in each part of it."""
+    subprocess.run(
+        [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "100",
+         "--threads", "-f", "raw", "-o", str(out)],
+        capture_output=True, check=False, timeout=seconds + 60,
+    )  # fmt: skip
+    parts: dict[str, int] = {}
+    for line in out.read_text(encoding="utf-8").splitlines() if out.exists() else []:
+        stack, _, count = line.rpartition(" ")
+        frames = stack.split(";")
+        if "paho-mqtt-client" in frames[0]:
+            ours = any("sensors/bridge" in f or "ioc/" in f for f in frames)
+            part = "MQTT thread: the bridge's handler (validate, limit, batch)" if ours else "MQTT thread: paho itself"
+        else:
+            part = "main thread: Kafka producer, delivery reports, acknowledgements"
+        parts[part] = parts.get(part, 0) + int(count)
+    total = sum(parts.values()) or 1
+    return {"samples": total, "file": out.name, **{k: round(v / total, 3) for k, v in sorted(parts.items())}}
+
+
 def _cpu(pids: dict[str, int]) -> dict[str, float]:
     return {name: loadgen.cpu_s(pid) for name, pid in pids.items()}
 
@@ -172,6 +195,7 @@ def _step(
     seconds: float,
     vendor: str,
     password: str,
+    profile_to: Path | None = None,
 ) -> dict[str, Any]:
     """One step of a ramp: `rate` readings/s for `seconds` from fresh devices, then wait for them in ClickHouse."""
     prefix = f"s{index:02}x"
@@ -189,6 +213,11 @@ def _step(
     waited_before = {name: loadgen.waited_s(pid) for name, pid in pids.items()}
     mono_before = time.monotonic()
     publisher.start()
+    profiled = None
+    if profile_to is not None:  # the middle of the step, on the first bridge
+        time.sleep(seconds / 4)
+        out = profile_to / f"profile-{config.batch}-{config.bridges}b{config.workers}w-{rate:.0f}.txt"
+        profiled = _profile(pids["bridge-0"], seconds / 2, out)
     done = publisher.wait(seconds + 120)
     mono_published = time.monotonic()
     cpu_after = _cpu(pids)
@@ -246,6 +275,8 @@ def _step(
         "held": not failure,
         "failure": failure,
     }
+    if profiled is not None:
+        step["bridge_profile"] = profiled
     shown = {k: v for k, v in step.items() if k not in ("cores", "waited_cores")}
     print(f"  {config.name} {rate:,.0f}/s: " + json.dumps(shown, ensure_ascii=False), flush=True)
     print(f"    cores: {cores}\n    waited for a CPU: {waited}", flush=True)
@@ -330,7 +361,14 @@ def _incidents(info: dict[str, Any], database: str, vendor: str, password: str, 
 
 
 def _ramp(
-    info: dict[str, Any], warehouse: clickhouse.Warehouse, root: Path, config: Config, *, step_s: float, floods: int
+    info: dict[str, Any],
+    warehouse: clickhouse.Warehouse,
+    root: Path,
+    config: Config,
+    *,
+    step_s: float,
+    floods: int,
+    profile_to: Path | None = None,
 ) -> dict[str, Any]:
     """One configuration: its own database, bridges, workers and vendor; steps until one fails."""
     tag = uuid.uuid4().hex[:6]
@@ -363,6 +401,7 @@ def _ramp(
             step = _step(
                 info, warehouse, database, probes, pids,
                 config=config, rate=rate, index=index, seconds=step_s, vendor=vendor, password=password,
+                profile_to=profile_to,
             )  # fmt: skip
             result["steps"].append(step)
             if not step["held"]:
@@ -501,8 +540,12 @@ def pipeline(
     floods: int = 30,
     anchors: bool = True,
     mosquitto_rates: tuple[float, ...] = (5_000.0, 10_000.0, 15_000.0, 20_000.0, 30_000.0, 40_000.0),
+    profile_to: Path | None = None,
 ) -> dict[str, Any]:
-    """Every configuration's ramp on one stack, the anchors first; floods in the first configuration only."""
+    """Every configuration's ramp on one stack, the anchors first; floods in the first configuration only.
+
+    `profile_to`: a directory for py-spy profiles of the first bridge at every step of the one-bridge, one-worker
+    ramp of one-reading messages (the bridge's profile at saturation is its last step)."""
     loadgen.build()
     results: dict[str, Any] = {"ramps": [], "load_1m_start": os.getloadavg()[0]}
     with tempfile.TemporaryDirectory(prefix="ioc-bench-pipeline-") as tmp:
@@ -516,8 +559,17 @@ def pipeline(
                 results["kafka_alone"] = _kafka_alone(info)
                 print(f"  kafka alone: {results['kafka_alone']}", flush=True)
             for number, config in enumerate(configs):
+                profiled = profile_to if (config.batch, config.bridges, config.workers) == (1, 1, 1) else None
                 results["ramps"].append(
-                    _ramp(info, warehouse, root, config, step_s=step_s, floods=floods if number == 0 else 0)
+                    _ramp(
+                        info,
+                        warehouse,
+                        root,
+                        config,
+                        step_s=step_s,
+                        floods=floods if number == 0 else 0,
+                        profile_to=profiled,
+                    )
                 )
             warehouse.close()
         finally:
@@ -549,8 +601,9 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
     return figures
 
 
-def run() -> dict[str, Any]:
-    results = pipeline()
+def run(*, profile: bool = False) -> dict[str, Any]:
+    """`profile`: py-spy the bridge through the one-reading ramp (`python -m bench pipeline --profile`)."""
     RESULTS.mkdir(exist_ok=True)
+    results = pipeline(profile_to=RESULTS if profile else None)
     (RESULTS / "pipeline-ramps.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return summary(results)

@@ -130,6 +130,21 @@ def _pipeline_section(ramps_file: dict[str, Any], results: Path) -> list[str]:
                 f"p50 {inc['incident_p50_s']:.2f} s, p99 **{inc['incident_p99_s']:.2f} s**, max "
                 f"{inc['incident_max_s']:.2f} s (goal p99 < {GOALS['incident_p99_s']:g} s).",
             ]
+    for ramp in ramps:
+        profiled = [step for step in ramp["steps"] if "bridge_profile" in step]
+        if profiled:
+            last = profiled[-1]
+            shares = ", ".join(
+                f"{part} {100 * share:.0f}%"
+                for part, share in last["bridge_profile"].items()
+                if part not in ("samples", "file")
+            )
+            lines += [
+                "",
+                f"Where the first bridge spends its time at {last['offered_readings_per_s']:,.0f} offered "
+                f"({ramp['name']}, py-spy, {last['bridge_profile']['samples']:,} samples, "
+                f"`{last['bridge_profile']['file']}`): {shares}.",
+            ]
     if ramps_file.get("mosquitto_alone"):
         lines += ["", "Anchors measured in the same run:", ""]
         m = ramps_file["mosquitto_alone"]
