@@ -181,11 +181,18 @@ class ClickHouseEndpoint(_Endpoint):
     user: str = "default"
     password: pydantic.SecretStr = pydantic.SecretStr("")
     database: str = "ioc"
+    cluster: str = pydantic.Field(
+        "",
+        description="Name of the ClickHouse cluster (its remote_servers entry) the warehouse spans: migrations then "
+        "make replicated shard-local tables and Distributed tables over them, ON CLUSTER, and inserts through them "
+        'are synchronous. Empty: one server, the schema as written (docs/warehouse.md, "Cluster").',
+    )
 
     @classmethod
     def from_service(cls, info: dict[str, Any], **overrides: Any) -> ClickHouseEndpoint:
-        """From the `clickhouse` entry of `ioc stack status --json` (both ports, admin credentials)."""
-        fields: dict[str, Any] = {k: info[k] for k in ("host", "port", "http_port", "user", "password") if k in info}
+        """From the `clickhouse` entry of `ioc stack status --json` (both ports, admin credentials, cluster name)."""
+        keys = ("host", "port", "http_port", "user", "password", "cluster")
+        fields: dict[str, Any] = {k: info[k] for k in keys if k in info}
         fields.update(overrides)
         return cls(**fields)
 
@@ -225,6 +232,7 @@ class Endpoints(_Endpoint):
                 http_port=c["http_port"],
                 user=c["user"],
                 password=c["password"],
+                cluster=c.get("cluster", ""),
             )
         if "kube-apiserver" in services:
             found["kube"] = KubeEndpoint(kubeconfig=services["kube-apiserver"]["kubeconfig"])

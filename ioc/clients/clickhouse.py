@@ -86,6 +86,8 @@ class Warehouse:
     """Base of the two engines; use `connect()` or `in_process()`."""
 
     server_version: tuple[int, ...] = (0,)
+    cluster: str = ""
+    """The cluster the warehouse spans ('' for one server): streams.warehouse.migrations writes ON CLUSTER DDL then."""
 
     @property
     def modern(self) -> bool:
@@ -160,8 +162,9 @@ class _Native(Warehouse):
             database=database or "default",
             connect_timeout=5,
             send_receive_timeout=60,
-            settings={"use_client_time_zone": False},
+            settings={"use_client_time_zone": False, **_cluster_settings(endpoint.cluster)},
         )
+        self.cluster = endpoint.cluster
         # clickhouse_driver.Client is not thread-safe; Faust tasks and Streamlit sessions share one.
         self._lock = threading.Lock()
         self._http = True
@@ -202,8 +205,9 @@ class _Native(Warehouse):
             return
         body = _json_lines(rows, names)
         query = f"INSERT INTO {_identifier(table)} ({cols}) FORMAT JSONEachRow"
+        params = {"query": query, **_cluster_settings(self.cluster)}
         request = urllib.request.Request(
-            f"http://{self._endpoint.host}:{self._endpoint.http_port}/?{urllib.parse.urlencode({'query': query})}",
+            f"http://{self._endpoint.host}:{self._endpoint.http_port}/?{urllib.parse.urlencode(params)}",
             data=body,
             method="POST",
             headers={
@@ -236,6 +240,19 @@ class _Native(Warehouse):
     def close(self) -> None:
         with self._lock:
             self._client.disconnect()
+
+
+def _cluster_settings(cluster: str) -> dict[str, Any]:
+    """Session settings for a warehouse of Distributed tables (none for one server)."""
+    if not cluster:
+        return {}
+    return {
+        # An insert returns once every shard has its rows (not queued on the server first asked): the stream
+        # workers commit Kafka offsets after it, and a retry of a failed one is deduplicated on its shard.
+        "insert_distributed_sync": 1,
+        # A query whose IN or JOIN reads a Distributed table inside another runs the inner one once, on all shards.
+        "distributed_product_mode": "global",
+    }
 
 
 def _json_default(value: Any) -> Any:

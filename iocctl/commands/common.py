@@ -90,7 +90,14 @@ def warehouse_options(command: FC) -> FC:
 
 
 def open_warehouse(
-    *, stack_dir: Path | None, host: str | None, port: int, user: str, password: str, chdb_path: Path | None
+    *,
+    stack_dir: Path | None,
+    host: str | None,
+    port: int,
+    user: str,
+    password: str,
+    chdb_path: Path | None,
+    cluster: str = "",
 ) -> Warehouse:
     """The warehouse the `warehouse_options` name: exactly one of the stack's ClickHouse, a server or chDB."""
     if sum(choice is not None for choice in (stack_dir, host, chdb_path)) > 1:
@@ -101,8 +108,10 @@ def open_warehouse(
         except WarehouseError as exc:
             raise click.ClickException(str(exc)) from None
     if host is not None:
-        endpoint = ClickHouseEndpoint(host=host, port=port, user=user, password=password)
+        endpoint = ClickHouseEndpoint(host=host, port=port, user=user, password=password, cluster=cluster)
     else:
+        if cluster:
+            raise click.UsageError("--cluster names the cluster of a server given with --host (a stack knows its own)")
         local = Stack(stack_dir or default_stack_dir(), installer())
         status = local.status()
         if not status["services"].get("clickhouse", {}).get("ready"):

@@ -13,7 +13,7 @@ import click
 from iocctl.commands.common import installer, stack_dir_option
 from iocctl.localstack.install import Installer, MissingPrerequisite
 from iocctl.localstack.process import ServiceStartError
-from iocctl.localstack.services import SERVICES
+from iocctl.localstack.services import DEFAULT_SERVICES, SERVICES
 from iocctl.localstack.stack import Stack, default_stack_dir
 
 __all__ = ["deps", "stack"]
@@ -66,11 +66,31 @@ def stack() -> None:
     help="KRaft nodes of the local Kafka (default 1): 3 gives topics 3 copies with min.insync.replicas 2, so a "
     "node may die. A running Kafka of another size is replaced (its data is lost).",
 )
-def stack_up(directory: Path | None, services: tuple[str, ...], kafka_brokers: int | None) -> None:
-    """Start the services (all by default) and wait until each answers."""
-    local = Stack(directory or default_stack_dir(), installer(), kafka_brokers=kafka_brokers)
+@click.option(
+    "--clickhouse-cluster",
+    "clickhouse_layout",
+    is_flag=False,
+    flag_value="2x2",
+    default=None,
+    metavar="SHARDSxREPLICAS",
+    help="ClickHouse as the cluster `ioc` over a one-node ZooKeeper: 2 shards of 2 replicas (4 servers) when "
+    'given alone, or e.g. 3x1 (docs/warehouse.md, "Cluster"). A running ClickHouse of another layout is '
+    "replaced (its data is lost); without the option it is one server, as always.",
+)
+def stack_up(
+    directory: Path | None, services: tuple[str, ...], kafka_brokers: int | None, clickhouse_layout: str | None
+) -> None:
+    """Start the services (all but ZooKeeper by default) and wait until each answers."""
+    shards, replicas = _layout(clickhouse_layout) if clickhouse_layout else (None, None)
+    local = Stack(
+        directory or default_stack_dir(),
+        installer(),
+        kafka_brokers=kafka_brokers,
+        clickhouse_shards=shards,
+        clickhouse_replicas=replicas,
+    )
     try:
-        running = local.up(services or SERVICES, progress=True)
+        running = local.up(services or DEFAULT_SERVICES, progress=True)
     except (MissingPrerequisite, ServiceStartError) as exc:
         raise click.ClickException(str(exc)) from None
     _print_status(
@@ -99,6 +119,13 @@ def stack_status(directory: Path | None, as_json: bool) -> None:
     _print_status(report)
 
 
+def _layout(text: str) -> tuple[int, int]:
+    shards, _, replicas = text.lower().partition("x")
+    if not (shards.isdigit() and replicas.isdigit() and 1 <= int(shards) <= 4 and 1 <= int(replicas) <= 3):
+        raise click.BadParameter(f"{text!r}: give SHARDSxREPLICAS, 1-4 shards of 1-3 replicas, e.g. 2x2")
+    return int(shards), int(replicas)
+
+
 def _print_status(report: dict[str, Any]) -> None:
     for name, info in report["services"].items():
         state = "ready" if info["ready"] else ("running, not ready" if info["running"] else "stopped")
@@ -106,6 +133,11 @@ def _print_status(report: dict[str, Any]) -> None:
             info.get("bootstrap") or info.get("server") or info.get("endpoint") or f"{info['host']}:{info['port']}"
         )
         click.echo(f"{name:15} {state:20} {endpoint:28} pid {info['pid']}  log {info['log']}")
+        if "cluster" in info:  # the ClickHouse cluster: every server, the first one being the entry point above
+            for server in info["servers"]:
+                click.echo(
+                    f"{'':15} shard {server['shard']} replica {server['replica']}: {server['host']}:{server['port']}"
+                )
 
 
 @stack.command("down")

@@ -18,8 +18,17 @@ def warehouse_group() -> None:
     """The ClickHouse warehouse: schema migrations of the tables in docs/warehouse.md."""
 
 
+_CLUSTER = click.option(
+    "--cluster",
+    default="",
+    help="The ClickHouse cluster (its remote_servers name) the server at --host belongs to: the schema is then made "
+    'ON CLUSTER, replicated and distributed (docs/warehouse.md, "Cluster"). A local stack\'s is read from the stack.',
+)
+
+
 @warehouse_group.command("migrate")
 @warehouse_options
+@_CLUSTER
 @click.option(
     "--retention-days",
     type=click.IntRange(min=1),
@@ -36,11 +45,12 @@ def warehouse_migrate(
     password: str,
     database: str,
     chdb_path: Path | None,
+    cluster: str,
     retention_days: int,
 ) -> None:
     """Create or upgrade the warehouse schema; prints the migrations it applied."""
     with open_warehouse(
-        stack_dir=stack_dir, host=host, port=port, user=user, password=password, chdb_path=chdb_path
+        stack_dir=stack_dir, host=host, port=port, user=user, password=password, chdb_path=chdb_path, cluster=cluster
     ) as warehouse:
         try:
             applied = migrations.migrate(warehouse, database, retention_days=retention_days)
@@ -51,11 +61,13 @@ def warehouse_migrate(
     for name in applied:
         click.echo(f"applied {name}")
     state = f"{len(applied)} applied" if applied else "already up to date"
-    click.echo(f"{database}: {state} (ClickHouse {version}, {features})")
+    spans = f", ON CLUSTER {warehouse.cluster}" if warehouse.cluster else ""
+    click.echo(f"{database}: {state} (ClickHouse {version}, {features}{spans})")
 
 
 @warehouse_group.command("status")
 @warehouse_options
+@_CLUSTER
 def warehouse_status(
     *,
     stack_dir: Path | None,
@@ -65,10 +77,11 @@ def warehouse_status(
     password: str,
     database: str,
     chdb_path: Path | None,
+    cluster: str,
 ) -> None:
     """List the warehouse's migrations: applied (when), pending, changed since applied, or unknown here."""
     with open_warehouse(
-        stack_dir=stack_dir, host=host, port=port, user=user, password=password, chdb_path=chdb_path
+        stack_dir=stack_dir, host=host, port=port, user=user, password=password, chdb_path=chdb_path, cluster=cluster
     ) as warehouse:
         try:
             report = migrations.status(warehouse, database)

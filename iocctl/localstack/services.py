@@ -1,6 +1,6 @@
 """The registry of local services: their names in start order, how to start each afresh, relaunch it, probe it.
 
-Each service lives in its own module (mosquitto, kafka, clickhouse, kube), whose start writes configuration
+Each service lives in its own module (mosquitto, kafka, zookeeper, clickhouse, kube), whose start writes configuration
 under the stack's directory, launches the process detached (so the stack outlives `ioc stack up`), waits
 until it answers a real request and returns a `ServiceInfo`. A new service is one more `_Service` entry.
 """
@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Final
 
 from ioc.settings import MqttPersistence
-from iocctl.localstack import clickhouse, kafka, kube, mosquitto
+from iocctl.localstack import clickhouse, kafka, kube, mosquitto, zookeeper
 from iocctl.localstack.common import ServiceInfo
 from iocctl.localstack.install import Installer
 from iocctl.localstack.process import start_process, wait_until
 
 __all__ = [
+    "DEFAULT_SERVICES",
     "SERVICES",
     "ServiceInfo",
     "StackOptions",
@@ -39,6 +40,15 @@ class StackOptions:
     """KRaft nodes of the local Kafka: 1, or 3 for replicated topics (3 copies, min.insync.replicas 2)."""
     mqtt_persistence: MqttPersistence | None = None
     """When Mosquitto saves its state (`mosquitto.PERSISTENCE`); None: IOC_STACK_MQTT_PERSISTENCE."""
+    clickhouse_shards: int = 1
+    """Shards of the local ClickHouse; with `clickhouse_replicas`, more than one server makes the cluster `ioc`."""
+    clickhouse_replicas: int = 1
+    """Replicas per shard; a cluster (more than one server) runs ZooKeeper too (docs/warehouse.md, "Cluster")."""
+
+    @property
+    def clickhouse_cluster(self) -> bool:
+        """Whether ClickHouse runs as a cluster (several servers over ZooKeeper) rather than one server."""
+        return self.clickhouse_shards * self.clickhouse_replicas > 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +61,8 @@ class _Service:
     needs: tuple[str, ...] = ()
     # Restarts what of a service of several processes is not running (default: its one recorded command line).
     relaunch: Callable[[ServiceInfo], ServiceInfo] | None = None
+    # Started only because another service needs it (ZooKeeper for a ClickHouse cluster), never by default.
+    on_demand: bool = False
 
 
 def _start_apiserver(
@@ -72,15 +84,32 @@ _REGISTRY: Final[dict[str, _Service]] = {
         kafka.is_ready,
         relaunch=kafka.relaunch,
     ),
-    "clickhouse": _Service(lambda root, installer, _r, _o: clickhouse.start(root, installer), clickhouse.is_ready),
+    "zookeeper": _Service(
+        lambda root, installer, _r, _o: zookeeper.start(root, installer), zookeeper.is_ready, on_demand=True
+    ),
+    "clickhouse": _Service(
+        lambda root, installer, running, options: clickhouse.start(
+            root,
+            installer,
+            shards=options.clickhouse_shards,
+            replicas=options.clickhouse_replicas,
+            zookeeper=running.get("zookeeper") if options.clickhouse_cluster else None,
+        ),
+        clickhouse.is_ready,
+        relaunch=clickhouse.relaunch,
+    ),
     "etcd": _Service(lambda root, installer, _r, _o: kube.start_etcd(root, installer), kube.etcd_ready),
     "kube-apiserver": _Service(_start_apiserver, kube.apiserver_ready, needs=("etcd",)),
 }
 SERVICES: Final = tuple(_REGISTRY)
+DEFAULT_SERVICES: Final = tuple(name for name, service in _REGISTRY.items() if not service.on_demand)
+"""What `ioc stack up` starts when no service is named (ZooKeeper only comes with a ClickHouse cluster)."""
 
 
-def needs(name: str) -> tuple[str, ...]:
-    """The services `name` needs running before it starts."""
+def needs(name: str, options: StackOptions | None = None) -> tuple[str, ...]:
+    """The services `name` needs running before it starts (ZooKeeper for a ClickHouse cluster)."""
+    if name == "clickhouse" and options is not None and options.clickhouse_cluster:
+        return ("zookeeper",)
     return _REGISTRY[name].needs
 
 
@@ -103,8 +132,9 @@ def start_service(
 
 
 def member_pids(info: ServiceInfo) -> list[int]:
-    """Every process of a service: its members' (the Kafka nodes) or its one pid."""
-    return [int(m["pid"]) for m in info.get("brokers", ())] or [int(info["pid"])]
+    """Every process of a service: its members' (the Kafka nodes, the ClickHouse cluster's servers) or its one pid."""
+    members = info.get("brokers") or info.get("servers") or ()
+    return [int(m["pid"]) for m in members] or [int(info["pid"])]
 
 
 def relaunch(name: str, info: ServiceInfo, *, timeout: float = 120) -> ServiceInfo:

@@ -24,6 +24,7 @@ from iocctl.localstack import kafka
 from iocctl.localstack.install import Installer
 from iocctl.localstack.process import is_alive, stop_process
 from iocctl.localstack.services import (
+    DEFAULT_SERVICES,
     SERVICES,
     ServiceInfo,
     StackOptions,
@@ -56,16 +57,23 @@ class Stack:
         *,
         kafka_brokers: int | None = None,
         mqtt_persistence: MqttPersistence | None = None,
+        clickhouse_shards: int | None = None,
+        clickhouse_replicas: int | None = None,
     ) -> None:
         """`kafka_brokers`: the Kafka nodes `up` starts (1 when unset); a running Kafka of another size is replaced.
 
         `mqtt_persistence`: when a Mosquitto `up` starts saves its state (IOC_STACK_MQTT_PERSISTENCE when unset).
+        `clickhouse_shards`, `clickhouse_replicas`: the ClickHouse layout `up` starts (1 x 1, one server, when unset;
+        more servers form the cluster `ioc` over a ZooKeeper `up` starts first); a ClickHouse of another layout is
+        replaced.
         """
         self.root = root
         self.installer = installer or Installer(default_cache_dir())
         self.state_file = root / "stack.json"
         self.kafka_brokers = kafka_brokers
         self.mqtt_persistence = mqtt_persistence
+        self.clickhouse_shards = clickhouse_shards
+        self.clickhouse_replicas = clickhouse_replicas
 
     # --- state file -------------------------------------------------------------------------------------
 
@@ -100,21 +108,25 @@ class Stack:
         """Services recorded in the state file whose process is alive."""
         return {name: info for name, info in self._read().items() if _alive(info)}
 
-    def up(self, services: Iterable[str] = SERVICES, *, progress: bool = False) -> dict[str, ServiceInfo]:
+    def up(self, services: Iterable[str] = DEFAULT_SERVICES, *, progress: bool = False) -> dict[str, ServiceInfo]:
         """Start the named services (and what they depend on) unless already running; returns all running."""
+        options = StackOptions(
+            kafka_brokers=self.kafka_brokers or 1,
+            mqtt_persistence=self.mqtt_persistence,
+            clickhouse_shards=self.clickhouse_shards or 1,
+            clickhouse_replicas=self.clickhouse_replicas or 1,
+        )
         wanted: list[str] = []
         for name in services:
             if name not in SERVICES:
                 raise ValueError(f"unknown service {name!r}; known: {', '.join(SERVICES)}")
-            for dependency in (*needs(name), name):
+            for dependency in (*needs(name, options), name):
                 if dependency not in wanted:
                     wanted.append(dependency)
         with self._locked():
             current = self.running()
-            options = StackOptions(kafka_brokers=self.kafka_brokers or 1, mqtt_persistence=self.mqtt_persistence)
             for name in [s for s in SERVICES if s in wanted]:
-                resized = name == "kafka" and self.kafka_brokers is not None and name in current
-                resized = resized and len(current[name].get("brokers", [None])) != self.kafka_brokers
+                resized = name in current and self._resized(name, current[name], options)
                 if name in current and is_ready(name, current[name]) and not resized:
                     continue
                 if name in current:  # alive but not answering, or another size asked for: replace it
@@ -129,6 +141,15 @@ class Stack:
                 if progress:
                     print(f"  {name} ready in {info['started_in_s']} s (pid {info['pid']})", flush=True)
             return current
+
+    def _resized(self, name: str, info: ServiceInfo, options: StackOptions) -> bool:
+        """Whether a running service has another size than this stack asks for (it is then replaced)."""
+        if name == "kafka" and self.kafka_brokers is not None:
+            return len(info.get("brokers", [None])) != self.kafka_brokers
+        if name == "clickhouse" and (self.clickhouse_shards, self.clickhouse_replicas) != (None, None):
+            layout = (int(info.get("shards", 1)), int(info.get("replicas", 1)))
+            return layout != (options.clickhouse_shards, options.clickhouse_replicas)
+        return False
 
     def status(self) -> dict[str, Any]:
         """Every recorded service with `running` and `ready` flags, in the shape `ioc stack status --json` prints."""
@@ -201,9 +222,11 @@ class Stack:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"Kafka node {node_id} (pid {pid}) is still running: stop it first")
                 time.sleep(0.1)
-            recorded["kafka"] = kafka.relaunch(recorded["kafka"], [node_id])
+            recorded["kafka"] = kafka.relaunch(recorded["kafka"], [node_id], wait=False)
             self._write(recorded)
-            return recorded["kafka"]
+        # Waited for outside the lock: a fault test restarts other services meanwhile (a node takes ~45 s here).
+        kafka.wait_ready(recorded["kafka"])
+        return recorded["kafka"]
 
     @staticmethod
     def _broker(info: ServiceInfo, node_id: int) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from importlib.resources.abc import Traversable
 from typing import Final, Literal
 
 from ioc.clients.clickhouse import Warehouse, WarehouseError
+from streams.warehouse.cluster import LOCAL_SUFFIX, ClusterSchema, ClusterSchemaError, bookkeeping_engine
 
 __all__ = [
     "DEFAULT_DATABASE",
@@ -83,14 +84,26 @@ class Migration:
         """SHA-256 of the template text (not the rendering, which depends on the server and parameters)."""
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
-    def statements(self, *, database: str, modern: bool, retention_days: int) -> list[str]:
-        """The statements to run, rendered for a server with (`modern`) or without current features."""
+    def statements(
+        self, *, database: str, modern: bool, retention_days: int, cluster: ClusterSchema | None = None
+    ) -> list[str]:
+        """The statements to run, rendered for a server with (`modern`) or without current features.
+
+        With `cluster`, each statement is rewritten for the cluster (streams/warehouse/cluster.py), which also
+        learns the tables this migration makes: render every migration in order through one `ClusterSchema`.
+        """
         rendered = render_sql(
             self.text, database=database, modern=modern, retention_days=retention_days, source=self.filename
         )
         try:
-            return split_statements(rendered)
+            statements = split_statements(rendered)
         except ValueError as exc:
+            raise MigrationError(f"{self.filename}: {exc}") from None
+        if cluster is None:
+            return statements
+        try:
+            return [rewritten for statement in statements for rewritten in cluster.rewrite(statement)]
+        except ClusterSchemaError as exc:
             raise MigrationError(f"{self.filename}: {exc}") from None
 
 
@@ -278,6 +291,10 @@ def migrate(
       which works on both engines. The retention is fixed when a table is created; changing it later takes a new
       migration (`ALTER TABLE ... MODIFY TTL`).
 
+    On a cluster (the connection's `ClickHouseEndpoint.cluster`) the same files are rewritten statement by statement
+    into ON CLUSTER DDL: replicated shard-local tables `<name>_local` and Distributed tables `<name>` over them, sharded
+    by the sorting key (streams/warehouse/cluster.py); authors keep writing for one server.
+
     A migration file must be safe to run again (`CREATE ... IF NOT EXISTS`): it is recorded only after all of its
     statements succeeded, so a run interrupted half-way re-runs the whole file next time, and two runners starting
     together may both apply it (their records collapse: `schema_migrations` is itself a ReplacingMergeTree on
@@ -287,14 +304,22 @@ def migrate(
     plan = load_migrations() if migrations is None else tuple(sorted(migrations, key=lambda m: m.version))
     _check_database(database)
     _check_days(retention_days, "retention_days")
+    # On a cluster every migration is rendered, applied or not, so the rewrite knows each table it made.
+    try:
+        cluster = ClusterSchema(warehouse.cluster) if warehouse.cluster else None
+    except ClusterSchemaError as exc:
+        raise MigrationError(str(exc)) from None
     _bootstrap(warehouse, database)
     applied = _applied(warehouse, database)
     _refuse_changed(plan, applied, database)
     done: list[str] = []
     for migration in plan:
+        statements = migration.statements(
+            database=database, modern=warehouse.modern, retention_days=retention_days, cluster=cluster
+        )
         if migration.version in applied:
             continue
-        _apply(warehouse, migration, database, retention_days)
+        _apply(warehouse, migration, database, statements)
         done.append(migration.name)
     return done
 
@@ -343,19 +368,34 @@ def drop_partitions_older_than(
     _check_database(database)
     _check_days(days, "days")
     cutoff = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=days)
+    # On a cluster the partitions are the shard-local table's, on every shard: listed through the cluster.
+    local, parts_of, on = table, "system.parts", ""
+    if warehouse.cluster:
+        local, on = table + LOCAL_SUFFIX, f" ON CLUSTER {warehouse.cluster}"
+        parts_of = f"cluster('{warehouse.cluster}', system.parts)"
     parts = warehouse.query(
-        "SELECT DISTINCT partition_id FROM system.parts WHERE database = %(database)s AND table = %(table)s AND active",
-        {"database": database, "table": table},
+        f"SELECT DISTINCT partition_id FROM {parts_of} "  # noqa: S608 - a checked identifier, values as parameters
+        "WHERE database = %(database)s AND table = %(table)s AND active",
+        {"database": database, "table": local},
     )
     expired = expired_partitions((str(p["partition_id"]) for p in parts), cutoff)
     for partition_id in expired:
-        warehouse.command(f"ALTER TABLE {database}.{table} DROP PARTITION ID %(id)s", {"id": partition_id})
+        warehouse.command(f"ALTER TABLE {database}.{local}{on} DROP PARTITION ID %(id)s", {"id": partition_id})
         log.info("dropped partition %s of %s.%s (older than %d days)", partition_id, database, table, days)
     return expired
 
 
 def _bootstrap(warehouse: Warehouse, database: str) -> None:
-    for statement in (f"CREATE DATABASE IF NOT EXISTS {database}", _BOOKKEEPING.format(database=database)):
+    statements = [f"CREATE DATABASE IF NOT EXISTS {database}", _BOOKKEEPING.format(database=database)]
+    if warehouse.cluster:  # one replicated copy on every server, so any of them knows what was applied
+        on = f" ON CLUSTER {warehouse.cluster}"
+        statements = [
+            statements[0] + on,
+            statements[1]
+            .replace(f"{database}.schema_migrations", f"{database}.schema_migrations{on}")
+            .replace("ReplacingMergeTree()", bookkeeping_engine(database)),
+        ]
+    for statement in statements:
         try:
             warehouse.command(statement)
         except WarehouseError as exc:
@@ -381,8 +421,7 @@ def _refuse_changed(plan: Sequence[Migration], applied: dict[int, _Record], data
             )
 
 
-def _apply(warehouse: Warehouse, migration: Migration, database: str, retention_days: int) -> None:
-    statements = migration.statements(database=database, modern=warehouse.modern, retention_days=retention_days)
+def _apply(warehouse: Warehouse, migration: Migration, database: str, statements: list[str]) -> None:
     for number, statement in enumerate(statements, start=1):
         try:
             warehouse.command(statement)

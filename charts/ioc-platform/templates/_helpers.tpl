@@ -199,6 +199,25 @@ Call with dict "ctx" . "prefix" "IOC_BRIDGE_" "user" "ioc-bridge". */}}
 {{- end }}
 
 {{/*
+The ClickHouse cluster the warehouse spans: the installation's `ioc` when it has more than one server (its
+shards x replicas), else clickhouse.cluster; empty for one server. The components' ClickHouseEndpoint.cluster:
+migrations then make replicated local tables and Distributed tables ON CLUSTER (docs/warehouse.md, "Cluster").
+*/}}
+{{- define "ioc-platform.clickhouseCluster" -}}
+{{- $chi := .Values.clickhouseInstallation }}
+{{- if $chi.enabled }}
+{{- if gt (mul (int $chi.shards) (int $chi.replicas)) 1 }}
+{{- if not $chi.zookeeper.nodes }}
+{{- fail "clickhouseInstallation with more than one server (shards x replicas) needs clickhouseInstallation.zookeeper.nodes: replicated tables and ON CLUSTER migrations coordinate through ZooKeeper or ClickHouse Keeper" }}
+{{- end }}
+{{- print "ioc" }}
+{{- end }}
+{{- else }}
+{{- .Values.clickhouse.cluster }}
+{{- end }}
+{{- end }}
+
+{{/*
 The ClickHouse endpoint as IOC_<PREFIX>CLICKHOUSE__* variables (call with dict "ctx" $ "prefix" "IOC_X_"
 "auth" <an auth block>); credentials come from the Secret by reference, never as values.
 */}}
@@ -212,6 +231,10 @@ The ClickHouse endpoint as IOC_<PREFIX>CLICKHOUSE__* variables (call with dict "
   value: {{ $v.clickhouse.httpPort | quote }}
 - name: {{ .prefix }}CLICKHOUSE__DATABASE
   value: {{ $v.clickhouse.database | quote }}
+{{- with include "ioc-platform.clickhouseCluster" .ctx }}
+- name: {{ $.prefix }}CLICKHOUSE__CLUSTER
+  value: {{ . | quote }}
+{{- end }}
 {{- with .auth }}
 {{- if .existingSecret }}
 - name: {{ $.prefix }}CLICKHOUSE__USER
