@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from dashboards.audit import AuditLog
@@ -32,9 +32,14 @@ __all__ = [
 ]
 
 ALLOWED: Final[Mapping[str, tuple[IncidentAction, ...]]] = {
-    IncidentState.OPEN: (IncidentAction.ACKNOWLEDGE, IncidentAction.DISPATCH, IncidentAction.RESOLVE),
-    IncidentState.ACKNOWLEDGED: (IncidentAction.DISPATCH, IncidentAction.RESOLVE),
-    IncidentState.DISPATCHED: (IncidentAction.DISPATCH, IncidentAction.RESOLVE),
+    IncidentState.OPEN: (
+        IncidentAction.ACKNOWLEDGE,
+        IncidentAction.ASSIGN,
+        IncidentAction.DISPATCH,
+        IncidentAction.RESOLVE,
+    ),
+    IncidentState.ACKNOWLEDGED: (IncidentAction.ASSIGN, IncidentAction.DISPATCH, IncidentAction.RESOLVE),
+    IncidentState.DISPATCHED: (IncidentAction.ASSIGN, IncidentAction.DISPATCH, IncidentAction.RESOLVE),
     IncidentState.RESOLVED: (IncidentAction.CLOSE, IncidentAction.REOPEN),
     IncidentState.CLOSED: (IncidentAction.REOPEN,),
 }
@@ -98,6 +103,8 @@ def build_command(
     *,
     target_unit: str | None = None,
     note: str | None = None,
+    assignee: str | None = None,
+    evidence: Sequence[str] = (),
     now: dt.datetime | None = None,
 ) -> IncidentCommand:
     """The command for `action` on `incident`, or `ActionRefused` saying why it does not apply."""
@@ -119,6 +126,8 @@ def build_command(
     text = (note or "").strip() or None
     if action is IncidentAction.RESOLVE and text is None:
         raise ActionRefused(CommandRefusal.NOTE_REQUIRED, "resolving needs a note saying what was done")
+    if action is IncidentAction.ASSIGN and not assignee:
+        raise ActionRefused(CommandRefusal.ASSIGNEE_REQUIRED, "assigning needs a person or a team from the roster")
     return IncidentCommand(
         command_id=uuid.uuid4().hex,
         incident_id=str(incident["incident_id"]),
@@ -128,6 +137,8 @@ def build_command(
         issued_at=now or dt.datetime.now(dt.UTC),
         target_unit=target_unit if action is IncidentAction.DISPATCH else None,
         note=text,
+        assignee=assignee if action is IncidentAction.ASSIGN else None,
+        evidence=tuple(evidence),
         grants=access.grant_strings,
     )
 
@@ -141,9 +152,13 @@ def send_action(
     *,
     target_unit: str | None = None,
     note: str | None = None,
+    assignee: str | None = None,
+    evidence: Sequence[str] = (),
 ) -> Pending:
     """Build, send and audit one action; returns what to wait for. Raises `ActionRefused` or `CommandError`."""
-    command = build_command(access, incident, action, target_unit=target_unit, note=note)
+    command = build_command(
+        access, incident, action, target_unit=target_unit, note=note, assignee=assignee, evidence=evidence
+    )
     delivery = sender.send(command)
     audit.record(
         access.actor,
@@ -157,6 +172,8 @@ def send_action(
         offset=delivery.offset,
         target_unit=command.target_unit,
         note=command.note,
+        assignee=command.assignee,
+        evidence=list(command.evidence),
     )
     return Pending(
         incident_id=command.incident_id,

@@ -12,6 +12,7 @@ from typing import Any
 
 from dashboards.sites import Site
 from ioc.authz import Grant, Role, format_grants, parse_grants
+from ioc.people import Person, roster_from_claims
 
 # The province's identity provider releases one claim (default `ioc_grants`, `DashboardSettings.grants_claim`)
 # listing grants as `role@unit`: `viewer@74` lets a person look at everything in Bình Dương, `operator@724`
@@ -36,6 +37,8 @@ class Access:
     grants: Mapping[str, Role]
     site: Site
     local: bool = False
+    roster: tuple[Person, ...] = ()
+    """The person's own roster entries from their identity provider's roster claim (offered for assignment)."""
 
     @property
     def actor(self) -> str:
@@ -78,7 +81,9 @@ class Access:
         return Role.OPERATOR in self.grants.values()
 
 
-def access_for(claims: Mapping[str, Any], site: Site, grants_claim: str = "ioc_grants") -> Access:
+def access_for(
+    claims: Mapping[str, Any], site: Site, grants_claim: str = "ioc_grants", roster_claim: str = "ioc_roster"
+) -> Access:
     """The access the claims of a signed-in person give on `site` (no grants there: `allowed` is False)."""
     effective: dict[str, Role] = {}
     for grant in parse_grants(claims.get(grants_claim)):
@@ -108,6 +113,7 @@ def access_for(claims: Mapping[str, Any], site: Site, grants_claim: str = "ioc_g
         email=str(claims.get("email") or ""),
         grants=effective,
         site=site,
+        roster=tuple(p for p in roster_from_claims(dict(claims), roster_claim) if p.unit and site.contains(p.unit)),
     )
 
 

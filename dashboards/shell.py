@@ -72,7 +72,7 @@ def _access(settings: DashboardSettings, site: Site, t: Translator, audit: Audit
     if not claims.get("is_logged_in"):
         st.session_state.pop(_SIGNED_IN_KEY, None)
         return None
-    access = auth.access_for(claims, site, settings.grants_claim)
+    access = auth.access_for(claims, site, settings.grants_claim, settings.roster_claim)
     expires = auth.session_expires_at(claims, settings.session_max_age_s)
     if expires is None or dt.datetime.now(dt.UTC) >= expires:
         audit.record(access.actor, site.unit, "session-expired", expired_at=str(expires))

@@ -107,6 +107,8 @@ class CommandRefusal(enum.StrEnum):
     """The action does not apply to the incident's state."""
     NOTE_REQUIRED = "note-required"
     """Resolving needs a note saying what was done."""
+    ASSIGNEE_REQUIRED = "assignee-required"
+    """An assignment naming nobody."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

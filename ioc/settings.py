@@ -590,6 +590,16 @@ class DashboardSettings(_Settings):
     grants_claim: str = pydantic.Field(
         "ioc_grants", description="ID-token claim listing a person's grants as 'role@unit' (viewer or operator)."
     )
+    roster_claim: str = pydantic.Field(
+        "ioc_roster",
+        description="ID-token claim listing a person's roster roles as 'role@unit' (on-duty, officer, lead): they are "
+        "offered for assignment with the site's roster (ioc.people.roster_from_claims).",
+    )
+    site_config: Path | None = pydantic.Field(
+        None,
+        description="The site's effective configuration file (the operator's ConfigMap, /etc/ioc/site/site.json): its "
+        "roster is offered for assigning incidents. Unset: the signed-in person only.",
+    )
     cookie_secret: pydantic.SecretStr | None = pydantic.Field(
         None, description="Signs the sign-in cookie; set the same value on every replica (random when unset)."
     )

@@ -78,6 +78,8 @@ SITE_TABLES: Final[dict[str, tuple[str, ...]]] = {
     "indicators_766": ("path",),
     # The workers' refusals of commands about the site's incidents, for the dashboard that sent them.
     "command_refusals": ("path", "responsible_path"),
+    # Notifications about the site's incidents (streams/agents/notifications.py), placed like them.
+    "notification_deliveries": ("path", "responsible_path"),
     # Refused inputs from the subtree's device topics (never their bytes: PERSONAL_SQL blanks `payload`).
     "deadletters": ("path",),
 }

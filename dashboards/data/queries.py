@@ -246,6 +246,18 @@ _PAGES: Final[tuple[Query, ...]] = (
         """,
     ),
     Query(
+        "incident_deliveries",
+        "notification_deliveries",
+        "The notifications sent (or held, or failed) about one incident, latest first (docs/notifications.md).",
+        """
+        SELECT delivery_id, event, rule, recipient, channel, status, attempts, detail, updated_at
+        FROM notification_deliveries FINAL
+        WHERE ({scope} OR {responsible}) AND incident_id = %(incident_id)s
+        ORDER BY updated_at DESC, event, recipient
+        LIMIT %(limit)s
+        """,
+    ),
+    Query(
         "command_refusal",
         "command_refusals",
         "Why the stream workers refused one incident command (none when it was carried out or is still queued).",

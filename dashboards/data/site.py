@@ -348,6 +348,10 @@ class SiteData:
     def incident_history(self, incident_id: str, *, unit: str | None = None) -> Rows:
         return self.run("incident_history", unit or self.site.unit, fresh=True, incident_id=incident_id)
 
+    def incident_deliveries(self, incident_id: str, *, unit: str | None = None, limit: int = 200) -> Rows:
+        """The notifications about an incident the site (or `unit` within it) may see: who, how, with what outcome."""
+        return self.run("incident_deliveries", unit or self.site.unit, fresh=True, incident_id=incident_id, limit=limit)
+
     def command_refusal(self, command_id: str) -> dict[str, Any] | None:
         """The workers' refusal of a command sent from this site (reason code and detail), if they refused it."""
         rows = self.run("command_refusal", self.site.unit, fresh=True, command_id=command_id)

@@ -6,7 +6,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboards import actions, mapview, ui
+from dashboards import actions, mapview, people, ui
 from dashboards.context import current
 from dashboards.data import CommandError, commands
 from dashboards.sites import display_name
@@ -19,6 +19,9 @@ REFUSED_KEY = "ioc.refused"
 
 ctx = current()
 t = ctx.t
+# Whom incidents are assigned to: the site's roster (its configuration file) and the signed-in person's own entries.
+roster = people.load_roster(ctx.settings.site_config)
+own_roster = ctx.access.roster if ctx.access is not None else ()
 ui.header(ctx, "incidents.title")
 pending: dict[str, actions.Pending] = st.session_state.setdefault(PENDING_KEY, {})
 refused_by_worker: dict[str, str] = st.session_state.setdefault(REFUSED_KEY, {})
@@ -142,6 +145,9 @@ with ui.guarded(ctx):
             )
             if incident["note"]:
                 st.caption(t("incidents.note", note=incident["note"]))
+            if incident.get("assignee"):
+                who = people.assignee_label(incident["assignee"], (*own_roster, *roster))
+                st.caption(t("incidents.assignee", who=who))
         with story:
             ui.table(
                 ctx,
@@ -156,6 +162,24 @@ with ui.guarded(ctx):
                 ],
                 formats={"state": lambda v: t(f"state.{v}")},
             )
+            # Who was told (e-mail, webhooks), with what outcome: streams/agents/notifications.py.
+            deliveries = ctx.data.incident_deliveries(incident["incident_id"], unit=ctx.unit)
+            st.caption(t("incidents.deliveries") if deliveries else t("incidents.no_deliveries"))
+            if deliveries:
+                ui.table(
+                    ctx,
+                    deliveries,
+                    [
+                        ("updated_at", "col.time"),
+                        ("event", "col.event"),
+                        ("recipient", "col.recipient"),
+                        ("channel", "col.notify_channel"),
+                        ("status", "col.delivery_status"),
+                        ("attempts", "col.attempts"),
+                        ("detail", "col.detail"),
+                    ],
+                    key="incident-deliveries",
+                )
 
         if not actions.may_act(ctx.access, incident):
             st.caption(t("incidents.viewer"))
@@ -174,6 +198,17 @@ with ui.guarded(ctx):
                     options=visible,
                     format_func=lambda code: display_name(ctx.site.tree.get(code)),
                     key="incident-target",
+                )
+            assignee: str | None = None
+            if IncidentAction.ASSIGN in allowed:
+                places = [incident["unit"], incident["responsible_unit"] or incident["unit"]]
+                options = people.assignment_options(roster, own_roster, ctx.site.tree, places)
+                assignee = st.selectbox(
+                    t("incidents.assign_to"),
+                    options=list(options),
+                    index=None,
+                    format_func=options.__getitem__,
+                    key="incident-assignee",
                 )
             note = st.text_area(t("incidents.note_input"), key="incident-note", max_chars=4000)
             buttons = st.columns(len(allowed))
@@ -194,6 +229,7 @@ with ui.guarded(ctx):
                             action,
                             target_unit=target,
                             note=note,
+                            assignee=assignee,
                         )
                     except actions.ActionRefused as refused:
                         st.warning(

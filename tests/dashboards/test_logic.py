@@ -150,6 +150,7 @@ INCIDENT = {
 def test_actions_follow_the_lifecycle() -> None:
     assert actions.allowed_actions("open") == (
         IncidentAction.ACKNOWLEDGE,
+        IncidentAction.ASSIGN,
         IncidentAction.DISPATCH,
         IncidentAction.RESOLVE,
     )
