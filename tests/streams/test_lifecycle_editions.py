@@ -106,3 +106,25 @@ def test_on_a_2024_deployment_the_city_is_no_site() -> None:
     ack = command(opened.incident.incident_id, IncidentAction.ACKNOWLEDGE, units.HCMC_CODE, OPENED + HOUR)
     _, refused = lifecycle.on_command(episode, ack, CTX_2024)
     assert refused is not None and refused.reason is CommandRefusal.UNKNOWN_SITE
+
+
+def test_2025_a_citizens_flooding_report_lands_on_the_new_ward_and_escalates_to_the_city() -> None:
+    report = Detection(
+        episode="citizen-report:25957:r-1",
+        rule="citizen-report",
+        module=Module.CITIZEN_REPORTS,
+        unit="25957",
+        signal="open",
+        at=OPENED,
+        severity=Severity.MEDIUM,
+        title="Phản ánh: ngập đường Đông Hòa",
+        devices=[],
+        reports=["r-1"],
+        report_category="flooding",
+    )
+    episode = EpisodeState()
+    [opened] = lifecycle.on_detection(episode, report, CTX_2025)
+    assert (opened.incident.unit, opened.incident.responsible_unit) == ("25957", "25951")
+    assert opened.incident.sla_due_at is not None
+    [up] = lifecycle.on_tick(episode, opened.incident.sla_due_at + dt.timedelta(seconds=1), CTX_2025)
+    assert up.incident.responsible_unit == units.HCMC_CODE
