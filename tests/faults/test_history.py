@@ -72,7 +72,10 @@ def test_citizen_reports_and_upward_reports_lost_or_twice() -> None:
     recorded, stored = _clean()
     recorded.reports["r2"] = 105.0
     stored.upward = {"k1": 2}
-    assert _kinds(check(recorded, stored, [KILL])) == ["report-lost", "upward-duplicated"]
+    found = check(recorded, stored, [KILL])
+    assert _kinds(found) == ["report-lost", "upward-duplicated"]
+    assert found[0].partition == topics.partition_for("r2", topics.CITIZEN_REPORTS.partitions)
+    assert found[0].faults == ("kill bridge",)
     stored.reports = {"r1": 2, "r2": 1}
     stored.upward = {}
     assert _kinds(check(recorded, stored)) == ["report-duplicated", "upward-lost"]
@@ -89,6 +92,7 @@ def test_dossiers_lost_twice_or_behind() -> None:
         ("dossier-lost", "dossier D-2"),
         ("dossier-duplicated", "dossier D-3"),
     ]
+    assert found[1].partition == topics.partition_for("D-2", topics.SERVICE_RECORDS.partitions)
 
 
 def test_a_state_reached_without_its_predecessor() -> None:
