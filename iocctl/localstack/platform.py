@@ -122,6 +122,7 @@ class Platform:
             self._spawn("operator", [PYTHON, "-m", "operators"], self._operator_env(services))
         for site, port in self.dashboards:
             env = {**os.environ, **self.clock_env("IOC_DASHBOARD_"), "IOC_DASHBOARD_SITE_CONFIG": self._roster(site)}
+            env["IOC_DASHBOARD_EVIDENCE_DIR"] = str(self.stack.root / "evidence" / site)
             self._spawn(f"dashboard-{site}", self.dashboard_argv(site, port), env)
         if self.with_simulator:
             time.sleep(5)  # the bridge subscribes and the workers join their group before data flows
