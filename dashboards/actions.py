@@ -11,6 +11,7 @@ from typing import Any, Final
 from dashboards.audit import AuditLog
 from dashboards.auth import Access
 from dashboards.data import CommandSender
+from ioc import pakn
 from ioc.authz import CommandRefusal, authorise_command, operator_units, parse_grants
 from ioc.events import IncidentAction, IncidentCommand, IncidentState
 
@@ -28,6 +29,7 @@ __all__ = [
     "build_command",
     "dispatch_targets",
     "may_act",
+    "report_actions",
     "send_action",
 ]
 
@@ -72,6 +74,28 @@ class Pending:
 
 def allowed_actions(state: str) -> tuple[IncidentAction, ...]:
     return ALLOWED.get(state, ())
+
+
+def report_actions(incident: Mapping[str, Any]) -> tuple[IncidentAction, ...]:
+    """What an operator may do with a citizen report's incident now: take it up (acknowledge: in progress) while it
+    awaits review, and the PAKN steps its state allows (ioc.pakn.ACTIONS), in that order."""
+    state = str(incident["state"])
+    phase = pakn.state_of(pakn.parse_detail(incident.get("detail")), state)
+    review = (pakn.PaknState.RECEIVED, pakn.PaknState.INFO_SUPPLIED)
+    first = (IncidentAction.ACKNOWLEDGE,) if state == IncidentState.OPEN and phase in review else ()
+    return first + tuple(action for action, step in pakn.ACTIONS.items() if phase in step.applies_in)
+
+
+def _pakn_refusal(incident: Mapping[str, Any], action: IncidentAction, note: str | None) -> ActionRefused | None:
+    if incident.get("rule") != pakn.REPORT_RULE:
+        return ActionRefused(CommandRefusal.WRONG_STATE, f"{action.value} applies to citizen reports only")
+    phase = pakn.state_of(pakn.parse_detail(incident.get("detail")), str(incident["state"]))
+    step = pakn.step_for(action, phase)
+    if isinstance(step, str):
+        return ActionRefused(CommandRefusal.WRONG_STATE, step)
+    if note is None:
+        return ActionRefused(CommandRefusal.NOTE_REQUIRED, f"{action.value} needs a note: {step.note_says}")
+    return None
 
 
 def may_act(access: Access | None, incident: Mapping[str, Any]) -> bool:
@@ -119,11 +143,15 @@ def build_command(
     )
     if verdict.reason is not None:
         raise ActionRefused(verdict.reason, f"{access.actor}: {verdict.detail}")
-    if action not in allowed_actions(str(incident["state"])):
+    text = (note or "").strip() or None
+    if action in pakn.ACTIONS:
+        refused = _pakn_refusal(incident, action, text)
+        if refused is not None:
+            raise refused
+    elif action not in allowed_actions(str(incident["state"])):
         raise ActionRefused(
             CommandRefusal.WRONG_STATE, f"{action.value} does not apply to a {incident['state']} incident"
         )
-    text = (note or "").strip() or None
     if action is IncidentAction.RESOLVE and text is None:
         raise ActionRefused(CommandRefusal.NOTE_REQUIRED, "resolving needs a note saying what was done")
     if action is IncidentAction.ASSIGN and not assignee:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import json
 from collections.abc import Mapping, Sequence
 from typing import Final, Literal
 
@@ -40,6 +41,8 @@ __all__ = [
     "Step",
     "citizen_status",
     "deadlines",
+    "instant",
+    "parse_detail",
     "parse_pauses",
     "state_of",
     "status_note",
@@ -211,3 +214,18 @@ def parse_pauses(text: str) -> list[tuple[dt.datetime, dt.datetime | None]]:
         start, _, end = item.partition("/")
         pauses.append((dt.datetime.fromisoformat(start), dt.datetime.fromisoformat(end) if end else None))
     return pauses
+
+
+def parse_detail(text: object) -> dict[str, str]:
+    """An incident's `detail` as the warehouse stores it (a JSON object of strings); {} for anything else."""
+    try:
+        found = json.loads(text) if isinstance(text, str) and text else {}
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def instant(detail: Mapping[str, str], key: str) -> dt.datetime | None:
+    """A deadline kept in `detail` (an ISO instant), or None when it is not there."""
+    value = detail.get(key)
+    return dt.datetime.fromisoformat(value) if value else None

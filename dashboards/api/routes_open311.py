@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import urllib.parse
 from collections.abc import Mapping, Sequence
@@ -168,15 +167,6 @@ def _state_of(row: Mapping[str, Any] | None) -> str:
     return str(row["state"]) if row else "open"
 
 
-def _detail(row: Mapping[str, Any] | None) -> dict[str, str]:
-    text = str(row.get("detail") or "") if row else ""
-    try:
-        found = json.loads(text) if text else {}
-    except ValueError:
-        return {}
-    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
-
-
 def _service_request(
     state: ApiState,
     report: Mapping[str, Any],
@@ -191,9 +181,9 @@ def _service_request(
     vi, en = open311.STATE_LABELS.get(ioc_state, (ioc_state, ioc_state))
     responsible = str(incident["responsible_unit"]) if incident and incident["responsible_unit"] else ""
     media = list(report.get("media_urls") or [])
-    detail = _detail(incident)
+    detail = pakn.parse_detail(incident.get("detail") if incident else None)
     phase = None if ioc_state == open311.RECEIVED else pakn.state_of(detail, ioc_state)
-    answer_by = detail.get("answer_by") if phase is not None and phase not in pakn.FINISHED else None
+    answer_by = pakn.instant(detail, "answer_by") if phase is not None and phase not in pakn.FINISHED else None
     return models.ServiceRequest(
         service_request_id=str(report["report_id"]),
         status="open" if phase is None else pakn.citizen_status(phase),
@@ -201,7 +191,7 @@ def _service_request(
         if phase is None
         else pakn.status_note(phase, detail.get(pakn.DETAIL_NOTE, ""), lang),
         pakn_state=phase.value if phase is not None else None,
-        answer_by=dt.datetime.fromisoformat(answer_by) if answer_by else None,
+        answer_by=answer_by,
         service_name=(category.label_en if lang == "en" else category.label_vi) if category else None,
         service_code=str(report["category"]),
         description=str(report["text"]),

@@ -228,8 +228,8 @@ _PAGES: Final[tuple[Query, ...]] = (
         "incidents",
         "One incident's latest version, if the site may see it.",
         """
-        SELECT incident_id, version, assignee, evidence, rule, module, unit, responsible_unit, severity, state, title,
-               opened_at, updated_at, sla_due_at, escalation_level, note, lat, lon, devices, reports
+        SELECT incident_id, version, rule, module, unit, responsible_unit, severity, state, title,
+               opened_at, updated_at, sla_due_at, escalation_level, note, lat, lon, devices, reports, detail
         FROM incidents FINAL
         WHERE ({scope} OR {responsible}) AND incident_id = %(incident_id)s
         """,
@@ -239,7 +239,7 @@ _PAGES: Final[tuple[Query, ...]] = (
         "incident_history",
         "Every recorded version of one incident: who did what, when.",
         """
-        SELECT version, action, actor, state, responsible_unit, escalation_level, updated_at, note, assignee
+        SELECT version, action, actor, state, responsible_unit, escalation_level, updated_at, note
         FROM incident_history FINAL
         WHERE ({scope} OR {responsible}) AND incident_id = %(incident_id)s
         ORDER BY version
@@ -274,11 +274,32 @@ _PAGES: Final[tuple[Query, ...]] = (
         "The latest citizen reports (contact details are personal data: masked for viewers).",
         """
         SELECT report_id, source, category, unit, submitted_at, text, address, lat, lon,
-               contact_name, contact_phone, contact_email, incident_id, state
+               contact_name, contact_phone, contact_email, incident_id, linked_incident_id, state
         FROM citizen_reports FINAL
         WHERE {scope} AND submitted_at >= now() - INTERVAL %(days)s DAY AND category IN %(categories)s
         ORDER BY submitted_at DESC
         LIMIT %(limit)s
+        """,
+    ),
+    Query(
+        "report_incidents",
+        "incidents",
+        "The reports' own incidents: their state, PAKN state and deadlines (in `detail`, ioc.pakn) and version.",
+        """
+        SELECT incident_id, version, rule, unit, responsible_unit, state, detail, note, sla_due_at, updated_at
+        FROM incidents FINAL
+        WHERE ({scope} OR {responsible}) AND incident_id IN %(incident_ids)s
+        """,
+    ),
+    Query(
+        "incident_reports",
+        "citizen_reports",
+        "The citizen reports linked to one incident (streams.linking), oldest first.",
+        """
+        SELECT report_id, category, unit, submitted_at, text, incident_id
+        FROM citizen_reports FINAL
+        WHERE {scope} AND linked_incident_id = %(incident_id)s
+        ORDER BY submitted_at, report_id
         """,
     ),
     Query(

@@ -18,7 +18,7 @@ from dashboards.data.cache import TtlCache
 from dashboards.data.queries import QUERIES
 from dashboards.data.source import run_scoped, token
 from dashboards.sites import Site, display_name
-from ioc import hotspots, reference, topics, units, workdays
+from ioc import hotspots, pakn, reference, topics, units, workdays
 from ioc.clients import clickhouse
 from ioc.events import ACTIVE_STATES, VIOLATION_TYPES, IncidentState, Module, Severity
 
@@ -375,16 +375,29 @@ class SiteData:
         """The latest reports with their SLA deadline in working days; personal fields masked unless revealed."""
         chosen = tuple(categories) if categories else tuple(sorted(self.site.model.report_categories))
         rows = self.run("reports_recent", unit, days=days, categories=chosen, limit=limit)
+        ids = tuple(sorted({str(r["incident_id"]) for r in rows if r["incident_id"]}))
+        found = self.run("report_incidents", unit, fresh=True, incident_ids=ids) if ids else []
+        incidents = {str(i["incident_id"]): i for i in found}
         calendar = _calendar()
         moment = now or dt.datetime.now(dt.UTC)
         for row in rows:
+            _with_pakn(row, incidents.get(str(row["incident_id"])))
             sla = self.site.model.report_sla(row["category"])
             row["place"] = self.site.row_unit_name(row["unit"])
-            row["due_at"] = calendar.add_working_days(row["submitted_at"], sla.resolve_working_days)
-            row["overdue"] = row["state"] not in _DONE and row["due_at"] < moment
+            # Reports stored before PAKN deadlines were recorded get theirs computed the same way.
+            due = row["answer_by"] or calendar.add_working_days(row["submitted_at"], sla.resolve_working_days)
+            row["due_at"] = due
+            waiting = row["pakn"] == pakn.PaknState.INFO_REQUESTED  # the clock is stopped
+            row["overdue"] = pakn.PaknState(row["pakn"]) not in pakn.FINISHED and not waiting and due < moment
         # Every report has personal data now that its text and address count: the audit names them all.
-        ids = [r["report_id"] for r in rows]
-        return self._reveal(reveal_for, unit, rows, "contact", ids)
+        return self._reveal(reveal_for, unit, rows, "contact", [r["report_id"] for r in rows])
+
+    def incident_reports(self, incident_id: str, *, unit: str | None = None) -> Rows:
+        """The citizen reports linked to an incident (streams.linking), oldest first."""
+        rows = self.run("incident_reports", unit or self.site.unit, fresh=True, incident_id=incident_id)
+        for row in rows:
+            row["place"] = self.site.row_unit_name(row["unit"])
+        return rows
 
     def escalations(self, unit: str, *, limit: int = 100) -> Rows:
         """Incidents escalated upward (citizen-report and environment ones), newest first."""
@@ -492,6 +505,19 @@ class SiteData:
             {by: key, "place": names[code], "unit": code, value: combine(values)}
             for (key, code), values in sorted(grouped.items(), key=lambda kv: (kv[0][0], kv[0][1]))
         ]
+
+
+def _with_pakn(row: dict[str, Any], incident: dict[str, Any] | None) -> None:
+    """A report row with its incident's current state, PAKN state, the citizen's note and the deadlines."""
+    detail = pakn.parse_detail(incident["detail"]) if incident else {}
+    state = str(incident["state"]) if incident else str(row["state"] or IncidentState.OPEN)
+    row["state"] = state
+    row["pakn"] = pakn.state_of(detail, state).value
+    row["pakn_note"] = detail.get(pakn.DETAIL_NOTE, "")
+    row["version"] = int(incident["version"]) if incident else 0
+    row["responsible_unit"] = str(incident["responsible_unit"]) if incident else str(row["unit"])
+    for key in ("reject_by", "request_info_by", "answer_by"):
+        row[key] = pakn.instant(detail, key)
 
 
 @functools.cache
