@@ -161,7 +161,7 @@ def _profile(pid: int, seconds: float, out: Path) -> dict[str, Any]:
     """py-spy samples of one bridge for `seconds` (raw stacks in `out`): the share of samples in each part of it."""
     subprocess.run(
         [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "100",
-         "--threads", "-f", "raw", "-o", str(out)],
+         "--threads", "--nonblocking", "-f", "raw", "-o", str(out)],
         capture_output=True, check=False, timeout=seconds + 60,
     )  # fmt: skip
     parts: dict[str, int] = {}

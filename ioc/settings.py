@@ -600,6 +600,11 @@ class DashboardSettings(_Settings):
         description="The site's effective configuration file (the operator's ConfigMap, /etc/ioc/site/site.json): its "
         "roster is offered for assigning incidents. Unset: the signed-in person only.",
     )
+    evidence_dir: Path | None = pydantic.Field(
+        None,
+        description="The site's evidence store (dashboards.evidence): photos and PDFs attached to resolutions, served "
+        "to the site's operators only. Unset: attaching files is not offered.",
+    )
     cookie_secret: pydantic.SecretStr | None = pydantic.Field(
         None, description="Signs the sign-in cookie; set the same value on every replica (random when unset)."
     )

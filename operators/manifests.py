@@ -292,6 +292,8 @@ def _dashboard(
         {"name": "IOC_DASHBOARD_PUBLIC_ENABLED", "value": "true" if spec.dashboard.public else "false"},
         {"name": "IOC_DASHBOARD_LANGUAGE", "value": spec.dashboard.language},
         {"name": "IOC_DASHBOARD_MODULES", "value": json.dumps(modules)},
+        # The site's effective configuration, as the ConfigMap holds it: its roster is offered for assignment.
+        {"name": "IOC_DASHBOARD_SITE_CONFIG", "value": f"{CONFIG_DIR}/site.json"},
         # Streamlit listens on every address of the pod (the default is loopback, for laptops).
         {"name": "IOC_DASHBOARD_ADDRESS", "value": "0.0.0.0"},  # noqa: S104 - inside the pod, behind its NetworkPolicy
         {"name": "IOC_DASHBOARD_PORT", "value": str(DASHBOARD_PORT)},

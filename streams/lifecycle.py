@@ -25,7 +25,16 @@ from ioc.units import UnitTree
 from ioc.workdays import WorkingCalendar
 from streams import linking, reportflow
 
-__all__ = ["Change", "Context", "EpisodeState", "incident_id", "on_command", "on_detection", "on_tick"]
+__all__ = [
+    "Change",
+    "Context",
+    "EpisodeState",
+    "incident_id",
+    "on_command",
+    "on_detection",
+    "on_tick",
+    "step_allowed",
+]
 
 SEVERITY_RANK: Final = {s: i for i, s in enumerate(Severity)}
 REMEMBERED_COMMANDS: Final = 64
@@ -211,6 +220,30 @@ _NEXT: Final[dict[IncidentAction, IncidentState]] = {
     IncidentAction.CLOSE: IncidentState.CLOSED,
     IncidentAction.REOPEN: IncidentState.OPEN,
 }
+
+
+_STATE_KEPT: Final[dict[str, frozenset[IncidentState]]] = {
+    "updated": frozenset(IncidentState) - {IncidentState.CLOSED},
+    "cleared": frozenset(ACTIVE_STATES),
+    "escalate": frozenset(ACTIVE_STATES),
+}
+"""History actions that leave the state as it was, and the states they happen in."""
+
+
+def step_allowed(before: IncidentState | None, action: str, after: IncidentState) -> bool:
+    """Whether this lifecycle moves an incident from `before` (None: not yet opened) to `after` by `action`, as a
+    history row (`incident_history.action`) names it. History checkers ask it; the functions above obey it."""
+    if before is None:
+        return action == "opened" and after is IncidentState.OPEN
+    if action == "cleared" and before in ACTIVE_STATES and after is IncidentState.CLOSED:
+        return True  # an auto-closing rule whose condition cleared
+    if action in _STATE_KEPT:
+        return before in _STATE_KEPT[action] and after is before
+    try:
+        command = IncidentAction(action)
+    except ValueError:
+        return False
+    return before in _ALLOWED[command] and after is _NEXT[command]
 
 
 def on_command(

@@ -228,7 +228,7 @@ _PAGES: Final[tuple[Query, ...]] = (
         "incidents",
         "One incident's latest version, if the site may see it.",
         """
-        SELECT incident_id, version, rule, module, unit, responsible_unit, severity, state, title,
+        SELECT incident_id, version, assignee, evidence, rule, module, unit, responsible_unit, severity, state, title,
                opened_at, updated_at, sla_due_at, escalation_level, note, lat, lon, devices, reports, detail
         FROM incidents FINAL
         WHERE ({scope} OR {responsible}) AND incident_id = %(incident_id)s
@@ -239,7 +239,7 @@ _PAGES: Final[tuple[Query, ...]] = (
         "incident_history",
         "Every recorded version of one incident: who did what, when.",
         """
-        SELECT version, action, actor, state, responsible_unit, escalation_level, updated_at, note
+        SELECT version, action, actor, state, responsible_unit, escalation_level, updated_at, note, assignee
         FROM incident_history FINAL
         WHERE ({scope} OR {responsible}) AND incident_id = %(incident_id)s
         ORDER BY version

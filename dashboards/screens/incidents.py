@@ -6,7 +6,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboards import actions, mapview, people, ui
+from dashboards import actions, evidence, mapview, people, ui
 from dashboards.context import current
 from dashboards.data import CommandError, commands
 from dashboards.sites import display_name
@@ -22,6 +22,7 @@ t = ctx.t
 # Whom incidents are assigned to: the site's roster (its configuration file) and the signed-in person's own entries.
 roster = people.load_roster(ctx.settings.site_config)
 own_roster = ctx.access.roster if ctx.access is not None else ()
+evidence_store = evidence.store_for(ctx.settings)
 ui.header(ctx, "incidents.title")
 pending: dict[str, actions.Pending] = st.session_state.setdefault(PENDING_KEY, {})
 refused_by_worker: dict[str, str] = st.session_state.setdefault(REFUSED_KEY, {})
@@ -148,6 +149,20 @@ with ui.guarded(ctx):
             if incident.get("assignee"):
                 who = people.assignee_label(incident["assignee"], (*own_roster, *roster))
                 st.caption(t("incidents.assignee", who=who))
+            if incident.get("evidence") and actions.may_act(ctx.access, incident) and evidence_store is not None:
+                # Photos from the field may show people: the incident's operators only, each view audited.
+                assert ctx.access is not None
+                st.caption(t("incidents.evidence"))
+                for key in incident["evidence"]:
+                    data = evidence_store.get(key)
+                    if data is None:
+                        st.caption(t("incidents.evidence_missing", file=key))
+                        continue
+                    ctx.audit.record(ctx.access.actor, ctx.site.unit, "view-evidence", targets=[key])
+                    if key.rsplit(".", 1)[-1] in evidence.IMAGE_TYPES:
+                        st.image(data, caption=key[:12])
+                    else:
+                        st.download_button(key[:12], data, file_name=key, key=f"evidence-{key}")
         with story:
             ui.table(
                 ctx,
@@ -159,6 +174,7 @@ with ui.guarded(ctx):
                     ("actor", "col.actor"),
                     ("state", "col.state"),
                     ("note", "col.note"),
+                    ("assignee", "col.assignee"),
                 ],
                 formats={"state": lambda v: t(f"state.{v}")},
             )
@@ -221,6 +237,15 @@ with ui.guarded(ctx):
                     key="incident-assignee",
                 )
             note = st.text_area(t("incidents.note_input"), key="incident-note", max_chars=4000)
+            uploads: list[Any] = []
+            if IncidentAction.RESOLVE in allowed and evidence_store is not None:
+                chosen_files = st.file_uploader(
+                    t("incidents.evidence_input"),
+                    type=["jpg", "jpeg", "png", "pdf"],
+                    accept_multiple_files=True,
+                    key="incident-evidence",
+                )
+                uploads = list(chosen_files or [])
             buttons = st.columns(len(allowed))
             for column, action in zip(buttons, allowed, strict=True):
                 if column.button(
@@ -231,6 +256,9 @@ with ui.guarded(ctx):
                 ):
                     assert ctx.access is not None
                     try:
+                        attached: list[str] = []
+                        if action is IncidentAction.RESOLVE and evidence_store is not None:
+                            attached = [evidence_store.put(upload.getvalue()) for upload in uploads]
                         waiting = actions.send_action(
                             commands.sender_for(ctx.settings.kafka),
                             ctx.audit,
@@ -240,7 +268,10 @@ with ui.guarded(ctx):
                             target_unit=target,
                             note=note,
                             assignee=assignee,
+                            evidence=attached,
                         )
+                    except evidence.EvidenceError as unusable:
+                        st.warning(str(unusable), icon=":material/block:")
                     except actions.ActionRefused as refused:
                         st.warning(
                             t("incidents.refused", reason=t(f"refusal.{refused.reason.value}")),

@@ -44,6 +44,7 @@ __all__ = [
     "replication_for",
     "site_endpoint",
     "start",
+    "wait_ready",
 ]
 
 MECHANISM: Final = "SCRAM-SHA-512"
@@ -355,10 +356,13 @@ def is_ready(info: ServiceInfo) -> bool:
     return _kafka_ready(KafkaEndpoint.from_service(info))
 
 
-def relaunch(info: ServiceInfo, node_ids: Iterable[int] | None = None, *, timeout: float = 120) -> ServiceInfo:
+def relaunch(
+    info: ServiceInfo, node_ids: Iterable[int] | None = None, *, timeout: float = 120, wait: bool = True
+) -> ServiceInfo:
     """Start the nodes that are not running (or `node_ids`, which must be stopped) again, same data and ports.
 
-    Waits until every node's broker is registered again; returns the info with their new pids.
+    Waits (unless `wait` is off: `wait_ready`) until every node's broker is registered again; returns the info with
+    their new pids.
     """
     wanted = (
         set(node_ids)
@@ -370,15 +374,21 @@ def relaunch(info: ServiceInfo, node_ids: Iterable[int] | None = None, *, timeou
         if int(member["node_id"]) in wanted:
             member["pid"] = start_process(f"kafka-{member['node_id']}", member["argv"], Path(member["stdout_log"])).pid
     updated = {**info, "brokers": members, "pid": members[0]["pid"]}
-    endpoint = KafkaEndpoint.from_service(updated)
+    if wait:
+        wait_ready(updated, timeout=timeout)
+    return updated
+
+
+def wait_ready(info: ServiceInfo, *, timeout: float = 120) -> None:
+    """Until every node of the recorded cluster serves as a broker again."""
+    endpoint = KafkaEndpoint.from_service(info)
     wait_until(
         "kafka",
-        lambda: _kafka_ready(endpoint, len(members)),
+        lambda: _kafka_ready(endpoint, len(info["brokers"])),
         timeout=timeout,
-        log_path=Path(members[0]["log"]),
+        log_path=Path(info["brokers"][0]["log"]),
         interval=0.3,
     )
-    return updated
 
 
 def site_endpoint(info: ServiceInfo, unit: str) -> KafkaEndpoint:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from ioc import kafka_access
+from ioc import kafka_access, units
 from ioc.clients import clickhouse
 from ioc.settings import ClickHouseEndpoint, KafkaEndpoint
 from iocctl.localstack.demopeople import DEMO_PEOPLE
@@ -121,9 +121,9 @@ class Platform:
         if self.with_operator:
             self._spawn("operator", [PYTHON, "-m", "operators"], self._operator_env(services))
         for site, port in self.dashboards:
-            self._spawn(
-                f"dashboard-{site}", self.dashboard_argv(site, port), {**os.environ, **self.clock_env("IOC_DASHBOARD_")}
-            )
+            env = {**os.environ, **self.clock_env("IOC_DASHBOARD_"), "IOC_DASHBOARD_SITE_CONFIG": self._roster(site)}
+            env["IOC_DASHBOARD_EVIDENCE_DIR"] = str(self.stack.root / "evidence" / site)
+            self._spawn(f"dashboard-{site}", self.dashboard_argv(site, port), env)
         if self.with_simulator:
             time.sleep(5)  # the bridge subscribes and the workers join their group before data flows
             argv = [
@@ -153,6 +153,20 @@ class Platform:
             self._spawn("simulator", argv, dict(os.environ))
 
     # --- configuration of each part -------------------------------------------------------------------------
+
+    def _roster(self, site: str) -> str:
+        """A file with the demo roster a site's dashboard offers for assignment: its own people and those of the
+        communes it serves (in a cluster the operator's ConfigMap holds the site's effective configuration)."""
+        tree = units.load_tree("2024")
+        people: dict[str, Any] = {}
+        for unit, declared in DEMO_PEOPLE.items():
+            if unit == site or (tree.get(unit).level is units.Level.COMMUNE and tree.get(unit).parent == site):
+                for person in declared.get("roster", []):
+                    people.setdefault(person["email"], {"unit": unit, **person})
+        path = self.stack.root / "sites" / f"{site}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"roster": list(people.values())}, ensure_ascii=False, indent=2), encoding="utf-8")
+        return str(path)
 
     def _bridge_env(self, services: dict[str, Any]) -> dict[str, str]:
         m, k = services["mosquitto"], services["kafka"]

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from dashboards import actions, auth, people
+from dashboards import actions, auth, evidence, people
 from dashboards.data import close_senders, command_partition
 from dashboards.sites import Site
 from ioc import kafka_access, topics
@@ -100,6 +100,26 @@ def test_roster_from_the_site_file_and_from_the_sign_in(tmp_path: Path) -> None:
     ]
 
 
+PHOTO = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415478da63f8cfc0000003010100"
+    "c9fe92ef0000000049454e44ae426082"
+)
+
+
+def test_evidence_is_kept_by_content_and_rides_on_the_resolution(tmp_path: Path) -> None:
+    store = evidence.DirectoryStore(tmp_path / "evidence")
+    key = store.put(PHOTO)
+    assert key.endswith(".png") and store.put(PHOTO) == key and store.get(key) == PHOTO
+    with pytest.raises(evidence.EvidenceError, match="JPEG or PNG photos and PDF"):
+        store.put(b"MZ\x90\x00 not a photo")
+    with pytest.raises(evidence.EvidenceError, match="not an evidence key"):
+        store.get("../../etc/passwd")
+    assert store.get("0" * 64 + ".png") is None
+    access = auth.access_for({"sub": "a", "email": "op@dian.example", "ioc_grants": ["operator@724"]}, _site())
+    command = actions.build_command(access, INCIDENT, IncidentAction.RESOLVE, note="Đã bơm nước", evidence=[key])
+    assert command.evidence == (key,)
+
+
 # --- the page, on the local stack's Kafka and ClickHouse ------------------------------------------------------
 
 
@@ -154,6 +174,7 @@ def test_the_page_assigns_to_a_roster_officer_and_lists_the_notifications(
         kafka=site_kafka,
         audit_log=tmp_path / "audit.jsonl",
         site_config=config,
+        evidence_dir=tmp_path / "evidence",
         **OIDC,
     )
     partition = command_partition(seed.FLOOD_INCIDENT)
@@ -185,3 +206,26 @@ def test_the_page_assigns_to_a_roster_officer_and_lists_the_notifications(
     assigned = [e for e in audit if e["action"] == "incident-assign"]
     assert assigned and assigned[0]["detail"]["assignee"] == "hien.le@donghoa.example"
     assert dt.datetime.fromisoformat(assigned[0]["at"]).tzinfo is not None
+
+    # The workers carried it out and the officer sent a photo from the field with the dispatch: the page shows the
+    # assignee, and the photo to this operator (the view audited).
+    key = evidence.DirectoryStore(tmp_path / "evidence").put(PHOTO)
+    with clickhouse_admin(endpoint) as warehouse:
+        row = seed.incident_row(
+            incident_id=seed.FLOOD_INCIDENT,
+            version=5,
+            now=seeded.now,
+            rule="flood-level",
+            module="environment",
+            unit=seed.FLOOD_WARD,
+            state="dispatched",
+            severity="high",
+            title="Ngập: mực nước vượt mức báo động [25957]",
+        )
+        row.update(assignee="hien.le@donghoa.example", evidence=[key], note="Đang bơm thoát nước")
+        warehouse.insert(f"{endpoint.database}.incidents", [row])
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "Người được giao: Lê Văn Hiện <hien.le@donghoa.example>" in page_text(at)
+    audit = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text("utf-8").splitlines()]
+    assert any(e["action"] == "view-evidence" and e["targets"] == [key] for e in audit)

@@ -21,7 +21,8 @@ from ioc import topics
 from ioc.clients import dynsec, kafka_admin
 from ioc.clients.clickhouse import WarehouseError, connect
 from ioc.settings import ClickHouseEndpoint, KafkaEndpoint
-from operators import config
+from ioc.workdays import default_calendar
+from operators import conditions, config
 from operators.runtime import default_reference_model_manifest
 from tests.operators.conftest import (
     GROUP,
@@ -370,6 +371,11 @@ def test_status_figures_come_from_the_site_views(
     applied = condition(get_site(kube, ns, "ben-cat"), "SettingsApplied")
     assert applied["reason"] in ("Applied", "Applying", "NoWorkers") and "worker" in applied["message"], applied
     assert isinstance(status["configOffset"], int)
+    # Whether the working-day calendar still covers today (False from 1 October of its last year): a warning, not Ready.
+    expected = conditions.calendar(default_calendar().coverage(dt.datetime.now(dt.UTC)))
+    calendar = condition(get_site(kube, ns, "ben-cat"), "Calendar")
+    assert (calendar["status"], calendar["reason"]) == (expected["status"], expected["reason"]), calendar
+    assert f"{default_calendar().years[-1]}" in calendar["message"]
 
     # The commune served by ben-cat reads its figures from ben-cat's database, scoped to its own unit: the open
     # incident and the device are my-phuoc's, not an-dien's.

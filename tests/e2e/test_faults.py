@@ -1,0 +1,46 @@
+"""The short fault run: the platform on a three-broker stack under every kind of fault, checked by its history.
+
+`iocctl.faults.schedule.short` kills each platform process kind, Mosquitto and ClickHouse, a Kafka follower and the
+controller, partitions a worker and the bridge from Kafka and keeps ClickHouse down for 15 s, several at once. Every
+acknowledged reading must be stored once, every incident history must follow the lifecycle, every command be carried
+out, every upward report be kept once, and each partition must have really cut its process off.
+
+Citizen reports and dossier events are stored by agents that read plain batches (`stream.take_events`, acknowledged as
+they are taken), not through `streams.pipeline`: the first runs lost a few of them when ClickHouse failed during a
+rebalance (docs/durability.md). Those two anomaly kinds make the test an expected failure that names them, until the
+agents acknowledge after the insert; any other anomaly fails it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from iocctl.faults import FaultRun, short
+from iocctl.faults.partition import NET_CLS
+
+pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.clickhouse, pytest.mark.mqtt]
+
+KNOWN = frozenset({"report-lost", "dossier-lost"})
+"""Anomalies of the take_events agents (reports, dossiers), not yet fixed."""
+
+
+@pytest.mark.skipif(not NET_CLS.parent.exists(), reason="partitions need cgroups")
+def test_nothing_acknowledged_is_lost_or_doubled_under_faults(tmp_path: Path) -> None:
+    result = FaultRun(tmp_path, devices=16, say=print).run(short(), warmup_s=15, settle_s=10, drain_s=60)
+    figures = result.figures()
+    print(json.dumps({k: v for k, v in figures.items() if k != "recovery"}, indent=1))
+    assert figures["fault_errors"] == []
+    assert figures["readings_acknowledged"] > 1000
+    assert figures["citizen_reports"] > 10 and figures["dossier_events"] > 10
+    assert figures["commands"] > 5 and figures["upward_revisions"] > 2
+    assert {s.kind for s in result.spans} == {"kill", "service-kill", "outage", "broker", "controller", "partition"}
+    assert len(result.proofs) == 2
+    for proof in result.proofs:
+        assert proof["reached_before"] and not proof["reached_while_cut"] and proof["reached_after"], proof
+    assert [a.describe() for a in result.anomalies if a.kind not in KNOWN] == []
+    known = [a.describe() for a in result.anomalies if a.kind in KNOWN]
+    if known:
+        pytest.xfail(f"{len(known)} citizen report(s) or dossier(s) lost by the take_events agents: {known}")
