@@ -1,6 +1,7 @@
 """A parent IOC's Public services page lists the upward reports its children sent, read from its portal connector.
 
-The connector is the real one (sensors.gateways.create_app over uvicorn, its SQLite state file), the reports
+The connector is the real one (sensors.gateways.create_app over uvicorn, its SQLite state file, the stack's Kafka
+with its own principal), the reports
 are signed and pushed over HTTP as a child's reporting service does, and the dashboard reads them back
 through the connector's read API.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import msgspec
@@ -17,8 +19,8 @@ import pytest
 from pydantic import SecretStr
 
 from dashboards.data import inbox
-from ioc import codecs, signing, upward
-from ioc.settings import PortalGatewaySettings
+from ioc import codecs, kafka_access, signing, upward
+from ioc.settings import KafkaEndpoint, PortalGatewaySettings
 from sensors.gateways import create_app
 from tests.api.server import serve
 from tests.dashboards import seed
@@ -31,10 +33,11 @@ READ = "read-token-for-the-dashboard"
 
 
 @pytest.fixture
-def connector(tmp_path: Path) -> Iterator[str]:
+def connector(kafka: dict[str, Any], tmp_path: Path) -> Iterator[str]:
     """The province's (74) portal connector, knowing Dĩ An's (724) and Thuận An's (725) keys; yields its URL."""
     settings = PortalGatewaySettings(
         site_unit="74",
+        kafka=KafkaEndpoint.from_service(kafka, kafka_access.GATEWAY),
         report_keys={"724": DI_AN_PUBLIC, "725": THUAN_AN_PUBLIC},
         read_token=SecretStr(READ),
         state_db=tmp_path / "portal.sqlite3",
