@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
+from collections.abc import Callable
 from typing import Final
 
 import streamlit as st
@@ -13,6 +15,7 @@ from dashboards.auth import Access
 from dashboards.data import SiteData, warehouse_for
 from dashboards.i18n import Translator
 from dashboards.sites import Site
+from ioc.clock import clock_from
 from ioc.settings import DashboardSettings
 
 # The entry script (`dashboards.app`) builds a `Context` at the top of every run and keeps it in the
@@ -65,6 +68,16 @@ class Context:
         return self.access is not None and self.access.can_act(self.unit)
 
     @functools.cached_property
+    def clock(self) -> Callable[[], float]:
+        """The site's "now" in Unix seconds (ioc.clock): real time, or a demo's simulated clock, for every page."""
+        s = self.settings
+        return clock_from(s.clock_start, s.clock_speed, s.clock_anchor, s.clock_fast_s)
+
+    def now(self) -> dt.datetime:
+        """The present the pages show (UTC), without touching the warehouse."""
+        return dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+
+    @functools.cached_property
     def data(self) -> SiteData:
         return SiteData(
             warehouse_for(self.settings),
@@ -72,6 +85,7 @@ class Context:
             live_ttl_s=self.settings.query_ttl_s,
             slow_ttl_s=self.settings.slow_query_ttl_s,
             audit=self.audit,
+            clock=self.clock,
         )
 
 

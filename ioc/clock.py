@@ -70,9 +70,10 @@ def clock_from(
 ) -> Callable[[], float]:
     """A process's "now" in Unix seconds from its settings: `time.time` unless a simulated clock is configured.
 
-    Without an anchor the clock starts when this is called (one process on its own).
+    Without an anchor the clock starts when this is called (one process on its own); at 1x with an anchor it is
+    the wall clock shifted (a demo's living present, or a test's seeded one).
     """
-    if start is None or speed == 1.0:  # real time (a clock at 1x from now is the wall clock)
+    if start is None or (speed == 1.0 and anchor is None):  # real time (1x from now is the wall clock)
         return time.time
     clock = SimulatedClock(start.timestamp(), time.time() if anchor is None else anchor, speed, fast_s)
     return clock.now

@@ -12,7 +12,9 @@ Values are `%(name)s` parameters; the only text spliced in is the scope conditio
 # duplicate-insensitive aggregates (`argMax`, `max`, `uniqExact` of the row identity), so a re-delivered
 # row never counts twice; queries on those two also filter `unit IN %(scope_units)s`, the leading column of
 # their sorting key, so ClickHouse reads only the site's part. Tables are the warehouse contract
-# (docs/warehouse.md).
+# (docs/warehouse.md). "Now" is never the server's clock but the `%(now)s` parameter (Unix seconds) every
+# query gets from the data layer's clock (ioc.clock): under a demo's simulated clock the data's present runs ahead
+# of the wall clock, and "the last 3 hours" must be the data's last 3 hours on every page alike.
 
 from __future__ import annotations
 
@@ -39,7 +41,9 @@ class Query:
     selects nothing; views (a database of views over the warehouse) refuse PREWHERE on both engines."""
 
 
-_RECENT: Final = "observed_at >= now() - INTERVAL %(hours)s HOUR"
+_RECENT: Final = "observed_at >= toDateTime(%(now)s) - INTERVAL %(hours)s HOUR"
+_RANGE: Final = "observed_at >= %(start)s AND observed_at < %(end)s"
+"""A history page's date range (dashboards.data.history.Window), on a big table's time column."""
 
 _LETTER_PLACE: Final = (
     "({scope} OR (path = '' AND unit IN %(scope_units)s) OR (%(include_unplaced)s = 1 AND path = '' AND unit = ''))"
@@ -56,7 +60,7 @@ _PAGES: Final[tuple[Query, ...]] = (
         "Active incidents per place, responsible unit and severity, with how many are past their SLA.",
         """
         SELECT unit, responsible_unit, severity, count() AS incidents,
-               countIf(ifNull(sla_due_at < now(), 0)) AS overdue
+               countIf(ifNull(sla_due_at < toDateTime(%(now)s), 0)) AS overdue
         FROM incidents FINAL
         WHERE ({scope} OR {responsible}) AND state IN %(active)s
         GROUP BY unit, responsible_unit, severity
@@ -70,7 +74,7 @@ _PAGES: Final[tuple[Query, ...]] = (
         SELECT unit, device_key, argMax(aqi, hour) AS aqi, argMax(band, hour) AS band,
                argMax(dominant, hour) AS dominant, max(hour) AS latest_hour
         FROM aqi_hourly FINAL
-        WHERE {scope} AND hour >= now() - INTERVAL %(hours)s HOUR
+        WHERE {scope} AND hour >= toDateTime(%(now)s) - INTERVAL %(hours)s HOUR
         GROUP BY unit, device_key
         ORDER BY unit, device_key
         """,
@@ -78,11 +82,11 @@ _PAGES: Final[tuple[Query, ...]] = (
     Query(
         "reports_by_state",
         "citizen_reports",
-        "Citizen reports per category and state over the last days.",
+        "Citizen reports per category and state submitted in a time range.",
         """
         SELECT category, state, count() AS reports
         FROM citizen_reports FINAL
-        WHERE {scope} AND submitted_at >= now() - INTERVAL %(days)s DAY
+        WHERE {scope} AND submitted_at >= %(start)s AND submitted_at < %(end)s
         GROUP BY category, state
         """,
     ),
@@ -92,7 +96,7 @@ _PAGES: Final[tuple[Query, ...]] = (
         "Devices per vendor and kind, how many are silent (no data for their kind's silence limit).",
         """
         SELECT vendor, kind, count() AS devices,
-               countIf(toUnixTimestamp(now()) - toUnixTimestamp(last_seen)
+               countIf(%(now)s - toUnixTimestamp(last_seen)
                        > if(kind = 'camera', %(camera_silent_s)s, %(device_silent_s)s)) AS silent,
                min(last_seen) AS oldest, max(last_seen) AS newest
         FROM device_status FINAL
@@ -105,11 +109,11 @@ _PAGES: Final[tuple[Query, ...]] = (
     Query(
         "aqi_trend",
         "aqi_hourly",
-        "Worst station AQI per place and hour over the last hours.",
+        "Worst station AQI per place and hour in a time range.",
         """
         SELECT unit, hour, max(aqi) AS aqi
         FROM aqi_hourly FINAL
-        WHERE {scope} AND hour >= now() - INTERVAL %(hours)s HOUR
+        WHERE {scope} AND hour >= %(start)s AND hour < %(end)s
         GROUP BY unit, hour
         ORDER BY hour
         """,
@@ -122,7 +126,7 @@ _PAGES: Final[tuple[Query, ...]] = (
         SELECT window_start, measure, sum(sum) / sum(count) AS mean, max(max) AS peak
         FROM unit_aggregates FINAL
         WHERE {scope} AND unit IN %(roots)s AND window = '15m' AND measure IN %(measures)s
-              AND window_start >= now() - INTERVAL %(hours)s HOUR
+              AND window_start >= %(start)s AND window_start < %(end)s
         GROUP BY window_start, measure
         ORDER BY window_start
         """,
@@ -144,7 +148,7 @@ _PAGES: Final[tuple[Query, ...]] = (
     Query(
         "water_trend",
         "readings",
-        "Each water gauge's highest level per five minutes over the last hours (a ward's few gauges).",
+        "Each water gauge's highest level per five minutes in a time range (a ward's few gauges).",
         """
         SELECT device_key, toStartOfFiveMinute(observed_at) AS at, max(value) AS level
         FROM readings {prewhere}
@@ -152,7 +156,7 @@ _PAGES: Final[tuple[Query, ...]] = (
         GROUP BY device_key, at
         ORDER BY at
         """,
-        window=_RECENT,
+        window=_RANGE,
     ),
     Query(
         "water_trend_by_unit",
@@ -162,7 +166,7 @@ _PAGES: Final[tuple[Query, ...]] = (
         SELECT unit, window_start AS at, max(max) AS level
         FROM unit_aggregates FINAL
         WHERE {scope} AND unit IN %(units)s AND window = '15m' AND measure = 'waterLevel'
-              AND window_start >= now() - INTERVAL %(hours)s HOUR
+              AND window_start >= %(start)s AND window_start < %(end)s
         GROUP BY unit, at
         ORDER BY at
         """,
@@ -182,7 +186,7 @@ _PAGES: Final[tuple[Query, ...]] = (
     Query(
         "camera_counts",
         "camera_events",
-        "Distinct detections per camera and type over the last hours (de-duplicated repeats left out), with\n"
+        "Distinct detections per camera and type in a time range (de-duplicated repeats left out), with\n"
         "where each camera is: the page's violations by type and place and its hotspots, from one scan.",
         """
         SELECT device_key, unit, event_type, uniqExact(seq) AS events, any(lat) AS lat, any(lon) AS lon,
@@ -191,7 +195,7 @@ _PAGES: Final[tuple[Query, ...]] = (
         WHERE {window} AND {scope} AND unit IN %(scope_units)s AND duplicate = 0 AND event_type IN %(types)s
         GROUP BY device_key, unit, event_type
         """,
-        window=_RECENT,
+        window=_RANGE,
     ),
     Query(
         "camera_events_recent",
@@ -276,7 +280,7 @@ _PAGES: Final[tuple[Query, ...]] = (
         SELECT report_id, source, category, unit, submitted_at, text, address, lat, lon,
                contact_name, contact_phone, contact_email, incident_id, linked_incident_id, state
         FROM citizen_reports FINAL
-        WHERE {scope} AND submitted_at >= now() - INTERVAL %(days)s DAY AND category IN %(categories)s
+        WHERE {scope} AND submitted_at >= %(start)s AND submitted_at < %(end)s AND category IN %(categories)s
         ORDER BY submitted_at DESC
         LIMIT %(limit)s
         """,
@@ -389,7 +393,7 @@ _PAGES: Final[tuple[Query, ...]] = (
         """
         SELECT device_key, vendor, kind, unit, last_seen
         FROM device_status FINAL
-        WHERE {scope} AND toUnixTimestamp(now()) - toUnixTimestamp(last_seen)
+        WHERE {scope} AND %(now)s - toUnixTimestamp(last_seen)
               > if(kind = 'camera', %(camera_silent_s)s, %(device_silent_s)s)
         ORDER BY last_seen
         LIMIT %(limit)s
@@ -399,11 +403,11 @@ _PAGES: Final[tuple[Query, ...]] = (
     Query(
         "rejections_by_vendor",
         "deadletters",
-        "Refused inputs per vendor and reason over the last hours.",
+        "Refused inputs per vendor and reason in a time range.",
         f"""
         SELECT vendor, reason, sum(count) AS letters, max(received_at) AS last_at
         FROM deadletters FINAL
-        WHERE received_at >= now() - INTERVAL %(hours)s HOUR
+        WHERE received_at >= %(start)s AND received_at < %(end)s
               AND {_LETTER_PLACE}
         GROUP BY vendor, reason
         ORDER BY letters DESC
@@ -416,7 +420,7 @@ _PAGES: Final[tuple[Query, ...]] = (
         f"""
         SELECT received_at, vendor, device, reason, detail, source, size
         FROM deadletters FINAL
-        WHERE received_at >= now() - INTERVAL %(hours)s HOUR
+        WHERE received_at >= %(start)s AND received_at < %(end)s
               AND {_LETTER_PLACE}
         ORDER BY received_at DESC
         LIMIT %(limit)s

@@ -8,13 +8,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, Final
 
 from dashboards.audit import AuditLog
 from dashboards.auth import Access
-from dashboards.data import privacy, score766
+from dashboards.data import history, privacy, score766
 from dashboards.data.cache import TtlCache
+from dashboards.data.history import Window
 from dashboards.data.queries import QUERIES
 from dashboards.data.source import run_scoped, token
 from dashboards.sites import Site, display_name
@@ -37,6 +39,10 @@ _SEVERITIES: Final = tuple(s.value for s in Severity)
 AIR_MEASURES: Final = ("pm25", "pm10", "no2", "o3", "co", "so2")
 _DONE: Final = frozenset({IncidentState.RESOLVED, IncidentState.CLOSED})
 _SEVERITY_RANK: Final = {s.value: i for i, s in enumerate(Severity)}
+
+CURRENT_AQI_HOURS: Final = 3
+"""A station's "current" AQI is its latest hourly index within this many hours of the present: the Overview, the
+Environment page and the Public page all read it through `current_aqi`, so they show the same value at one moment."""
 
 _CACHE: Final = TtlCache()
 """Shared by every session of the process; keyed by connection, site, query, unit and parameters."""
@@ -83,6 +89,7 @@ class SiteData:
         slow_ttl_s: float = 300.0,
         audit: AuditLog | None = None,
         cache: TtlCache | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.warehouse = warehouse
         self.site = site
@@ -90,6 +97,8 @@ class SiteData:
         self.slow_ttl_s = slow_ttl_s
         self.audit = audit or AuditLog(None)
         self._cache = _CACHE if cache is None else cache
+        self._clock = clock
+        """The site's "now" (ioc.clock: real time, or a demo's simulated clock): every query's present."""
 
     # --- running a named query ----------------------------------------------------------------------------
 
@@ -99,8 +108,61 @@ class SiteData:
         scope = self.site.scope_of(unit)
         key = (token(self.warehouse), self.site.unit, self.site.edition, name, unit, _freeze(sorted(params.items())))
         ttl = 0.0 if fresh else (self.slow_ttl_s if query.slow else self.live_ttl_s)
-        rows = self._cache.get_or_load(key, ttl, lambda: run_scoped(self.warehouse, query, scope, params))
+        # Queries read "now" as a parameter, never the server's clock: under a demo's simulated clock the data's
+        # present is not the wall clock's. It stays out of the key: a cached answer is one TTL old anyway.
+        bound = {**params, "now": int(self._clock())}
+        rows = self._cache.get_or_load(key, ttl, lambda: run_scoped(self.warehouse, query, scope, bound))
         return [dict(row) for row in rows]
+
+    def now(self) -> dt.datetime:
+        """The present the site's data is read against (UTC)."""
+        return dt.datetime.fromtimestamp(self._clock(), dt.UTC)
+
+    def recent(self, *, hours: float = 0.0, days: float = 0.0) -> Window:
+        """The last hours or days up to the end of the present minute (whole minutes: cached answers are reused)."""
+        end = self.now().replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+        return Window.last(end, hours=hours, days=days)
+
+    def export_file(
+        self,
+        unit: str,
+        rows: Rows,
+        columns: Sequence[tuple[str, str]],
+        fmt: history.ExportFormat,
+        *,
+        access: Access | None,
+        revealed: bool = False,
+    ) -> bytes:
+        """What a page shows of `unit` as a file: personal data masked unless an operator of `unit` revealed it."""
+        self.site.scope_of(unit)  # a unit outside the site is refused here too
+        shown = rows if revealed and access is not None and access.can_act(unit) else privacy.mask_rows(rows)
+        return history.export_bytes(shown, columns, fmt)
+
+    def record_export(
+        self,
+        unit: str,
+        name: str,
+        fmt: str,
+        *,
+        access: Access | None,
+        rows: int,
+        revealed: bool,
+        window: Window | None,
+    ) -> None:
+        """The audit log's line for one download of a page's rows."""
+        self.site.scope_of(unit)
+        self.audit.record(
+            access.actor if access is not None else "public",
+            self.site.unit,
+            "export",
+            targets=[name],
+            unit=unit,
+            format=fmt,
+            rows=rows,
+            personal_data="revealed" if revealed and access is not None and access.can_act(unit) else "masked",
+            start=None if window is None else window.start.isoformat(),
+            end=None if window is None else window.end.isoformat(),
+        )
 
     def forget(self, table: str | None = None) -> int:
         """Drop cached results (of queries reading `table`, or all): after an action, to see its effect."""
@@ -127,7 +189,7 @@ class SiteData:
 
     # --- overview ---------------------------------------------------------------------------------------
 
-    def children_figures(self, unit: str, *, aqi_hours: int = 3) -> Rows:
+    def children_figures(self, unit: str) -> Rows:
         """Per child unit (the unit itself when it has none): active incidents, overdue, worst severity and
         the worst station AQI of the last hours, with the map position."""
         children = self.site.children(unit)
@@ -158,7 +220,7 @@ class SiteData:
                 figure["overdue"] += row["overdue"]
                 if figure["severity"] is None or _SEVERITY_RANK[row["severity"]] > _SEVERITY_RANK[figure["severity"]]:
                     figure["severity"] = row["severity"]
-        for row in self.run("aqi_by_station", unit, hours=aqi_hours):
+        for row in self.current_aqi(unit):
             for code in owners(row["unit"]):
                 figure = figures[code]
                 figure["aqi"] = max(figure["aqi"] or 0, row["aqi"])
@@ -167,9 +229,9 @@ class SiteData:
     def headline(self, unit: str) -> Headline:
         """The figures across the top of the overview."""
         incidents = self.run("incidents_by_unit", unit, active=ACTIVE_STATES)
-        reports = self.run("reports_by_state", unit, days=7)
+        reports = self.reports_by_state(unit, window=self.recent(days=7))
         devices = self.devices_by_vendor(unit)
-        stations = self.run("aqi_by_station", unit, hours=3)
+        stations = self.current_aqi(unit)
         periods = self.score_periods(unit)
         score: float | None = None
         coverage: float | None = None
@@ -195,10 +257,14 @@ class SiteData:
 
     # --- environment ------------------------------------------------------------------------------------
 
-    def aqi_stations(self, unit: str, *, hours: int = 3) -> Rows:
-        """Each air station's latest AQI with its place and position, worst first."""
+    def current_aqi(self, unit: str) -> Rows:
+        """Each air station's current AQI: its latest hourly VN_AQI within `CURRENT_AQI_HOURS` of the present."""
+        return self.run("aqi_by_station", unit, hours=CURRENT_AQI_HOURS)
+
+    def aqi_stations(self, unit: str) -> Rows:
+        """Each air station's current AQI with its place and position, worst first."""
         where = {r["device_key"]: r for r in self.run("device_locations", unit, kind="air")}
-        rows = self.run("aqi_by_station", unit, hours=hours)
+        rows = self.current_aqi(unit)
         for row in rows:
             located = where.get(row["device_key"], {})
             fallback = units.load_tree("2024").get(row["unit"]) if row["unit"] in units.load_tree("2024") else None
@@ -207,16 +273,18 @@ class SiteData:
             row["lon"] = located.get("lon") or (fallback.lon if fallback else None)
         return sorted(rows, key=lambda r: -r["aqi"])
 
-    def aqi_trend(self, unit: str, *, hours: int = 24) -> Rows:
-        """Worst AQI per hour for each child unit (or the unit itself): `hour`, `place`, `aqi`."""
-        return self._rolled_up(unit, self.run("aqi_trend", unit, hours=hours), "hour", "aqi", max)
+    def aqi_trend(self, unit: str, *, window: Window | None = None) -> Rows:
+        """Worst AQI per hour for each child unit (or the unit itself): `hour`, `place`, `aqi` (default: 24 h)."""
+        rows = self.run("aqi_trend", unit, **(window or self.recent(hours=24)).params)
+        return self._rolled_up(unit, rows, "hour", "aqi", max)
 
-    def pollutant_trend(self, unit: str, *, hours: int = 24) -> Rows:
+    def pollutant_trend(self, unit: str, *, window: Window | None = None) -> Rows:
         """Mean and peak of each air pollutant per 15 minutes for the unit."""
         scope = self.site.scope_of(unit)
         # A 2024 unit has its own rolled-up rows; a 2025 unit is the sum of the 2024 communes it absorbed.
         roots = (unit,) if self.site.edition == "2024" else tuple(sorted(scope.units))
-        return self.run("pollutant_trend", unit, roots=roots, measures=AIR_MEASURES, hours=hours)
+        span = (window or self.recent(hours=24)).params
+        return self.run("pollutant_trend", unit, roots=roots, measures=AIR_MEASURES, **span)
 
     def water_levels(self, unit: str, *, hours: int = 2) -> Rows:
         """Each gauge's latest level against the flood rule's alert and clear levels, highest first."""
@@ -231,17 +299,18 @@ class SiteData:
             )
         return rows
 
-    def water_trend(self, unit: str, *, hours: int = 6) -> Rows:
+    def water_trend(self, unit: str, *, window: Window | None = None) -> Rows:
         """Highest water level over time: `at`, `series`, `level`, one series per gauge in a ward and per child
         unit above it (from the 15-minute aggregates, not the raw readings)."""
+        span = (window or self.recent(hours=6)).params
         children = self.site.children(unit)
         if not children:
-            rows = self.run("water_trend", unit, hours=hours)
+            rows = self.run("water_trend", unit, **span)
             return [{"at": r["at"], "series": r["device_key"], "level": r["level"]} for r in rows]
         holder = self.site.children_by_row_unit(unit)
         # A 2024 child has its own rolled-up rows; a 2025 child is read through the communes it absorbed.
         wanted = [c.code for c in children] if self.site.edition == "2024" else sorted(holder)
-        rows = self.run("water_trend_by_unit", unit, units=tuple(wanted), hours=hours)
+        rows = self.run("water_trend_by_unit", unit, units=tuple(wanted), **span)
         rolled = self._rolled_up(unit, rows, "at", "level", max)
         return [{"at": r["at"], "series": r["place"], "level": r["level"]} for r in rolled]
 
@@ -254,20 +323,20 @@ class SiteData:
 
     # --- traffic and cameras ----------------------------------------------------------------------------
 
-    def _camera_counts(self, unit: str, hours: int) -> Rows:
+    def _camera_counts(self, unit: str, window: Window | None) -> Rows:
         types = tuple(sorted(t.value for t in VIOLATION_TYPES))
-        return self.run("camera_counts", unit, types=types, hours=hours)
+        return self.run("camera_counts", unit, types=types, **(window or self.recent(hours=24)).params)
 
-    def violations(self, unit: str, *, hours: int = 24) -> Rows:
+    def violations(self, unit: str, *, window: Window | None = None) -> Rows:
         """Distinct violations per type and child unit (or the unit itself): `event_type`, `place`, `events`."""
-        return self._rolled_up(unit, self._camera_counts(unit, hours), "event_type", "events", sum)
+        return self._rolled_up(unit, self._camera_counts(unit, window), "event_type", "events", sum)
 
-    def hotspots(self, unit: str, *, hours: int = 24, limit: int = 15) -> Rows:
+    def hotspots(self, unit: str, *, window: Window | None = None, limit: int = 15) -> Rows:
         """Where violations cluster: the cameras within the hotspot rule's radius of each other, grouped
         (`ioc.hotspots`), those holding at least the rule's `min_events` in the period, most violations first."""
         rule = next(r for r in self.site.model.rules if isinstance(r, reference.HotspotRule))
         cameras: dict[str, dict[str, Any]] = {}
-        for row in self._camera_counts(unit, hours):
+        for row in self._camera_counts(unit, window):
             if row["lat"] is None or row["lon"] is None:
                 continue
             camera = cameras.setdefault(
@@ -359,14 +428,16 @@ class SiteData:
 
     # --- citizen reports --------------------------------------------------------------------------------
 
-    def reports_by_state(self, unit: str, *, days: int = 30) -> Rows:
-        return self.run("reports_by_state", unit, days=days)
+    def reports_by_state(self, unit: str, *, days: int = 30, window: Window | None = None) -> Rows:
+        """Reports per category and state submitted in `window` (default: the last `days`)."""
+        return self.run("reports_by_state", unit, **(window or self.recent(days=days)).params)
 
     def reports(
         self,
         unit: str,
         *,
         days: int = 30,
+        window: Window | None = None,
         categories: Sequence[str] | None = None,
         limit: int = 200,
         reveal_for: Access | None = None,
@@ -374,12 +445,13 @@ class SiteData:
     ) -> Rows:
         """The latest reports with their SLA deadline in working days; personal fields masked unless revealed."""
         chosen = tuple(categories) if categories else tuple(sorted(self.site.model.report_categories))
-        rows = self.run("reports_recent", unit, days=days, categories=chosen, limit=limit)
+        span = (window or self.recent(days=days)).params
+        rows = self.run("reports_recent", unit, categories=chosen, limit=limit, **span)
         ids = tuple(sorted({str(r["incident_id"]) for r in rows if r["incident_id"]}))
         found = self.run("report_incidents", unit, fresh=True, incident_ids=ids) if ids else []
         incidents = {str(i["incident_id"]): i for i in found}
         calendar = _calendar()
-        moment = now or dt.datetime.now(dt.UTC)
+        moment = now or self.now()
         for row in rows:
             _with_pakn(row, incidents.get(str(row["incident_id"])))
             sla = self.site.model.report_sla(row["category"])
@@ -484,11 +556,13 @@ class SiteData:
         # Letters that name no unit belong to the whole tree, so only its root site (at its root) sees them.
         return {"include_unplaced": int(self.site.is_tree_root and unit == self.site.unit)}
 
-    def rejections(self, unit: str, *, hours: int = 24) -> Rows:
-        return self.run("rejections_by_vendor", unit, hours=hours, **self._placement(unit))
+    def rejections(self, unit: str, *, window: Window | None = None) -> Rows:
+        span = (window or self.recent(hours=24)).params
+        return self.run("rejections_by_vendor", unit, **span, **self._placement(unit))
 
-    def rejections_recent(self, unit: str, *, hours: int = 24, limit: int = 100) -> Rows:
-        return self.run("rejections_recent", unit, hours=hours, limit=limit, **self._placement(unit))
+    def rejections_recent(self, unit: str, *, window: Window | None = None, limit: int = 100) -> Rows:
+        span = (window or self.recent(hours=24)).params
+        return self.run("rejections_recent", unit, limit=limit, **span, **self._placement(unit))
 
     # --- shaping ----------------------------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from dashboards import mapview, ui
+from dashboards import mapview, timeseries, ui
 from dashboards.context import current
 
 __all__: list[str] = []
@@ -14,15 +14,7 @@ ctx = current()
 t = ctx.t
 ui.header(ctx, "environment.title")
 
-hours = st.segmented_control(
-    t("common.period"),
-    options=[6, 24, 72],
-    format_func=lambda h: t("common.last_hours", h=h),
-    default=24,
-    key="environment-hours",
-    required=True,
-)
-assert isinstance(hours, int)
+window = timeseries.date_range(ctx, "environment-range")
 air, water = st.tabs([t("environment.air_tab"), t("environment.water_tab")])
 
 with air:
@@ -48,23 +40,33 @@ with air:
 
     air_now()
 
-    with ui.guarded(ctx):
-        st.subheader(t("environment.aqi_trend"))
-        trend = ctx.data.aqi_trend(ctx.unit, hours=hours)
-        ui.chart(ctx, "line", trend, x=("hour", "col.hour"), y=("aqi", "col.aqi"), color=("place", "col.place"))
-        st.subheader(t("environment.pollutants"))
-        pollutants = [
-            {**row, "measure": ui.measure_label(ctx, row["measure"])}
-            for row in ctx.data.pollutant_trend(ctx.unit, hours=hours)
-        ]
-        ui.chart(
-            ctx,
-            "line",
-            pollutants,
-            x=("window_start", "col.time"),
-            y=("mean", "col.concentration"),
-            color=("measure", "col.pollutant"),
-        )
+    if window is not None:
+        with ui.guarded(ctx):
+            st.subheader(t("environment.aqi_trend"))
+            trend = ctx.data.aqi_trend(ctx.unit, window=window)
+            timeseries.aqi_chart(ctx, trend)
+            timeseries.exports(
+                ctx,
+                "aqi-hourly",
+                trend,
+                [("hour", "col.hour"), ("place", "col.place"), ("aqi", "col.aqi")],
+                window=window,
+            )
+            st.subheader(t("environment.pollutants"))
+            pollutants = ctx.data.pollutant_trend(ctx.unit, window=window)
+            timeseries.measure_charts(ctx, pollutants, x="window_start", y="mean")
+            timeseries.exports(
+                ctx,
+                "pollutants",
+                pollutants,
+                [
+                    ("window_start", "col.time"),
+                    ("measure", "col.pollutant"),
+                    ("mean", "history.mean"),
+                    ("peak", "history.peak"),
+                ],
+                window=window,
+            )
 
 with water:
 
@@ -72,10 +74,9 @@ with water:
     def gauges() -> None:
         with ui.guarded(ctx):
             st.subheader(t("environment.gauges"))
-            levels = ctx.data.water_levels(ctx.unit)
             ui.table(
                 ctx,
-                levels,
+                ctx.data.water_levels(ctx.unit),
                 [
                     ("status", "col.status"),
                     ("place", "col.place"),
@@ -87,18 +88,22 @@ with water:
                 ],
                 formats={"status": lambda v: t(f"gauge.{v}")},
             )
-            trend = ctx.data.water_trend(ctx.unit, hours=min(hours, 24))
-            if trend and levels:
-                alert = levels[0]["alert_level"]
+
+    gauges()
+
+    if window is not None:
+        with ui.guarded(ctx):
+            trend = ctx.data.water_trend(ctx.unit, window=window)
+            series = t("col.place") if ctx.site.children(ctx.unit) else t("col.gauge")
+            if trend:
+                alert = ctx.site.threshold("flood-level").above
                 lines = (
                     alt.Chart({"values": [{**r, "at": ui.local_time(r["at"]).isoformat()} for r in trend]})
                     .mark_line()
                     .encode(
                         x=alt.X("at:T", title=t("col.time")),
                         y=alt.Y("level:Q", title=t("col.level_m")),
-                        color=alt.Color(
-                            "series:N", title=t("col.place") if ctx.site.children(ctx.unit) else t("col.gauge")
-                        ),
+                        color=alt.Color("series:N", title=series),
                     )
                 )
                 rule = (
@@ -106,7 +111,14 @@ with water:
                     .mark_rule(color="#C62828", strokeDash=[6, 4])
                     .encode(y="alert:Q")
                 )
-                st.altair_chart(lines + rule)
+                st.altair_chart(lines + rule, use_container_width=True)
                 st.caption(t("environment.alert_line", level=alert))
-
-    gauges()
+                timeseries.exports(
+                    ctx,
+                    "water-levels",
+                    trend,
+                    [("at", "col.time"), ("series", "col.gauge"), ("level", "col.level_m")],
+                    window=window,
+                )
+            else:
+                ui.empty(ctx)

@@ -6,7 +6,7 @@ import datetime as dt
 
 import streamlit as st
 
-from dashboards import ui
+from dashboards import timeseries, ui
 from dashboards.context import current
 from ioc import topics
 from ioc.events import DeadLetterReason
@@ -29,7 +29,7 @@ _REASONS = frozenset(DeadLetterReason)
 def age(value: dt.datetime | None) -> str:
     if value is None:
         return "—"
-    minutes = int((dt.datetime.now(dt.UTC) - value).total_seconds() // 60)
+    minutes = int((ctx.now() - value).total_seconds() // 60)
     return t("time.ago", span=t("time.minutes", m=minutes))
 
 
@@ -73,34 +73,40 @@ def freshness() -> None:
 
 freshness()
 
-with ui.guarded(ctx):
-    st.subheader(t("quality.rejections"))
-    reasons = [{**row, "reason": reason(row["reason"])} for row in ctx.data.rejections(ctx.unit)]
-    if reasons:
-        ui.chart(
-            ctx,
-            "bar",
-            reasons,
-            x=("vendor", "col.vendor"),
-            y=("letters", "col.letters"),
-            color=("reason", "col.reason"),
-        )
-    ui.table(
-        ctx,
-        reasons,
-        [("vendor", "col.vendor"), ("reason", "col.reason"), ("letters", "col.letters"), ("last_at", "col.last_event")],
-    )
-    st.subheader(t("quality.recent"))
-    ui.table(
-        ctx,
-        ctx.data.rejections_recent(ctx.unit),
-        [
-            ("received_at", "col.time"),
-            ("vendor", "col.vendor"),
-            ("device", "col.device"),
-            ("reason", "col.reason"),
-            ("detail", "col.detail"),
-            ("source", "col.source"),
-        ],
-        formats={"reason": reason},
-    )
+st.subheader(t("quality.rejections"))
+window = timeseries.date_range(ctx, "quality-range")
+REJECTION_COLUMNS = [
+    ("vendor", "col.vendor"),
+    ("reason", "col.reason"),
+    ("letters", "col.letters"),
+    ("last_at", "col.last_event"),
+]
+RECENT_COLUMNS = [
+    ("received_at", "col.time"),
+    ("vendor", "col.vendor"),
+    ("device", "col.device"),
+    ("reason", "col.reason"),
+    ("detail", "col.detail"),
+    ("source", "col.source"),
+]
+
+if window is not None:
+    with ui.guarded(ctx):
+        reasons = [{**row, "reason": reason(row["reason"])} for row in ctx.data.rejections(ctx.unit, window=window)]
+        if reasons:
+            ui.chart(
+                ctx,
+                "bar",
+                reasons,
+                x=("vendor", "col.vendor"),
+                y=("letters", "col.letters"),
+                color=("reason", "col.reason"),
+            )
+        ui.table(ctx, reasons, REJECTION_COLUMNS)
+        timeseries.exports(ctx, "rejections", reasons, REJECTION_COLUMNS, window=window)
+        st.subheader(t("quality.recent"))
+        recent = [
+            {**row, "reason": reason(row["reason"])} for row in ctx.data.rejections_recent(ctx.unit, window=window)
+        ]
+        ui.table(ctx, recent, RECENT_COLUMNS)
+        timeseries.exports(ctx, "rejections-recent", recent, RECENT_COLUMNS, window=window)

@@ -36,6 +36,8 @@ def test_without_a_fast_part_it_runs_at_its_speed_for_ever() -> None:
 def test_a_process_reads_real_time_unless_a_simulated_clock_is_configured() -> None:
     assert clock_from(None, 60.0, None) is time.time
     assert clock_from(dt.datetime.fromtimestamp(START, dt.UTC), 1.0, None) is time.time
+    shifted = clock_from(dt.datetime.fromtimestamp(START, dt.UTC), 1.0, time.time() - 5.0)()
+    assert START + 5.0 <= shifted < START + 6.0  # 1x from an anchor: the wall clock, shifted
     anchor = time.time() - 10.0
     now = clock_from(dt.datetime.fromtimestamp(START, dt.UTC), 60.0, anchor, 3600.0)()
     assert START + 600.0 <= now < START + 660.0
