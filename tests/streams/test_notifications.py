@@ -39,6 +39,8 @@ SECRET = "test-webhook-secret"
 WARD_ON_DUTY = "truc.ban@donghoa.example"
 DISTRICT_ON_DUTY = "truc.ban@dian.example"
 CITIZEN = "nguoi.dan@example.vn"
+WARD_OFFICER = "hien.le@donghoa.example"
+PHOTO_KEY = "ab" * 32 + ".jpg"  # a photo in the site's evidence store (the dashboard put it there)
 
 
 class Receiver(http.server.ThreadingHTTPServer):
@@ -143,8 +145,15 @@ def worker(
         f"test-{run}/district-724": _site(
             f"test-{run}/district-724",
             "724",
-            [{"name": "Trực ban Dĩ An", "email": DISTRICT_ON_DUTY, "roles": ["on-duty"]}],
-            [{"name": "district", "events": ["escalated", "resolved"], "toRoles": ["on-duty"]}, citizens],
+            [
+                {"name": "Trực ban Dĩ An", "email": DISTRICT_ON_DUTY, "roles": ["on-duty"]},
+                {"name": "Lê Văn Hiện", "email": WARD_OFFICER, "roles": ["officer"], "unit": "25957"},
+            ],
+            [
+                {"name": "district", "events": ["escalated", "resolved"], "toRoles": ["on-duty"]},
+                {"name": "assigned", "events": ["assigned"], "toAssignee": True},
+                citizens,
+            ],
             hook,
         ),
     }
@@ -161,7 +170,9 @@ def worker(
         w.producer.flush(10)
 
 
-def _command(worker: Worker, incident_id: str, action: IncidentAction, at: dt.datetime, note: str | None) -> str:
+def _command(
+    worker: Worker, incident_id: str, action: IncidentAction, at: dt.datetime, note: str | None, **extra: Any
+) -> str:
     command = IncidentCommand(
         command_id=f"c-{uuid.uuid4().hex[:8]}",
         incident_id=incident_id,
@@ -171,6 +182,7 @@ def _command(worker: Worker, incident_id: str, action: IncidentAction, at: dt.da
         issued_at=at,
         note=note,
         grants=("operator@724",),
+        **extra,
     )
     episode = topics.episode_of(incident_id)
     partition = topics.incident_partition(episode, topics.INCIDENT_COMMANDS.partitions, is_episode=True)
@@ -313,15 +325,36 @@ def test_the_flood_story_tells_the_ward_the_district_and_the_citizen(
     assert len(_mails(directory, mail["delivery_id"])) == 1
     assert sum(1 for h, _ in receiver.calls if h["X-IOC-Delivery"] == hook["delivery_id"]) == 1
 
-    # Resolving needs a note: refused without one, with a clear reason; then the district resolves with one.
-    refused = _command(worker, flood_id, IncidentAction.RESOLVE, now, None)
+    # The district acknowledges and assigns the ward's officer, who is told.
+    _command(worker, flood_id, IncidentAction.ACKNOWLEDGE, now, None)
+    _command(worker, flood_id, IncidentAction.ASSIGN, now + dt.timedelta(seconds=10), None, assignee=WARD_OFFICER)
+    assigned = _delivered(worker, flood_id, "assigned", WARD_OFFICER)
+    assert assigned["status"] == "sent" and len(_mails(directory, assigned["delivery_id"])) == 1
+
+    # Resolving needs a note: refused without one, with a clear reason; then it is resolved with one and a photo.
+    refused = _command(worker, flood_id, IncidentAction.RESOLVE, now + dt.timedelta(seconds=20), None)
     refusal = worker.wait_for(
         f"SELECT reason, detail FROM {db}.command_refusals FINAL WHERE command_id = %(c)s", bool, c=refused
     )[0]
     assert refusal["reason"] == "note-required" and "note" in refusal["detail"]
-    _command(worker, flood_id, IncidentAction.RESOLVE, now + dt.timedelta(minutes=1), "Đã bơm thoát nước, nước rút")
+    note = "Đã bơm thoát nước, nước rút"
+    _command(worker, flood_id, IncidentAction.RESOLVE, now + dt.timedelta(minutes=1), note, evidence=(PHOTO_KEY,))
     resolved = _delivered(worker, flood_id, "resolved", DISTRICT_ON_DUTY)
     assert resolved["status"] == "sent"
+    final = worker.query(
+        f"SELECT assignee, evidence, note FROM {db}.incidents FINAL WHERE incident_id = %(i)s", i=flood_id
+    )
+    assert final == [{"assignee": WARD_OFFICER, "evidence": [PHOTO_KEY], "note": note}]
+    history = worker.query(
+        f"SELECT action FROM {db}.incident_history FINAL WHERE incident_id = %(i)s ORDER BY version", i=flood_id
+    )
+    assert [h["action"] for h in history if h["action"] != "linked"] == [
+        "opened",
+        "escalate",
+        "acknowledge",
+        "assign",
+        "resolve",
+    ]
 
     # The citizen is told their report was answered, with the resolution's note; their address is not recorded.
     answer = _delivered(worker, own["incident_id"], "report-state", f"citizen:{report.report_id}")
