@@ -82,6 +82,96 @@ def _cpu_plot(ramps: list[dict[str, Any]], path: Path) -> None:
     plt.close(figure)
 
 
+READINGS_PER_DEVICE_S: Final = 0.1
+"""A device's mean rate: a reading every 10 s (water gauges every 10-60 s, air stations every minute, counters 10 s)."""
+PEAK_FACTOR: Final = 5
+"""Peak over mean: a flood, or a district's gateways draining their disk queues after an outage."""
+HEADROOM: Final = 2
+"""Cores provisioned per core measured busy: run at half load, so a burst does not become a backlog."""
+PLACES: Final = {"province": 10_000, "city": 100_000}
+NODE_CORES: Final = 2
+"""Cores per Kafka broker or ClickHouse server assumed in the sizing (the size of this machine)."""
+
+
+def _per_core(ramps: list[dict[str, Any]], batch: int, prefix: str, figure: str) -> float:
+    """The best sustained step's `figure` (readings_per_s or messages_per_s) per core of processes named `prefix`."""
+    best = 0.0
+    for ramp in ramps:
+        step = ramp.get("at_sustained")
+        if ramp["config"]["batch"] != batch or not step:
+            continue
+        cores = sum(v for name, v in step["cores"].items() if name.startswith(prefix))
+        if cores > 0:
+            best = max(best, step[figure] / cores)
+    return best
+
+
+def scale_out(ramps: list[dict[str, Any]]) -> list[str]:
+    """The sizing of a province and a city from this run's rates per core, with the arithmetic written out."""
+    rates = {
+        "bridge_msg": _per_core(ramps, 1, "bridge", "messages_per_s"),
+        "bridge_batched": _per_core(ramps, 50, "bridge", "readings_per_s"),
+        "worker": _per_core(ramps, 50, "worker", "readings_per_s"),
+        "kafka": _per_core(ramps, 50, "kafka", "readings_per_s"),
+        "clickhouse": _per_core(ramps, 50, "clickhouse", "readings_per_s"),
+        "mosquitto": _per_core(ramps, 1, "mosquitto", "messages_per_s"),
+    }
+    if not all(rates.values()):
+        return ["", "(No sizing: a ramp held no step, so some rate per core is unknown.)"]
+    lines = [
+        "",
+        "Rates per core measured in this run (figure at the best sustained step ÷ that process's cores): bridge "
+        f"{rates['bridge_msg']:,.0f} one-reading messages/s and {rates['bridge_batched']:,.0f} readings/s in "
+        f"50-reading messages; stream worker {rates['worker']:,.0f} readings/s; Kafka {rates['kafka']:,.0f} "
+        f"readings/s (one broker, no replication); ClickHouse {rates['clickhouse']:,.0f} readings/s; Mosquitto "
+        f"{rates['mosquitto']:,.0f} messages/s.",
+        "",
+        f"Assumed: a reading per device every {1 / READINGS_PER_DEVICE_S:g} s, peaks {PEAK_FACTOR}× the mean, every "
+        f"reading its own MQTT message (the worst case), {HEADROOM}× headroom on every measured core, "
+        f"{NODE_CORES}-core Kafka and ClickHouse nodes, Kafka replication 3.",
+        "",
+        "| | " + " | ".join(f"{place}: {devices:,} devices" for place, devices in PLACES.items()) + " |",
+        "|---|" + "---|" * len(PLACES),
+    ]
+    rows: dict[str, list[str]] = {}
+    for devices in PLACES.values():
+        peak = devices * READINGS_PER_DEVICE_S * PEAK_FACTOR
+
+        def need(rate: float, per_core: float, factor: float = 1.0) -> tuple[float, int]:
+            cores = rate * factor / per_core * HEADROOM
+            return cores, max(1, -(-int(cores * 100) // 100))
+
+        rows.setdefault("peak", []).append(
+            f"{devices:,} × {READINGS_PER_DEVICE_S:g}/s × {PEAK_FACTOR} = **{peak:,.0f} readings/s** (and messages/s)"
+        )
+        cores, bridges = need(peak, rates["bridge_msg"])
+        rows.setdefault("bridge replicas (1 core each)", []).append(
+            f"{peak:,.0f} ÷ {rates['bridge_msg']:,.0f} × {HEADROOM} = {cores:.1f} → **{bridges}**"
+        )
+        cores, workers = need(peak, rates["worker"])
+        rows.setdefault("stream workers (1 core each)", []).append(
+            f"{peak:,.0f} ÷ {rates['worker']:,.0f} × {HEADROOM} = {cores:.1f} → **{workers}**"
+        )
+        partitions = max(8, 1 << (2 * workers - 1).bit_length())
+        rows.setdefault("readings topic partitions (≥ 2 per worker, power of two, ≥ 8)", []).append(f"**{partitions}**")
+        cores, _ = need(peak, rates["kafka"], 3)
+        brokers = max(3, -(-int(cores * 100) // (NODE_CORES * 100)))
+        rows.setdefault(f"Kafka brokers ({NODE_CORES} cores; ≥ 3 for replication)", []).append(
+            f"{peak:,.0f} × 3 ÷ {rates['kafka']:,.0f} × {HEADROOM} = {cores:.1f} cores → **{brokers}**"
+        )
+        cores, _ = need(peak, rates["clickhouse"])
+        shards = max(1, -(-int(cores * 100) // (NODE_CORES * 100)))
+        rows.setdefault(f"ClickHouse shards ({NODE_CORES} cores, × 2 replicas)", []).append(
+            f"{peak:,.0f} ÷ {rates['clickhouse']:,.0f} × {HEADROOM} = {cores:.1f} cores → **{shards}**"
+        )
+        cores, brokers = need(peak, rates["mosquitto"])
+        rows.setdefault("Mosquitto brokers (one core each: it is single-threaded)", []).append(
+            f"{peak:,.0f} ÷ {rates['mosquitto']:,.0f} × {HEADROOM} = {cores:.1f} → **{brokers}**"
+        )
+    lines += [f"| {name} | " + " | ".join(values) + " |" for name, values in rows.items()]
+    return lines
+
+
 def _load(name: str, results: Path) -> dict[str, Any] | None:
     path = results / name
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
@@ -161,6 +251,7 @@ def _pipeline_section(ramps_file: dict[str, Any], results: Path) -> list[str]:
             f"{k['message_bytes']:,} bytes): **{k['readings_per_s']:,} readings/s** ({k['messages_per_s']:,} "
             f"messages/s, {k['mb_per_s']} MB/s), broker {k['kafka_cores']:.2f} cores."
         )
+    lines += ["", "### Scale-out from these rates", *scale_out(ramps)]
     lines += [
         "",
         "![throughput against offered load](throughput.png)",

@@ -115,3 +115,22 @@ def test_generator_ramp_reaches_kafka_through_a_bridge_with_every_sequence(
         assert sorted(numbers) == list(range(len(numbers))), f"{device}: a sequence gap or a duplicate"
     # The counting subscriber shares the broker's routing with the bridge's group: it saw every message too.
     assert routed["readings"] == done["acked_readings"]
+
+
+def test_scale_out_sizes_a_province_and_a_city_from_rates_per_core() -> None:
+    single = {"messages_per_s": 4_000, "readings_per_s": 4_000, "cores": {"bridge-0": 0.8, "mosquitto": 0.2}}
+    batched = {
+        "messages_per_s": 400, "readings_per_s": 20_000,
+        "cores": {"bridge-0": 0.4, "worker-0": 1.0, "kafka": 0.2, "clickhouse": 0.1},
+    }  # fmt: skip
+    ramps = [
+        {"config": {"batch": 1}, "at_sustained": single},
+        {"config": {"batch": 50}, "at_sustained": batched},
+    ]
+    rows = {line.split(" | ")[0]: line for line in report.scale_out(ramps) if line.startswith("| ")}
+    assert "5,000 ÷ 5,000 × 2 = 2.0 → **2**" in rows["| bridge replicas (1 core each)"]
+    assert "50,000 ÷ 5,000 × 2 = 20.0 → **20**" in rows["| bridge replicas (1 core each)"]
+    assert rows["| stream workers (1 core each)"].endswith("= 0.5 → **1** | 50,000 ÷ 20,000 × 2 = 5.0 → **5** |")
+    assert rows["| readings topic partitions (≥ 2 per worker, power of two, ≥ 8)"].endswith("**8** | **16** |")
+    assert "= 3.0 cores → **3**" in rows["| Kafka brokers (2 cores; ≥ 3 for replication)"]
+    assert report.scale_out(ramps[:1]) == ["", "(No sizing: a ramp held no step, so some rate per core is unknown.)"]
