@@ -226,6 +226,7 @@ _STATE_KEPT: Final[dict[str, frozenset[IncidentState]]] = {
     "updated": frozenset(IncidentState) - {IncidentState.CLOSED},
     "cleared": frozenset(ACTIVE_STATES),
     "escalate": frozenset(ACTIVE_STATES),
+    "assign": frozenset(ACTIVE_STATES),  # a person or team takes it; the state stays
 }
 """History actions that leave the state as it was, and the states they happen in."""
 
