@@ -161,7 +161,9 @@ class _Native(Warehouse):
             password=endpoint.password.get_secret_value(),
             database=database or "default",
             connect_timeout=5,
-            send_receive_timeout=60,
+            # On a cluster, ON CLUSTER DDL waits for every server (distributed_ddl_task_timeout, 180 s): outwait it,
+            # so a slow one ends with the server's error naming the hosts that did not answer, not a socket timeout.
+            send_receive_timeout=200 if endpoint.cluster else 60,
             settings={"use_client_time_zone": False, **_cluster_settings(endpoint.cluster)},
         )
         self.cluster = endpoint.cluster

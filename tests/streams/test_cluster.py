@@ -96,6 +96,19 @@ def local_counts(info: dict[str, Any], database: str, table: str) -> dict[tuple[
     return counts
 
 
+def sync_replicas(info: dict[str, Any], database: str) -> None:
+    """Wait until every replica holds what its shard was given: an insert returns once one replica of each shard has
+    the rows, and a query through a Distributed table reads any replica, so a test reads only after this."""
+    for server in info["servers"]:
+        with admin(endpoint_of(info, database, server)) as replica:
+            tables = replica.query(
+                "SELECT name FROM system.tables WHERE database = %(database)s AND engine LIKE 'Replicated%%'",
+                {"database": database},
+            )
+            for table in tables:
+                replica.command(f"SYSTEM SYNC REPLICA {database}.{table['name']}")
+
+
 def test_the_stack_runs_the_cluster_with_macros_and_zookeeper(cluster_stack: Stack) -> None:
     info = cluster_info(cluster_stack)
     assert info["cluster"] == "ioc" and len(info["servers"]) == 4
@@ -160,6 +173,7 @@ def test_the_dashboards_reads_give_the_same_answers_on_the_cluster(
                 # cluster each copy must land on the shard holding the first, or the answers differ from one server's.
                 for table, batch in recorder.inserts:
                     warehouse.insert(table, list(reversed(batch)))
+        sync_replicas(cluster_info(cluster_stack), database)
         # The seed went through the Distributed tables onto both shards (each shard's replicas alike).
         spread = local_counts(cluster_info(cluster_stack), database, "incident_history")
         assert spread[(1, 1)] > 0 and spread[(2, 1)] > 0
@@ -203,6 +217,10 @@ def _readings(device: int, first_seq: int, count: int) -> list[dict[str, Any]]:
     return batch
 
 
+def _count(warehouse: Warehouse, database: str) -> int:
+    return int(warehouse.query(f"SELECT count() AS n FROM {database}.readings")[0]["n"])
+
+
 def _counts(warehouse: Warehouse, database: str) -> dict[str, tuple[int, int]]:
     """Per device: rows the dashboards would count (FINAL) and distinct sequences, through the Distributed table."""
     found = warehouse.query(
@@ -238,24 +256,22 @@ async def test_the_sink_writes_through_a_replica_killed_and_restarted(cluster_st
             assert (
                 next(s for s in restarted["servers"] if s["shard"] == 2 and s["replica"] == 1)["pid"] != victim["pid"]
             )
-            # The restarted replica fetches what it missed from its shard's other replica.
-            for server in restarted["servers"]:
-                with admin(endpoint_of(restarted, database, server)) as replica:
-                    replica.command(f"SYSTEM SYNC REPLICA {database}.readings_local")
+            # Both replicas of each shard come to hold the same rows, the restarted one included: it fetches the
+            # parts it missed in the background once its ZooKeeper session is back (SYNC REPLICA may return before).
+            sync_replicas(restarted, database)
+            deadline = time.monotonic() + 60
+            held = local_counts(restarted, database, "readings")
+            while not (held[(1, 1)] == held[(1, 2)] and held[(2, 1)] == held[(2, 2)]) and time.monotonic() < deadline:
+                await asyncio.sleep(1)
+                held = local_counts(restarted, database, "readings")
+            assert held[(1, 1)] == held[(1, 2)] and held[(2, 1)] == held[(2, 2)]
+            assert held[(1, 1)] + held[(2, 1)] == devices * batches * per_batch
+            # What the dashboards' queries see through the Distributed table, whichever replica answers.
             counts = _counts(warehouse, database)
             expected = batches * per_batch
             lost = {d: expected - seqs for d, (_, seqs) in counts.items() if seqs != expected}
             duplicated = {d: n - seqs for d, (n, seqs) in counts.items() if n != seqs}
             assert len(counts) == devices and lost == {} and duplicated == {}
-        # Both replicas of each shard come to hold the same rows, the restarted one included: it fetches the parts
-        # it missed in the background once its ZooKeeper session is back (SYNC REPLICA may return before).
-        deadline = time.monotonic() + 60
-        held = local_counts(restarted, database, "readings")
-        while not (held[(1, 1)] == held[(1, 2)] and held[(2, 1)] == held[(2, 2)]) and time.monotonic() < deadline:
-            await asyncio.sleep(1)
-            held = local_counts(restarted, database, "readings")
-        assert held[(1, 1)] == held[(1, 2)] and held[(2, 1)] == held[(2, 2)]
-        assert held[(1, 1)] + held[(2, 1)] == devices * batches * per_batch
     finally:
         drop(endpoint)
 
@@ -263,7 +279,7 @@ async def test_the_sink_writes_through_a_replica_killed_and_restarted(cluster_st
 # --- (c) a retried insert is deduplicated ----------------------------------------------------------------------
 
 
-def test_a_retried_batch_is_deduplicated_on_the_cluster(cluster_stack: Stack) -> None:
+def test_a_retried_batch_is_deduplicated_and_old_months_dropped_on_the_cluster(cluster_stack: Stack) -> None:
     info = cluster_info(cluster_stack)
     database = f"cld_{uuid.uuid4().hex[:8]}"
     endpoint = endpoint_of(info, database)
@@ -274,16 +290,29 @@ def test_a_retried_batch_is_deduplicated_on_the_cluster(cluster_stack: Stack) ->
             migrations.migrate(warehouse, database)
             warehouse.insert(f"{database}.readings", batch)
             warehouse.insert(f"{database}.readings", batch)  # the worker's retry after a lost acknowledgement
+            sync_replicas(info, database)
             # Raw rows, before any merge or FINAL: replicated block deduplication dropped the retry on each shard.
             raw = warehouse.query(f"SELECT count() AS n FROM {database}.readings")[0]["n"]
             assert raw == len(batch)
         with admin(endpoint_of(info, database, other_entry)) as elsewhere:
             elsewhere.insert(f"{database}.readings", batch)  # a retry that reconnected to another server
+            sync_replicas(info, database)
             raw = elsewhere.query(f"SELECT count() AS n FROM {database}.readings")[0]["n"]
             assert raw == len(batch)
             # And a batch retried in another order (another block) still collapses under FINAL on its shard.
             elsewhere.insert(f"{database}.readings", list(reversed(batch)))
+            sync_replicas(info, database)
             final = elsewhere.query(f"SELECT count() AS n FROM {database}.readings FINAL")[0]["n"]
             assert final == len(batch)
+            # Retention on 18.16 (no TTL) drops whole months of the shard-local tables, on every shard.
+            old = [{**r, "observed_at": r["observed_at"] - dt.timedelta(days=500)} for r in batch]
+            elsewhere.insert(f"{database}.readings", old)
+            sync_replicas(info, database)
+            dropped = migrations.drop_partitions_older_than(elsewhere, "readings", 400, database=database)
+            assert dropped and all(p < BASE.strftime("%Y%m") for p in dropped)
+            deadline = time.monotonic() + 60  # on a cluster the month is emptied by a mutation, in the background
+            while (kept := _count(elsewhere, database)) != len(batch) and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert kept == len(batch)
     finally:
         drop(endpoint)
