@@ -771,6 +771,22 @@ class CitizenApiSettings(_Settings):
         description="Seconds within which the same text, place and reporter is a duplicate: the answer is the "
         "first report's id (a double tap or a resend); 0 turns it off.",
     )
+    citizen_page_client: str | None = pydantic.Field(
+        None,
+        description="The client (a name in `clients`) whose key the citizen page (/citizen/) sends its reports with; "
+        "unset: no page. The key is in a public page, so that client's rate limit is what guards it.",
+    )
+    photo_dir: Path | None = pydantic.Field(
+        None, description="Where the citizen page's photos are kept (re-encoded, no EXIF); unset: no photo upload."
+    )
+    photo_max_bytes: Annotated[int, pydantic.Field(ge=1024)] = pydantic.Field(
+        8 * 1024 * 1024, description="Largest photo the citizen page takes (bytes, before re-encoding)."
+    )
+    vendor_token_key: pydantic.SecretStr | None = pydantic.Field(
+        None,
+        description="Key of the vendors' read tokens (ioc.vendortoken; the operator's own setting of the same name "
+        "issues them): a vendor reads its own rejections with its token; unset: that route answers 404.",
+    )
 
 
 class PortalGatewaySettings(_Settings):

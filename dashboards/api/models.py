@@ -144,6 +144,24 @@ class ServiceRequest(_Model):
     history: list[HistoryEntry] | None = pydantic.Field(None, description="Only when one request is asked for.")
 
 
+class VendorRejection(_Model):
+    """One input of the vendor's that the platform refused, and why (docs/vendors.md, "Refusals")."""
+
+    received_at: dt.datetime
+    device: str = pydantic.Field(description="The device the topic named ('' when the topic was unreadable).")
+    reason: str = pydantic.Field(description="A stable code: too-large, not-json, schema, topic-mismatch, ...")
+    detail: str = pydantic.Field(description="What exactly was wrong, naming the field where there is one.")
+    source: str = pydantic.Field(description="Where it arrived: the MQTT topic.")
+    size: int = pydantic.Field(description="The refused payload's length in bytes.")
+    count: int = pydantic.Field(description="How many refusals this stands for (a flood is summarised).")
+
+
+class VendorRejections(_Model):
+    vendor: str
+    since: dt.datetime
+    items: list[VendorRejection]
+
+
 class DiscoveryEndpoint(_Model):
     specification: str
     url: str

@@ -429,6 +429,20 @@ _PAGES: Final[tuple[Query, ...]] = (
 )
 
 _CITIZEN: Final[tuple[Query, ...]] = (
+    # --- the citizen API: a vendor's own rejections (the vendor from its token, never from the request) -----------
+    Query(
+        "vendor_rejections",
+        "deadletters",
+        "One vendor's refused inputs in a time range, newest first, with reason and detail (never the payload).",
+        f"""
+        SELECT received_at, device, reason, detail, source, size, count
+        FROM deadletters FINAL
+        WHERE vendor = %(vendor)s AND received_at >= %(start)s AND received_at < %(end)s
+              AND {_LETTER_PLACE}
+        ORDER BY received_at DESC
+        LIMIT %(limit)s
+        """,  # noqa: S608 - only the constant _LETTER_PLACE is spliced in
+    ),
     # --- the citizen API: open data (times are passed in, so a cached answer and its generated_at agree) ----
     Query(
         "device_positions",

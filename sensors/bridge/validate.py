@@ -98,7 +98,7 @@ class Validator:
         try:
             items = _raw_list.decode(data)
         except msgspec.DecodeError as exc:
-            return [(Rejected(DeadLetterReason.NOT_JSON, str(exc)), data)]
+            return [(Rejected(DeadLetterReason.NOT_JSON, str(exc), *_topic_sender(topic)), data)]
         if not 1 <= len(items) <= MAX_BATCH_ITEMS:
             return [
                 (
@@ -115,7 +115,9 @@ class Validator:
     def _check(self, topic: str, payload: bytes | bytearray, now: dt.datetime) -> Accepted | Rejected:
         if len(payload) > self._max_bytes:
             return Rejected(
-                DeadLetterReason.TOO_LARGE, f"payload is {len(payload)} bytes, the limit is {self._max_bytes}"
+                DeadLetterReason.TOO_LARGE,
+                f"payload is {len(payload)} bytes, the limit is {self._max_bytes}",
+                *_topic_sender(topic),
             )
         try:
             where = topics.parse_mqtt_topic(topic)
@@ -229,14 +231,20 @@ class Validator:
             return Rejected(DeadLetterReason.SCHEMA, f"FIWARE entity: {exc}", where.vendor, where.device)
 
 
-def _internal_error(topic: str, exc: BaseException) -> Rejected:
-    # Only the exception's type: its text or traceback may echo server internals or megabytes of input.
-    detail = f"judging the message raised {type(exc).__name__}; it was set aside"
+def _topic_sender(topic: str) -> tuple[str | None, str | None]:
+    """The vendor and device a well-formed topic names, for a refusal decided before (or without) reading the
+    payload: the letter still reaches its vendor (their rejections through the citizen API) and its unit."""
     try:
         where = topics.parse_mqtt_topic(topic)
     except topics.TopicError:
-        return Rejected(DeadLetterReason.INTERNAL_ERROR, detail)
-    return Rejected(DeadLetterReason.INTERNAL_ERROR, detail, where.vendor, where.device)
+        return None, None
+    return where.vendor, where.device
+
+
+def _internal_error(topic: str, exc: BaseException) -> Rejected:
+    # Only the exception's type: its text or traceback may echo server internals or megabytes of input.
+    detail = f"judging the message raised {type(exc).__name__}; it was set aside"
+    return Rejected(DeadLetterReason.INTERNAL_ERROR, detail, *_topic_sender(topic))
 
 
 def _span(delta: dt.timedelta) -> str:
