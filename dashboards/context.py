@@ -85,6 +85,7 @@ class Context:
             live_ttl_s=self.settings.query_ttl_s,
             slow_ttl_s=self.settings.slow_query_ttl_s,
             audit=self.audit,
+            snapshots_dir=self.settings.snapshots_dir,
             clock=self.clock,
         )
 

@@ -41,6 +41,7 @@ __all__ = [
     "GRANT_PATTERN",
     "MAX_EVIDENCE",
     "MEASURES",
+    "SNAPSHOT_KEY_PATTERN",
     "VIOLATION_TYPES",
     "Assignee",
     "AwareTime",
@@ -76,6 +77,7 @@ __all__ = [
     "ServiceRecord",
     "Severity",
     "ShortText",
+    "SnapshotKey",
     "Tick",
     "UnitCode",
     "VendorId",
@@ -196,6 +198,18 @@ VIOLATION_TYPES: Final[frozenset[CameraEventType]] = frozenset(
 CAMERA_EVENT_TYPES: Final[tuple[CameraEventType, ...]] = tuple(CameraEventType)
 
 
+SNAPSHOT_KEY_PATTERN: Final = r"^[0-9a-f]{64}\.(jpg|png)$"
+"""A camera snapshot in the snapshot store (`ioc.snapshots`): the SHA-256 of the image's bytes, and its type."""
+SnapshotKey = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=SNAPSHOT_KEY_PATTERN,
+        description="The detection's image in the platform's snapshot store: hex SHA-256 of its bytes, then .jpg or "
+        ".png. Never the image itself: events stay small.",
+    ),
+]
+
+
 class CameraEvent(Contract, tag="ioc.camera-event.v1", frozen=True):
     """One detection from an AI camera: a traffic violation (with plate) or a safety event."""
 
@@ -215,6 +229,7 @@ class CameraEvent(Contract, tag="ioc.camera-event.v1", frozen=True):
     lat: Latitude | None = None
     lon: Longitude | None = None
     image_url: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
+    snapshot: SnapshotKey | None = None
 
     def __post_init__(self) -> None:
         if self.event_type in VIOLATION_TYPES and self.plate is None:

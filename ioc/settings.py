@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 import pydantic
 import pydantic_settings
 
+from ioc import snapshots
+
 __all__ = [
     "ApiClientConfig",
     "BridgeSettings",
@@ -639,6 +641,11 @@ class DashboardSettings(_Settings):
         description="Where `ioc units import-boundaries` writes <edition>.geojson (unit polygons with their licence) "
         "and the maps read it; no file: maps without boundaries. In a pod, mount it from a ConfigMap.",
     )
+    snapshots_dir: Path = pydantic.Field(
+        snapshots.DEFAULT_DIR,
+        description="The snapshot store (ioc.snapshots) camera images are read from, for operators only: the "
+        "simulator's and the gateways' (a volume shared with them in a cluster).",
+    )
     clock_speed: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(
         1.0,
         description="A demo's simulated clock (ioc.clock), as the stream workers get it: simulated seconds per wall "
@@ -701,6 +708,11 @@ class SimulatorSettings(_Settings):
     mqtt: MqttEndpoint = MqttEndpoint()
     seed: int = pydantic.Field(766, description="Random seed: the same seed gives the same fleet and readings.")
     rate_per_s: Annotated[float, pydantic.Field(gt=0)] = pydantic.Field(50.0, description="Total messages per second.")
+    snapshots_dir: Path = pydantic.Field(
+        snapshots.DEFAULT_DIR,
+        description="The snapshot store (ioc.snapshots) each simulated camera event's generated image goes into; "
+        "the event carries its key, and the dashboards read it from the same place.",
+    )
 
 
 class ApiClientConfig(_Endpoint):

@@ -271,6 +271,20 @@ _PAGES: Final[tuple[Query, ...]] = (
         WHERE ({scope} OR {responsible}) AND command_id = %(command_id)s
         """,
     ),
+    Query(
+        "incident_snapshots",
+        "camera_events",
+        "The camera snapshots (keys in the snapshot store) of one incident's detections since a time, newest first.",
+        """
+        SELECT device_key, seq, event_type, observed_at, snapshot
+        FROM camera_events
+        WHERE {scope} AND unit IN %(scope_units)s AND observed_at >= %(since)s AND incident_id = %(incident_id)s
+              AND snapshot != '' AND duplicate = 0
+        ORDER BY observed_at DESC, device_key, seq
+        LIMIT 1 BY device_key, seq
+        LIMIT %(limit)s
+        """,
+    ),
     # --- citizen reports --------------------------------------------------------------------------------
     Query(
         "reports_recent",

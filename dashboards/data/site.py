@@ -10,6 +10,7 @@ import datetime as dt
 import functools
 import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, Final
 
 from dashboards.audit import AuditLog
@@ -23,6 +24,7 @@ from dashboards.sites import Site, display_name
 from ioc import hotspots, pakn, reference, topics, units, workdays
 from ioc.clients import clickhouse
 from ioc.events import ACTIVE_STATES, VIOLATION_TYPES, IncidentState, Module, Severity
+from ioc.snapshots import DirectoryStore
 
 __all__ = [
     "AIR_MEASURES",
@@ -46,6 +48,16 @@ Environment page and the Public page all read it through `current_aqi`, so they 
 
 _CACHE: Final = TtlCache()
 """Shared by every session of the process; keyed by connection, site, query, unit and parameters."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A camera detection's image, with the camera and the time it was taken."""
+
+    image: bytes
+    camera: str
+    observed_at: dt.datetime
+    key: str
 
 
 class NotAllowed(PermissionError):
@@ -89,6 +101,7 @@ class SiteData:
         slow_ttl_s: float = 300.0,
         audit: AuditLog | None = None,
         cache: TtlCache | None = None,
+        snapshots_dir: Path | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.warehouse = warehouse
@@ -97,6 +110,8 @@ class SiteData:
         self.slow_ttl_s = slow_ttl_s
         self.audit = audit or AuditLog(None)
         self._cache = _CACHE if cache is None else cache
+        self.snapshots = None if snapshots_dir is None else DirectoryStore(snapshots_dir)
+        """The snapshot store camera images are read from (ioc.snapshots); None: no images are shown."""
         self._clock = clock
         """The site's "now" (ioc.clock: real time, or a demo's simulated clock): every query's present."""
 
@@ -425,6 +440,22 @@ class SiteData:
         """The workers' refusal of a command sent from this site (reason code and detail), if they refused it."""
         rows = self.run("command_refusal", self.site.unit, fresh=True, command_id=command_id)
         return rows[0] if rows else None
+
+    def incident_snapshot(self, incident: dict[str, Any], *, unit: str, reveal_for: Access | None) -> Snapshot | None:
+        """The latest camera snapshot of the incident's detections, for an operator of `unit` only (it shows
+        plates and people: each view is audited); None when there is none or the store does not hold it."""
+        if reveal_for is None or not reveal_for.can_act(unit):
+            raise NotAllowed(f"only an operator of unit {unit} may see camera snapshots")
+        # Detections come before their incident opens (the one that opened it, at the latest): an hour's margin.
+        since = incident["opened_at"] - dt.timedelta(hours=1)
+        rows = self.run("incident_snapshots", unit, incident_id=incident["incident_id"], since=since, limit=5)
+        for row in rows:
+            image = None if self.snapshots is None else self.snapshots.get(row["snapshot"])
+            if image is not None:
+                target = f"{row['device_key']}#{row['seq']}"
+                self.audit.record(reveal_for.actor, self.site.unit, "view-snapshot", targets=[target], unit=unit)
+                return Snapshot(image, row["device_key"], row["observed_at"], row["snapshot"])
+        return None
 
     # --- citizen reports --------------------------------------------------------------------------------
 

@@ -146,6 +146,11 @@ with ui.guarded(ctx):
             )
             if incident["note"]:
                 st.caption(t("incidents.note", note=incident["note"]))
+            if ctx.can_act:  # a camera's snapshot shows plates and people: operators of the unit only (audited)
+                snapshot = ctx.data.incident_snapshot(incident, unit=ctx.unit, reveal_for=ctx.access)
+                if snapshot is not None:
+                    taken = ui.when(snapshot.observed_at)
+                    st.image(snapshot.image, caption=t("map.snapshot", camera=snapshot.camera, time=taken))
             if incident.get("assignee"):
                 who = people.assignee_label(incident["assignee"], (*own_roster, *roster))
                 st.caption(t("incidents.assignee", who=who))

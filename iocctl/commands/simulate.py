@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from ioc import units
+from ioc import snapshots, units
 from ioc.clients.dynsec import DynsecError
 from ioc.clock import SimulatedClock
 from ioc.settings import SimulatorSettings
@@ -125,13 +125,20 @@ def simulate(
     # Started again (by `ioc up`, after a crash) well past its start: the script's events are in the past, so
     # replaying them would date a burst of old events now; the province goes on living from the present instead.
     scripted = not then_live or time.time() < clock.anchor + _LATE_WALL_S
+    store = snapshots.DirectoryStore(settings.snapshots_dir)  # camera images, read by the dashboards
     try:
         passwords = simulators.issue_credentials(endpoints.mqtt, fleet.vendor_ids)
         if scripted:
             for line in simulators.describe(sim):
                 click.echo(line, err=True)
             summary = simulators.run(
-                sim, mqtt=endpoints.mqtt, kafka=endpoints.kafka, passwords=passwords, progress=sys.stderr, anchor=anchor
+                sim,
+                mqtt=endpoints.mqtt,
+                kafka=endpoints.kafka,
+                passwords=passwords,
+                progress=sys.stderr,
+                anchor=anchor,
+                snapshot_store=store,
             )
             for line in summary.describe():
                 click.echo(line)
@@ -148,6 +155,7 @@ def simulate(
             kafka=endpoints.kafka,
             passwords=passwords,
             progress=sys.stderr,
+            snapshot_store=store,
         )
     except (DynsecError, simulators.RunError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -469,8 +469,12 @@ class Device:
         lat: float | None = None,
         lon: float | None = None,
         image_url: str | None = None,
+        snapshot: str | None = None,
     ) -> CameraEvent:
-        """Build, validate and publish one camera detection; returns it."""
+        """Build, validate and publish one camera detection; returns it.
+
+        `snapshot` is the key of the detection's image in the platform's snapshot store (SHA-256 hex of its
+        bytes, then .jpg or .png); `image_url`, where the vendor itself serves it."""
         with self._lock:
             try:
                 event = CameraEvent(
@@ -488,6 +492,7 @@ class Device:
                     lat=lat,
                     lon=lon,
                     image_url=image_url,
+                    snapshot=snapshot,
                 )
                 event = codecs.decode(codecs.encode(event), CameraEvent)
             except (ValueError, codecs.ContractError) as exc:

@@ -27,7 +27,9 @@ from ioc.clients.dynsec import DynsecAdmin, vendor_username
 from ioc.clock import SimulatedClock
 from ioc.events import CameraEvent, CitizenReport, SensorReading, ServiceRecord
 from ioc.settings import KafkaEndpoint, MqttEndpoint
+from ioc.snapshots import SnapshotStore
 from sensors.sdk import ConnectRefused, Device, PublishRefused, SdkError, VendorClient
+from sensors.simulators import snapshots
 from sensors.simulators.plan import Planned, Simulation, iter_plan
 from sensors.simulators.scenarios import ScenarioKind
 from sensors.simulators.summary import Tally
@@ -121,8 +123,16 @@ def _with_credentials(endpoint: MqttEndpoint, username: str, password: str) -> M
 class _Session:
     """The connections of one run and the counters they feed."""
 
-    def __init__(self, sim: Simulation, mqtt: MqttEndpoint, kafka: KafkaEndpoint, passwords: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        sim: Simulation,
+        mqtt: MqttEndpoint,
+        kafka: KafkaEndpoint,
+        passwords: Mapping[str, str],
+        snapshot_store: SnapshotStore | None = None,
+    ) -> None:
         self.sim = sim
+        self.snapshot_store = snapshot_store
         self.mqtt = mqtt
         self.kafka = kafka
         self.passwords = passwords
@@ -256,6 +266,10 @@ class _Session:
                         lat=event.lat,
                         lon=event.lon,
                         image_url=event.image_url,
+                        # As a gateway uploads its evidence frame, then references it in the event.
+                        snapshot=None
+                        if self.snapshot_store is None
+                        else self.snapshot_store.put(snapshots.render(event), "jpg"),
                     )
             except SdkError as exc:
                 self.summary.errors.append(f"{event.vendor}/{event.device} seq {event.seq}: {exc}")
@@ -303,6 +317,7 @@ def run(
     progress_every_s: float = 2.0,
     events: Iterable[Planned] | None = None,
     anchor: float | None = None,
+    snapshot_store: SnapshotStore | None = None,
 ) -> RunSummary:
     """Send `sim`'s plan (or `events`) at `sim.speed` and return what was sent and acknowledged.
 
@@ -311,9 +326,10 @@ def run(
     topic is missing or a vendor's credentials are refused. With `anchor` (a Unix time), the plan's start
     happens at that moment rather than when the run is ready, so a simulator and stream workers started
     seconds apart share one simulated clock: the run waits for an anchor ahead of it and catches up on
-    one behind it.
+    one behind it. With `snapshot_store`, each camera event's generated image goes into that store and the event
+    carries its key.
     """
-    session = _Session(sim, mqtt, kafka, passwords)
+    session = _Session(sim, mqtt, kafka, passwords, snapshot_store)
     started = time.monotonic()
     try:
         session.open()
@@ -343,6 +359,7 @@ def run_living(
     passwords: Mapping[str, str],
     progress: TextIO | None = None,
     hours_limit: int | None = None,
+    snapshot_store: SnapshotStore | None = None,
 ) -> list[RunSummary]:
     """Send the living province's hours (`living.living_hours`) one after another, each when `clock` reaches it.
 
@@ -358,6 +375,7 @@ def run_living(
             passwords=passwords,
             progress=progress,
             anchor=clock.wall_at(sim.start.timestamp()),
+            snapshot_store=snapshot_store,
         )
         summaries.append(summary)
         if progress is not None:

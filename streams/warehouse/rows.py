@@ -181,6 +181,7 @@ def camera_row(ingested: Ingested, duplicate: bool, incident_id: str) -> Row:
         "lat": event.lat,
         "lon": event.lon,
         "image_url": event.image_url or "",
+        "snapshot": event.snapshot or "",
         "observed_at": _utc(event.observed_at, "observed_at"),
         "received_at": _utc(ingested.received_at, "received_at"),
         "duplicate": int(duplicate),

@@ -28,7 +28,7 @@ TABLES: dict[str, tuple[str, str]] = {
         device_key String, vendor String, device String, unit String, path String, seq UInt64,
         event_type String, confidence Float64, plate String, speed_kmh Nullable(Float64),
         speed_limit_kmh Nullable(Float64), object_count Nullable(UInt32), {_NULLABLE_POS}, image_url String,
-        observed_at DateTime('UTC'), received_at DateTime('UTC'), duplicate UInt8, incident_id String
+        snapshot String, observed_at DateTime('UTC'), received_at DateTime('UTC'), duplicate UInt8, incident_id String
         """,
         "ENGINE = ReplacingMergeTree() PARTITION BY toYYYYMM(observed_at) ORDER BY (unit, device_key, seq)",
     ),

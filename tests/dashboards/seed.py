@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from ioc import units
+from ioc import snapshots, units
 from ioc.clients.clickhouse import Warehouse
 
 TREE = units.load_tree("2024")
@@ -26,6 +26,13 @@ PROVINCE = "74"
 ALL_WARDS = (FLOOD_WARD, SIBLING_WARD, OTHER_WARD, *AIR_WARDS, *CAMERA_WARDS)
 
 FLOOD_INCIDENT = "flood-level:25957:20250601T0810"
+HOTSPOT_INCIDENT = "camera-hotspot:25747:20250601T0800"
+SNAPSHOT_IMAGE = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415478da63f8cfc0000003010100"
+    "c9fe92ef0000000049454e44ae426082"
+)
+"""A 1×1 PNG: the snapshot of the hotspot's latest detection (tests put it in their snapshot store)."""
+SNAPSHOT_KEY = snapshots.key_for(SNAPSHOT_IMAGE, "png")
 SIBLING_INCIDENT = "flood-level:25951:20250601T0815"
 
 
@@ -214,10 +221,11 @@ def seed(warehouse: Warehouse, database: str, now: dt.datetime | None = None) ->
                     "speed_limit_kmh": 50.0 if kind == "speeding" else None,
                     "object_count": None,
                     "image_url": f"https://cams.example.vn/{unit}/{i}.jpg",
+                    "snapshot": SNAPSHOT_KEY if (n, i) == (0, 0) else "",
                     "observed_at": at,
                     "received_at": at,
                     "duplicate": 0,
-                    "incident_id": "",
+                    "incident_id": HOTSPOT_INCIDENT if (n, i) == (0, 0) else "",
                 }
             )
     events.append(dict(events[0]))  # re-delivered: must not count twice
@@ -311,7 +319,7 @@ def seed(warehouse: Warehouse, database: str, now: dt.datetime | None = None) ->
             sla_minutes=-5,
         ),
         _incident(
-            "camera-hotspot:25747:20250601T0800",
+            HOTSPOT_INCIDENT,
             1,
             now=now,
             rule="camera-hotspot",

@@ -9,6 +9,7 @@ import re
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -30,6 +31,7 @@ from ioc.events import (
 )
 from ioc.reference import default_reference_model
 from ioc.settings import KafkaEndpoint, MqttEndpoint
+from ioc.snapshots import DirectoryStore
 from ioc.units import UnknownUnitError, load_tree
 from iocctl.cli import cli
 from sensors.simulators import (
@@ -590,6 +592,7 @@ class _Listener:
 
     def __init__(self, info: dict[str, Any]) -> None:
         self.topics: collections.Counter[str] = collections.Counter()
+        self.cameras: list[bytes] = []
         self.lock = threading.Lock()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
@@ -608,6 +611,8 @@ class _Listener:
     def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
         with self.lock:
             self.topics[message.topic] += 1
+            if f"/{topics.CAMERA_KIND}/" in message.topic:
+                self.cameras.append(message.payload)
 
     def total(self) -> int:
         with self.lock:
@@ -618,7 +623,9 @@ class _Listener:
         self.client.loop_stop()
 
 
-def test_a_tiny_fleet_runs_through_real_brokers(mosquitto: dict[str, Any], kafka: dict[str, Any]) -> None:
+def test_a_tiny_fleet_runs_through_real_brokers(
+    mosquitto: dict[str, Any], kafka: dict[str, Any], tmp_path: Path
+) -> None:
     tiny = build_fleet(11, TREE, units=["25957", "25747"], per_commune={"air": 1, "water": 1}, corridor_cameras=1)
     start = dt.datetime.now(generators.LOCAL_TZ).replace(microsecond=0)
     sim = Simulation(
@@ -650,6 +657,7 @@ def test_a_tiny_fleet_runs_through_real_brokers(mosquitto: dict[str, Any], kafka
             mqtt=MqttEndpoint(host=mosquitto["host"], port=mosquitto["port"]),
             kafka=KafkaEndpoint.from_service(kafka),  # as `ioc simulate`: the admin (writes reports and records)
             passwords=passwords,
+            snapshot_store=DirectoryStore(tmp_path / "snapshots"),
         )
         assert summary.ok, summary.describe()
         assert summary.sent.by_device == honest.by_device
@@ -662,6 +670,14 @@ def test_a_tiny_fleet_runs_through_real_brokers(mosquitto: dict[str, Any], kafka
         while listener.total() < devices and time.monotonic() < deadline:
             time.sleep(0.1)
         assert listener.total() == devices  # and none of the refused spoofs
+        # Each camera event references its generated image, which the snapshot store holds.
+        cameras = [codecs.decode(payload, CameraEvent) for payload in listener.cameras]
+        assert len(cameras) == sum(1 for p in expected if isinstance(p.event, CameraEvent) and not p.spoof) > 0
+        store = DirectoryStore(tmp_path / "snapshots")
+        for event in cameras:
+            assert event.snapshot is not None
+            image = store.get(event.snapshot)
+            assert image is not None and image.startswith(b"\xff\xd8\xff")
     finally:
         listener.close()
     consumer = Consumer(
