@@ -506,6 +506,11 @@ class OperatorSettings(_Settings):
         description="Key the issued passwords are derived from (HMAC per object); set it from a Secret so they "
         "survive restarts. A random key per process when unset: credentials then rotate on every restart.",
     )
+    vendor_token_key: pydantic.SecretStr | None = pydantic.Field(
+        None,
+        description="Key of the vendors' read tokens (ioc.vendortoken), the citizen API's setting of the same name: "
+        "each vendor's Secret then holds `api-token`, which reads its own rejections; unset: no token is issued.",
+    )
     clickhouse_users_d: Path | None = pydantic.Field(
         None,
         description="ClickHouse users.d directory to write site users into, for servers without SQL users "

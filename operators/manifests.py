@@ -152,15 +152,19 @@ def vendor_secret(
     username: str,
     devices: Mapping[str, tuple[str, str]] | None = None,
     ca: str | None = None,
+    api_token: str | None = None,
 ) -> Manifest:
     """A vendor's MQTT login (`username` is in the tenants' namespace, `vendor.<id>`), plus one per device.
 
     Each device that has its own login adds `device.<id>.username` and `device.<id>.password`; when the
-    broker speaks TLS, `ca.crt` is the CA to trust and `tls` is "true".
+    broker speaks TLS, `ca.crt` is the CA to trust and `tls` is "true"; `api-token` reads the vendor's own
+    rejections from the citizen API (ioc.vendortoken), when the operator has a token key.
     """
     data = {"host": host, "port": str(port), "username": username, "password": password}
     if ca is not None:
         data |= {"tls": "true", "ca.crt": ca}
+    if api_token is not None:
+        data["api-token"] = api_token
     for device, (device_user, device_password) in sorted((devices or {}).items()):
         data[f"device.{device}.username"] = device_user
         data[f"device.{device}.password"] = device_password

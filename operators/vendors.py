@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from ioc import topics
+from ioc import topics, vendortoken
 from ioc.clients.dynsec import DynsecError, ForeignClient, device_username, vendor_username
 from operators import broker, conditions, manifests
 from operators.context import Context
@@ -94,6 +94,11 @@ def _grant(
     return cond, [Event("Normal", "Granted", f"MQTT client {username}: {message}")], None
 
 
+def _api_token(ctx: Context, vendor: str) -> str | None:
+    key = ctx.settings.vendor_token_key
+    return vendortoken.issue(key.get_secret_value(), vendor) if key is not None else None
+
+
 def reconcile(ctx: Context, obj: VendorObject, *, records: Iterable[VendorRecord], trigger: Trigger) -> Outcome:
     gen = obj.generation
     old = obj.status.get("conditions", [])
@@ -123,6 +128,7 @@ def reconcile(ctx: Context, obj: VendorObject, *, records: Iterable[VendorRecord
         username=vendor_username(obj.name),
         devices=logins,
         ca=mqtt.tls_ca_file.read_text(encoding="utf-8") if mqtt.tls_ca_file is not None else None,
+        api_token=_api_token(ctx, names.vendor),
     )
     try:
         secret_ref = f"Secret/{names.credentials_secret}"
