@@ -182,7 +182,8 @@ def fit(layers: Sequence[MapLayer], *, width_px: int = 720, height_px: int = 420
     lat, lon = (south + north) / 2, (west + east) / 2
     span_lon = max(east - west, 0.01)
     span_lat = max(_mercator_y(north) - _mercator_y(south), 0.01)
-    zoom = min(math.log2(width_px * 360 / (256 * span_lon)), math.log2(height_px * 360 / (256 * span_lat))) - 0.4
+    # deck.gl's Web Mercator world is 512 pixels wide at zoom 0.
+    zoom = min(math.log2(width_px * 360 / (512 * span_lon)), math.log2(height_px * 360 / (512 * span_lat))) - 0.3
     return pdk.ViewState(latitude=lat, longitude=lon, zoom=round(min(max(zoom, 4.0), 15.0), 2))
 
 
@@ -209,12 +210,16 @@ def _point_layers(layer: MapLayer) -> list[pdk.Layer]:
             pickable=True,
         )
     ]
-    labelled = [p for p in layer.places if p.label]
-    if labelled and len(layer.places) <= LABEL_LIMIT:
+    # Places at one point (communes merged into one 2025 unit share a marker) get one label naming them all.
+    labels: dict[tuple[float, float], list[str]] = {}
+    for place in layer.places:
+        if place.label:
+            labels.setdefault((place.lat, place.lon), []).append(place.label)
+    if labels and len(layer.places) <= LABEL_LIMIT:
         found.append(
             pdk.Layer(
                 "TextLayer",
-                data=[{"lat": p.lat, "lon": p.lon, "text": p.label} for p in labelled],
+                data=[{"lat": lat, "lon": lon, "text": " · ".join(names)} for (lat, lon), names in labels.items()],
                 id=f"{layer.id}-labels",
                 get_position="[lon, lat]",
                 get_text="text",

@@ -72,6 +72,16 @@ def test_deck_carries_each_layer_with_its_data_colours_and_tooltips() -> None:
     assert maps.TOOLTIP == {"text": "{tooltip}"}  # Streamlit sends it beside the spec
 
 
+def test_places_sharing_a_point_share_one_label() -> None:
+    places = (
+        maps.Place(10.89354, 106.79926, "#000000", 100, "a", label="Bình An"),
+        maps.Place(10.89354, 106.79926, "#000000", 100, "b", label="Đông Hòa"),
+        maps.Place(10.95, 106.75, "#000000", 100, "c", label="Tân Bình"),
+    )
+    labels = by_id(spec(maps.deck([maps.MapLayer("units", places=places)], maps.Basemap())))["units-labels"]["data"]
+    assert [label["text"] for label in labels] == ["Bình An · Đông Hòa", "Tân Bình"]
+
+
 def test_many_places_are_not_labelled() -> None:
     places = tuple(maps.Place(10.9 + i / 100, 106.7, "#000000", 100, f"P{i}", label=f"P{i}") for i in range(17))
     document = spec(maps.deck([maps.MapLayer("cameras", places=places)], maps.Basemap()))
