@@ -1,4 +1,4 @@
-"""A site's evidence store: photos and files an operator attaches to a resolution, kept by content, served to operators.
+"""A site's evidence store: photos and files attached to resolutions, kept by content, served to operators.
 
 A small seam (STYLE.md 7): `EvidenceStore` is `put` and `get`; `DirectoryStore` keeps files under a directory
 (`DashboardSettings.evidence_dir`: a volume, or a bucket mounted as one), `MemoryStore` serves unit tests, and an
