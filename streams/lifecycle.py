@@ -227,6 +227,7 @@ _STATE_KEPT: Final[dict[str, frozenset[IncidentState]]] = {
     "cleared": frozenset(ACTIVE_STATES),
     "escalate": frozenset(ACTIVE_STATES),
     "assign": frozenset(ACTIVE_STATES),  # a person or team takes it; the state stays
+    "linked": frozenset(ACTIVE_STATES),  # a citizen report joined it
 }
 """History actions that leave the state as it was, and the states they happen in."""
 
@@ -244,6 +245,9 @@ def step_allowed(before: IncidentState | None, action: str, after: IncidentState
         command = IncidentAction(action)
     except ValueError:
         return False
+    step = pakn.ACTIONS.get(command)
+    if step is not None:  # a citizen report's PAKN step: closes, resolves, or keeps the state while waiting
+        return before in ACTIVE_STATES and after is (step.incident_state or before)
     return before in _ALLOWED[command] and after is _NEXT[command]
 
 

@@ -572,3 +572,28 @@ def _replay_detection(at: dt.datetime) -> Detection:
         title="Ngập",
         devices=["acme/wl-1"],
     )
+
+
+@pytest.mark.parametrize(
+    ("before", "action", "after", "allowed"),
+    [
+        (None, "opened", IncidentState.OPEN, True),
+        (None, "acknowledge", IncidentState.ACKNOWLEDGED, False),
+        (IncidentState.OPEN, "acknowledge", IncidentState.ACKNOWLEDGED, True),
+        (IncidentState.OPEN, "resolve", IncidentState.CLOSED, False),
+        (IncidentState.DISPATCHED, "assign", IncidentState.DISPATCHED, True),
+        (IncidentState.OPEN, "linked", IncidentState.OPEN, True),
+        # A citizen report's PAKN steps: reject closes, answer resolves, waiting for the citizen keeps the state.
+        (IncidentState.OPEN, "reject", IncidentState.CLOSED, True),
+        (IncidentState.ACKNOWLEDGED, "request_info", IncidentState.ACKNOWLEDGED, True),
+        (IncidentState.ACKNOWLEDGED, "supply_info", IncidentState.ACKNOWLEDGED, True),
+        (IncidentState.ACKNOWLEDGED, "answer", IncidentState.RESOLVED, True),
+        (IncidentState.RESOLVED, "reject", IncidentState.CLOSED, False),
+        (IncidentState.OPEN, "request_info", IncidentState.RESOLVED, False),
+        (IncidentState.OPEN, "no-such-action", IncidentState.OPEN, False),
+    ],
+)
+def test_step_allowed_knows_every_history_action(
+    before: IncidentState | None, action: str, after: IncidentState, allowed: bool
+) -> None:
+    assert lifecycle.step_allowed(before, action, after) is allowed
