@@ -20,7 +20,7 @@ from typing import Any, Final, Protocol, TypeVar
 
 import msgspec
 
-from ioc import pakn
+from ioc import editions, pakn, units
 from ioc.events import ACTIVE_STATES, Incident, IncidentState, Severity
 from ioc.people import EMAIL_CHANNEL, NotificationRule, NotificationsSpec, NotifyEvent, Person, Webhook
 from ioc.units import UnitTree
@@ -182,9 +182,16 @@ def deciding_site(sites: Iterable[S], unit: str) -> S | None:
     return min(holding, key=lambda s: (len(s.units), s.key), default=None)
 
 
-def _serving(roster: Sequence[Person], role_names: set[str], unit: str, site_unit: str, tree: UnitTree) -> list[Person]:
-    """People with one of the roles serving `unit`, else the nearest unit above it that has some (within the site)."""
-    chain = [unit, *(u.code for u in reversed(tree.ancestors(unit)))] if unit in tree else [unit]
+def _serving(
+    roster: Sequence[Person], role_names: set[str], unit: str, site_unit: str, edition: units.Edition
+) -> list[Person]:
+    """People with one of the roles serving `unit`, else the nearest unit above it that has some (within the site).
+
+    "Above" is the edition's escalation chain (ioc.editions): after the 2025 reform a ward's next unit up is the
+    city, never the district that no longer exists."""
+    chain = [unit]
+    while (parent := editions.escalation_parent(chain[-1], edition)) is not None and parent not in chain:
+        chain.append(parent)
     for code in chain:
         found = [p for p in roster if (p.unit or site_unit) == code and role_names & {r.value for r in p.roles}]
         if found:
@@ -212,11 +219,13 @@ def _applies(rule: NotificationRule, event: NotifyEvent, incident: Incident) -> 
 
 
 def render(
-    incident: Incident, event: NotifyEvent, unit_names: Mapping[str, str], *, citizen: bool = False
+    incident: Incident, event: NotifyEvent, place: str, responsible: str, *, citizen: bool = False
 ) -> tuple[str, str]:
-    """Subject and text of a notification, Vietnamese first with an English line (operators and citizens read it)."""
-    place = unit_names.get(incident.unit, incident.unit)
-    responsible = unit_names.get(incident.responsible_unit or incident.unit, incident.responsible_unit or "")
+    """Subject and text of a notification, Vietnamese first with an English line (operators and citizens read it).
+
+    `place` names the incident's commune as rows carry it (the 2024 tree), `responsible` the unit answering for it in
+    the deployment's edition; the two can share a code and still be different units (the 2025 reform reused codes).
+    """
     what_vi, what_en = _WORDS[event]
     if citizen:
         subject = f"[IOC] Phản ánh của bạn: {what_vi} / Your report: {what_en}"
@@ -276,12 +285,12 @@ _SEVERITY_VI: Final[dict[Severity, str]] = {
 
 
 def _people(
-    rule: NotificationRule, roster: Sequence[Person], incident: Incident, site_unit: str, tree: UnitTree
+    rule: NotificationRule, roster: Sequence[Person], incident: Incident, site_unit: str, edition: units.Edition
 ) -> list[Person]:
     """Whom a rule names for an incident: roster roles serving its responsible unit, named people, its assignee."""
     people: dict[str, Person] = {}
     responsible = incident.responsible_unit or incident.unit
-    for person in _serving(roster, {r.value for r in rule.to_roles}, responsible, site_unit, tree):
+    for person in _serving(roster, {r.value for r in rule.to_roles}, responsible, site_unit, edition):
         people.setdefault(person.email, person)
     for email in rule.to_people:
         known = next((p for p in roster if p.email == email), None)
@@ -301,16 +310,18 @@ def plan(
     *,
     at: dt.datetime,
     reporters: Mapping[str, str] | None = None,
+    edition: units.Edition = "2024",
 ) -> list[Delivery]:
     """The deliveries `site`'s rules make of `event` about `incident` (`event_key`: the version or deadline it is
-    about). `reporters`: linked report id → the citizen's e-mail, for `toReporters` rules.
+    about). `reporters`: linked report id → the citizen's e-mail, for `toReporters` rules. `tree` names the places
+    rows carry (2024 communes); `edition` is the deployment's units tree, which says who serves the unit answering.
 
     E-mail and zalo-oa webhooks: one delivery per person; a generic webhook: one call per event naming them all.
     """
     spec = site.notifications
     webhooks = {w.name: w for w in spec.webhooks}
-    codes = {incident.unit, incident.responsible_unit or incident.unit}
-    names = {code: tree.get(code).full_name for code in codes if code in tree}
+    place = tree.get(incident.unit).full_name if incident.unit in tree else incident.unit
+    responsible = editions.unit_name(incident.responsible_unit or incident.unit, edition)
     quiet = spec.quiet_hours is not None and spec.quiet_hours.holds(at, incident.severity)
     planned: dict[str, Delivery] = {}
 
@@ -323,8 +334,8 @@ def plan(
     for rule in spec.rules:
         if not _applies(rule, event, incident):
             continue
-        people = _people(rule, site.roster, incident, site.unit, tree)
-        text = render(incident, event, names)
+        people = _people(rule, site.roster, incident, site.unit, edition)
+        text = render(incident, event, place, responsible)
         held = rule.digest or quiet
         for channel in rule.channels:
             hook = webhooks.get(channel)
@@ -340,7 +351,7 @@ def plan(
                 payload = {"incident": msgspec.to_builtins(incident), "recipients": sorted(p.email for p in people)}
                 add(rule.name, channel, hook.name, hook.url, text, webhook=hook, held=held, payload=payload)
         if rule.to_reporters and event is NotifyEvent.REPORT_STATE:
-            citizen_text = render(incident, event, names, citizen=True)
+            citizen_text = render(incident, event, place, responsible, citizen=True)
             for report_id, email in sorted((reporters or {}).items()):
                 # Citizens are told at once: quiet hours and digests are for the staff's rosters.
                 add(rule.name, EMAIL_CHANNEL, f"citizen:{report_id}", email, citizen_text)

@@ -95,6 +95,7 @@ class _Notifier:
         self.sender = Sender(rt.settings.notify)
         self.lookups = Lookups(rt.sink.warehouse, rt.database)
         self.tree = rt.context.tree
+        self.edition = rt.settings.edition
 
     async def handle(self, partition: int, buffer: PartitionBuffer, value: Incident | Tick) -> None:
         index = self.sites.current()
@@ -183,7 +184,9 @@ class _Notifier:
                 except WarehouseError as exc:
                     log.warning("notifications: reporters' contacts unreadable (%s); citizens not told", exc)
             key = notify.change_key(event, incident)
-            deliveries += notify.plan(incident, event, key, site, self.tree, at=at, reporters=reporters)
+            deliveries += notify.plan(
+                incident, event, key, site, self.tree, at=at, reporters=reporters, edition=self.edition
+            )
         await self.deliver((partition, buffer), state, incident, site, deliveries=deliveries, at=at)
 
     async def on_tick(self, partition: int, buffer: PartitionBuffer, now: dt.datetime, index: SiteIndex) -> None:
@@ -202,7 +205,9 @@ class _Notifier:
             deliveries = [
                 d
                 for event in events
-                for d in notify.plan(incident, event, notify.clock_key(event, incident), site, self.tree, at=now)
+                for d in notify.plan(
+                    incident, event, notify.clock_key(event, incident), site, self.tree, at=now, edition=self.edition
+                )
             ]
             await self.deliver((partition, buffer), state, incident, site, deliveries=deliveries, at=now)
         await self.send_digests(partition, buffer, now, index)

@@ -173,3 +173,19 @@ def test_quiet_hours_hold_less_severe_ones_for_the_digest() -> None:
 def test_a_rule_naming_an_unknown_channel_is_refused() -> None:
     with pytest.raises(ValueError, match="not webhooks of this site"):
         NotificationsSpec.model_validate({"rules": [{"name": "x", "events": ["opened"], "channels": ["sms"]}]})
+
+
+def test_on_a_2025_deployment_the_ward_falls_back_to_the_city_and_is_named_as_2025_names_it() -> None:
+    # 25951 is Bình An under Dĩ An (724) in the 2024 tree, and phường Đông Hòa under the city (79) in 2025.
+    roster = (
+        Person(name="Trực ban Dĩ An cũ", email="truc.ban@dian.example", roles=["on-duty"], unit="724"),
+        Person(name="Trực ban thành phố", email="truc.ban@hcmc.example", roles=["on-duty"], unit="79"),
+    )
+    city = Site("ioc-sites/city-79", "79", frozenset({"79", "25951"}), roster, RULES)
+    case = incident(unit="25957", responsible_unit="25951")
+    on_2025 = notify.plan(case, NotifyEvent.OPENED, "k", city, TREE, at=AT, edition="2025")
+    assert {d.recipient for d in on_2025 if d.channel == "email"} == {"truc.ban@hcmc.example"}
+    assert "phường Đông Hòa" in on_2025[0].text and "Bình An" not in on_2025[0].text
+    # The same roster on the 2024 tree: 25951 is Bình An, whose next unit up is Dĩ An.
+    on_2024 = notify.plan(case, NotifyEvent.OPENED, "k", city, TREE, at=AT)
+    assert {d.recipient for d in on_2024 if d.channel == "email"} == {"truc.ban@dian.example"}
