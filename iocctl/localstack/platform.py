@@ -192,6 +192,8 @@ class Platform:
             f"{prefix}CLICKHOUSE__HTTP_PORT": str(ch["http_port"]),
             f"{prefix}CLICKHOUSE__USER": ch["user"],
             f"{prefix}CLICKHOUSE__PASSWORD": ch["password"],
+            # A stack started with `ioc stack up --clickhouse-cluster` first: the components write through its cluster.
+            **({f"{prefix}CLICKHOUSE__CLUSTER": ch["cluster"]} if ch.get("cluster") else {}),
         }
 
     def _streams_env(self, services: dict[str, Any]) -> dict[str, str]:
