@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from dashboards.api import models, routes_ngsi, routes_open311, routes_open_data, routes_vendors
+from dashboards.api import models, routes_citizen, routes_ngsi, routes_open311, routes_open_data, routes_vendors
 from dashboards.api.clients import ApiClients
 from dashboards.api.front_cache import FrontCache
 from dashboards.api.ledger import Ledger
@@ -101,6 +101,7 @@ def create_app(
     app.include_router(routes_open_data.router(state))
     app.include_router(routes_ngsi.router(state))
     app.include_router(routes_vendors.router(state))
+    app.include_router(routes_citizen.router(state))
     _ops_routes(app, state)
     _error_handlers(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
