@@ -99,6 +99,8 @@ class Stored:
     """Incident id → (version, state) of `incidents FINAL`."""
     upward: Mapping[str, int] = dataclasses.field(default_factory=dict)
     """Idempotency key → how many times the parent kept it."""
+    refusals: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Command id → the workers' refusal (`command_refusals`: reason and detail) of a command they did not apply."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -228,7 +230,12 @@ def _commands(recorded: Recorded, stored: Stored, spans: Sequence[FaultSpan]) ->
         Anomaly(
             "command-not-applied",
             f"command {command.command_id}",
-            f"{command.action} of incident {command.incident_id} acknowledged, not in its history",
+            f"{command.action} of incident {command.incident_id} acknowledged, not in its history"
+            + (
+                f"; the workers refused it: {stored.refusals[command.command_id]}"
+                if command.command_id in stored.refusals
+                else ""
+            ),
             topics.incident_partition(command.incident_id, topics.INCIDENT_COMMANDS.partitions),
             faults_at(spans, command.at),
         )

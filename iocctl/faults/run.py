@@ -648,6 +648,10 @@ class FaultRun:
                 "SELECT incident_id, version, state, action FROM ioc.incident_history FINAL"
                 " ORDER BY incident_id, version"
             )
+            refusals = {
+                r["command_id"]: f"{r['reason']}: {r['detail']}"
+                for r in warehouse.query("SELECT command_id, reason, detail FROM ioc.command_refusals")
+            }
             current = {
                 r["incident_id"]: (int(r["version"]), r["state"])
                 for r in warehouse.query("SELECT incident_id, version, state FROM ioc.incidents FINAL")
@@ -659,6 +663,7 @@ class FaultRun:
             history=[history.HistoryRow(r["incident_id"], int(r["version"]), r["state"], r["action"]) for r in rows],
             current=current,
             upward=self._upward_kept(),
+            refusals=refusals,
         )
 
     # --- the whole run --------------------------------------------------------------------------------------------

@@ -136,5 +136,7 @@ def test_two_active_incidents_for_one_condition() -> None:
 def test_a_command_acknowledged_and_never_carried_out() -> None:
     recorded, stored = _clean()
     recorded.commands.append(AckedCommand("c2", INCIDENT, "dispatch", 105.0))
+    stored.refusals = {"c2": "stale: not the current incident of its episode"}
     [anomaly] = check(recorded, stored, [KILL])
     assert (anomaly.kind, anomaly.subject, anomaly.faults) == ("command-not-applied", "command c2", ("kill bridge",))
+    assert anomaly.detail.endswith("the workers refused it: stale: not the current incident of its episode")
