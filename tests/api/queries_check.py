@@ -27,6 +27,7 @@ EXPECTED = {
     "reports_by_id": 1,
     "incident_states": 1,
     "incident_trail": 2,
+    "vendor_rejections": 0,  # the seed has no dead letters: tests/api/test_vendor_rejections.py reads some
 }
 
 
@@ -52,6 +53,13 @@ def run_all(warehouse: Warehouse, seeded: seed.Seeded) -> dict[str, int]:
         "reports_by_id": {"report_ids": (seed.REPORT_ID, "o311-none")},
         "incident_states": {"incident_ids": (seeded.report_incident,)},
         "incident_trail": {"incident_id": seeded.report_incident},
+        "vendor_rejections": {
+            "vendor": "gauge-vendor",
+            "start": now - dt.timedelta(days=1),
+            "end": now,
+            "limit": 100,
+            "include_unplaced": 1,
+        },
     }
     assert set(params) == CITIZEN_API, "every query the API runs needs its parameters here"
     return {name: len(data.run(name, "74", **values)) for name, values in params.items()}
