@@ -26,6 +26,8 @@ from ioc.events import MEASURES
 __all__ = ["aqi_chart", "date_range", "exports", "measure_charts"]
 
 _CHART_HEIGHT: Final = 260
+_TIME_FORMAT: Final = "%d/%m %Hh"
+"""Time labels as both languages write them here (day/month, 24-hour), not Vega's English "Mon 07 08 AM"."""
 _SMALL_HEIGHT: Final = 190
 
 
@@ -65,8 +67,9 @@ def exports(
     headed = [(field, ctx.t(header_key)) for field, header_key in columns]
     stamp = ctx.now().astimezone(LOCAL_TZ).strftime("%Y%m%d-%H%M")
     formats: tuple[ExportFormat, ...] = ("csv", "parquet")
-    for column, fmt in zip(st.columns([1, 1, 4])[:2], formats, strict=True):
-        column.download_button(
+    row = st.container(horizontal=True)
+    for fmt in formats:
+        row.download_button(
             ctx.t(f"history.export_{fmt}"),
             data=ctx.data.export_file(ctx.unit, rows, headed, fmt, access=ctx.access, revealed=revealed),
             file_name=f"{name}-{ctx.unit}-{stamp}.{fmt}",
@@ -117,7 +120,7 @@ def aqi_chart(ctx: Context, rows: Rows, *, x: str = "hour", series: str = "place
         alt.Chart({"values": values})
         .mark_line(point=True, strokeWidth=2)
         .encode(
-            x=alt.X("at:T", title=ctx.t("col.hour")),
+            x=alt.X("at:T", title=ctx.t("col.hour"), axis=alt.Axis(format=_TIME_FORMAT)),
             y=alt.Y("aqi:Q", title=ctx.t("col.aqi"), scale=alt.Scale(domainMin=0)),
             color=alt.Color("series:N", title=ctx.t("col.place"), scale=alt.Scale(scheme="dark2")),
             tooltip=[
@@ -158,7 +161,7 @@ def measure_charts(ctx: Context, rows: Rows, *, x: str, y: str, per_row: int = 3
                 alt.Chart({"values": by_measure[measure]}, title=ui.measure_label(ctx, measure))
                 .mark_line(strokeWidth=2)
                 .encode(
-                    x=alt.X("at:T", title=ctx.t("col.time")),
+                    x=alt.X("at:T", title=ctx.t("col.time"), axis=alt.Axis(format=_TIME_FORMAT)),
                     y=alt.Y("value:Q", title=title, scale=alt.Scale(zero=False)),
                     tooltip=[
                         alt.Tooltip("at:T", title=ctx.t("col.time"), format="%H:%M %d/%m"),

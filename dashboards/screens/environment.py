@@ -101,7 +101,7 @@ with water:
                     alt.Chart({"values": [{**r, "at": ui.local_time(r["at"]).isoformat()} for r in trend]})
                     .mark_line()
                     .encode(
-                        x=alt.X("at:T", title=t("col.time")),
+                        x=alt.X("at:T", title=t("col.time"), axis=alt.Axis(format="%d/%m %Hh")),
                         y=alt.Y("level:Q", title=t("col.level_m")),
                         color=alt.Color("series:N", title=series),
                     )

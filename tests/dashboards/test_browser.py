@@ -9,7 +9,9 @@ session expire. Screenshots go to $IOC_TEST_ARTIFACTS/dashboards (default .pytes
 from __future__ import annotations
 
 import json
+import os
 import time
+import unicodedata
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -172,3 +174,107 @@ def test_chromium_signs_in_switches_language_and_page(
     actions = [json.loads(line)["action"] for line in audit.read_text(encoding="utf-8").splitlines()]
     assert actions[0] == "sign-in" and "session-expired" in actions
     assert all(p.stat().st_size > 10_000 for p in SHOTS.glob("0*.png"))
+
+
+# --- every page, both languages, photographed ------------------------------------------------------------------
+
+SCREEN_SIZE = (1280, 800)
+CONTENT = ", ".join(
+    f'[data-testid="{kind}"]' for kind in ("stDataFrame", "stMetric", "stVegaLiteChart", "stDeckGlJsonChart")
+)
+"""What shows data on a page: a table, a headline figure, a chart or a map."""
+
+
+def _nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", " ".join(text.split()))
+
+
+def _click_link(driver: Any, text: str) -> None:
+    """Click the navigation link whose text is exactly `text` ("Public" is not "Public services")."""
+    from selenium.common.exceptions import TimeoutException  # noqa: PLC0415
+    from selenium.webdriver.common.by import By  # noqa: PLC0415
+
+    def clicked(d: Any) -> bool:
+        # A link's text is its icon's name (a Material ligature) on one line, then its label on the next.
+        found = next((e for e in d.find_elements(By.TAG_NAME, "a") if _nfc(e.text).endswith(f" {text}")), None)
+        if found is None:
+            return False
+        d.execute_script("arguments[0].click()", found)  # the sidebar's link, wherever the viewport puts it
+        return True
+
+    try:
+        _wait(driver, clicked, f"a link saying {text!r}")
+    except TimeoutException:
+        seen = [ascii(e.text) for e in driver.find_elements(By.TAG_NAME, "a")]
+        raise AssertionError(f"no link saying {text!r}; the links say {', '.join(seen)}") from None
+
+
+def _optimised(path: Path) -> None:
+    """The screenshot as a 256-colour PNG: a fifth of the size, still sharp for text and flat charts."""
+    from PIL import Image  # noqa: PLC0415 - only the screenshots need Pillow
+
+    with Image.open(path) as shot:
+        small = shot.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    small.save(path, optimize=True)
+
+
+def test_every_page_in_both_languages_shows_data_and_is_photographed(
+    server_seeded: tuple[ClickHouseEndpoint, seed.Seeded], browser: Any, tmp_path: Path
+) -> None:
+    """The province's pages in Vietnamese then English, each with data and no error, saved as screenshots:
+    under the test's directory, or into IOC_SCREENSHOTS_DIR (docs/screenshots for the README)."""
+    from selenium.webdriver.common.by import By  # noqa: PLC0415
+
+    from dashboards.i18n import Translator  # noqa: PLC0415
+    from dashboards.shell import PAGES  # noqa: PLC0415
+
+    endpoint, _ = server_seeded
+    port = harness.free_port()
+    settings = DashboardSettings(
+        site_unit=seed.PROVINCE,
+        port=port,
+        clickhouse=endpoint,
+        public_enabled=True,
+        local_role="operator",
+        audit_log=tmp_path / "audit.jsonl",
+    )
+    # The test's own directory unless asked for the committed ones (never read from the environment in the app).
+    out = Path(os.environ.get("IOC_SCREENSHOTS_DIR") or tmp_path / "screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+    taken: list[Path] = []
+    with harness.dashboard(settings, tmp_path / "run"):
+        width, height = SCREEN_SIZE
+        metrics = {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}
+        browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+        browser.get(f"http://localhost:{port}/")
+        for lang in ("vi", "en"):
+            t = Translator(lang)
+            if lang == "en":
+                _click_text(browser, "button", "English")
+            for number, (page, _icon) in enumerate(PAGES, start=1):
+                if page != "overview" or lang == "en":
+                    _click_link(browser, t(f"nav.{page}"))
+                heading = t(f"{page}.title")
+                _wait(browser, lambda d, h=heading: _rendered(d, h, h), f"the {page} page in {lang}", timeout=90)
+                _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, CONTENT), f"data on the {page} page")
+                time.sleep(2.0)  # charts and maps paint after their data arrives
+                body = browser.find_element(By.TAG_NAME, "body").text
+                assert t("error.warehouse") not in body, (page, lang)
+                assert t("error.unexpected", ref="").split(".")[0] not in body, (page, lang)
+                path = out / f"{number:02d}-{page}-{lang}.png"
+                browser.save_screenshot(str(path))
+                _optimised(path)
+                taken.append(path)
+                charts = browser.find_elements(By.CSS_SELECTOR, '[data-testid="stVegaLiteChart"]')
+                if charts:  # and the page's charts, which lie below the first screen
+                    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", charts[0])
+                    time.sleep(1.0)
+                    path = out / f"{number:02d}-{page}-{lang}-charts.png"
+                    browser.save_screenshot(str(path))
+                    _optimised(path)
+                    taken.append(path)
+    assert len([p for p in taken if not p.stem.endswith("-charts")]) == 2 * len(PAGES)
+    assert any(p.stem.startswith("02-environment") and p.stem.endswith("-charts") for p in taken)
+    sizes = [p.stat().st_size for p in taken]
+    assert all(10_000 < size < 400_000 for size in sizes), dict(zip((p.name for p in taken), sizes, strict=True))
+    assert sum(sizes) < 3_000_000
