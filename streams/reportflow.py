@@ -102,6 +102,10 @@ def follow(incident: Incident, action: IncidentAction, note: str | None) -> Inci
             return msgspec.structs.replace(incident, sla_due_at=None)
         if current in (pakn.PaknState.RECEIVED, pakn.PaknState.INFO_SUPPLIED):
             detail[pakn.DETAIL_STATE] = pakn.PaknState.IN_PROGRESS.value
+        # In progress, the clock is the answer's: its deadline already counts the waits for the citizen.
+        answer_by = pakn.instant(detail, "answer_by")
+        if answer_by is not None:
+            return msgspec.structs.replace(incident, detail=detail, sla_due_at=answer_by)
     elif action is IncidentAction.RESOLVE:
         detail.update({pakn.DETAIL_STATE: pakn.PaknState.ANSWERED.value, pakn.DETAIL_NOTE: note or ""})
         detail["answered_at"] = incident.updated_at.isoformat()

@@ -132,6 +132,7 @@ def test_waiting_for_the_citizen_stops_the_answer_clock_and_supplying_moves_the_
     assert supplied.incident.sla_due_at == new_due
     [progress], _ = act(episode, IncidentAction.ACKNOWLEDGE, supplied_at + dt.timedelta(hours=1))
     assert pakn.state_of(progress.incident.detail, progress.incident.state) is pakn.PaknState.IN_PROGRESS
+    assert progress.incident.sla_due_at == new_due  # escalation follows the answer deadline, waits excluded
     [answered], _ = act(episode, IncidentAction.ANSWER, supplied_at + dt.timedelta(hours=5), note="Đã vá ổ gà")
     incident = answered.incident
     assert incident.state is IncidentState.RESOLVED
