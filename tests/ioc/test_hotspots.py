@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
@@ -60,3 +61,29 @@ def test_bad_input_is_refused() -> None:
         clusters([at("a", 0, 0, 1)], radius_m=0, min_weight=1)
     with pytest.raises(ValueError, match="distinct keys"):
         clusters([at("a", 0, 0, 1), at("a", 5, 0, 1)], radius_m=10, min_weight=1)
+
+
+def _disc(free: list[WeightedPoint], seed: WeightedPoint, radius_m: float) -> list[WeightedPoint]:
+    return [p for p in free if distance_m(seed.lat, seed.lon, p.lat, p.lon) <= radius_m]
+
+
+def _reference(points: list[WeightedPoint], radius_m: float, min_weight: float) -> list[tuple[str, tuple[str, ...]]]:
+    """The rule's words, slowly: every round, the unclaimed disc holding the most weight (ties: smaller key)."""
+    free = sorted(points, key=lambda p: p.key)
+    found = []
+    while free:
+        seed = max(free, key=lambda s: (sum(p.weight for p in _disc(free, s, radius_m)), [-ord(c) for c in s.key]))
+        members = _disc(free, seed, radius_m)
+        if sum(p.weight for p in members) < min_weight:
+            break
+        found.append((seed.key, tuple(p.key for p in members)))
+        free = [p for p in free if p not in members]
+    return found
+
+
+def test_the_fast_grouping_agrees_with_the_rules_words_on_a_random_province() -> None:
+    rng = random.Random(766)
+    points = [at(f"cam-{i:03d}", rng.uniform(0, 6000), rng.uniform(0, 6000), rng.randint(0, 6)) for i in range(150)]
+    fast = [(c.seed, c.members) for c in clusters(points, radius_m=400, min_weight=5)]
+    assert fast == _reference(points, 400, 5)
+    assert len(fast) > 5
