@@ -29,9 +29,6 @@ root and kills the platform's parts for about half an hour."""
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all), e.g. codecs")
-    parser.add_argument(
-        "--profile", action="store_true", help="pipeline: py-spy the bridge at each one-reading step (bench-results/)"
-    )
     args, rest = parser.parse_known_args()  # the rest: options of a benchmark that takes some (`parse_options`)
     available = sorted(
         m.name.removeprefix("bench_")

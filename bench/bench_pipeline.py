@@ -16,6 +16,7 @@ subscriber) and Kafka alone (a producer of bridge-sized batches).
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import datetime as dt
 import json
@@ -605,9 +606,16 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
     return figures
 
 
-def run(*, profile: bool = False) -> dict[str, Any]:
-    """`profile`: py-spy the bridge through the one-reading ramp (`python -m bench pipeline --profile`)."""
+def parse_options(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench pipeline")
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the first bridge at each one-reading step (bench-results/)"
+    )
+    return parser.parse_args(argv)
+
+
+def run(options: argparse.Namespace | None = None) -> dict[str, Any]:
     RESULTS.mkdir(exist_ok=True)
-    results = pipeline(profile_to=RESULTS if profile else None)
+    results = pipeline(profile_to=RESULTS if options is not None and options.profile else None)
     (RESULTS / "pipeline-ramps.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return summary(results)
