@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
@@ -208,8 +209,16 @@ class Pipeline:
         topics: frozenset[str] = frozenset(),
         acknowledge: Callable[[list[Any]], None] = ack_each,
         rewind: Rewind | None = None,
+        flush_when_idle: bool = False,
     ) -> None:
         self.name = name
+        self.flush_when_idle = flush_when_idle
+        """Flush a due buffer on a timer too, not only when its partition's next event comes: for agents without
+        per-partition state on topics that get no ticks (a last dossier or letter must not wait for the next)."""
+        self._handling: PartitionBuffer | None = None
+        """The buffer an event is being handled into (the idle flush leaves it alone until the handler is done)."""
+        self._flushing = asyncio.Lock()
+        """One flush hands its messages over and takes its place in the partition's order at a time."""
         self.topics = topics
         """The topics this pipeline's agent reads: a revocation of another topic's partition leaves it be."""
         self._sink = sink
@@ -306,12 +315,45 @@ class Pipeline:
         read (forged or corrupt bytes) is dead-lettered with the buffer's flush and acknowledged with it: the
         agent moves on instead of stopping the worker on it again at every restart.
         """
+        idle = asyncio.ensure_future(self._flush_idle(prepare)) if self.flush_when_idle else None
+        try:
+            await self._consume(stream, decode, handle, prepare)
+        finally:
+            if idle is not None:
+                idle.cancel()
+
+    async def _flush_idle(self, prepare: Callable[[int, PartitionBuffer], None]) -> None:
+        """Flush due buffers every half `flush_s` whatever arrives (`flush_when_idle` pipelines only).
+
+        A flush that fails here stops the worker, as a failing agent does (streams.agents.common.fail_fast): its
+        events were taken from their buffer unacknowledged, and only a restart from the committed offsets brings
+        them back."""
+        try:
+            while True:
+                await asyncio.sleep(max(self._flush_s / 2, 0.05))
+                for partition, buffer in list(self._buffers.items()):
+                    if buffer is not self._handling and self.holds(partition, buffer) and self.due(partition):
+                        prepare(partition, buffer)
+                        await self.flush(partition)
+        except Exception:
+            log.critical("%s: an idle flush failed; stopping the worker", self.name, exc_info=True)
+            logging.shutdown()
+            os._exit(70)
+
+    async def _consume(
+        self,
+        stream: Any,
+        decode: Callable[[Any], V],
+        handle: Callable[[int, PartitionBuffer, V], Awaitable[None]],
+        prepare: Callable[[int, PartitionBuffer], None],
+    ) -> None:
         async for event in stream.noack().events():
             if not await self.admit(event):
                 continue
             partition = event.message.partition
             buffer = self.buffer(partition)
             buffer.events.append(event)
+            self._handling = buffer
             try:
                 value = decode(event)
             except Exception as exc:  # noqa: BLE001 - whatever the bytes, they must not stop the worker
@@ -328,6 +370,7 @@ class Pipeline:
                 self.undecodable_events += 1
             else:
                 await handle(partition, buffer, value)
+            self._handling = None
             if not self.holds(partition, buffer):
                 continue  # revoked while `handle` yielded: the event comes again to the partition's owner
             if self.due(partition):
@@ -370,20 +413,21 @@ class Pipeline:
         background while the agent goes on reading — at most `max_inflight` flushes at a time, so a
         ClickHouse outage still stops consumption once they are all waiting.
         """
-        buffer = self._buffers.pop(partition, None)
-        if buffer is None or not buffer.events:
-            return
-        for message in buffer.messages:
-            await self._send(message)
-        while len(self._inflight) >= self._max_inflight:
-            await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
-        current = buffer.generation == self._generation.get(partition, 0)
-        previous = self._tail.get(partition) if current else None
-        task = asyncio.ensure_future(self._complete(partition, buffer, previous))
-        if current:
-            self._tail[partition] = task
-        self._inflight.add(task)
-        task.add_done_callback(self._done)
+        async with self._flushing:  # the agent's own flush and the idle timer's never interleave
+            buffer = self._buffers.pop(partition, None)
+            if buffer is None or not buffer.events:
+                return
+            for message in buffer.messages:
+                await self._send(message)
+            while len(self._inflight) >= self._max_inflight:
+                await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
+            current = buffer.generation == self._generation.get(partition, 0)
+            previous = self._tail.get(partition) if current else None
+            task = asyncio.ensure_future(self._complete(partition, buffer, previous))
+            if current:
+                self._tail[partition] = task
+            self._inflight.add(task)
+            task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Future[None]) -> None:
         self._inflight.discard(task)

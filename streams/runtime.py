@@ -268,7 +268,7 @@ class Runtime:
     def topic(self, name: str) -> Any:
         return self.topic_objects[name]
 
-    def pipeline(self, name: str, *topics: str) -> Pipeline:
+    def pipeline(self, name: str, *topics: str, flush_when_idle: bool = False) -> Pipeline:
         if self.grouped is None:
             self.grouped = GroupedSink(self.sink)
         pipeline = Pipeline(
@@ -281,6 +281,7 @@ class Runtime:
             topics=frozenset(topics),
             acknowledge=self.app.acknowledge,
             rewind=self._rewind,
+            flush_when_idle=flush_when_idle,
         )
         self.app.gated_topics |= pipeline.topics
         self.app.seek_listeners.append(pipeline.sought)

@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 from ioc import topics
 from ioc.events import Detection, Ingested
 from ioc.topics import KafkaTopic
-from streams.pipeline import Outgoing, PartitionBuffer, Pipeline, undecodable
+from streams.pipeline import Outgoing, PartitionBuffer, Pipeline
 from streams.runtime import Runtime
 from streams.warehouse import rows
 from streams.windows import UnitWindows, read_unit, write_unit
@@ -23,7 +23,6 @@ __all__ = [
     "PartitionedState",
     "WindowStore",
     "add_detections",
-    "dead_letter_undecodable",
     "detection_messages",
     "fail_fast",
     "kept_state",
@@ -180,26 +179,6 @@ class DevicesHeard:
 
 
 log = logging.getLogger(__name__)
-
-
-async def dead_letter_undecodable(rt: Runtime, agent: str, event: Any, exc: BaseException) -> None:
-    """Send the `undecodable` dead letter of a record `agent` cannot read, so it moves on to the next one.
-
-    The letter is the one `streams.pipeline.undecodable` makes for the agents that run in a Pipeline (its
-    bytes, topic, partition and offset, and why); agents reading in plain batches send it here and flush the
-    producer before their batch is acknowledged, so a letter is never lost while its record is committed.
-    """
-    message = event.message
-    log.warning(
-        "%s: %s[%d]@%d cannot be decoded (%s); dead-lettered",
-        agent,
-        message.topic,
-        message.partition,
-        message.offset,
-        type(exc).__name__,
-    )
-    letter = undecodable(event, exc)
-    await rt.topic(letter.topic).send(key=letter.key, value=letter.value, partition=letter.partition)
 
 
 def fail_fast(agent: Callable[[Any], Awaitable[None]]) -> Callable[[Any], Awaitable[None]]:

@@ -11,7 +11,8 @@ from typing import Any, Final
 
 from ioc import topics
 from ioc.units import UnitTree
-from streams.agents.common import dead_letter_undecodable, fail_fast
+from streams.agents.common import fail_fast
+from streams.pipeline import PartitionBuffer
 from streams.runtime import Runtime
 from streams.warehouse import rows
 
@@ -34,20 +35,18 @@ def letter_place(source: str, tree: UnitTree) -> tuple[str, str]:
 
 
 def register(rt: Runtime) -> None:
+    """Read `ioc.deadletter.v1` into `deadletters` through a pipeline (offsets committed only over stored rows)."""
+    pipeline = rt.pipeline("deadletters", topics.DEADLETTER.name, flush_when_idle=True)
+
+    def decode(event: Any) -> dict[str, Any]:
+        # A record that is not a letter gets its own letter, which comes back readable: stored, never looped.
+        letter = topics.DEADLETTER.decode(event.value)
+        return rows.deadletter_row(letter, event.value, place=letter_place(letter.source, rt.tree))
+
+    async def handle(_partition: int, buffer: PartitionBuffer, row: dict[str, Any]) -> None:
+        buffer.add_rows("deadletters", [row])
+
     @rt.app.agent(rt.topic(topics.DEADLETTER.name), name="streams.deadletters")
     @fail_fast
     async def deadletters(stream: Any) -> None:
-        async for events in stream.take_events(2000, within=rt.settings.sink_flush_s):
-            letters, refused = [], 0
-            for event in events:
-                try:
-                    letter = topics.DEADLETTER.decode(event.value)
-                    place = letter_place(letter.source, rt.tree)
-                    letters.append(rows.deadletter_row(letter, event.value, place=place))
-                except Exception as exc:  # noqa: BLE001 - whatever the bytes, they must not stop the worker
-                    # Its own letter comes back on this topic, readable this time: stored, never looped.
-                    await dead_letter_undecodable(rt, "streams.deadletters", event, exc)
-                    refused += 1
-            await rt.sink.write("deadletters", letters)
-            if refused:
-                await rt.app.producer.flush()  # the letters are in Kafka before the batch is acknowledged
+        await pipeline.consume(stream, decode, handle, lambda _partition, _buffer: None)

@@ -10,7 +10,8 @@ from typing import Any
 from ioc import topics
 from ioc.decision766 import default_scheme
 from streams import indicators
-from streams.agents.common import dead_letter_undecodable, fail_fast
+from streams.agents.common import fail_fast
+from streams.pipeline import PartitionBuffer
 from streams.runtime import Runtime
 from streams.warehouse import rows
 
@@ -41,32 +42,29 @@ async def recompute(rt: Runtime, periods: set[indicators.Period]) -> int:
 def register(rt: Runtime) -> None:
     """Read `ioc.service-records.v1` into `dossiers`; a leader timer rewrites the changed periods' indicators.
 
-    The latest snapshot per dossier wins by status_version, so replays and out-of-order events do not double-count; a
-    record that cannot be read is dead-lettered (`undecodable`) and the agent goes on. The
+    The latest snapshot per dossier wins by status_version, so replays and out-of-order events do not double-count; the
+    records are read through a pipeline (streams.pipeline: offsets committed only over stored rows, in order, through
+    rebalances and restarts), and one that cannot be read is dead-lettered (`undecodable`) and the agent goes on. The
     timer recomputes the scorecards of the periods that changed (and today's and this month's) from the warehouse, the
     source of truth, and writes `indicators_766`, each lost point traceable to its dossiers.
     """
     changed: set[indicators.Period] = set()
 
+    pipeline = rt.pipeline("dossiers", topics.SERVICE_RECORDS.name, flush_when_idle=True)
+
+    def decode(event: Any) -> dict[str, Any]:
+        record = topics.SERVICE_RECORDS.decode(event.value)
+        for kind in ("day", "month"):
+            changed.add(indicators.period_of(kind, record.received_at))
+        return rows.dossier_row(record, rt.path(record.unit))
+
+    async def handle(_partition: int, buffer: PartitionBuffer, row: dict[str, Any]) -> None:
+        buffer.add_rows("dossiers", [row])
+
     @rt.app.agent(rt.topic(topics.SERVICE_RECORDS.name), name="streams.dossiers")
     @fail_fast
     async def dossiers(stream: Any) -> None:
-        async for events in stream.take_events(2000, within=rt.settings.sink_flush_s):
-            batch, refused = [], 0
-            for event in events:
-                try:
-                    record = topics.SERVICE_RECORDS.decode(event.value)
-                    row = rows.dossier_row(record, rt.path(record.unit))
-                except Exception as exc:  # noqa: BLE001 - whatever the bytes, they must not stop the worker
-                    await dead_letter_undecodable(rt, "streams.dossiers", event, exc)
-                    refused += 1
-                    continue
-                batch.append(row)
-                for kind in ("day", "month"):
-                    changed.add(indicators.period_of(kind, record.received_at))
-            await rt.sink.write("dossiers", batch)
-            if refused:
-                await rt.app.producer.flush()  # the letters are in Kafka before the batch is acknowledged
+        await pipeline.consume(stream, decode, handle, lambda _partition, _buffer: None)
 
     @rt.app.timer(interval=rt.settings.indicators_every_s, on_leader=True)  # type: ignore[untyped-decorator]
     async def refresh_indicators() -> None:

@@ -12,7 +12,8 @@ from ioc import pakn, topics
 from ioc.clients.clickhouse import WarehouseError
 from ioc.events import ACTIVE_STATES, CitizenReport, Detection, IncidentState, Severity
 from streams import lifecycle, linking
-from streams.agents.common import dead_letter_undecodable, detection_messages, fail_fast
+from streams.agents.common import add_detections, fail_fast
+from streams.pipeline import PartitionBuffer
 from streams.runtime import Runtime
 from streams.warehouse import rows
 
@@ -62,64 +63,60 @@ def register(rt: Runtime) -> None:
     days and its PAKN state `received` with the deadlines to reject, request information and answer (ioc.pakn); its id
     is known here already (deterministic: episode + submission time), so the report row links to it at once. A report
     about an open incident of its category nearby (streams.linking) is linked to it: the row and the report's incident
-    name it, and a `link` detection adds the report to that incident. A record that cannot be read is dead-lettered
-    (`undecodable`) and the agent goes on with the next one.
+    name it, and a `link` detection adds the report to that incident. Reports are read through a pipeline
+    (streams.pipeline: the detections sent and the row stored before the offset is committed, in order, through
+    rebalances and restarts); one report at a time, as citizens send them, so each looks for its incident on its own. A
+    record that cannot be read is dead-lettered (`undecodable`) and the agent goes on with the next one.
     """
+
+    pipeline = rt.pipeline("reports", topics.CITIZEN_REPORTS.name, flush_when_idle=True)
+
+    async def handle(_partition: int, buffer: PartitionBuffer, report: CitizenReport) -> None:
+        candidates = await _candidates(rt, [report])
+        category = report.category if report.category in rt.model.report_categories else "other"
+        info = rt.model.report_categories[category]
+        episode = linking.report_episode(report)
+        answer_days = rt.model.report_sla(category).resolve_working_days
+        deadlines = pakn.deadlines(rt.calendar, report.submitted_at, answer_days)
+        linked = linking.choose(report, candidates, rt.model, rt.tree)
+        detail = {"source": report.source, pakn.DETAIL_STATE: pakn.PaknState.RECEIVED.value}
+        detail |= deadlines.as_detail()
+        detections = []
+        if linked is not None:
+            detail["linked_incident"] = linked.incident_id
+            detections.append(linking.link_detection(report, linked))
+        detections.append(
+            Detection(
+                episode=episode,
+                rule=pakn.REPORT_RULE,
+                module=info.module,
+                unit=report.unit,
+                signal="open",
+                at=report.submitted_at,
+                severity=Severity.HIGH if category in URGENT else Severity.MEDIUM,
+                title=f"{info.label_vi}: {report.text[:200]}",
+                reports=[report.report_id],
+                detail=detail,
+                lat=report.lat,
+                lon=report.lon,
+                report_category=category,
+            )
+        )
+        add_detections(buffer, detections)
+        incident = lifecycle.incident_id(episode, report.submitted_at)
+        row = rows.report_row(
+            report,
+            rt.path(report.unit),
+            incident,
+            IncidentState.OPEN,
+            1,
+            linked_incident_id=linked.incident_id if linked is not None else "",
+        )
+        buffer.add_rows("citizen_reports", [row])
 
     @rt.app.agent(rt.topic(topics.CITIZEN_REPORTS.name), name="streams.reports")
     @fail_fast
     async def reports(stream: Any) -> None:
-        async for events in stream.take_events(500, within=rt.settings.sink_flush_s):
-            decoded: list[CitizenReport] = []
-            for event in events:
-                try:
-                    decoded.append(topics.CITIZEN_REPORTS.decode(event.value))
-                except Exception as exc:  # noqa: BLE001 - whatever the bytes, they must not stop the worker
-                    await dead_letter_undecodable(rt, "streams.reports", event, exc)
-            candidates = await _candidates(rt, decoded) if decoded else []
-            report_rows = []
-            detections = []
-            for report in decoded:
-                category = report.category if report.category in rt.model.report_categories else "other"
-                info = rt.model.report_categories[category]
-                episode = linking.report_episode(report)
-                answer_days = rt.model.report_sla(category).resolve_working_days
-                deadlines = pakn.deadlines(rt.calendar, report.submitted_at, answer_days)
-                linked = linking.choose(report, candidates, rt.model, rt.tree)
-                detail = {"source": report.source, pakn.DETAIL_STATE: pakn.PaknState.RECEIVED.value}
-                detail |= deadlines.as_detail()
-                if linked is not None:
-                    detail["linked_incident"] = linked.incident_id
-                    detections.append(linking.link_detection(report, linked))
-                detections.append(
-                    Detection(
-                        episode=episode,
-                        rule=pakn.REPORT_RULE,
-                        module=info.module,
-                        unit=report.unit,
-                        signal="open",
-                        at=report.submitted_at,
-                        severity=Severity.HIGH if category in URGENT else Severity.MEDIUM,
-                        title=f"{info.label_vi}: {report.text[:200]}",
-                        reports=[report.report_id],
-                        detail=detail,
-                        lat=report.lat,
-                        lon=report.lon,
-                        report_category=category,
-                    )
-                )
-                incident = lifecycle.incident_id(episode, report.submitted_at)
-                report_rows.append(
-                    rows.report_row(
-                        report,
-                        rt.path(report.unit),
-                        incident,
-                        IncidentState.OPEN,
-                        1,
-                        linked_incident_id=linked.incident_id if linked is not None else "",
-                    )
-                )
-            for message in detection_messages(detections):
-                await rt.topic(message.topic).send(key=message.key, value=message.value, partition=message.partition)
-            await rt.sink.write("citizen_reports", report_rows)
-            await rt.app.producer.flush()
+        await pipeline.consume(
+            stream, lambda event: topics.CITIZEN_REPORTS.decode(event.value), handle, lambda _partition, _buffer: None
+        )

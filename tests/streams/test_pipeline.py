@@ -442,3 +442,65 @@ def test_consume_dead_letters_a_record_it_cannot_decode_and_goes_on() -> None:
 async def _record(sent: list[Outgoing], log: list[str], message: Outgoing) -> None:
     sent.append(message)
     log.append(f"send {message.key.decode()}")
+
+
+class _StreamThenQuiet(_Stream):
+    """Hands out its events, then nothing more for a while (time passes), as a topic without ticks between bursts."""
+
+    def __init__(self, events: list[_Consumed], now: list[float]) -> None:
+        super().__init__(events)
+        self._now = now
+
+    async def events(self) -> Any:
+        for event in self._events:
+            yield event
+        self._now[0] += 1.0  # long past flush_s
+        await asyncio.sleep(0.3)
+
+
+def test_an_idle_flush_stores_and_acknowledges_the_last_events_without_waiting_for_the_next() -> None:
+    def run(flush_when_idle: bool, *, due_while_handling: bool = False) -> list[str]:
+        log: list[str] = []
+        now = [0.0]
+
+        async def send(message: Outgoing) -> None:
+            log.append(f"send {message.key.decode()}")
+
+        async def flush_producer() -> None:
+            pass
+
+        pipeline = Pipeline(
+            "t",
+            GroupedSink(_Sink(log), delay_s=0.001),
+            send,
+            flush_producer,
+            batch_rows=100,
+            flush_s=0.05,
+            clock=lambda: now[0],
+            flush_when_idle=flush_when_idle,
+        )
+
+        async def handle(_partition: int, buffer: Any, value: str) -> None:
+            if value == "d2" and due_while_handling:
+                now[0] += 1.0  # due while d2 is being handled: the idle timer must leave this buffer alone
+                await asyncio.sleep(0.1)
+            buffer.add_rows("dossiers", [{"v": value}])
+
+        async def scenario() -> None:
+            await pipeline.consume(
+                _StreamThenQuiet([_Consumed(log, 0, "d1"), _Consumed(log, 1, "d2")], now),
+                lambda event: event.value.decode(),
+                handle,
+                lambda _p, _b: None,
+            )
+            await pipeline.drain()
+
+        asyncio.run(scenario())
+        return log
+
+    # Without it, the last events wait in their buffer for the partition's next event, however long that takes.
+    assert run(flush_when_idle=False) == []
+    # With it they are stored and acknowledged while the topic is quiet.
+    assert run(flush_when_idle=True) == ["write dossiers 2", "ack 0@0", "ack 0@1"]
+    # A buffer due while an event is being handled into it waits for the handler: d2's row is written before its ack.
+    assert run(flush_when_idle=True, due_while_handling=True) == ["write dossiers 2", "ack 0@0", "ack 0@1"]
