@@ -6,7 +6,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboards import actions, mapview, ui
+from dashboards import actions, mapview, timeseries, ui
 from dashboards.context import current
 from dashboards.data import CommandError, commands
 
@@ -23,24 +23,24 @@ def category_label(code: str) -> str:
     return t.pick(category.label_vi, category.label_en) if category else code
 
 
-days = st.segmented_control(
-    t("common.period"),
-    options=[1, 7, 30],
-    format_func=lambda d: t("common.last_days", d=d),
-    default=7,
-    key="reports-days",
-    required=True,
-)
-assert isinstance(days, int)
+# Any date range (today by default); an invalid one is said so, and the page shows the last 30 days meanwhile.
+window = timeseries.date_range(ctx, "reports-range")
 
 with ui.guarded(ctx):
     counts = [
         {**row, "category": category_label(row["category"]), "state": t(f"report_state.{row['state'] or 'new'}")}
-        for row in ctx.data.reports_by_state(ctx.unit, days=days)
+        for row in ctx.data.reports_by_state(ctx.unit, window=window)
     ]
     st.subheader(t("reports.by_category"))
     ui.chart(
         ctx, "bar", counts, x=("category", "col.category"), y=("reports", "col.reports"), color=("state", "col.state")
+    )
+    timeseries.exports(
+        ctx,
+        "reports-by-category",
+        counts,
+        [("category", "col.category"), ("state", "col.state"), ("reports", "col.reports")],
+        window=window,
     )
 
 st.subheader(t("reports.latest"))
@@ -54,39 +54,44 @@ chosen = st.multiselect(
 reveal = ui.reveal_toggle(ctx, "reports-reveal")
 
 
+REPORT_COLUMNS = [
+    ("submitted_at", "col.submitted"),
+    ("category", "col.category"),
+    ("place", "col.place"),
+    ("pakn", "col.pakn"),
+    ("reject_by", "col.reject_by"),
+    ("due_at", "col.due"),
+    ("overdue", "col.overdue_flag"),
+    ("text", "col.text"),
+    ("pakn_note", "col.pakn_note"),
+    ("address", "col.address"),
+    ("contact_name", "col.contact_name"),
+    ("contact_phone", "col.contact_phone"),
+    ("contact_email", "col.contact_email"),
+    ("incident_id", "col.incident"),
+    ("linked_incident_id", "col.linked_incident"),
+]
+
+
 @ui.live(ctx)
 def latest() -> None:
     with ui.guarded(ctx):
-        rows = ctx.data.reports(ctx.unit, days=days, categories=chosen or None, reveal_for=reveal)
+        rows = ctx.data.reports(ctx.unit, window=window, categories=chosen or None, reveal_for=reveal)
         overdue = sum(1 for r in rows if r["overdue"])
         st.caption(t("reports.count", n=len(rows), overdue=overdue))
         mapview.show(ctx, mapview.reports(ctx, rows, category_label))
         ui.table(
             ctx,
             rows,
-            [
-                ("submitted_at", "col.submitted"),
-                ("category", "col.category"),
-                ("place", "col.place"),
-                ("pakn", "col.pakn"),
-                ("reject_by", "col.reject_by"),
-                ("due_at", "col.due"),
-                ("overdue", "col.overdue_flag"),
-                ("text", "col.text"),
-                ("pakn_note", "col.pakn_note"),
-                ("address", "col.address"),
-                ("contact_name", "col.contact_name"),
-                ("contact_phone", "col.contact_phone"),
-                ("contact_email", "col.contact_email"),
-                ("incident_id", "col.incident"),
-                ("linked_incident_id", "col.linked_incident"),
-            ],
+            REPORT_COLUMNS,
             formats={
                 "category": category_label,
                 "pakn": lambda v: t(f"pakn.{v}"),
                 "overdue": lambda v: "⚠" if v else "",
             },
         )
+        # Contacts, text and address are personal data: the file is masked like the table unless revealed (audited).
+        timeseries.exports(ctx, "reports", rows, REPORT_COLUMNS, window=window, revealed=reveal is not None)
 
 
 latest()
