@@ -679,6 +679,7 @@ class FaultRun:
                 self._threads.append(thread)
             sampler = threading.Thread(target=self._sample, name="sampler", daemon=True)
             sampler.start()
+            self._wait_flowing(180)
             time.sleep(warmup_s)
             t0 = time.time()
             injectors = [threading.Thread(target=self._inject, args=(f, t0), daemon=True) for f in schedule]
@@ -705,6 +706,20 @@ class FaultRun:
             )
         finally:
             self.stop()
+
+    def _wait_flowing(self, timeout: float) -> None:
+        """Until readings go all the way to the warehouse (every worker has joined and been given its partitions):
+        faults start on a running platform, not on one still starting, whose first rebalance takes long on a busy
+        machine."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            recent = self.samples[-5:]
+            if sum(1 for s in recent if s["latency_s"] is not None and s["latency_s"] < 10) >= 3:
+                return
+            time.sleep(1)
+        raise RuntimeError(
+            f"readings did not reach the warehouse steadily within {timeout:.0f} s: see {self.root / 'logs'}"
+        )
 
     def _wait_upward(self, timeout: float) -> None:
         """Until the parent holds every revision the reporting service published (its pusher retries with backoff)."""
