@@ -7,6 +7,7 @@ finds such discs among points, pure and deterministic, for the Traffic page and 
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import math
 from collections.abc import Hashable, Sequence
 from typing import Final
@@ -86,19 +87,27 @@ def clusters(points: Sequence[WeightedPoint], *, radius_m: float, min_weight: fl
     # The weight still unclaimed in each point's disc, kept up to date as clusters claim points.
     held = [sum(ordered[j].weight for j in near[i]) for i in range(len(ordered))]
     free = [True] * len(ordered)
+    # The heaviest disc first, the smaller key on a tie: a heap of (-weight, index), stale entries skipped.
+    heap = [(-weight, i) for i, weight in enumerate(held) if weight > _NO_WEIGHT]
+    heapq.heapify(heap)
     found: list[Cluster] = []
-    while True:
-        best, best_weight = -1, _NO_WEIGHT
-        for i, weight in enumerate(held):
-            if free[i] and weight > best_weight:
-                best, best_weight = i, weight
-        if best < 0 or best_weight < min_weight:
+    while heap:
+        negative, best = heapq.heappop(heap)
+        if not free[best] or -negative != held[best]:
+            continue
+        best_weight = held[best]
+        if best_weight < min_weight:
             break
         members = [j for j in near[best] if free[j]]
+        touched: set[int] = set()
         for j in members:
             free[j] = False
             for k in near[j]:
                 held[k] -= ordered[j].weight
+                touched.add(k)
+        for k in sorted(touched):
+            if free[k] and held[k] > _NO_WEIGHT:
+                heapq.heappush(heap, (-held[k], k))
         lat = sum(ordered[j].lat * ordered[j].weight for j in members) / best_weight
         lon = sum(ordered[j].lon * ordered[j].weight for j in members) / best_weight
         found.append(
