@@ -36,6 +36,7 @@ from streams.warehouse.sink import RowSink
 from tests.dashboards import seed
 from tests.dashboards.conftest import chdb_settings
 from tests.dashboards.test_queries import every_read
+from tests.streams.worker import Worker, reading
 
 pytestmark = [pytest.mark.slow, pytest.mark.clickhouse]
 
@@ -274,6 +275,52 @@ async def test_the_sink_writes_through_a_replica_killed_and_restarted(cluster_st
             assert len(counts) == devices and lost == {} and duplicated == {}
     finally:
         drop(endpoint)
+
+
+def test_the_stream_workers_write_through_a_replica_killed_and_restarted(
+    cluster_stack: Stack, kafka: dict[str, Any], tmp_path: Path
+) -> None:
+    info = cluster_info(cluster_stack)
+    victim = next(s for s in info["servers"] if (s["shard"], s["replica"]) == (1, 2))  # the entry server's sibling
+    worker = Worker(kafka, info, tmp_path)  # migrates its database on the cluster; the process gets the cluster
+    worker.start()
+    try:
+        worker.wait_live()
+        vendor = f"cluster-{uuid.uuid4().hex[:6]}"
+        devices = [f"d{i:02}" for i in range(10)]
+        base = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).replace(second=0, microsecond=0)
+
+        def send(steps: range) -> None:
+            for step in steps:
+                worker.readings(
+                    [
+                        reading(vendor, d, "25942", step, {"waterLevel": 0.5}, base + dt.timedelta(seconds=step))
+                        for d in devices
+                    ]
+                )
+            worker.tick(dt.datetime.now(dt.UTC))
+
+        send(range(0, 40))
+        os.kill(int(victim["pid"]), signal.SIGKILL)
+        send(range(40, 80))  # written while shard 1 has one replica
+        time.sleep(2)
+        assert not is_alive(int(victim["pid"]))
+        cluster_stack.resume_service("clickhouse")
+        send(range(80, 120))
+        restarted = cluster_info(cluster_stack)
+        sync_replicas(restarted, worker.database)
+        rows = worker.wait_for(
+            f"SELECT device, count() AS n, uniqExact(seq) AS u, min(seq) AS lo, max(seq) AS hi"
+            f" FROM {worker.database}.readings FINAL WHERE vendor = %(v)s GROUP BY device ORDER BY device",
+            lambda rows: len(rows) == 10 and all(r["n"] == 120 for r in rows),
+            timeout=90,
+            v=vendor,
+        )
+        # Lost 0 (every sequence 0..119), duplicated 0 (as many rows as sequences), for every device.
+        assert all((r["n"], r["u"], r["lo"], r["hi"]) == (120, 120, 0, 119) for r in rows)
+    finally:
+        worker.close()
+        drop(endpoint_of(info, worker.database))
 
 
 # --- (c) a retried insert is deduplicated ----------------------------------------------------------------------

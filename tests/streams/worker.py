@@ -70,6 +70,7 @@ class Worker:
             "IOC_STREAMS_CLICKHOUSE__HTTP_PORT": str(self.ch["http_port"]),
             "IOC_STREAMS_CLICKHOUSE__USER": self.ch["user"],
             "IOC_STREAMS_CLICKHOUSE__PASSWORD": self.ch["password"],
+            "IOC_STREAMS_CLICKHOUSE__CLUSTER": self.ch.get("cluster", ""),
             "IOC_STREAMS_APP_ID": self.app_id,
             "IOC_STREAMS_DATABASE": self.database,
             "IOC_STREAMS_DATA_DIR": str(self.tmp / "faust"),
