@@ -37,8 +37,6 @@ MAX_PLACEMENT_KM: Final = 15.0
 _TIE_KM: Final = 0.05
 """Markers closer than this to the nearest one count as the same place (the shipped data repeats points)."""
 
-_EARTH_KM: Final = 6371.0
-
 
 class UnitOutsideSite(LookupError):
     """A unit that is not the site's unit nor under it, or a point not in the site: nothing about it may be shown."""
@@ -209,16 +207,11 @@ def _site(unit: str, edition: units.Edition, modules: tuple[str, ...] | None, pu
     return Site(unit, edition, tree, _scope(unit, edition), chosen, public, model)
 
 
-def _distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * _EARTH_KM * math.asin(math.sqrt(a))
-
-
 def _nearest_communes(lat: float, lon: float) -> tuple[list[str], float]:
     tree = units.load_tree("2024")
-    distances = sorted((_distance_km(lat, lon, u.lat, u.lon), u.code) for u in tree.at_level(units.Level.COMMUNE))
+    distances = sorted(
+        (units.distance_m(lat, lon, u.lat, u.lon) / 1000, u.code) for u in tree.at_level(units.Level.COMMUNE)
+    )
     if not distances:
         return [], math.inf
     nearest = distances[0][0]

@@ -20,7 +20,7 @@ import msgspec
 from ioc import topics
 from ioc.events import SensorKind
 from ioc.reference import ThresholdRule, default_reference_model
-from ioc.units import Level, UnitTree
+from ioc.units import Level, UnitTree, distance_m
 from sensors.simulators import generators
 
 __all__ = [
@@ -209,11 +209,8 @@ class Fleet(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance; good enough for "the nearest camera" within a province."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 6371.0 * 2 * math.asin(math.sqrt(a))
+    """Great-circle distance (ioc.units.distance_m) in km; good enough for "the nearest camera" within a province."""
+    return distance_m(lat1, lon1, lat2, lon2) / 1000
 
 
 def _communes(tree: UnitTree, units: Iterable[str] | None) -> list[str]:
