@@ -99,28 +99,6 @@ def _step(
     return step
 
 
-def _wait_for_bridge(info: dict[str, Any], consumer: Consumer, vendor: str, password: str) -> None:
-    """Publish a few readings until one comes out of Kafka: the bridge has subscribed (until then Mosquitto routes
-    a publish to nobody, and the first step would count those as lost)."""
-    deadline = time.monotonic() + 90
-    attempt = 0
-    while time.monotonic() < deadline:
-        warm = loadgen.Publisher(
-            info["mosquitto"], vendor, password, [(50, 1)], devices=5, connections=1, device_prefix=f"w{attempt}x"
-        )
-        warm.start()
-        warm.wait(60)
-        attempt += 1
-        until = time.monotonic() + 3
-        while time.monotonic() < until:
-            message = consumer.poll(0.2)
-            if message is None or message.error():
-                continue
-            if any(i.event.vendor == vendor for i in codecs.decode(message.value() or b"", IngestBatch).items):
-                return
-    raise RuntimeError("the bench bridge took nothing from MQTT in 90 s; see its log")
-
-
 def _ramp(info: dict[str, Any], root: Path, *, batch: int, rates: tuple[float, ...]) -> dict[str, Any]:
     """One bridge; steps of rising offered load until one fails. The sustained step's figures, flat."""
     kafka = info["kafka"]
@@ -135,7 +113,7 @@ def _ramp(info: dict[str, Any], root: Path, *, batch: int, rates: tuple[float, .
     pids = {"bridge": bridge.pid, "mosquitto": int(info["mosquitto"]["pid"]), "kafka": int(kafka["pid"])}
     steps: list[dict[str, Any]] = []
     try:
-        _wait_for_bridge(info, consumer, vendor, password)
+        processes.wait_for_bridge(info, consumer, vendor, password)
         for index, rate in enumerate(rates):
             steps.append(
                 _step(info, consumer, pids, vendor=vendor, password=password, rate=rate, batch=batch, index=index)

@@ -10,10 +10,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from ioc import kafka_access
+from confluent_kafka import Consumer
+
+from bench import loadgen
+from ioc import codecs, kafka_access
+from ioc.events import IngestBatch
 from ioc.settings import KafkaEndpoint
 
 
@@ -55,6 +60,28 @@ def start_bridges(
                 )
             )
     return started
+
+
+def wait_for_bridge(info: dict[str, Any], consumer: Consumer, vendor: str, password: str) -> None:
+    """Publish a few readings until one comes out of Kafka: the bridge has subscribed (until then Mosquitto routes
+    a publish to nobody, and the first step would count those as lost)."""
+    deadline = time.monotonic() + 90
+    attempt = 0
+    while time.monotonic() < deadline:
+        warm = loadgen.Publisher(
+            info["mosquitto"], vendor, password, [(50, 1)], devices=5, connections=1, device_prefix=f"w{attempt}x"
+        )
+        warm.start()
+        warm.wait(60)
+        attempt += 1
+        until = time.monotonic() + 3
+        while time.monotonic() < until:
+            message = consumer.poll(0.2)
+            if message is None or message.error():
+                continue
+            if any(i.event.vendor == vendor for i in codecs.decode(message.value() or b"", IngestBatch).items):
+                return
+    raise RuntimeError("the bench bridge took nothing from MQTT in 90 s; see its log")
 
 
 def worker_env(

@@ -88,7 +88,7 @@ def test_generator_ramp_reaches_kafka_through_a_bridge_with_every_sequence(
         publisher = loadgen.Publisher(
             mosquitto, vendor, password, [(200, 2), (1000, 2)], batch=5, devices=20, connections=2
         )
-        time.sleep(3)  # the bridge subscribes
+        processes.wait_for_bridge(info, consumer, vendor, password)  # subscribed: nothing is routed to nobody
         publisher.start()
         done = publisher.wait(60)
         steps = publisher.step_lines()
@@ -99,7 +99,7 @@ def test_generator_ramp_reaches_kafka_through_a_bridge_with_every_sequence(
             if message is None or message.error():
                 continue
             for item in codecs.decode(message.value() or b"", IngestBatch).items:
-                if item.event.vendor == vendor:
+                if item.event.vendor == vendor and item.event.device.startswith("d"):  # not the warm-up's
                     seqs[item.event.device].append(item.event.seq)
     finally:
         processes.stop(bridges)
@@ -113,8 +113,9 @@ def test_generator_ramp_reaches_kafka_through_a_bridge_with_every_sequence(
     assert sorted(seqs) == [f"d{i:05}" for i in range(20)]
     for device, numbers in seqs.items():
         assert sorted(numbers) == list(range(len(numbers))), f"{device}: a sequence gap or a duplicate"
-    # The counting subscriber shares the broker's routing with the bridge's group: it saw every message too.
-    assert routed["readings"] == done["acked_readings"]
+    # The counting subscriber shares the broker's routing with the bridge's group: it saw every message too (and the
+    # warm-up's few readings before them).
+    assert routed["readings"] >= done["acked_readings"]
 
 
 def test_scale_out_sizes_a_province_and_a_city_from_rates_per_core() -> None:
