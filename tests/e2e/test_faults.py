@@ -5,12 +5,11 @@ controller, partitions a worker and the bridge from Kafka and keeps ClickHouse d
 acknowledged reading must be stored once, every incident history must follow the lifecycle, every command be carried
 out, every upward report be kept once, and each partition must have really cut its process off.
 
-Two defects this run found are expected failures that name their anomalies, until fixed (docs/durability.md):
-citizen reports and dossier events are stored by agents that read plain batches (`stream.take_events`, acknowledged
-as they are taken) rather than through `streams.pipeline`, and a few (or a dossier's newest status) were lost when
-ClickHouse failed during a rebalance; and once in the bench's 641 incidents the workers' state of an episode was
-behind its stored history after a failover (an acknowledge and a dispatch refused as `stale`, then a resolve applied
-again to a closed incident). Any other anomaly fails the test.
+One defect this run found is an expected failure that names its anomalies, until fixed (docs/durability.md): once
+in the bench's 641 incidents the workers' state of an episode was behind its stored history after a failover (an
+acknowledge and a dispatch refused as `stale`, then a resolve applied again to a closed incident). The other one it
+found (citizen reports and dossier events lost when ClickHouse failed during a rebalance, read by Faust's
+`take_events` instead of `streams.pipeline`) is fixed, and any such loss now fails the test, like any other anomaly.
 """
 
 from __future__ import annotations
@@ -25,8 +24,8 @@ from iocctl.faults.partition import NET_CLS
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.clickhouse, pytest.mark.mqtt]
 
-KNOWN = frozenset({"report-lost", "dossier-lost", "dossier-stale", "command-not-applied", "incident-bad-step"})
-"""Anomalies of the two defects above, not yet fixed."""
+KNOWN = frozenset({"command-not-applied", "incident-bad-step"})
+"""Anomalies of the defect above, not yet fixed."""
 
 
 @pytest.mark.skipif(not NET_CLS.parent.exists(), reason="partitions need cgroups")
