@@ -45,6 +45,7 @@ from ioc.units import load_tree
 from iocctl.faults import history
 from iocctl.faults.partition import Partition, reaches
 from iocctl.faults.schedule import Fault
+from iocctl.localstack import clickhouse as local_clickhouse
 from iocctl.localstack import kafka as local_kafka
 from iocctl.localstack.process import free_port, is_alive, port_open, start_process, stop_process
 from iocctl.localstack.stack import Stack
@@ -173,15 +174,6 @@ class FaultRun:
 
     # --- the platform ---------------------------------------------------------------------------------------------
 
-    def _ch_env(self, prefix: str, ch: dict[str, Any]) -> dict[str, str]:
-        return {
-            f"{prefix}CLICKHOUSE__HOST": ch["host"],
-            f"{prefix}CLICKHOUSE__PORT": str(ch["port"]),
-            f"{prefix}CLICKHOUSE__HTTP_PORT": str(ch["http_port"]),
-            f"{prefix}CLICKHOUSE__USER": ch["user"],
-            f"{prefix}CLICKHOUSE__PASSWORD": ch["password"],
-        }
-
     def _define(self, services: dict[str, Any]) -> None:
         py = sys.executable
         m, k, ch = services["mosquitto"], services["kafka"], services["clickhouse"]
@@ -206,7 +198,7 @@ class FaultRun:
         for n in (1, 2):
             worker = {
                 **base,
-                **self._ch_env("IOC_STREAMS_", ch),
+                **local_clickhouse.component_env("IOC_STREAMS_", ch),
                 **KafkaEndpoint.from_service(k, kafka_access.STREAMS).environment("IOC_STREAMS_KAFKA__"),
                 "IOC_STREAMS_APP_ID": APP_ID,
                 "IOC_STREAMS_DATA_DIR": str(self.root / f"worker-{n}"),
@@ -218,7 +210,7 @@ class FaultRun:
             self.procs[f"worker-{n}"] = _Proc(f"worker-{n}", argv, worker, logs / f"worker-{n}.log")
         api = {
             **base,
-            **self._ch_env("IOC_API_", ch),
+            **local_clickhouse.component_env("IOC_API_", ch),
             "IOC_API_CLICKHOUSE__DATABASE": DATABASE,
             **KafkaEndpoint.from_service(k, kafka_access.API).environment("IOC_API_KAFKA__"),
             "IOC_API_PORT": str(self.api_port),
@@ -242,7 +234,7 @@ class FaultRun:
         self.procs["gateway"] = _Proc("gateway", [py, "-m", "sensors.gateways"], gateway, logs / "gateway.log")
         reporting = {
             **base,
-            **self._ch_env("IOC_REPORTING_", ch),
+            **local_clickhouse.component_env("IOC_REPORTING_", ch),
             "IOC_REPORTING_CLICKHOUSE__DATABASE": DATABASE,
             **KafkaEndpoint.from_service(k, kafka_access.REPORTING).environment("IOC_REPORTING_KAFKA__"),
             "IOC_REPORTING_SITE_UNIT": CHILD_SITE,

@@ -10,15 +10,16 @@ import dataclasses
 import functools
 import subprocess
 import urllib.parse
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from iocctl.localstack.common import HOST, ServiceInfo, http_get, launch, new_secret
 from iocctl.localstack.install import Installer
 from iocctl.localstack.node import NODE_IP, POD_CIDR, node_ip_here
 from iocctl.localstack.process import free_port, is_alive, start_process, stop_process, wait_until
 
-__all__ = ["CLUSTER", "is_ready", "relaunch", "start"]
+__all__ = ["CLUSTER", "component_env", "is_ready", "relaunch", "start"]
 
 
 CLUSTER: Final = "ioc"
@@ -280,3 +281,17 @@ def relaunch(info: ServiceInfo, *, timeout: float = 120) -> ServiceInfo:
 def is_ready(info: ServiceInfo) -> bool:
     """Whether the server answers its HTTP ping."""
     return http_get(f"http://{info['host']}:{info['http_port']}/ping")[1].strip() == "Ok."
+
+
+def component_env(prefix: str, info: Mapping[str, Any]) -> dict[str, str]:
+    """The environment a component (`prefix`: IOC_STREAMS_, IOC_OPERATOR_, ...) reads this ClickHouse from.
+
+    On a stack started with `ioc stack up --clickhouse-cluster`, the components write through its cluster."""
+    return {
+        f"{prefix}CLICKHOUSE__HOST": info["host"],
+        f"{prefix}CLICKHOUSE__PORT": str(info["port"]),
+        f"{prefix}CLICKHOUSE__HTTP_PORT": str(info["http_port"]),
+        f"{prefix}CLICKHOUSE__USER": info["user"],
+        f"{prefix}CLICKHOUSE__PASSWORD": info["password"],
+        **({f"{prefix}CLICKHOUSE__CLUSTER": info["cluster"]} if info.get("cluster") else {}),
+    }

@@ -23,6 +23,7 @@ from typing import Any, TextIO
 from ioc import kafka_access, units
 from ioc.clients import clickhouse
 from ioc.settings import ClickHouseEndpoint, KafkaEndpoint
+from iocctl.localstack import clickhouse as local_clickhouse
 from iocctl.localstack.demopeople import DEMO_PEOPLE
 from iocctl.localstack.process import (
     every_until_interrupted,
@@ -185,21 +186,10 @@ class Platform:
             "IOC_BRIDGE_MAX_AHEAD_S": str(parse_duration(self.duration) + 300.0),
         }
 
-    def _clickhouse_env(self, prefix: str, ch: dict[str, Any]) -> dict[str, str]:
-        return {
-            f"{prefix}CLICKHOUSE__HOST": ch["host"],
-            f"{prefix}CLICKHOUSE__PORT": str(ch["port"]),
-            f"{prefix}CLICKHOUSE__HTTP_PORT": str(ch["http_port"]),
-            f"{prefix}CLICKHOUSE__USER": ch["user"],
-            f"{prefix}CLICKHOUSE__PASSWORD": ch["password"],
-            # A stack started with `ioc stack up --clickhouse-cluster` first: the components write through its cluster.
-            **({f"{prefix}CLICKHOUSE__CLUSTER": ch["cluster"]} if ch.get("cluster") else {}),
-        }
-
     def _streams_env(self, services: dict[str, Any]) -> dict[str, str]:
         return {
             **os.environ,
-            **self._clickhouse_env("IOC_STREAMS_", services["clickhouse"]),
+            **local_clickhouse.component_env("IOC_STREAMS_", services["clickhouse"]),
             **KafkaEndpoint.from_service(services["kafka"], kafka_access.STREAMS).environment("IOC_STREAMS_KAFKA__"),
             "IOC_STREAMS_DATA_DIR": str(self.stack.root / "streams"),
             "IOC_STREAMS_WEB_PORT": "0",
@@ -225,7 +215,7 @@ class Platform:
         m, ch = services["mosquitto"], services["clickhouse"]
         return {
             **os.environ,
-            **self._clickhouse_env("IOC_OPERATOR_", ch),
+            **local_clickhouse.component_env("IOC_OPERATOR_", ch),
             "IOC_OPERATOR_KUBE__KUBECONFIG": services["kube-apiserver"]["kubeconfig"],
             **KafkaEndpoint.from_service(services["kafka"], kafka_access.OPERATOR).environment("IOC_OPERATOR_KAFKA__"),
             "IOC_OPERATOR_MQTT__HOST": m["host"],
