@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
+from dashboards import auth
 from dashboards.data import SiteData, warehouse_for
+from dashboards.data.site import NotAllowed
 from dashboards.sites import Site, UnitOutsideSite
 from tests.dashboards import seed
 from tests.dashboards.conftest import app, chdb_settings, page_text
@@ -76,7 +78,7 @@ def test_refused_before_any_sql_for_units_outside_the_site(
     for name, method in inspect.getmembers(data, inspect.ismethod):
         if name.startswith("_") or name in (
             *("run", "forget", "ping", "incident", "incident_history", "command_refusal"),
-            *("incident_deliveries", "incident_reports"),  # by incident id, like `incident`
+            *("incident_deliveries", "incident_reports", "incident_snapshot"),  # by incident, like `incident`
             *("now", "recent", "export_file", "record_export"),  # the present; exports are checked below
         ):
             continue
@@ -94,6 +96,12 @@ def test_refused_before_any_sql_for_units_outside_the_site(
         data.record_export(seed.SIBLING_WARD, "x", "csv", access=None, rows=0, revealed=False, window=None)
     with pytest.raises(UnitOutsideSite):
         data.incident(seed.SIBLING_INCIDENT, unit=seed.SIBLING_WARD)
+    with pytest.raises(NotAllowed):  # even the site's own operator acts on no unit outside the site
+        data.incident_snapshot(
+            {"incident_id": seed.SIBLING_INCIDENT, "opened_at": seeded.now},
+            unit=seed.SIBLING_WARD,
+            reveal_for=auth.local_access(data.site, auth.Role.OPERATOR),
+        )
     with pytest.raises(UnitOutsideSite):
         data.run("incident_queue", seed.DISTRICT)
 
