@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
-from collections.abc import Sequence
+import time
 from typing import Any, Final
 
 from ioc import pakn, topics
@@ -26,34 +25,42 @@ URGENT = frozenset({"flooding", "public_order"})
 CANDIDATES_SQL: Final = """
 SELECT incident_id, rule, module, unit, severity, title, state, opened_at, lat, lon
 FROM {database}.incidents FINAL
-WHERE rule IN %(rules)s AND state IN %(active)s AND opened_at <= %(latest)s
+WHERE rule IN %(rules)s AND state IN %(active)s
 """
-"""The open incidents a batch of reports might be about (streams.linking chooses among them)."""
+"""The open incidents reports might be about (streams.linking chooses among them, by place and time)."""
+
+CANDIDATES_TTL_S: Final = 1.0
+"""How long one reading of the open incidents serves the reports that follow it: a burst of reports (or a replay
+after a restart) costs one query a second, not one each."""
 
 
-async def _candidates(rt: Runtime, reports: Sequence[CitizenReport]) -> list[linking.Candidate]:
-    """The open incidents of the batch's categories' rules, from the warehouse. When it cannot answer, none:
-    the reports are stored and opened unlinked rather than held back (docs/citizen-reports.md)."""
-    rules = sorted(
-        {
-            rule
-            for r in reports
-            if r.category in rt.model.report_categories
-            for rule in rt.model.report_categories[r.category].incident_rules
-        }
-    )
-    if not rules:
-        return []
-    window = dt.timedelta(minutes=rt.model.report_linking.window_minutes)
-    # Tuples: the driver renders a tuple as an IN list (a list would be an Array).
-    params = {"rules": tuple(rules), "active": ACTIVE_STATES, "latest": max(r.submitted_at for r in reports) + window}
-    sql = CANDIDATES_SQL.format(database=rt.database)
-    try:
-        found = await asyncio.to_thread(rt.sink.warehouse.query, sql, params)
-    except WarehouseError as exc:
-        log.warning("reports: open incidents unreadable, %d reports stored unlinked: %s", len(reports), exc)
-        return []
-    return [linking.candidate(row) for row in found]
+class _OpenIncidents:
+    """The open incidents of every rule a report category links to, read from the warehouse at most once per
+    `CANDIDATES_TTL_S`. When the warehouse cannot answer, none for that long: reports are stored and opened unlinked
+    rather than held back, and an outage is not waited out once per report (docs/citizen-reports.md)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+        # Tuples: the driver renders a tuple as an IN list (a list would be an Array).
+        self._rules = tuple(
+            sorted({rule for category in rt.model.report_categories.values() for rule in category.incident_rules})
+        )
+        self._found: list[linking.Candidate] = []
+        self._until = 0.0
+
+    async def get(self) -> list[linking.Candidate]:
+        if not self._rules or time.monotonic() < self._until:
+            return self._found
+        sql = CANDIDATES_SQL.format(database=self._rt.database)
+        params = {"rules": self._rules, "active": ACTIVE_STATES}
+        try:
+            found = await asyncio.to_thread(self._rt.sink.warehouse.query, sql, params)
+        except WarehouseError as exc:
+            log.warning("reports: open incidents unreadable, reports stored unlinked meanwhile: %s", exc)
+            found = []
+        self._found = [linking.candidate(row) for row in found]
+        self._until = time.monotonic() + CANDIDATES_TTL_S
+        return self._found
 
 
 def register(rt: Runtime) -> None:
@@ -65,14 +72,15 @@ def register(rt: Runtime) -> None:
     about an open incident of its category nearby (streams.linking) is linked to it: the row and the report's incident
     name it, and a `link` detection adds the report to that incident. Reports are read through a pipeline
     (streams.pipeline: the detections sent and the row stored before the offset is committed, in order, through
-    rebalances and restarts); one report at a time, as citizens send them, so each looks for its incident on its own. A
+    rebalances and restarts); the open incidents they may link to are read at most once a second (`_OpenIncidents`). A
     record that cannot be read is dead-lettered (`undecodable`) and the agent goes on with the next one.
     """
 
     pipeline = rt.pipeline("reports", topics.CITIZEN_REPORTS.name, flush_when_idle=True)
+    open_incidents = _OpenIncidents(rt)
 
     async def handle(_partition: int, buffer: PartitionBuffer, report: CitizenReport) -> None:
-        candidates = await _candidates(rt, [report])
+        candidates = await open_incidents.get()
         category = report.category if report.category in rt.model.report_categories else "other"
         info = rt.model.report_categories[category]
         episode = linking.report_episode(report)
