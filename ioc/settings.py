@@ -477,6 +477,11 @@ class OperatorSettings(_Settings):
     clickhouse: ClickHouseEndpoint = ClickHouseEndpoint()
     mqtt: MqttEndpoint = MqttEndpoint()
     namespace: str | None = pydantic.Field(None, description="Watch one namespace; all namespaces when unset.")
+    edition: Literal["2024", "2025"] = pydantic.Field(
+        "2024",
+        description="The deployment's units tree (the bridge's and workers' edition): on 2025, vendors' MQTT grants "
+        "also list their communes' 2025 codes; on 2024 never (the reform reused codes of other communes).",
+    )
     image: str = pydantic.Field(
         "ghcr.io/ioc-platform/ioc:0.1.0", description="Image for the dashboards and workers it creates."
     )

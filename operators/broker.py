@@ -57,17 +57,21 @@ def site_acls(scope: Scope) -> list[Acl]:
     return acls
 
 
-def vendor_grants(granted_units: Iterable[str], kinds: Iterable[str]) -> tuple[list[str], list[str]]:
+def vendor_grants(
+    granted_units: Iterable[str], kinds: Iterable[str], edition: units.Edition = "2024"
+) -> tuple[list[str], list[str]]:
     """The unit and kind segments a vendor's ACLs list: each granted unit with its subtree, or `+` for all.
 
-    A granted commune's 2025 successor codes are listed too: on a 2025 deployment its devices publish under
-    the new unit's code (the bridge stamps their rows with the 2024 commune again; ioc.editions).
+    On a 2025 deployment a granted commune's 2025 successor codes are listed too: its devices publish under the new
+    unit's code (the bridge stamps their rows with the 2024 commune again; ioc.editions). Never on a 2024 one: the
+    reform reused 2024 codes for new units, so a successor's code is often another 2024 commune's (Đông Hòa 25957
+    went into the new 25951, which on the 2024 tree is Bình An), and listing it would let the vendor speak for it.
     """
     tree = units.load_tree("2024")
     expanded: set[str] = set()
     for unit in granted_units:
         expanded |= tree.subtree(unit)
-    renamed = {link.new_code for code in expanded for link in units.successors(code)}
+    renamed = {link.new_code for code in expanded for link in units.successors(code)} if edition == "2025" else set()
     unit_segments = ["+"] if len(expanded) == len(tree) else sorted(expanded | renamed)
     kind_list = sorted(set(kinds))
     kind_segments = ["+"] if set(kind_list) == set(topics.MQTT_KINDS) else kind_list

@@ -111,7 +111,7 @@ def reconcile(ctx: Context, obj: VendorObject, *, records: Iterable[VendorRecord
         return Outcome(status, [Event("Warning", "InvalidSpec", str(exc))], permanent=str(exc))
     names = vendor_names(obj.name, obj.namespace)
     password = derive_password(ctx.key, "mqtt", obj.uid)
-    unit_segments, kinds = broker.vendor_grants(spec.units, spec.kinds)
+    unit_segments, kinds = broker.vendor_grants(spec.units, spec.kinds, ctx.settings.edition)
     new = [conditions.condition("Valid", True, "SpecValid", generation=gen)]
     events: list[Event] = []
     retry: list[str] = []

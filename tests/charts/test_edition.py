@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ioc.settings import BridgeSettings, StreamsSettings
+from ioc.settings import BridgeSettings, OperatorSettings, StreamsSettings
 from tests.charts.conftest import CHART, Helm, container, one
 
 pytestmark = pytest.mark.slow
@@ -23,5 +23,7 @@ def test_the_2025_tree_is_given_to_the_bridge_and_the_workers(helm: Helm, render
     bridge, streams = one(reformed, "StatefulSet", "bridge"), one(reformed, "Deployment", "streams")
     assert BridgeSettings(edition=env(bridge)["IOC_BRIDGE_EDITION"]).edition == "2025"  # type: ignore[arg-type]
     assert StreamsSettings(edition=env(streams)["IOC_STREAMS_EDITION"]).edition == "2025"  # type: ignore[arg-type]
+    operator = env(one(reformed, "Deployment", "operator"))["IOC_OPERATOR_EDITION"]
+    assert OperatorSettings(edition=operator).edition == "2025"  # type: ignore[arg-type]
     refused = helm.run("template", "ioc", str(CHART), "--set-string", "edition=2026", check=False)
     assert refused.returncode != 0 and "edition" in refused.stderr

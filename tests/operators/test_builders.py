@@ -242,6 +242,10 @@ def test_site_roles_and_vendor_grants() -> None:
     unit_segments, kinds = broker.vendor_grants(["724"], ["water", "air"])
     assert "25942" in unit_segments and "724" in unit_segments and kinds == ["air", "water"]
     assert broker.vendor_grants(["74"], sorted(topics.MQTT_KINDS)) == (["+"], ["+"])
+    # Đông Hòa (25957) went into the new ward 25951, which on the 2024 tree is Bình An: listed on a 2025 deployment
+    # only, never on a 2024 one, where it would let the vendor publish as another ward.
+    assert broker.vendor_grants(["25957"], ["water"])[0] == ["25957"]
+    assert "25951" in broker.vendor_grants(["25957"], ["water"], "2025")[0]
 
 
 # --- conditions, credentials, handlers' plumbing -----------------------------------------------------------------
