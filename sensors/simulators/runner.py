@@ -37,6 +37,7 @@ from sensors.simulators.summary import Tally
 __all__ = ["RunError", "RunSummary", "issue_credentials", "run", "run_living"]
 
 _FLUSH_TIMEOUT_S: Final = 30.0
+_INTERRUPTED_FLUSH_S: Final = 10.0
 
 
 class RunError(RuntimeError):
@@ -182,15 +183,21 @@ class _Session:
             raise RunError(f"vendor {login}: {exc}") from None
         return client
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = _FLUSH_TIMEOUT_S) -> None:
+        """Flush the producer and every client, all within `timeout_s` together, and close them."""
         summary = self.summary
+        deadline = time.monotonic() + timeout_s
+
+        def left() -> float:
+            return max(deadline - time.monotonic(), 0.1)
+
         if self.producer is not None:
-            left = self.producer.flush(_FLUSH_TIMEOUT_S)
-            if left:
-                summary.errors.append(f"{left} Kafka message(s) not delivered within {_FLUSH_TIMEOUT_S:.0f} s")
+            undelivered = self.producer.flush(left())
+            if undelivered:
+                summary.errors.append(f"{undelivered} Kafka message(s) not delivered within {timeout_s:.0f} s")
         for vendor, client in self.clients.items():
             try:
-                client.flush(_FLUSH_TIMEOUT_S)
+                client.flush(left())
             except PublishRefused as exc:
                 summary.refused[vendor] += len(exc.refused)
             except SdkError:
@@ -198,7 +205,7 @@ class _Session:
             client.close(flush_timeout=0)
         for (impostor, victim), client in self.spoof_clients.items():
             try:
-                client.flush(_FLUSH_TIMEOUT_S)
+                client.flush(left())
             except PublishRefused as exc:
                 summary.spoof_refused += len(exc.refused)
             except SdkError:
@@ -345,7 +352,8 @@ def run(
     except KeyboardInterrupt:
         session.summary.interrupted = True
     finally:
-        session.close()
+        # Stopped by Ctrl-C (or `ioc up` stopping): what is in flight gets a few seconds, then the process ends.
+        session.close(_INTERRUPTED_FLUSH_S if session.summary.interrupted else _FLUSH_TIMEOUT_S)
         session.summary.wall_s = time.monotonic() - started
     return session.summary
 

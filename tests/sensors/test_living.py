@@ -151,7 +151,12 @@ def test_the_simulator_goes_on_after_its_script_and_a_restart_goes_on_living(
                 assert times.after(floor) >= 20, (tmp_path / "simulate.log").read_text()
             finally:
                 simulator.send_signal(signal.SIGINT)
-                simulator.wait(60)
+                try:
+                    simulator.wait(60)
+                except subprocess.TimeoutExpired:
+                    simulator.kill()  # never left publishing into the session's broker for the tests after this one
+                    simulator.wait(10)
+                    raise
     finally:
         times.close()
         log.close()
