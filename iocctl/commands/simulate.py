@@ -14,6 +14,7 @@ from ioc.clients.dynsec import DynsecError
 from ioc.clock import SimulatedClock
 from ioc.settings import SimulatorSettings
 from iocctl.commands.common import stack_endpoints
+from iocctl.localstack import process
 from sensors import simulators
 
 __all__ = ["simulate"]
@@ -127,35 +128,40 @@ def simulate(
     scripted = not then_live or time.time() < clock.anchor + _LATE_WALL_S
     store = snapshots.DirectoryStore(settings.snapshots_dir)  # camera images, read by the dashboards
     try:
-        passwords = simulators.issue_credentials(endpoints.mqtt, fleet.vendor_ids)
-        if scripted:
-            for line in simulators.describe(sim):
-                click.echo(line, err=True)
-            summary = simulators.run(
-                sim,
+        # Ctrl-C, SIGTERM (`ioc up` stopping it) and a test's SIGINT stop a run alike: it flushes and reports.
+        with process.interruptible():
+            passwords = simulators.issue_credentials(endpoints.mqtt, fleet.vendor_ids)
+            if scripted:
+                for line in simulators.describe(sim):
+                    click.echo(line, err=True)
+                summary = simulators.run(
+                    sim,
+                    mqtt=endpoints.mqtt,
+                    kafka=endpoints.kafka,
+                    passwords=passwords,
+                    progress=sys.stderr,
+                    anchor=anchor,
+                    snapshot_store=store,
+                )
+                for line in summary.describe():
+                    click.echo(line)
+                if summary.interrupted or not then_live:
+                    if not summary.ok:
+                        raise click.ClickException("some messages were refused, lost or not acknowledged (see above)")
+                    return
+            since = max(clock.now(), start.timestamp() + duration_s) if scripted else clock.now()
+            living_from = dt.datetime.fromtimestamp(since, simulators.LOCAL_TZ)
+            click.echo(f"the province lives on from {living_from:%Y-%m-%d %H:%M}")
+            simulators.run_living(
+                simulators.living_hours(fleet, clock, since=since, rate_per_s=living_rate),
+                clock,
                 mqtt=endpoints.mqtt,
                 kafka=endpoints.kafka,
                 passwords=passwords,
                 progress=sys.stderr,
-                anchor=anchor,
                 snapshot_store=store,
             )
-            for line in summary.describe():
-                click.echo(line)
-            if summary.interrupted or not then_live:
-                if not summary.ok:
-                    raise click.ClickException("some messages were refused, lost or not acknowledged (see above)")
-                return
-        since = max(clock.now(), start.timestamp() + duration_s) if scripted else clock.now()
-        click.echo(f"the province lives on from {dt.datetime.fromtimestamp(since, simulators.LOCAL_TZ):%Y-%m-%d %H:%M}")
-        simulators.run_living(
-            simulators.living_hours(fleet, clock, since=since, rate_per_s=living_rate),
-            clock,
-            mqtt=endpoints.mqtt,
-            kafka=endpoints.kafka,
-            passwords=passwords,
-            progress=sys.stderr,
-            snapshot_store=store,
-        )
     except (DynsecError, simulators.RunError) as exc:
         raise click.ClickException(str(exc)) from None
+    except KeyboardInterrupt:
+        click.echo("stopped", err=True)  # between two living hours: nothing was in flight

@@ -13,12 +13,14 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 __all__ = [
     "ServiceStartError",
+    "every_until_interrupted",
     "free_port",
+    "interruptible",
     "is_alive",
     "log_tail",
     "port_open",
@@ -188,3 +190,23 @@ def every_until_interrupted(every_s: float, tick: Callable[[], None]) -> None:
     finally:
         signal.signal(signal.SIGTERM, previous_term)
         signal.signal(signal.SIGINT, previous_int)
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """Within it, Ctrl-C and SIGTERM both raise KeyboardInterrupt, so a run stops the way it does on Ctrl-C (it
+    flushes and reports what it sent); the handlers are restored after.
+
+    SIGINT is taken back even when the process started with it ignored, as the background of a non-interactive
+    shell (`nohup … &`, a CI runner) hands it down: otherwise a test's or `ioc up`'s stop would not stop it.
+    """
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
