@@ -24,12 +24,12 @@ from aiosmtpd.controller import Controller
 from confluent_kafka import Consumer, TopicPartition
 
 from ioc import codecs, topics
-from ioc.events import CitizenReport, Contact, Detection, IncidentAction, IncidentCommand, Module, Severity
+from ioc.events import CitizenReport, Contact, IncidentAction
 from ioc.signing import SIGNATURE_HEADER, verify_webhook
 from ioc.units import load_tree
 from iocctl.localstack.mailbox import SavingHandler, read_mailbox
 from iocctl.localstack.process import free_port
-from tests.streams.worker import Worker
+from tests.streams.worker import Worker, open_flood, send_command
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.clickhouse]
 
@@ -170,26 +170,6 @@ def worker(
         w.producer.flush(10)
 
 
-def _command(
-    worker: Worker, incident_id: str, action: IncidentAction, at: dt.datetime, note: str | None, **extra: Any
-) -> str:
-    command = IncidentCommand(
-        command_id=f"c-{uuid.uuid4().hex[:8]}",
-        incident_id=incident_id,
-        action=action,
-        actor="op.dian@binhduong.gov.vn",
-        site_unit="724",
-        issued_at=at,
-        note=note,
-        grants=("operator@724",),
-        **extra,
-    )
-    episode = topics.episode_of(incident_id)
-    partition = topics.incident_partition(episode, topics.INCIDENT_COMMANDS.partitions, is_episode=True)
-    worker.send(topics.INCIDENT_COMMANDS, episode, topics.INCIDENT_COMMANDS.encode(command), partition)
-    return command.command_id
-
-
 def _delivered(worker: Worker, incident_id: str, event: str, recipient: str) -> dict[str, Any]:
     return worker.wait_for(
         f"SELECT * FROM {worker.database}.notification_deliveries FINAL "
@@ -252,26 +232,7 @@ def test_the_flood_story_tells_the_ward_the_district_and_the_citizen(
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     opened = now - dt.timedelta(minutes=20)
     worker.now = opened
-    episode = f"flood-level:{DONG_HOA.code}:{uuid.uuid4().hex[:6]}"
-    flood = Detection(
-        episode=episode,
-        rule="flood-level",
-        module=Module.ENVIRONMENT,
-        unit=DONG_HOA.code,
-        signal="open",
-        at=opened,
-        severity=Severity.HIGH,
-        title="Ngập: mực nước vượt mức báo động",
-        lat=DONG_HOA.lat,
-        lon=DONG_HOA.lon,
-    )
-    partition = topics.incident_partition(episode, topics.INCIDENT_SIGNALS.partitions, is_episode=True)
-    worker.send(topics.INCIDENT_SIGNALS, episode, topics.INCIDENT_SIGNALS.encode(flood), partition)
-    flood_id = worker.wait_for(
-        f"SELECT incident_id FROM {db}.incidents FINAL WHERE rule = 'flood-level' AND incident_id LIKE %(e)s",
-        bool,
-        e=f"{episode}:%",
-    )[0]["incident_id"]
+    flood_id = open_flood(worker, DONG_HOA, opened)
 
     # The ward's on-duty person: an e-mail in the SMTP server, recorded on the incident.
     mail = _delivered(worker, flood_id, "opened", WARD_ON_DUTY)
@@ -326,19 +287,19 @@ def test_the_flood_story_tells_the_ward_the_district_and_the_citizen(
     assert sum(1 for h, _ in receiver.calls if h["X-IOC-Delivery"] == hook["delivery_id"]) == 1
 
     # The district acknowledges and assigns the ward's officer, who is told.
-    _command(worker, flood_id, IncidentAction.ACKNOWLEDGE, now, None)
-    _command(worker, flood_id, IncidentAction.ASSIGN, now + dt.timedelta(seconds=10), None, assignee=WARD_OFFICER)
+    send_command(worker, flood_id, IncidentAction.ACKNOWLEDGE, now, None)
+    send_command(worker, flood_id, IncidentAction.ASSIGN, now + dt.timedelta(seconds=10), None, assignee=WARD_OFFICER)
     assigned = _delivered(worker, flood_id, "assigned", WARD_OFFICER)
     assert assigned["status"] == "sent" and len(_mails(directory, assigned["delivery_id"])) == 1
 
     # Resolving needs a note: refused without one, with a clear reason; then it is resolved with one and a photo.
-    refused = _command(worker, flood_id, IncidentAction.RESOLVE, now + dt.timedelta(seconds=20), None)
+    refused = send_command(worker, flood_id, IncidentAction.RESOLVE, now + dt.timedelta(seconds=20), None)
     refusal = worker.wait_for(
         f"SELECT reason, detail FROM {db}.command_refusals FINAL WHERE command_id = %(c)s", bool, c=refused
     )[0]
     assert refusal["reason"] == "note-required" and "note" in refusal["detail"]
     note = "Đã bơm thoát nước, nước rút"
-    _command(worker, flood_id, IncidentAction.RESOLVE, now + dt.timedelta(minutes=1), note, evidence=(PHOTO_KEY,))
+    send_command(worker, flood_id, IncidentAction.RESOLVE, now + dt.timedelta(minutes=1), note, evidence=(PHOTO_KEY,))
     resolved = _delivered(worker, flood_id, "resolved", DISTRICT_ON_DUTY)
     assert resolved["status"] == "sent"
     final = worker.query(

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from ioc import codecs, topics
-from ioc.events import CitizenReport, Detection, IncidentAction, IncidentCommand, Module, Severity
+from ioc.events import CitizenReport, IncidentAction
 from ioc.units import load_tree
-from tests.streams.worker import Worker
+from tests.streams.worker import Worker, open_flood, send_command
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.clickhouse]
 
@@ -49,23 +49,6 @@ def _report(unit: Any, at: dt.datetime, text: str) -> CitizenReport:
     )
 
 
-def _command(worker: Worker, incident_id: str, action: IncidentAction, at: dt.datetime, note: str | None) -> str:
-    command = IncidentCommand(
-        command_id=f"c-{uuid.uuid4().hex[:8]}",
-        incident_id=incident_id,
-        action=action,
-        actor="op.dian",
-        site_unit="724",
-        issued_at=at,
-        note=note,
-        grants=("operator@724",),
-    )
-    episode = topics.episode_of(incident_id)
-    partition = topics.incident_partition(episode, topics.INCIDENT_COMMANDS.partitions, is_episode=True)
-    worker.send(topics.INCIDENT_COMMANDS, episode, topics.INCIDENT_COMMANDS.encode(command), partition)
-    return command.command_id
-
-
 def _incident(worker: Worker, incident_id: str, predicate: Any) -> dict[str, Any]:
     return worker.wait_for(
         f"SELECT * FROM {worker.database}.incidents FINAL WHERE incident_id = %(i)s",
@@ -78,26 +61,7 @@ def test_reports_link_to_the_flood_move_through_pakn_and_are_answered_when_it_is
     db = worker.database
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     opened = now - dt.timedelta(minutes=20)
-    episode = f"flood-level:{DONG_HOA.code}:{uuid.uuid4().hex[:6]}"
-    flood = Detection(
-        episode=episode,
-        rule="flood-level",
-        module=Module.ENVIRONMENT,
-        unit=DONG_HOA.code,
-        signal="open",
-        at=opened,
-        severity=Severity.HIGH,
-        title="Ngập: mực nước vượt mức báo động",
-        lat=DONG_HOA.lat,
-        lon=DONG_HOA.lon,
-    )
-    partition = topics.incident_partition(episode, topics.INCIDENT_SIGNALS.partitions, is_episode=True)
-    worker.send(topics.INCIDENT_SIGNALS, episode, topics.INCIDENT_SIGNALS.encode(flood), partition)
-    flood_id = worker.wait_for(
-        f"SELECT incident_id FROM {db}.incidents FINAL WHERE rule = 'flood-level' AND unit = %(u)s",
-        bool,
-        u=DONG_HOA.code,
-    )[0]["incident_id"]
+    flood_id = open_flood(worker, DONG_HOA, opened)
 
     near = _report(DONG_HOA, now - dt.timedelta(minutes=2), "Nước ngập ngang gối ở khu phố Đông A")
     far = _report(DI_AN, now - dt.timedelta(minutes=1), "Nước ngập trước chợ Dĩ An")
@@ -125,16 +89,16 @@ def test_reports_link_to_the_flood_move_through_pakn_and_are_answered_when_it_is
     # follows the information supplied.
     far_id = own[far.report_id]
     _incident(worker, far_id, lambda row: row["state"] == "open")
-    refused = _command(worker, far_id, IncidentAction.REJECT, now, None)
+    refused = send_command(worker, far_id, IncidentAction.REJECT, now, None)
     refusal = worker.wait_for(
         f"SELECT reason, detail FROM {db}.command_refusals FINAL WHERE command_id = %(c)s", bool, c=refused
     )[0]
     assert refusal["reason"] == "note-required" and "reason" in refusal["detail"]
-    _command(worker, far_id, IncidentAction.REQUEST_INFO, now + dt.timedelta(minutes=1), "Xin địa chỉ cụ thể")
+    send_command(worker, far_id, IncidentAction.REQUEST_INFO, now + dt.timedelta(minutes=1), "Xin địa chỉ cụ thể")
     waiting = _incident(worker, far_id, lambda row: json.loads(row["detail"]).get("pakn") == "info_requested")
     assert waiting["sla_due_at"] is None  # the clock is stopped while the citizen is asked
-    _command(worker, far_id, IncidentAction.SUPPLY_INFO, now + dt.timedelta(minutes=30), "Số 12 đường số 5")
-    _command(worker, far_id, IncidentAction.ANSWER, now + dt.timedelta(minutes=40), "Đã cử đội thoát nước")
+    send_command(worker, far_id, IncidentAction.SUPPLY_INFO, now + dt.timedelta(minutes=30), "Số 12 đường số 5")
+    send_command(worker, far_id, IncidentAction.ANSWER, now + dt.timedelta(minutes=40), "Đã cử đội thoát nước")
     answered = _incident(worker, far_id, lambda row: row["state"] == "resolved")
     assert json.loads(answered["detail"])["pakn_note"] == "Đã cử đội thoát nước"
     history = worker.query(
@@ -143,7 +107,9 @@ def test_reports_link_to_the_flood_move_through_pakn_and_are_answered_when_it_is
     assert [h["action"] for h in history] == ["opened", "request_info", "supply_info", "answer"]
 
     # The district resolves the flood with a note: the linked report is answered with it.
-    _command(worker, flood_id, IncidentAction.RESOLVE, now + dt.timedelta(minutes=50), "Đã bơm thoát nước, nước rút")
+    send_command(
+        worker, flood_id, IncidentAction.RESOLVE, now + dt.timedelta(minutes=50), "Đã bơm thoát nước, nước rút"
+    )
     near_answered = _incident(worker, own[near.report_id], lambda row: row["state"] == "resolved")
     near_detail = json.loads(near_answered["detail"])
     assert near_detail["pakn"] == "answered" and "Đã bơm thoát nước, nước rút" in near_detail["pakn_note"]

@@ -17,9 +17,21 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from ioc import codecs, kafka_access, topics
 from ioc.clients import clickhouse
-from ioc.events import CameraEvent, IngestBatch, Ingested, SensorKind, SensorReading, Tick
+from ioc.events import (
+    CameraEvent,
+    Detection,
+    IncidentAction,
+    IncidentCommand,
+    IngestBatch,
+    Ingested,
+    Module,
+    SensorKind,
+    SensorReading,
+    Severity,
+    Tick,
+)
 from ioc.settings import ClickHouseEndpoint, KafkaEndpoint
-from ioc.units import load_tree
+from ioc.units import Unit, load_tree
 from streams.runtime import TICKED
 from streams.warehouse import migrate
 
@@ -241,3 +253,49 @@ def reading(
         observed_at=at or dt.datetime.now(dt.UTC),
         values=values,
     )
+
+
+def open_flood(worker: Worker, unit: Unit, at: dt.datetime) -> str:
+    """Send a high flood detection for `unit` (at its centre) on a fresh episode; the id of the incident it opened."""
+    episode = f"flood-level:{unit.code}:{uuid.uuid4().hex[:6]}"
+    flood = Detection(
+        episode=episode,
+        rule="flood-level",
+        module=Module.ENVIRONMENT,
+        unit=unit.code,
+        signal="open",
+        at=at,
+        severity=Severity.HIGH,
+        title="Ngập: mực nước vượt mức báo động",
+        lat=unit.lat,
+        lon=unit.lon,
+    )
+    partition = topics.incident_partition(episode, topics.INCIDENT_SIGNALS.partitions, is_episode=True)
+    worker.send(topics.INCIDENT_SIGNALS, episode, topics.INCIDENT_SIGNALS.encode(flood), partition)
+    found = worker.wait_for(
+        f"SELECT incident_id FROM {worker.database}.incidents FINAL WHERE incident_id LIKE %(e)s",
+        bool,
+        e=f"{episode}:%",
+    )
+    return str(found[0]["incident_id"])
+
+
+def send_command(
+    worker: Worker, incident_id: str, action: IncidentAction, at: dt.datetime, note: str | None, **extra: Any
+) -> str:
+    """Send Dĩ An (724) operator's command on the incident's partition, as its dashboard would; the command's id."""
+    command = IncidentCommand(
+        command_id=f"c-{uuid.uuid4().hex[:8]}",
+        incident_id=incident_id,
+        action=action,
+        actor="op.dian@binhduong.gov.vn",
+        site_unit="724",
+        issued_at=at,
+        note=note,
+        grants=("operator@724",),
+        **extra,
+    )
+    episode = topics.episode_of(incident_id)
+    partition = topics.incident_partition(episode, topics.INCIDENT_COMMANDS.partitions, is_episode=True)
+    worker.send(topics.INCIDENT_COMMANDS, episode, topics.INCIDENT_COMMANDS.encode(command), partition)
+    return command.command_id
