@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 from ioc import topics
+from ioc.citizens import ServiceRecord
 from ioc.decision766 import default_scheme
 from streams import indicators
 from streams.agents.common import fail_fast
@@ -52,19 +53,17 @@ def register(rt: Runtime) -> None:
 
     pipeline = rt.pipeline("dossiers", topics.SERVICE_RECORDS.name, flush_when_idle=True)
 
-    def decode(event: Any) -> dict[str, Any]:
-        record = topics.SERVICE_RECORDS.decode(event.value)
+    async def handle(_partition: int, buffer: PartitionBuffer, record: ServiceRecord) -> None:
+        buffer.add_rows("dossiers", [rows.dossier_row(record, rt.path(record.unit))])
         for kind in ("day", "month"):
             changed.add(indicators.period_of(kind, record.received_at))
-        return rows.dossier_row(record, rt.path(record.unit))
-
-    async def handle(_partition: int, buffer: PartitionBuffer, row: dict[str, Any]) -> None:
-        buffer.add_rows("dossiers", [row])
 
     @rt.app.agent(rt.topic(topics.SERVICE_RECORDS.name), name="streams.dossiers")
     @fail_fast
     async def dossiers(stream: Any) -> None:
-        await pipeline.consume(stream, decode, handle, lambda _partition, _buffer: None)
+        await pipeline.consume(
+            stream, lambda event: topics.SERVICE_RECORDS.decode(event.value), handle, lambda _partition, _buffer: None
+        )
 
     @rt.app.timer(interval=rt.settings.indicators_every_s, on_leader=True)  # type: ignore[untyped-decorator]
     async def refresh_indicators() -> None:
