@@ -103,6 +103,16 @@ class Warehouse:
     def insert(self, table: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> None:
         raise NotImplementedError
 
+    def command_on_each_shard(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run `sql` once per shard of the cluster, on the first replica of it that answers, without ON CLUSTER.
+
+        For an ALTER of a replicated table (a column change, a mutation): the replica that runs it writes it to its
+        shard's replication log, which the shard's other replicas apply. ON CLUSTER would hand it to every server's
+        DDL worker, and on 18.16 both replicas of a shard may then run it; the second fails ("Node exists ...
+        /executed") and its DDL worker stops for good, so every later ON CLUSTER statement waits out its timeout.
+        """
+        raise WarehouseError("this warehouse is one server, not a cluster: run the statement with command()")
+
     def close(self) -> None:
         """Release the connection."""
 
@@ -192,6 +202,33 @@ class _Native(Warehouse):
 
     def command(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         self._execute(render(sql, params))
+
+    def command_on_each_shard(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        if not self.cluster:
+            super().command_on_each_shard(sql, params)
+        servers = self.query(
+            "SELECT shard_num, host_name, port FROM system.clusters WHERE cluster = %(cluster)s "
+            "ORDER BY shard_num, replica_num",
+            {"cluster": self.cluster},
+        )
+        if not servers:
+            raise WarehouseError(f"cluster {self.cluster!r} is not in this server's remote_servers (system.clusters)")
+        shards: dict[int, list[tuple[str, int]]] = {}
+        for server in servers:
+            shards.setdefault(int(server["shard_num"]), []).append((str(server["host_name"]), int(server["port"])))
+        for shard, replicas in shards.items():
+            failures = []
+            for host, port in replicas:
+                try:
+                    replica = connect(self._endpoint.model_copy(update={"host": host, "port": port}))
+                except WarehouseError as exc:  # down: the shard's next replica runs it, this one catches up later
+                    failures.append(f"{host}:{port}: {exc}")
+                    continue
+                with replica:
+                    replica.command(sql, params)
+                break
+            else:
+                raise WarehouseError(f"no replica of shard {shard} of {self.cluster!r} answers: {'; '.join(failures)}")
 
     def insert(self, table: str, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> None:
         """One insert of all `rows`: over HTTP as JSONEachRow (msgspec encodes in C; the server parses in

@@ -11,8 +11,10 @@ migration's author never writes cluster DDL:
   collapses on, so every copy and every version of a row lands on one shard: a retried insert is
   deduplicated there (replicated block deduplication, then the merge), and `FINAL`, which a Distributed table
   runs on each shard, gives the same answer as on one server.
-- `ALTER TABLE db.t` changes `db.t_local` on the cluster; a column change then re-creates the Distributed
-  `db.t` from it (18.16 refuses ALTER ON CLUSTER of a table that is not replicated when the shards are).
+- `ALTER TABLE db.t` changes `db.t_local` once per shard (`EachShard`: on one replica of each, whose
+  replication log carries it to the others), not ON CLUSTER, where 18.16's DDL worker may run it on both
+  replicas of a shard and then stop for good; a column change then re-creates the Distributed `db.t` from it,
+  ON CLUSTER (18.16 refuses ALTER ON CLUSTER of a table that is not replicated when the shards are).
 - `RENAME`, `DROP`, `CREATE VIEW` and `CREATE DATABASE` run ON CLUSTER on the matching local and Distributed
   tables; `INSERT ... SELECT` runs as written, through the Distributed tables (synchronously: the runner's
   connection sets `insert_distributed_sync`).
@@ -29,7 +31,7 @@ import dataclasses
 import re
 from typing import Final
 
-__all__ = ["LOCAL_SUFFIX", "ClusterSchema", "ClusterSchemaError", "bookkeeping_engine"]
+__all__ = ["LOCAL_SUFFIX", "ClusterSchema", "ClusterSchemaError", "EachShard", "bookkeeping_engine"]
 
 LOCAL_SUFFIX: Final = "_local"
 """Name of a table's shard-local part: `readings` is Distributed over every shard's `readings_local`."""
@@ -55,6 +57,13 @@ _MERGE_TREE: Final = re.compile(
 )
 _CLAUSE_END: Final = re.compile(r"\s(?:PARTITION\s+BY|PRIMARY\s+KEY|SAMPLE\s+BY|TTL|SETTINGS)\s", re.I)
 _COLUMN_CHANGE: Final = re.compile(r"\b(?:ADD|DROP|MODIFY|RENAME|CLEAR|COMMENT)\s+COLUMN\b", re.I)
+
+
+class EachShard(str):
+    """A statement run once per shard, on one replica of it (`Warehouse.command_on_each_shard`), not ON CLUSTER:
+    an ALTER of a replicated shard-local table, which reaches the shard's other replicas through its log."""
+
+    __slots__ = ()
 
 
 class ClusterSchemaError(ValueError):
@@ -157,7 +166,7 @@ class ClusterSchema:
         table = f"{db}.{name}"
         if table not in self.sharding_keys:
             raise ClusterSchemaError(f"ALTER TABLE {table}: no earlier migration created it as a cluster table")
-        statements = [f"ALTER TABLE {db}.{name}{LOCAL_SUFFIX} ON CLUSTER {self.cluster} {rest}"]
+        statements: list[str] = [EachShard(f"ALTER TABLE {db}.{name}{LOCAL_SUFFIX} {rest}")]
         if _COLUMN_CHANGE.search(rest):
             # The Distributed table keeps the columns it was made with: make it again from the changed local one.
             statements += [f"DROP TABLE IF EXISTS {table} ON CLUSTER {self.cluster}", self._distributed(db, name)]

@@ -13,7 +13,7 @@ from importlib.resources.abc import Traversable
 from typing import Final, Literal
 
 from ioc.clients.clickhouse import Warehouse, WarehouseError
-from streams.warehouse.cluster import LOCAL_SUFFIX, ClusterSchema, ClusterSchemaError, bookkeeping_engine
+from streams.warehouse.cluster import LOCAL_SUFFIX, ClusterSchema, ClusterSchemaError, EachShard, bookkeeping_engine
 
 __all__ = [
     "DEFAULT_DATABASE",
@@ -369,10 +369,9 @@ def drop_partitions_older_than(
     _check_days(days, "days")
     cutoff = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=days)
     # On a cluster the partitions are the shard-local table's, on every shard: listed through the cluster.
-    local, parts_of, on = table, "system.parts", ""
+    local, parts_of = table, "system.parts"
     if warehouse.cluster:
-        local, on = table + LOCAL_SUFFIX, f" ON CLUSTER {warehouse.cluster}"
-        parts_of = f"cluster('{warehouse.cluster}', system.parts)"
+        local, parts_of = table + LOCAL_SUFFIX, f"cluster('{warehouse.cluster}', system.parts)"
     parts = warehouse.query(
         f"SELECT DISTINCT partition_id FROM {parts_of} "  # noqa: S608 - a checked identifier, values as parameters
         "WHERE database = %(database)s AND table = %(table)s AND active",
@@ -383,13 +382,14 @@ def drop_partitions_older_than(
         if warehouse.cluster:
             # 18.16 forwards DROP PARTITION from a replica to its shard's leader without credentials (refused when
             # `default` has a password); a mutation is replicated through ZooKeeper instead, and empties the month
-            # in the background (the partition key of these tables is toYYYYMM(observed_at)).
-            warehouse.command(
-                f"ALTER TABLE {database}.{local}{on} DELETE WHERE toYYYYMM(observed_at) = %(month)s",
+            # in the background (the partition key of these tables is toYYYYMM(observed_at)). Once per shard, not
+            # ON CLUSTER (streams/warehouse/cluster.py, `EachShard`).
+            warehouse.command_on_each_shard(
+                f"ALTER TABLE {database}.{local} DELETE WHERE toYYYYMM(observed_at) = %(month)s",
                 {"month": int(partition_id)},
             )
             continue
-        warehouse.command(f"ALTER TABLE {database}.{local}{on} DROP PARTITION ID %(id)s", {"id": partition_id})
+        warehouse.command(f"ALTER TABLE {database}.{local} DROP PARTITION ID %(id)s", {"id": partition_id})
         log.info("dropped partition %s of %s.%s (older than %d days)", partition_id, database, table, days)
     return expired
 
@@ -433,7 +433,10 @@ def _refuse_changed(plan: Sequence[Migration], applied: dict[int, _Record], data
 def _apply(warehouse: Warehouse, migration: Migration, database: str, statements: list[str]) -> None:
     for number, statement in enumerate(statements, start=1):
         try:
-            warehouse.command(statement)
+            if isinstance(statement, EachShard):
+                warehouse.command_on_each_shard(statement)
+            else:
+                warehouse.command(statement)
         except WarehouseError as exc:
             raise MigrationError(
                 f"{migration.filename}, statement {number} of {len(statements)} ({_first_line(statement)}): {exc}"
