@@ -34,10 +34,15 @@ __all__ = [
     "on_detection",
     "on_tick",
     "step_allowed",
+    "waiting_commands",
 ]
 
 SEVERITY_RANK: Final = {s: i for i, s in enumerate(Severity)}
 REMEMBERED_COMMANDS: Final = 64
+COMMAND_WAIT: Final = dt.timedelta(minutes=10)
+"""How long a command for an incident its worker does not hold yet waits for it (`on_command`), by the ticks' clock."""
+MAX_WAITING: Final = 16
+"""Commands one episode keeps waiting at most; past it a new one is refused at once."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +76,8 @@ class EpisodeState:
 
     incident: Incident | None = None
     commands: list[str] = dataclasses.field(default_factory=list)
+    waiting: list[IncidentCommand] = dataclasses.field(default_factory=list)
+    """Commands for a newer incident of the episode than the one held, in arrival order (`on_command`)."""
 
 
 def incident_id(episode: str, opened_at: dt.datetime) -> str:
@@ -265,9 +272,7 @@ def on_command(
         return [], None  # a retried command: already applied
     current = episode.incident
     if current is None or current.incident_id != command.incident_id:
-        return [], CommandVerdict(
-            CommandRefusal.STALE, f"incident {command.incident_id} is not the current incident of its episode"
-        )
+        return [], _wait_or_refuse(episode, command)
     site = site_unit or command.site_unit
     verdict = authorise_command(
         grants=parse_grants(list(command.grants)),
@@ -315,6 +320,66 @@ def on_command(
     episode.incident = updated
     episode.commands = [*episode.commands, command.command_id][-REMEMBERED_COMMANDS:]
     return [Change(updated, command.action.value, command.actor)], None
+
+
+def _wait_or_refuse(episode: EpisodeState, command: IncidentCommand) -> CommandVerdict | None:
+    """A command for an incident other than the one held: refused if that one is older, else kept waiting.
+
+    An incident this worker has not seen open yet, though the operator has: after a rebalance the command can come
+    before the detection that opened it is read again (they travel on two topics). It waits for it
+    (`waiting_commands`), and is refused only if the incident does not come within COMMAND_WAIT.
+    """
+    if not _newer(command.incident_id, episode.incident):
+        return CommandVerdict(
+            CommandRefusal.STALE, f"incident {command.incident_id} is not the current incident of its episode"
+        )
+    if any(w.command_id == command.command_id for w in episode.waiting):
+        return None
+    if len(episode.waiting) >= MAX_WAITING:
+        return CommandVerdict(
+            CommandRefusal.STALE,
+            f"incident {command.incident_id} is not known here yet and {MAX_WAITING} commands already wait",
+        )
+    episode.waiting = [*episode.waiting, command]
+    return None
+
+
+def _opened_stamp(incident_id: str) -> str:
+    """The `%Y%m%dT%H%M%S` opening time in an incident id (`incident_id`): ids of one episode sort by it."""
+    return incident_id.rpartition(":")[2]
+
+
+def _newer(incident_id: str, current: Incident | None) -> bool:
+    """Whether `incident_id` opened after the episode's `current` incident (any, when there is none)."""
+    return current is None or _opened_stamp(incident_id) > _opened_stamp(current.incident_id)
+
+
+def waiting_commands(
+    episode: EpisodeState, now: dt.datetime | None = None
+) -> tuple[list[IncidentCommand], list[tuple[IncidentCommand, CommandVerdict]]]:
+    """Take the waiting commands whose wait is over: those for the incident the episode now holds (to apply with
+    `on_command`, in the order they came), and those given up, with the refusal to record: their incident was
+    superseded by a newer one, or (with `now`, a tick's time) did not come within COMMAND_WAIT of the command."""
+    if not episode.waiting:
+        return [], []
+    current = episode.incident
+    ready: list[IncidentCommand] = []
+    given_up: list[tuple[IncidentCommand, CommandVerdict]] = []
+    kept: list[IncidentCommand] = []
+    for command in episode.waiting:
+        if current is not None and command.incident_id == current.incident_id:
+            ready.append(command)
+        elif not _newer(command.incident_id, current):
+            detail = f"incident {command.incident_id} is not the current incident of its episode"
+            given_up.append((command, CommandVerdict(CommandRefusal.STALE, detail)))
+        elif now is not None and now - command.issued_at > COMMAND_WAIT:
+            minutes = int(COMMAND_WAIT.total_seconds() // 60)
+            detail = f"incident {command.incident_id} did not reach its worker within {minutes} minutes"
+            given_up.append((command, CommandVerdict(CommandRefusal.STALE, detail)))
+        else:
+            kept.append(command)
+    episode.waiting = kept
+    return ready, given_up
 
 
 def on_tick(episode: EpisodeState, now: dt.datetime, ctx: Context) -> list[Change]:

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 class _Stored(msgspec.Struct, frozen=True):
     incident: Incident | None
     commands: list[str]
+    waiting: list[IncidentCommand] = []
 
 
 _DECODERS: Final[dict[str, Callable[[bytes], Detection | Tick | IncidentCommand]]] = {
@@ -39,11 +40,11 @@ _ANSWERING: Final = frozenset({"resolve", "close", "cleared"})
 
 def _decode_episode(raw: bytes) -> lifecycle.EpisodeState:
     stored = _stored.decode(raw)
-    return lifecycle.EpisodeState(stored.incident, list(stored.commands))
+    return lifecycle.EpisodeState(stored.incident, list(stored.commands), list(stored.waiting))
 
 
 def _encode_episode(state: lifecycle.EpisodeState) -> bytes:
-    return msgspec.json.encode(_Stored(state.incident, state.commands))
+    return msgspec.json.encode(_Stored(state.incident, state.commands, state.waiting))
 
 
 def _refusal(rt: Runtime, command: IncidentCommand, verdict: CommandVerdict, state: lifecycle.EpisodeState) -> rows.Row:
@@ -69,6 +70,29 @@ def _refusal(rt: Runtime, command: IncidentCommand, verdict: CommandVerdict, sta
     )
 
 
+def _record(rt: Runtime, buffer: PartitionBuffer, changes: list[lifecycle.Change]) -> None:
+    """Write each change to `incidents` and its history, and publish it on `ioc.incidents.v1`."""
+    buffer.urgent = True  # an operator waits for every incident change
+    for change in changes:
+        incident = change.incident
+        path = rt.path(incident.unit)
+        responsible = rt.responsible_path(incident.responsible_unit or incident.unit)
+        buffer.add_rows("incidents", [rows.incident_row(incident, path, responsible)])
+        buffer.add_rows(
+            "incident_history", [rows.history_row(incident, path, responsible, change.action, change.actor)]
+        )
+        buffer.messages.append(
+            Outgoing(
+                topics.INCIDENTS.name,
+                incident.incident_id.encode(),
+                topics.INCIDENTS.encode(incident),
+                topics.partition_for(incident.incident_id, topics.INCIDENTS.partitions),
+            )
+        )
+        if change.action in _ANSWERING:  # resolved or closed: its linked citizen reports are answered
+            buffer.messages.extend(detection_messages(linking.answers_for(incident)))
+
+
 def register(rt: Runtime) -> None:
     """Read `ioc.incident-signals.v1` (detections and ticks) and `ioc.incident-commands.v1` together.
 
@@ -91,32 +115,40 @@ def register(rt: Runtime) -> None:
     )
     source = rt.app.topic(signals.name, commands.name, key_type=bytes, value_type=bytes)
 
-    def record(buffer: PartitionBuffer, changes: list[lifecycle.Change]) -> None:
-        buffer.urgent = True  # an operator waits for every incident change
-        for change in changes:
-            incident = change.incident
-            path = rt.path(incident.unit)
-            responsible = rt.responsible_path(incident.responsible_unit or incident.unit)
-            buffer.add_rows("incidents", [rows.incident_row(incident, path, responsible)])
-            buffer.add_rows(
-                "incident_history", [rows.history_row(incident, path, responsible, change.action, change.actor)]
-            )
-            buffer.messages.append(
-                Outgoing(
-                    topics.INCIDENTS.name,
-                    incident.incident_id.encode(),
-                    topics.INCIDENTS.encode(incident),
-                    topics.partition_for(incident.incident_id, topics.INCIDENTS.partitions),
-                )
-            )
-            if change.action in _ANSWERING:  # resolved or closed: its linked citizen reports are answered
-                buffer.messages.extend(detection_messages(linking.answers_for(incident)))
-
     ctx = rt.context
 
     def decode(event: Any) -> Detection | Tick | IncidentCommand:
         # What does not decode (not JSON, or not the topic's shape) is dead-lettered by the pipeline (`undecodable`).
         return _DECODERS[event.message.topic](event.value)
+
+    def refuse(
+        buffer: PartitionBuffer, command: IncidentCommand, verdict: CommandVerdict, state: lifecycle.EpisodeState
+    ) -> None:
+        log.warning("command %s refused (%s): %s", command.command_id, verdict.reason, verdict.detail)
+        buffer.urgent = True  # the operator who sent it is waiting
+        buffer.add_rows("command_refusals", [_refusal(rt, command, verdict, state)])
+
+    def apply(partition: int, buffer: PartitionBuffer, command: IncidentCommand, state: lifecycle.EpisodeState) -> None:
+        waited = len(state.waiting)
+        changes, refused = lifecycle.on_command(state, command, ctx)
+        if refused is not None:
+            refuse(buffer, command, refused, state)
+        if changes or len(state.waiting) != waited:
+            episodes.mark(partition, topics.episode_of(command.incident_id))
+        if changes:
+            _record(rt, buffer, changes)
+
+    def settle(
+        partition: int, buffer: PartitionBuffer, episode: str, state: lifecycle.EpisodeState, now: dt.datetime | None
+    ) -> None:
+        """Carry out, or give up, the commands that waited for their incident (streams.lifecycle.waiting_commands)."""
+        ready, given_up = lifecycle.waiting_commands(state, now)
+        if ready or given_up:
+            episodes.mark(partition, episode)
+        for command, verdict in given_up:
+            refuse(buffer, command, verdict, state)
+        for command in ready:
+            apply(partition, buffer, command, state)
 
     async def handle(partition: int, buffer: PartitionBuffer, value: Detection | Tick | IncidentCommand) -> None:
         if isinstance(value, Tick):
@@ -124,24 +156,18 @@ def register(rt: Runtime) -> None:
                 changes = lifecycle.on_tick(state, value.at, ctx)
                 if changes:
                     episodes.mark(partition, episode)
-                    record(buffer, changes)
+                    _record(rt, buffer, changes)
+                settle(partition, buffer, episode, state, value.at)
         elif isinstance(value, Detection):
             state = episodes.get(partition, value.episode, lifecycle.EpisodeState)
             changes = lifecycle.on_detection(state, value, ctx)
             if changes:
                 episodes.mark(partition, value.episode)
-                record(buffer, changes)
+                _record(rt, buffer, changes)
+            settle(partition, buffer, value.episode, state, None)
         elif isinstance(value, IncidentCommand):
             episode = topics.episode_of(value.incident_id)
-            state = episodes.get(partition, episode, lifecycle.EpisodeState)
-            changes, refused = lifecycle.on_command(state, value, ctx)
-            if refused is not None:
-                log.warning("command %s refused (%s): %s", value.command_id, refused.reason, refused.detail)
-                buffer.urgent = True  # the operator who sent it is waiting
-                buffer.add_rows("command_refusals", [_refusal(rt, value, refused, state)])
-            if changes:
-                episodes.mark(partition, episode)
-                record(buffer, changes)
+            apply(partition, buffer, value, episodes.get(partition, episode, lifecycle.EpisodeState))
 
     def prepare(partition: int, _buffer: PartitionBuffer) -> None:
         episodes.save(partition)

@@ -271,8 +271,53 @@ def test_a_command_for_another_incident_of_the_episode_is_refused() -> None:
         CommandRefusal.STALE,
         f"incident {EPISODE}:20240101T000000 is not the current incident of its episode",
     )
-    assert lifecycle.on_command(EpisodeState(), stale, CTX)[1] is not None
-    assert episode.incident is incident
+    assert episode.incident is incident and episode.waiting == []
+
+
+# --- a command before its incident (after a rebalance) ------------------------------------------------------
+
+
+def test_a_command_for_an_incident_not_held_yet_waits_for_it_and_is_applied_when_it_opens() -> None:
+    # The operator saw the incident; this worker took the episode over and has not read its detection again yet.
+    _, incident = opened()
+    episode = EpisodeState()
+    ack = command(incident, ACK, OPENED + minutes(1))
+    resolve = command(incident, RESOLVE, OPENED + minutes(2), note="Đã xử lý.")
+    assert refusal(episode, ack) == ([], None, "")
+    assert refusal(episode, resolve) == ([], None, "")
+    assert refusal(episode, ack) == ([], None, "")  # the dashboard's retry waits once
+    assert episode.waiting == [ack, resolve] and episode.incident is None
+    assert lifecycle.waiting_commands(episode, OPENED + minutes(3)) == ([], [])  # still waiting
+    lifecycle.on_detection(episode, detection(), CTX)  # the detection, read again
+    ready, given_up = lifecycle.waiting_commands(episode)
+    assert (ready, given_up, episode.waiting) == ([ack, resolve], [], [])
+    assert apply(episode, ready[0]).state is IncidentState.ACKNOWLEDGED
+    assert apply(episode, ready[1]).state is IncidentState.RESOLVED
+    assert lifecycle.on_command(episode, ack, CTX) == ([], None)  # applied once
+
+
+def test_a_waiting_command_is_refused_when_its_incident_does_not_come_or_a_newer_one_does() -> None:
+    _, first = opened()
+    later = OPENED + dt.timedelta(days=1)
+    _, second = opened(at=later)
+    episode = EpisodeState()
+    lost = command(first, ACK, OPENED + minutes(1))
+    assert refusal(episode, lost) == ([], None, "")
+    ready, given_up = lifecycle.waiting_commands(episode, OPENED + minutes(1) + lifecycle.COMMAND_WAIT + minutes(1))
+    assert ready == [] and [(c, v.reason) for c, v in given_up] == [(lost, CommandRefusal.STALE)]
+    assert "did not reach its worker within 10 minutes" in given_up[0][1].detail and episode.waiting == []
+    # Waiting for the first incident when the episode's newer one turns up: the first is no longer current.
+    superseded = command(first, ACK, OPENED + minutes(1))
+    assert refusal(episode, superseded) == ([], None, "")
+    lifecycle.on_detection(episode, detection(at=later), CTX)
+    assert episode.incident is not None and episode.incident.incident_id == second.incident_id
+    ready, given_up = lifecycle.waiting_commands(episode)
+    assert ready == [] and [(c, v.reason) for c, v in given_up] == [(superseded, CommandRefusal.STALE)]
+    # So many waiting that a new one is refused at once, not kept.
+    flood = EpisodeState()
+    for n in range(lifecycle.MAX_WAITING):
+        assert refusal(flood, command(first, ACK, OPENED + minutes(n))) == ([], None, "")
+    assert refusal(flood, command(first, ACK, OPENED))[1] is CommandRefusal.STALE
 
 
 def test_a_retried_command_applies_once() -> None:

@@ -15,7 +15,11 @@ import pytest
 
 from ioc import topics
 from ioc.events import IncidentAction, IncidentCommand
-from tests.streams.worker import Worker, reading
+from ioc.units import load_tree
+from streams import lifecycle
+from tests.streams.worker import Worker, flood_episode, open_flood, reading, send_command
+
+DONG_HOA = load_tree("2024").get("25957")
 
 
 @pytest.fixture
@@ -121,6 +125,48 @@ def test_flood_gives_one_incident_per_rule_escalates_and_takes_commands(worker: 
         i=level["incident_id"],
     )
     assert [h["action"] for h in history] == ["opened", "escalate", "acknowledge", "dispatch", "resolve"]
+
+
+def test_a_command_that_comes_before_its_incident_waits_for_it(worker: Worker) -> None:
+    """After a rebalance, a worker can read an operator's command before the detection that opened its incident
+    (two topics): the command waits for the incident and is carried out when it opens, not refused as stale."""
+    episode = flood_episode(DONG_HOA)
+    opened_at = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)).replace(microsecond=0)
+    incident_id = lifecycle.incident_id(episode, opened_at)
+    ack = send_command(worker, incident_id, IncidentAction.ACKNOWLEDGE, opened_at + dt.timedelta(minutes=1), None)
+    assign = send_command(
+        worker,
+        incident_id,
+        IncidentAction.ASSIGN,
+        opened_at + dt.timedelta(minutes=2),
+        None,
+        assignee="team:thoat-nuoc",
+    )
+    time.sleep(3)  # the worker has read both commands by now (it took the records sent before these)
+    db = worker.database
+    assert (
+        worker.count(
+            f"SELECT count() AS n FROM {db}.command_refusals WHERE command_id IN (%(a)s, %(b)s)", a=ack, b=assign
+        )
+        == 0
+    )
+    assert open_flood(worker, DONG_HOA, opened_at, episode) == incident_id
+    history = worker.wait_for(
+        f"SELECT action, state, assignee FROM {db}.incident_history FINAL WHERE incident_id = %(i)s ORDER BY version",
+        lambda rows: len(rows) == 3,
+        i=incident_id,
+    )
+    assert [(h["action"], h["state"], h["assignee"]) for h in history] == [
+        ("opened", "open", ""),
+        ("acknowledge", "acknowledged", ""),
+        ("assign", "acknowledged", "team:thoat-nuoc"),
+    ]
+    assert (
+        worker.count(
+            f"SELECT count() AS n FROM {db}.command_refusals WHERE command_id IN (%(a)s, %(b)s)", a=ack, b=assign
+        )
+        == 0
+    )
 
 
 def test_a_worker_killed_mid_stream_loses_nothing_and_duplicates_nothing(worker: Worker) -> None:

@@ -255,9 +255,15 @@ def reading(
     )
 
 
-def open_flood(worker: Worker, unit: Unit, at: dt.datetime) -> str:
-    """Send a high flood detection for `unit` (at its centre) on a fresh episode; the id of the incident it opened."""
-    episode = f"flood-level:{unit.code}:{uuid.uuid4().hex[:6]}"
+def flood_episode(unit: Unit) -> str:
+    """A fresh flood episode of `unit` (its incidents' ids are `<episode>:<opened>`, streams.lifecycle.incident_id)."""
+    return f"flood-level:{unit.code}:{uuid.uuid4().hex[:6]}"
+
+
+def open_flood(worker: Worker, unit: Unit, at: dt.datetime, episode: str | None = None) -> str:
+    """Send a high flood detection for `unit` (at its centre) on `episode` (a fresh one unless given); the id of the
+    incident it opened."""
+    episode = episode or flood_episode(unit)
     flood = Detection(
         episode=episode,
         rule="flood-level",
