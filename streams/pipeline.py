@@ -382,7 +382,9 @@ class Pipeline:
 
         Faust hands out messages from where the client was before it seeks; one dropped there would
         otherwise open the assignment with a hole nobody sees. Events already handled come again and are
-        handled again (rows and state changes are idempotent).
+        handled again (rows and state changes are idempotent). A partition the group never committed comes
+        with where the group starts reading it (`streams.runtime.GatedApp`), not None: what the client had
+        fetched before a rebalance must not open it either, or the events a revoked buffer held are skipped.
         """
         for key, offset in offsets.items():
             if self.topics and key[0] not in self.topics:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import faust
+from faust.types import TP
 from faust.utils.functional import consecutive_numbers
 
 from ioc import editions, topics
@@ -77,10 +78,17 @@ class GatedApp(faust.App):
     - Its commit passes a one-offset hole at the head of the acknowledged offsets and fills holes with
       offsets it guessed were skipped. Here a commit moves only over a run of acknowledged offsets that
       starts at the committed one.
+    - A partition the group has never committed has no such anchor: Faust commits the first run of
+      acknowledged offsets wherever it starts. After a rebalance before the group's first commit, a worker
+      that kept the partition is handed first what it had fetched before (a later offset), the events its
+      revoked buffer held were never stored, and the commit passed them (seen in the fault run: the first
+      seconds of four readings partitions, a citizen report and a dossier version lost). Here such a
+      partition is anchored where the group starts reading it (`auto_offset_reset`: the log's start, or its
+      end when the seek is made): pipelines expect that offset first and the commit starts there.
 
     Faust can also drop messages fetched while their partition is paused for recovery, the client having
     moved past them; pipelines see the hole in the offsets (`Pipeline.admit`) and seek back to it, and
-    learn each seek to the committed offsets from `seek_listeners`.
+    learn each seek to the committed offsets (or the anchors above) from `seek_listeners`.
     """
 
     gated_topics: frozenset[str] = frozenset()
@@ -99,14 +107,17 @@ class GatedApp(faust.App):
         faust_new_offset = consumer._new_offset
         faust_perform_seek = consumer.perform_seek
         consumer._read_offset = _ReadOffsets(self)
+        starts: dict[Any, int] = {}
+        """Gated partitions of this assignment with no committed offset: where the group starts reading them."""
 
         async def perform_seek() -> None:
             await faust_perform_seek()
-            committed = {
-                (tp.topic, tp.partition): consumer._committed_offset.get(tp)
-                for tp in consumer.assignment()
-                if tp.topic in self.gated_topics
-            }
+            gated = [tp for tp in consumer.assignment() if tp.topic in self.gated_topics]
+            uncommitted = [tp for tp in gated if consumer._committed_offset.get(tp) is None]
+            starts.clear()
+            if uncommitted:
+                starts.update(await self._group_starts(consumer, uncommitted))
+            committed = {(tp.topic, tp.partition): starts.get(tp, consumer._committed_offset.get(tp)) for tp in gated}
             for listener in self.seek_listeners:
                 listener(committed)
 
@@ -122,12 +133,26 @@ class GatedApp(faust.App):
                 offset: int | None = faust_new_offset(tp)
                 return offset
             acked, index = consumer._acked[tp], consumer._acked_index[tp]
-            return _contiguous_from_committed(acked, index, consumer._committed_offset[tp])
+            committed = consumer._committed_offset[tp]
+            return _contiguous_from_committed(acked, index, committed if committed is not None else starts.get(tp))
 
         consumer.ack = ack  # the instance's, not the class's
         consumer._new_offset = new_offset
         consumer.perform_seek = perform_seek
         return consumer
+
+    async def _group_starts(self, consumer: Any, partitions: list[Any]) -> dict[Any, int]:
+        """Where the group starts reading partitions it never committed: the log's start, or (latest) its end."""
+        if self.conf.consumer_auto_offset_reset == "latest":
+            found = await consumer.highwaters(*partitions)
+        else:
+            found = await consumer.earliest_offsets(*partitions)
+        starts = {TP(tp.topic, tp.partition): int(offset) for tp, offset in found.items()}
+        for tp in partitions:
+            log.info(
+                "%s[%d] has no committed offset: the group starts it at %s", tp.topic, tp.partition, starts.get(tp)
+            )
+        return starts
 
     def acknowledge(self, events: list[Any]) -> None:
         """Acknowledge events a pipeline has stored (their offsets may now be committed)."""
@@ -157,17 +182,17 @@ def _contiguous_from_committed(acked: list[int], index: set[int], committed: int
 
     `acked` and `index` are Faust's acknowledged offsets of one partition (list and set); the run is taken
     out of both, as Faust does. Offsets below the committed one (acknowledged again after a re-read) go too.
+    `committed` is the group's start for a partition it never committed; unknown (None), nothing is committed.
     """
-    if not acked:
+    if not acked or committed is None:
         return None
     acked.sort()
-    if committed is not None:
-        below = bisect.bisect_left(acked, committed)
-        if below:
-            index.difference_update(acked[:below])
-            del acked[:below]
-        if not acked or acked[0] != committed:
-            return None  # the event at the committed offset is not stored yet
+    below = bisect.bisect_left(acked, committed)
+    if below:
+        index.difference_update(acked[:below])
+        del acked[:below]
+    if not acked or acked[0] != committed:
+        return None  # the event at the committed offset is not stored yet
     run = next(consecutive_numbers(acked))
     del acked[: len(run)]
     index.difference_update(run)

@@ -301,8 +301,32 @@ def test_a_seek_to_the_committed_offsets_sets_where_each_partition_goes_on() -> 
     assert admit(8) and admit(9)
     pipeline.sought({("a", 0): 7, ("b", 0): 3})
     assert [admit(o) for o in (7, 8, 9, 10)] == [True, True, True, True]
-    pipeline.sought({("a", 0): None})  # no commit yet: the next event starts it
+    pipeline.sought({("a", 0): None})  # where the group starts is unknown: the next event starts it
     assert admit(2) is True
+
+
+def test_a_partition_never_committed_starts_where_the_group_starts_it_not_at_what_was_fetched_before() -> None:
+    # The fault run's loss: the first events of a partition (0..2) were in a buffer the rebalance dropped before
+    # the group ever committed it; the worker kept the partition and was handed first what it had fetched
+    # before (3). Started there, 0..2 were passed for good. With the group's start (0) it seeks back to 0.
+    rewound: list[tuple[Any, int]] = []
+
+    async def rewind(tp: Any, offset: int) -> None:
+        rewound.append((tp, offset))
+
+    pipeline = Pipeline(
+        "t", _Sink([]), _noop_send, _noop, batch_rows=3, flush_s=0.5, topics=frozenset({"a"}), rewind=rewind
+    )
+
+    def admit(offset: int) -> bool:
+        return asyncio.run(pipeline.admit(_Delivered(offset)))
+
+    assert [admit(o) for o in (0, 1, 2)] == [True, True, True]
+    pipeline.drop({0})
+    pipeline.sought({("a", 0): 0})
+    assert admit(3) is False
+    assert rewound == [(("a", 0), 0)]
+    assert [admit(o) for o in (0, 1, 2, 3)] == [True, True, True, True]
 
 
 class _Consumed:

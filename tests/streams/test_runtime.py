@@ -90,8 +90,8 @@ def test_a_commit_moves_only_over_a_run_that_starts_at_the_committed_offset(app:
     consumer: Any = app.consumer
     assert consumer._acked[TP("piped", 0)] == [7]
     assert consumer._acked_index[TP("piped", 0)] == {7}
-    # No commit yet for the partition: the first run, as Faust does.
-    assert _offsets(app, "piped", [3, 4, 6], None) == 5
+    # No commit yet for the partition and no known start: nothing (Faust would commit 5 and pass 0..2).
+    assert _offsets(app, "piped", [3, 4, 6], None) is None
 
 
 def test_topics_no_pipeline_reads_commit_as_faust_does(app: GatedApp) -> None:
@@ -125,6 +125,48 @@ def test_listeners_learn_the_committed_offsets_the_consumer_sought(monkeypatch: 
     try:
         loop.run_until_complete(consumer.perform_seek())
         assert heard == [{("piped", 0): 12}]
+    finally:
+        consumer._thread.thread_loop.close()
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def test_a_partition_the_group_never_committed_is_anchored_where_the_group_starts_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Before its first commit a partition has no committed offset to start the commit's run from: a worker
+    # that kept it across a rebalance committed from the first event it was handed then (a later one, fetched
+    # before), passing the events its dropped buffer held. The seek now tells where the group starts it (the
+    # log's start with auto_offset_reset=earliest) and the commit waits for a run from there.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+
+    async def faust_seek(consumer: Any) -> None:  # stands in for Faust's: "piped" 1 has a committed offset
+        consumer._committed_offset[TP("piped", 1)] = 12
+
+    async def earliest(consumer: Any, *partitions: TP) -> dict[TP, int]:  # stands in for the broker's answer
+        asked.append(set(partitions))
+        return {tp: 4 for tp in partitions}
+
+    asked: list[set[TP]] = []
+    monkeypatch.setattr(aiokafka_driver.Consumer, "perform_seek", faust_seek)
+    monkeypatch.setattr(aiokafka_driver.Consumer, "earliest_offsets", earliest)
+    app = GatedApp("test-start", broker="kafka://127.0.0.1:1")
+    app.gated_topics = frozenset({"piped"})
+    heard: list[dict[tuple[str, int], int | None]] = []
+    app.seek_listeners.append(heard.append)
+    consumer: Any = app.consumer
+    consumer.assignment = lambda: {TP("piped", 0), TP("piped", 1), TP("other", 0)}
+    try:
+        loop.run_until_complete(consumer.perform_seek())
+        assert asked == [{TP("piped", 0)}]
+        assert heard == [{("piped", 0): 4, ("piped", 1): 12}]
+        tp = TP("piped", 0)
+        consumer._acked[tp], consumer._acked_index[tp] = [7, 8, 9], {7, 8, 9}
+        assert consumer._new_offset(tp) is None  # 4..6 not stored yet
+        consumer._acked[tp].extend([4, 5, 6])
+        consumer._acked_index[tp].update({4, 5, 6})
+        assert consumer._new_offset(tp) == 10
     finally:
         consumer._thread.thread_loop.close()
         asyncio.set_event_loop(None)
