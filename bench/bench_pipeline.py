@@ -17,6 +17,7 @@ subscriber) and Kafka alone (a producer of bridge-sized batches).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -28,6 +29,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -71,7 +73,8 @@ class Config:
         return f"{self.batch}-per-message {self.bridges}b{self.workers}w"
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
+    """The `q` quantile of `values` (nearest rank); -1 when there are none."""
     if not values:
         return -1.0
     ordered = sorted(values)
@@ -158,6 +161,27 @@ def _stored(warehouse: clickhouse.Warehouse, database: str, vendor: str, prefix:
     return int(rows[0]["n"])
 
 
+def drain(
+    warehouse: clickhouse.Warehouse, database: str, vendor: str, prefix: str, published: int, *, limit_s: float = 120
+) -> int:
+    """Wait until the `published` readings of devices `prefix`* are in ClickHouse, or their count stops growing for
+    15 s (or `limit_s` passes): the distinct (device, seq) stored."""
+    stored, last_growth, started = 0, time.monotonic(), time.monotonic()
+    while time.monotonic() - last_growth < 15 and time.monotonic() - started < limit_s:
+        now_stored = _stored(warehouse, database, vendor, prefix)
+        if now_stored > stored:
+            stored, last_growth = now_stored, time.monotonic()
+        if stored >= published:
+            break
+        time.sleep(0.5)
+    return stored
+
+
+def devices_for(rate: float, batch: int) -> int:
+    """How many devices share `rate` readings/s in `batch`-reading messages: each at ~2 messages/s or less."""
+    return max(50, min(2000, int(rate / batch / 2)))
+
+
 def _profile(pid: int, seconds: float, out: Path) -> dict[str, Any]:
     """py-spy samples of one bridge for `seconds` (raw stacks in `out`): the share of samples in each part of it."""
     subprocess.run(
@@ -200,7 +224,7 @@ def _step(
 ) -> dict[str, Any]:
     """One step of a ramp: `rate` readings/s for `seconds` from fresh devices, then wait for them in ClickHouse."""
     prefix = f"s{index:02}x"
-    devices = max(50, min(2000, int(rate / config.batch / 2)))  # each device at ~2 messages/s or less
+    devices = devices_for(rate, config.batch)
     publisher = loadgen.Publisher(
         info["mosquitto"],
         vendor,
@@ -228,15 +252,7 @@ def _step(
     }
     step_s = mono_published - mono_before
     published = int(done["acked_readings"])
-    # Drain: the step's readings reach ClickHouse, or stop growing for 15 s.
-    stored, last_growth, drain_started = 0, time.monotonic(), time.monotonic()
-    while time.monotonic() - last_growth < 15 and time.monotonic() - drain_started < 120:
-        now_stored = _stored(warehouse, database, vendor, prefix)
-        if now_stored > stored:
-            stored, last_growth = now_stored, time.monotonic()
-        if stored >= published:
-            break
-        time.sleep(0.5)
+    stored = drain(warehouse, database, vendor, prefix, published)
     drain_s = time.monotonic() - mono_published
     latencies = probes.between(wall_before + 2, wall_before + step_s)
     offered_messages = rate / config.batch * seconds
@@ -245,7 +261,7 @@ def _step(
     total_cores = sum(cores.values())
     delivered_per_s = stored / step_s
     lost = published - stored
-    p99 = _percentile(latencies, 0.99)
+    p99 = percentile(latencies, 0.99)
     failure = (
         f"{lost} readings lost"
         if lost > 0
@@ -263,7 +279,7 @@ def _step(
         "lost_readings": lost,
         "readings_per_s": round(delivered_per_s),
         "messages_per_s": round(delivered_per_s / config.batch),
-        "row_p50_s": round(_percentile(latencies, 0.5), 3),
+        "row_p50_s": round(percentile(latencies, 0.5), 3),
         "row_p99_s": round(p99, 3),
         "probes": len(latencies),
         "drain_s": round(drain_s, 1),
@@ -356,9 +372,71 @@ def _incidents(info: dict[str, Any], database: str, vendor: str, password: str, 
         "floods": floods,
         "incidents_seen": len(latencies),
         "incident_p50_s": round(statistics.median(latencies), 3) if latencies else -1.0,
-        "incident_p99_s": round(_percentile(latencies, 0.99), 3),
+        "incident_p99_s": round(percentile(latencies, 0.99), 3),
         "incident_max_s": round(max(latencies), 3) if latencies else -1.0,
     }
+
+
+@dataclasses.dataclass(frozen=True)
+class Running:
+    """The platform's part a benchmark started: its database, the pids of every process, and the probes."""
+
+    database: str
+    pids: dict[str, int]
+    probes: Probes
+
+
+@contextlib.contextmanager
+def running(
+    info: dict[str, Any], warehouse: clickhouse.Warehouse, root: Path, *, bridges: int, workers: int, name: str
+) -> Iterator[Running]:
+    """Its own database, `bridges` bridges and `workers` workers on the stack, and probes flowing end to end; all
+    stopped on leaving."""
+    tag = uuid.uuid4().hex[:6]
+    database = f"pl{tag}"
+    migrate(warehouse, database)
+    started = processes.start_bridges(info, bridges, share_group=f"pl-{tag}", log_dir=root)
+    started += processes.start_workers(info, workers, database=database, app_id=f"ioc-streams-pl-{tag}", root=root)
+    pids = {
+        "mosquitto": int(info["mosquitto"]["pid"]),
+        "kafka": int(info["kafka"]["pid"]),
+        "clickhouse": int(info["clickhouse"]["pid"]),
+        **{f"bridge-{i}": p.pid for i, p in enumerate(started[:bridges])},
+        **{f"worker-{i}": p.pid for i, p in enumerate(started[bridges:])},
+    }
+    probes: Probes | None = None
+    try:
+        probes = Probes(info["mosquitto"], warehouse, database)
+        probes.start()
+        ready_by = time.monotonic() + 90
+        while not probes.latencies and time.monotonic() < ready_by:  # workers joined, path open end to end
+            time.sleep(0.5)
+        if not probes.latencies:
+            raise RuntimeError(f"{name}: no probe reading reached ClickHouse in 90 s; see the logs in {root}")
+        yield Running(database, pids, probes)
+    finally:
+        if probes is not None:
+            probes.stop()
+        processes.stop(started)
+
+
+@contextlib.contextmanager
+def stack(prefix: str) -> Iterator[tuple[dict[str, Any], clickhouse.Warehouse, Path]]:
+    """The load generator built and a fresh stack (Mosquitto, Kafka, ClickHouse) in a temporary directory:
+    (its endpoints, a ClickHouse connection, the directory for logs); brought down on leaving."""
+    loadgen.build()
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        root = Path(tmp)
+        local = Stack(root / "stack")
+        try:
+            info = local.up(["mosquitto", "kafka", "clickhouse"])
+            warehouse = clickhouse.connect(ClickHouseEndpoint.from_service(info["clickhouse"]))
+            try:
+                yield info, warehouse, root
+            finally:
+                warehouse.close()
+        finally:
+            local.down()
 
 
 def _ramp(
@@ -372,31 +450,11 @@ def _ramp(
     profile_to: Path | None = None,
 ) -> dict[str, Any]:
     """One configuration: its own database, bridges, workers and vendor; steps until one fails."""
-    tag = uuid.uuid4().hex[:6]
-    database = f"pl{tag}"
-    migrate(warehouse, database)
-    bridges = processes.start_bridges(info, config.bridges, share_group=f"pl-{tag}", log_dir=root)
-    workers = processes.start_workers(
-        info, config.workers, database=database, app_id=f"ioc-streams-pl-{tag}", root=root
-    )
-    pids = {
-        "mosquitto": int(info["mosquitto"]["pid"]),
-        "kafka": int(info["kafka"]["pid"]),
-        "clickhouse": int(info["clickhouse"]["pid"]),
-        **{f"bridge-{i}": p.pid for i, p in enumerate(bridges)},
-        **{f"worker-{i}": p.pid for i, p in enumerate(workers)},
-        "bench": os.getpid(),
-    }
-    vendor, password = loadgen.new_vendor(info["mosquitto"])
-    probes = Probes(info["mosquitto"], warehouse, database)
     result: dict[str, Any] = {"config": dataclasses.asdict(config), "name": config.name, "steps": []}
-    try:
-        probes.start()
-        ready_by = time.monotonic() + 90
-        while not probes.latencies and time.monotonic() < ready_by:  # workers joined, path open end to end
-            time.sleep(0.5)
-        if not probes.latencies:
-            raise RuntimeError(f"{config.name}: no probe reading reached ClickHouse in 90 s; see the logs in {root}")
+    with running(info, warehouse, root, bridges=config.bridges, workers=config.workers, name=config.name) as path:
+        database, probes = path.database, path.probes
+        pids = {**path.pids, "bench": os.getpid()}
+        vendor, password = loadgen.new_vendor(info["mosquitto"])
         # Warm-up, not measured: the workers' first flushes and the bridges' first batches (a first step timed
         # straight after start-up failed its p99 at loads a later step held).
         warm = loadgen.Publisher(info["mosquitto"], vendor, password, [(config.rates[0], 10)], batch=config.batch)
@@ -414,9 +472,6 @@ def _ramp(
                 break
         if floods:
             result["incidents"] = _incidents(info, database, vendor, password, floods)
-    finally:
-        probes.stop()
-        processes.stop(bridges + workers)
     held = [s for s in result["steps"] if s["held"]]
     best = max(held, key=lambda s: s["readings_per_s"]) if held else None
     result["sustained_readings_per_s"] = best["readings_per_s"] if best else 0
@@ -551,34 +606,25 @@ def pipeline(
 
     `profile_to`: a directory for py-spy profiles of the first bridge at every step of the one-bridge, one-worker
     ramp of one-reading messages (the bridge's profile at saturation is its last step)."""
-    loadgen.build()
     results: dict[str, Any] = {"ramps": [], "load_1m_start": os.getloadavg()[0]}
-    with tempfile.TemporaryDirectory(prefix="ioc-bench-pipeline-") as tmp:
-        root = Path(tmp)
-        stack = Stack(root / "stack")
-        try:
-            info = stack.up(["mosquitto", "kafka", "clickhouse"])
-            warehouse = clickhouse.connect(ClickHouseEndpoint.from_service(info["clickhouse"]))
-            if anchors:
-                results["mosquitto_alone"] = _mosquitto_alone(info, mosquitto_rates, step_s)
-                results["kafka_alone"] = _kafka_alone(info)
-                print(f"  kafka alone: {results['kafka_alone']}", flush=True)
-            for number, config in enumerate(configs):
-                profiled = profile_to if (config.batch, config.bridges, config.workers) == (1, 1, 1) else None
-                results["ramps"].append(
-                    _ramp(
-                        info,
-                        warehouse,
-                        root,
-                        config,
-                        step_s=step_s,
-                        floods=floods if number == 0 else 0,
-                        profile_to=profiled,
-                    )
+    with stack("ioc-bench-pipeline-") as (info, warehouse, root):
+        if anchors:
+            results["mosquitto_alone"] = _mosquitto_alone(info, mosquitto_rates, step_s)
+            results["kafka_alone"] = _kafka_alone(info)
+            print(f"  kafka alone: {results['kafka_alone']}", flush=True)
+        for number, config in enumerate(configs):
+            profiled = profile_to if (config.batch, config.bridges, config.workers) == (1, 1, 1) else None
+            results["ramps"].append(
+                _ramp(
+                    info,
+                    warehouse,
+                    root,
+                    config,
+                    step_s=step_s,
+                    floods=floods if number == 0 else 0,
+                    profile_to=profiled,
                 )
-            warehouse.close()
-        finally:
-            stack.down()
+            )
     results["load_1m_end"] = os.getloadavg()[0]
     return results
 
