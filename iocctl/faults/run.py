@@ -18,6 +18,7 @@ import json
 import os
 import signal
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -45,8 +46,10 @@ from ioc.units import load_tree
 from iocctl.faults import history
 from iocctl.faults.partition import Partition, reaches
 from iocctl.faults.schedule import Fault
+from iocctl.faults.sites import SiteChurn
 from iocctl.localstack import clickhouse as local_clickhouse
 from iocctl.localstack import kafka as local_kafka
+from iocctl.localstack.platform import operator_env
 from iocctl.localstack.process import free_port, is_alive, port_open, start_process, stop_process
 from iocctl.localstack.stack import Stack
 from sensors.gateways.state import GatewayState
@@ -95,6 +98,8 @@ class RunResult:
     proofs: list[dict[str, Any]]
     seconds: dict[str, float]
     errors: list[str]
+    site_changes: int = 0
+    """IOCSite creations, changes and deletions the API server acknowledged while the operator was being killed."""
 
     def recovery(self) -> list[dict[str, Any]]:
         """Per fault: how long after its target was back the end-to-end latency was normal again, and anomalies."""
@@ -135,6 +140,7 @@ class RunResult:
             "commands": len(self.recorded.commands),
             "incidents": len(self.stored.current),
             "upward_revisions": len(self.recorded.upward),
+            "site_changes": self.site_changes,
             "anomalies": len(self.anomalies),
             "anomaly_kinds": kinds,
             "anomaly_examples": [a.describe() for a in self.anomalies[:50]],
@@ -245,15 +251,24 @@ class FaultRun:
             "IOC_REPORTING_RETRY_MAX_S": "2",
         }
         self.procs["reporting"] = _Proc("reporting", [py, "-m", "streams.reporting"], reporting, logs / "reporting.log")
+        # The Kopf operator (not the human one of `_operator`), repairing and refreshing status every few seconds.
+        operator = {
+            **operator_env(services),
+            "IOC_OPERATOR_REPAIR_INTERVAL_S": "5",
+            "IOC_OPERATOR_STATUS_REFRESH_S": "5",
+        }
+        self.procs["operator"] = _Proc("operator", [py, "-m", "operators"], operator, logs / "operator.log")
 
     def start(self) -> None:
         started = time.monotonic()
         self.say(f"starting a three-broker stack in {self.stack.root} ...")
-        services = self.stack.up(["mosquitto", "kafka", "clickhouse"], progress=True)
+        services = self.stack.up(["mosquitto", "kafka", "clickhouse", "kube-apiserver"], progress=True)
         with clickhouse.connect(ClickHouseEndpoint.from_service(services["clickhouse"])) as warehouse:
             migrate(warehouse, DATABASE)
         self.command_endpoint = local_kafka.site_endpoint(services["kafka"], SITE)  # its topic exists before workers
         self._define(services)
+        self.sites = SiteChurn(services["kube-apiserver"], self.communes, say=self.say)
+        self.sites.prepare()
         for proc in self.procs.values():
             proc.start()
         self._wait_http(self.api_port, "api")
@@ -398,6 +413,14 @@ class FaultRun:
         "dispatched": IncidentAction.RESOLVE,
         "resolved": IncidentAction.CLOSE,
     }
+
+    def _sites(self) -> None:
+        """A platform engineer changing IOCSites with kubectl every few seconds while the operator is killed."""
+        while not self._stop_producing.wait(3.0):
+            try:
+                self.sites.step()
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:  # the API server is not faulted: say, go on
+                self.say(f"sites: {exc}")
 
     def _operator(self) -> None:
         """Acknowledge, dispatch, resolve and close each citizen report's incident, one step per state it shows."""
@@ -668,7 +691,7 @@ class FaultRun:
     ) -> RunResult:
         try:
             self.start()
-            for target in (self._readings, self._citizens, self._portal, self._operator):
+            for target in (self._readings, self._citizens, self._portal, self._operator, self._sites):
                 thread = threading.Thread(target=target, name=target.__name__, daemon=True)
                 thread.start()
                 self._threads.append(thread)
@@ -695,9 +718,17 @@ class FaultRun:
             self._stop_sampling.set()
             sampler.join(30)
             stored = self._read_stored()
-            anomalies = history.check(self.recorded, stored, self.spans)
+            anomalies = history.check(self.recorded, stored, self.spans) + self.sites.check(self.spans, 90)
             return RunResult(
-                self.recorded, stored, self.spans, anomalies, self.samples, self.proofs, self.seconds, self.errors
+                self.recorded,
+                stored,
+                self.spans,
+                anomalies,
+                self.samples,
+                self.proofs,
+                self.seconds,
+                self.errors,
+                self.sites.changes,
             )
         finally:
             self.stop()

@@ -14,7 +14,7 @@ from typing import Final, Literal
 __all__ = ["PROCESSES", "Fault", "FaultKind", "full", "short"]
 
 FaultKind = Literal["kill", "service-kill", "outage", "broker", "controller", "partition"]
-PROCESSES: Final = ("bridge", "worker-1", "worker-2", "api", "gateway", "reporting")
+PROCESSES: Final = ("bridge", "worker-1", "worker-2", "api", "gateway", "reporting", "operator")
 """The platform processes a fault run starts (and kills): names used in schedules and in the run's logs."""
 
 
@@ -60,6 +60,7 @@ def _overlapping(start: float, spread: float) -> list[Fault]:
         Fault("kill", "api", start + 60 + spread, 5),
         Fault("kill", "gateway", start + 60 + 2 * spread, 5),
         Fault("kill", "reporting", start + 60 + 3 * spread, 5),
+        Fault("kill", "operator", start + 60 + 4 * spread, 5),
         Fault("partition", "bridge", start + 120, 20),
         Fault("service-kill", "clickhouse", start + 120 + spread, 5),
         Fault("kill", "worker-1", start + 120 + 2 * spread, 5),
@@ -82,6 +83,7 @@ def short(clickhouse_outage_s: float = 15.0) -> list[Fault]:
         Fault("kill", "api", 11, 3),
         Fault("kill", "gateway", 14, 3),
         Fault("kill", "reporting", 17, 3),
+        Fault("kill", "operator", 27, 3),
         Fault("broker", "kafka", 20, 5),
         Fault("service-kill", "mosquitto", 24, 3),
         Fault("partition", "worker-2", 30, 12),

@@ -38,7 +38,7 @@ from operators import crds, province
 from sensors.simulators import parse_duration
 from streams.warehouse import migrate
 
-__all__ = ["Platform", "Process"]
+__all__ = ["Platform", "Process", "apply_crds", "operator_env"]
 
 PYTHON = sys.executable
 SITES_NAMESPACE = "ioc-sites"
@@ -46,6 +46,33 @@ RESTARTED = frozenset({"simulator"})
 """Processes a living demo starts again when they stop (`Platform.restart_stopped`)."""
 ANCHOR_LEAD_S = 30.0
 """Seconds from starting the workers to the shared clock's start: about the time the simulator needs to be ready."""
+
+
+def operator_env(services: dict[str, Any]) -> dict[str, str]:
+    """The environment of `python -m operators` on the local stack's `services` (kube-apiserver included)."""
+    m, ch = services["mosquitto"], services["clickhouse"]
+    return {
+        **os.environ,
+        **local_clickhouse.component_env("IOC_OPERATOR_", ch),
+        "IOC_OPERATOR_KUBE__KUBECONFIG": services["kube-apiserver"]["kubeconfig"],
+        **KafkaEndpoint.from_service(services["kafka"], kafka_access.OPERATOR).environment("IOC_OPERATOR_KAFKA__"),
+        "IOC_OPERATOR_MQTT__HOST": m["host"],
+        # Over TLS too: the vendors' Secrets it writes name this port and carry the stack's CA.
+        "IOC_OPERATOR_MQTT__PORT": str(m["tls_port"]),
+        "IOC_OPERATOR_MQTT__TLS_CA_FILE": m["ca_file"],
+        "IOC_OPERATOR_MQTT__USERNAME": m["admin_user"],
+        "IOC_OPERATOR_MQTT__PASSWORD": m["admin_password"],
+        "IOC_OPERATOR_CLICKHOUSE_USERS_D": ch["users_d"],
+        "IOC_OPERATOR_SECRET_KEY": ch["password"],  # stable for this stack's life
+    }
+
+
+def apply_crds(kube: dict[str, Any]) -> None:
+    """The platform's CustomResourceDefinitions on the stack's API server (`kube`), once they are served."""
+    kubectl = [kube["kubectl"], f"--kubeconfig={kube['kubeconfig']}"]
+    manifests = "\n---\n".join(json.dumps(crd) for crd in crds.crd_files().values())
+    Platform._kubectl([*kubectl, "apply", "--server-side", "-f", "-"], manifests)
+    Platform._kubectl([*kubectl, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"], None)
 
 
 @dataclasses.dataclass
@@ -120,7 +147,7 @@ class Platform:
             self._streams_env(services),
         )
         if self.with_operator:
-            self._spawn("operator", [PYTHON, "-m", "operators"], self._operator_env(services))
+            self._spawn("operator", [PYTHON, "-m", "operators"], operator_env(services))
         for site, port in self.dashboards:
             env = {**os.environ, **self.clock_env("IOC_DASHBOARD_"), "IOC_DASHBOARD_SITE_CONFIG": self._roster(site)}
             env["IOC_DASHBOARD_EVIDENCE_DIR"] = str(self.stack.root / "evidence" / site)
@@ -211,28 +238,9 @@ class Platform:
             env[f"{prefix}CLOCK_FAST_S"] = str(parse_duration(self.duration))
         return env
 
-    def _operator_env(self, services: dict[str, Any]) -> dict[str, str]:
-        m, ch = services["mosquitto"], services["clickhouse"]
-        return {
-            **os.environ,
-            **local_clickhouse.component_env("IOC_OPERATOR_", ch),
-            "IOC_OPERATOR_KUBE__KUBECONFIG": services["kube-apiserver"]["kubeconfig"],
-            **KafkaEndpoint.from_service(services["kafka"], kafka_access.OPERATOR).environment("IOC_OPERATOR_KAFKA__"),
-            "IOC_OPERATOR_MQTT__HOST": m["host"],
-            # Over TLS too: the vendors' Secrets it writes name this port and carry the stack's CA.
-            "IOC_OPERATOR_MQTT__PORT": str(m["tls_port"]),
-            "IOC_OPERATOR_MQTT__TLS_CA_FILE": m["ca_file"],
-            "IOC_OPERATOR_MQTT__USERNAME": m["admin_user"],
-            "IOC_OPERATOR_MQTT__PASSWORD": m["admin_password"],
-            "IOC_OPERATOR_CLICKHOUSE_USERS_D": ch["users_d"],
-            "IOC_OPERATOR_SECRET_KEY": ch["password"],  # stable for this stack's life
-        }
-
     def _apply_sites(self, kube: dict[str, Any]) -> None:
+        apply_crds(kube)
         kubectl = [kube["kubectl"], f"--kubeconfig={kube['kubeconfig']}"]
-        manifests = "\n---\n".join(json.dumps(crd) for crd in crds.crd_files().values())
-        self._kubectl([*kubectl, "apply", "--server-side", "-f", "-"], manifests)
-        self._kubectl([*kubectl, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"], None)
         self._kubectl(
             [*kubectl, "apply", "--server-side", "-f", "-"],
             province.render("2024", SITES_NAMESPACE, overlays=DEMO_PEOPLE),
