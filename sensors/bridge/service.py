@@ -37,6 +37,7 @@ from ioc.events import DEAD_LETTER_PAYLOAD_BYTES, DeadLetter, DeadLetterReason, 
 from ioc.settings import BridgeSettings
 from ioc.units import UnitTree, load_tree
 from sensors.bridge.batcher import Batch, Batcher
+from sensors.bridge.mqttclient import BufferedClient
 from sensors.bridge.ratelimit import TokenBuckets
 from sensors.bridge.summary import Summariser, Summary
 from sensors.bridge.validate import Accepted, Rejected, Validator
@@ -130,7 +131,7 @@ class Bridge:
     # --- MQTT side -------------------------------------------------------------------------------------
 
     def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(
+        client = BufferedClient(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=mqtt.MQTTv5,
