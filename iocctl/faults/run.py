@@ -75,6 +75,8 @@ class _Proc:
     env: dict[str, str]
     log: Path
     pid: int = 0
+    held: bool = False
+    """Down on purpose (a `kill` fault under way): the supervisor leaves it to the fault."""
 
     def start(self) -> None:
         self.pid = start_process(self.name, self.argv, self.log, env=self.env).pid
@@ -98,6 +100,8 @@ class RunResult:
     proofs: list[dict[str, Any]]
     seconds: dict[str, float]
     errors: list[str]
+    crashes: list[str] = dataclasses.field(default_factory=list)
+    """Processes that ended by themselves (not a fault), each started again as Kubernetes would: what and when."""
     site_changes: int = 0
     """IOCSite creations, changes and deletions the API server acknowledged while the operator was being killed."""
 
@@ -147,6 +151,7 @@ class RunResult:
             "recovery": recovery,
             "partition_proofs": self.proofs,
             "fault_errors": self.errors,
+            "crashes": self.crashes,
             "seconds": self.seconds,
         }
 
@@ -172,6 +177,7 @@ class FaultRun:
         self._clients: list[VendorClient] = []
         self._target_locks: dict[str, threading.Lock] = {}
         self.errors: list[str] = []
+        self.crashes: list[str] = []
         """Faults whose injection or repair failed (the target did not come back), with the reason."""
         tree = load_tree("2024")
         self.communes = [u.code for u in tree.children(CHILD_SITE)]
@@ -468,6 +474,19 @@ class FaultRun:
 
     # --- the sampler ----------------------------------------------------------------------------------------------
 
+    def _supervise(self) -> None:
+        """Start again, as a Deployment's restart policy would, a process that ended without a fault: the promise
+        is that nothing is lost across a crash too. Each crash is recorded (`RunResult.crashes`) with its log's last
+        line."""
+        while not self._stop_sampling.wait(1.0):
+            for proc in list(self.procs.values()):
+                if proc.pid and not proc.held and not is_alive(proc.pid):
+                    text = proc.log.read_text(encoding="utf-8", errors="replace") if proc.log.exists() else ""
+                    last = text.rstrip().rpartition("\n")[2].strip()[:300]
+                    self.crashes.append(f"{proc.name} at {time.strftime('%H:%M:%S')}: {last}")
+                    self.say(f"{proc.name} ended by itself ({last}); starting it again")
+                    proc.start()
+
     def _sample(self) -> None:
         probes = sorted({key for key, _ in list(self.acked_at)[: self.devices * self.batch]})
         consumer = Consumer(
@@ -537,9 +556,11 @@ class FaultRun:
         self.say(f"[{started - t0:6.1f}s] {fault.name}")
         if fault.kind == "kill":
             proc = self.procs[fault.target]
+            proc.held = True
             proc.kill()
             time.sleep(fault.down_s)
             proc.start()
+            proc.held = False
         elif fault.kind == "service-kill":
             pid = int(self.stack.status()["services"][fault.target]["pid"])
             os.kill(pid, signal.SIGKILL)
@@ -697,6 +718,8 @@ class FaultRun:
                 self._threads.append(thread)
             sampler = threading.Thread(target=self._sample, name="sampler", daemon=True)
             sampler.start()
+            supervisor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
+            supervisor.start()
             self._wait_flowing(180)
             time.sleep(warmup_s)
             t0 = time.time()
@@ -728,6 +751,7 @@ class FaultRun:
                 self.proofs,
                 self.seconds,
                 self.errors,
+                self.crashes,
                 self.sites.changes,
             )
         finally:
@@ -761,6 +785,8 @@ class FaultRun:
         for client in self._clients:
             with contextlib.suppress(Exception):
                 client.close(flush_timeout=0)
+        for proc in self.procs.values():
+            proc.held = True  # stopping now: the supervisor must not start it again
         for proc in reversed(self.procs.values()):
             if proc.pid:
                 stop_process(proc.pid, timeout=15)
