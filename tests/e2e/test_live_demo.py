@@ -65,7 +65,7 @@ def _after(driver: Any, heading: str) -> Any:
     return driver.find_element(By.XPATH, xpath)
 
 
-def _data(driver: Any, what: str, timeout: float = 150.0) -> None:
+def _data(driver: Any, what: str, timeout: float = 240.0) -> None:
     """Wait for a table, figure, chart or map; a page without live sections shows new data when opened again."""
     from selenium.common.exceptions import TimeoutException  # noqa: PLC0415
     from selenium.webdriver.common.by import By  # noqa: PLC0415
