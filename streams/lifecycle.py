@@ -78,6 +78,9 @@ class EpisodeState:
     commands: list[str] = dataclasses.field(default_factory=list)
     waiting: list[IncidentCommand] = dataclasses.field(default_factory=list)
     """Commands for a newer incident of the episode than the one held, in arrival order (`on_command`)."""
+    last_command: str | None = None
+    """The command whose change made the current version, if a command did: it is carried out again when it comes
+    again (`on_command`)."""
 
 
 def incident_id(episode: str, opened_at: dt.datetime) -> str:
@@ -108,8 +111,12 @@ def _bump(current: Incident, at: dt.datetime, **changes: object) -> Incident:
 def on_detection(episode: EpisodeState, detection: Detection, ctx: Context) -> list[Change]:
     """Apply a rule's finding, or a report's link (streams.linking); returns the changes made (usually none or one)."""
     if detection.signal in ("link", "answer"):
-        return _linked(episode, detection, ctx)
-    return _on_finding(episode, detection, ctx)
+        changes = _linked(episode, detection, ctx)
+    else:
+        changes = _on_finding(episode, detection, ctx)
+    if changes:
+        episode.last_command = None
+    return changes
 
 
 def _on_finding(episode: EpisodeState, detection: Detection, ctx: Context) -> list[Change]:
@@ -269,7 +276,7 @@ def on_command(
     command's `site_unit`.
     """
     if command.command_id in episode.commands:
-        return [], None  # a retried command: already applied
+        return _retried(episode, command), None
     current = episode.incident
     if current is None or current.incident_id != command.incident_id:
         return [], _wait_or_refuse(episode, command)
@@ -291,6 +298,7 @@ def on_command(
             return [], stepped
         episode.incident = stepped
         episode.commands = [*episode.commands, command.command_id][-REMEMBERED_COMMANDS:]
+        episode.last_command = command.command_id
         return [Change(stepped, command.action.value, command.actor)], None
     if current.state not in _ALLOWED[command.action]:
         return [], CommandVerdict(
@@ -319,7 +327,21 @@ def on_command(
     updated = reportflow.follow(updated, command.action, command.note)  # a report's PAKN state keeps up
     episode.incident = updated
     episode.commands = [*episode.commands, command.command_id][-REMEMBERED_COMMANDS:]
+    episode.last_command = command.command_id
     return [Change(updated, command.action.value, command.actor)], None
+
+
+def _retried(episode: EpisodeState, command: IncidentCommand) -> list[Change]:
+    """A command already applied, read again: its change once more if it made the current version, else nothing.
+
+    The state is saved before a change's rows are written (streams.pipeline), so a worker that dies between the two
+    leaves a state whose last change the warehouse never got, and its successor reads that command again. Given
+    again, the change is the same version, whose rows replace themselves; an older command's change was followed by
+    others, stored after it.
+    """
+    if episode.last_command == command.command_id and episode.incident is not None:
+        return [Change(episode.incident, command.action.value, command.actor)]
+    return []
 
 
 def _wait_or_refuse(episode: EpisodeState, command: IncidentCommand) -> CommandVerdict | None:
@@ -405,4 +427,5 @@ def on_tick(episode: EpisodeState, now: dt.datetime, ctx: Context) -> list[Chang
         sla_due_at=_due(ctx, current, current.state, now),
     )
     episode.incident = updated
+    episode.last_command = None
     return [Change(updated, "escalate")]

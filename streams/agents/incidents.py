@@ -27,6 +27,7 @@ class _Stored(msgspec.Struct, frozen=True):
     incident: Incident | None
     commands: list[str]
     waiting: list[IncidentCommand] = []
+    last_command: str | None = None
 
 
 _DECODERS: Final[dict[str, Callable[[bytes], Detection | Tick | IncidentCommand]]] = {
@@ -40,11 +41,11 @@ _ANSWERING: Final = frozenset({"resolve", "close", "cleared"})
 
 def _decode_episode(raw: bytes) -> lifecycle.EpisodeState:
     stored = _stored.decode(raw)
-    return lifecycle.EpisodeState(stored.incident, list(stored.commands), list(stored.waiting))
+    return lifecycle.EpisodeState(stored.incident, list(stored.commands), list(stored.waiting), stored.last_command)
 
 
 def _encode_episode(state: lifecycle.EpisodeState) -> bytes:
-    return msgspec.json.encode(_Stored(state.incident, state.commands, state.waiting))
+    return msgspec.json.encode(_Stored(state.incident, state.commands, state.waiting, state.last_command))
 
 
 def _refusal(rt: Runtime, command: IncidentCommand, verdict: CommandVerdict, state: lifecycle.EpisodeState) -> rows.Row:

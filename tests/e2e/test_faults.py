@@ -8,16 +8,16 @@ out, every upward report be kept once, and each partition must have really cut i
 The operator is killed too, while a platform engineer creates, changes and deletes IOCSites with kubectl: every
 change the API server acknowledged must be carried out (iocctl/faults/sites.py).
 
-What this run found is fixed, and any such anomaly now fails the test (docs/durability.md): citizen reports and
+What this run found is fixed (docs/durability.md). Losses now fail the test like any other anomaly: citizen reports and
 dossier events lost when ClickHouse failed during a rebalance (read by Faust's `take_events` instead of
-`streams.pipeline`); readings lost when a worker kept a never-committed partition across a rebalance; and an
-operator's command refused as `stale` when, after a failover, it reached the worker before the detection that
-opened its incident (it now waits for it).
+`streams.pipeline`), and readings lost when a worker kept a never-committed partition across a rebalance.
 
-Still open, an expected failure that names its anomalies: the workers' state of an episode can fall behind its stored
-history across a failover. A full suite run after the fix above saw 3 commands (closes of citizen-report incidents)
-that were neither applied nor refused: they waited for an incident their worker never read again. Once, in the
-bench's 641 incidents, a resolve was applied again to a closed incident.
+Commands not carried out stay a named expected failure (`KNOWN`) until a full run shows them gone, though both causes
+found are fixed: a command refused as `stale` because it reached its worker before the detection that opened its
+incident (it now waits for it); and a close in its episode's state but not in the warehouse, because the worker died
+between saving the state and writing the rows and its successor took the replayed close for a retry (a retried
+command that made the current version now gives its change again, streams.lifecycle). Once, in the bench's 641
+incidents, a resolve was applied again to a closed incident, probably the latter.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from iocctl.faults.partition import NET_CLS
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.clickhouse, pytest.mark.mqtt]
 
 KNOWN = frozenset({"command-not-applied", "incident-bad-step"})
-"""Anomalies of the open defect above."""
+"""Anomalies of the defect above, fixed but not yet shown gone by a full run."""
 
 
 @pytest.mark.skipif(not NET_CLS.parent.exists(), reason="partitions need cgroups")

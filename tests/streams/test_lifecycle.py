@@ -324,13 +324,22 @@ def test_a_retried_command_applies_once() -> None:
     episode, incident = opened()
     ack = command(incident, ACK, OPENED + minutes(1))
     acked = apply(episode, ack)
-    assert lifecycle.on_command(episode, ack, CTX) == ([], None)
+    # The last command read again gives its change again, the same version (its rows may not have been stored
+    # before the worker that applied it died; written twice, they are one row).
+    assert lifecycle.on_command(episode, ack, CTX) == ([Change(acked, "acknowledge", ack.actor)], None)
     resolve = command(acked, RESOLVE, OPENED + minutes(2), note="Đã xử lý.")
     resolved = apply(episode, resolve)
-    assert lifecycle.on_command(episode, resolve, CTX) == ([], None)
-    assert lifecycle.on_command(episode, ack, CTX) == ([], None)  # an old retry is not "refused" either
+    assert lifecycle.on_command(episode, resolve, CTX) == ([Change(resolved, "resolve", resolve.actor)], None)
+    assert lifecycle.on_command(episode, ack, CTX) == ([], None)  # an older retry: nothing, and not "refused" either
     assert episode.incident is resolved and resolved.version == 3
     assert episode.commands == [ack.command_id, resolve.command_id]
+    # Once another change made the current version, the last command's retry gives nothing.
+    other, _ = opened()
+    ack2 = command(other.incident, ACK, OPENED + minutes(1))  # type: ignore[arg-type]
+    apply(other, ack2)
+    [grown] = lifecycle.on_detection(other, detection(at=OPENED + minutes(2), devices=("acme-hydro/wl-dh-02",)), CTX)
+    assert grown.action == "updated" and other.last_command is None
+    assert lifecycle.on_command(other, ack2, CTX) == ([], None)
 
 
 def test_only_the_last_commands_are_remembered() -> None:
