@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 from typing import Final
 
 import msgspec
@@ -29,6 +30,8 @@ __all__ = [
     "Change",
     "Context",
     "EpisodeState",
+    "LastChange",
+    "event_key",
     "incident_id",
     "on_command",
     "on_detection",
@@ -78,9 +81,24 @@ class EpisodeState:
     commands: list[str] = dataclasses.field(default_factory=list)
     waiting: list[IncidentCommand] = dataclasses.field(default_factory=list)
     """Commands for a newer incident of the episode than the one held, in arrival order (`on_command`)."""
-    last_command: str | None = None
-    """The command whose change made the current version, if a command did: it is carried out again when it comes
-    again (`on_command`)."""
+    last: LastChange | None = None
+    """The event that made the current version: read again, its change is given again (`LastChange`)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LastChange:
+    """What made an episode's current version: the event (`event_key`), and the change's action and actor.
+
+    The state is saved before a change's rows are written (streams.pipeline: Faust places a table's changelog record
+    by the event being handled), so a worker that dies between the two leaves a state whose last change the
+    warehouse never got; its successor reads that event again, and finds it already applied (a command's id in
+    `commands`, a detection or tick changing nothing). Given again, the change is the same version, whose rows
+    replace themselves. An earlier event's change was followed by others, stored after it.
+    """
+
+    event: str
+    action: str
+    actor: str
 
 
 def incident_id(episode: str, opened_at: dt.datetime) -> str:
@@ -108,15 +126,38 @@ def _bump(current: Incident, at: dt.datetime, **changes: object) -> Incident:
     return msgspec.structs.replace(current, version=current.version + 1, updated_at=at, **changes)
 
 
+def event_key(event: Detection | IncidentCommand | dt.datetime) -> str:
+    """A detection, a command, or a tick's time, as `LastChange.event` names it."""
+    if isinstance(event, IncidentCommand):
+        return f"command:{event.command_id}"
+    if isinstance(event, Detection):  # the same detection read again is the same bytes
+        return f"detection:{hashlib.sha256(msgspec.json.encode(event)).hexdigest()[:24]}"
+    return f"tick:{event.isoformat()}"
+
+
+def _again(episode: EpisodeState, key: str) -> list[Change] | None:
+    """The current version's change once more when `key` is the event that made it (`LastChange`), else None."""
+    last = episode.last
+    if last is None or last.event != key or episode.incident is None:
+        return None
+    return [Change(episode.incident, last.action, last.actor)]
+
+
+def _made(episode: EpisodeState, key: str, changes: list[Change]) -> list[Change]:
+    if changes:
+        episode.last = LastChange(key, changes[-1].action, changes[-1].actor)
+    return changes
+
+
 def on_detection(episode: EpisodeState, detection: Detection, ctx: Context) -> list[Change]:
     """Apply a rule's finding, or a report's link (streams.linking); returns the changes made (usually none or one)."""
+    key = event_key(detection)
+    again = _again(episode, key)
+    if again is not None:
+        return again
     if detection.signal in ("link", "answer"):
-        changes = _linked(episode, detection, ctx)
-    else:
-        changes = _on_finding(episode, detection, ctx)
-    if changes:
-        episode.last_command = None
-    return changes
+        return _made(episode, key, _linked(episode, detection, ctx))
+    return _made(episode, key, _on_finding(episode, detection, ctx))
 
 
 def _on_finding(episode: EpisodeState, detection: Detection, ctx: Context) -> list[Change]:
@@ -276,7 +317,7 @@ def on_command(
     command's `site_unit`.
     """
     if command.command_id in episode.commands:
-        return _retried(episode, command), None
+        return _again(episode, event_key(command)) or [], None  # a retried command: already applied
     current = episode.incident
     if current is None or current.incident_id != command.incident_id:
         return [], _wait_or_refuse(episode, command)
@@ -298,7 +339,7 @@ def on_command(
             return [], stepped
         episode.incident = stepped
         episode.commands = [*episode.commands, command.command_id][-REMEMBERED_COMMANDS:]
-        episode.last_command = command.command_id
+        episode.last = LastChange(event_key(command), command.action.value, command.actor)
         return [Change(stepped, command.action.value, command.actor)], None
     if current.state not in _ALLOWED[command.action]:
         return [], CommandVerdict(
@@ -327,21 +368,8 @@ def on_command(
     updated = reportflow.follow(updated, command.action, command.note)  # a report's PAKN state keeps up
     episode.incident = updated
     episode.commands = [*episode.commands, command.command_id][-REMEMBERED_COMMANDS:]
-    episode.last_command = command.command_id
+    episode.last = LastChange(event_key(command), command.action.value, command.actor)
     return [Change(updated, command.action.value, command.actor)], None
-
-
-def _retried(episode: EpisodeState, command: IncidentCommand) -> list[Change]:
-    """A command already applied, read again: its change once more if it made the current version, else nothing.
-
-    The state is saved before a change's rows are written (streams.pipeline), so a worker that dies between the two
-    leaves a state whose last change the warehouse never got, and its successor reads that command again. Given
-    again, the change is the same version, whose rows replace themselves; an older command's change was followed by
-    others, stored after it.
-    """
-    if episode.last_command == command.command_id and episode.incident is not None:
-        return [Change(episode.incident, command.action.value, command.actor)]
-    return []
 
 
 def _wait_or_refuse(episode: EpisodeState, command: IncidentCommand) -> CommandVerdict | None:
@@ -410,6 +438,9 @@ def on_tick(episode: EpisodeState, now: dt.datetime, ctx: Context) -> list[Chang
     The parent is the deployment edition's (`ioc.editions.escalation_parent`): in the 2025 tree a commune's
     incident goes straight to the city, and never to a district that no longer exists.
     """
+    again = _again(episode, event_key(now))
+    if again is not None:
+        return again
     current = episode.incident
     if current is None or current.state not in ACTIVE_STATES or current.sla_due_at is None or now <= current.sla_due_at:
         return []
@@ -427,5 +458,5 @@ def on_tick(episode: EpisodeState, now: dt.datetime, ctx: Context) -> list[Chang
         sla_due_at=_due(ctx, current, current.state, now),
     )
     episode.incident = updated
-    episode.last_command = None
+    episode.last = LastChange(event_key(now), "escalate", "system")
     return [Change(updated, "escalate")]

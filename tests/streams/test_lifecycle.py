@@ -338,7 +338,7 @@ def test_a_retried_command_applies_once() -> None:
     ack2 = command(other.incident, ACK, OPENED + minutes(1))  # type: ignore[arg-type]
     apply(other, ack2)
     [grown] = lifecycle.on_detection(other, detection(at=OPENED + minutes(2), devices=("acme-hydro/wl-dh-02",)), CTX)
-    assert grown.action == "updated" and other.last_command is None
+    assert grown.action == "updated" and other.last is not None and other.last.action == "updated"
     assert lifecycle.on_command(other, ack2, CTX) == ([], None)
 
 

@@ -223,7 +223,8 @@ def test_linking_adds_the_report_and_resolving_answers_it_with_the_note() -> Non
     found = flood(incident_id=flood_episode.incident.incident_id)
     [linked] = lifecycle.on_detection(flood_episode, linking.link_detection(report, found), CTX)
     assert linked.action == "linked" and linked.incident.reports == [report.report_id]
-    assert lifecycle.on_detection(flood_episode, linking.link_detection(report, found), CTX) == []  # a replay
+    # A replay of the last change's event gives that change again, the same version (rows that replace themselves).
+    assert lifecycle.on_detection(flood_episode, linking.link_detection(report, found), CTX) == [linked]
     assert linking.answers_for(linked.incident) == []  # still open: nothing to answer
 
     report_episode, _ = received(report, linked=found.incident_id)
@@ -244,7 +245,7 @@ def test_linking_adds_the_report_and_resolving_answers_it_with_the_note() -> Non
     assert change.action == "answer" and change.incident.state is IncidentState.RESOLVED
     assert pakn.state_of(change.incident.detail, change.incident.state) is pakn.PaknState.ANSWERED
     assert "Đã bơm thoát nước" in change.incident.detail[pakn.DETAIL_NOTE]
-    assert lifecycle.on_detection(report_episode, answer, CTX) == []  # answered once
+    assert lifecycle.on_detection(report_episode, answer, CTX) == [change]  # answered once: the same version again
     # A report linked elsewhere is not answered by this incident.
     other, _ = received(citizen_report("r-2"), linked="flood-rise:25957:x")
     assert lifecycle.on_detection(other, answer, CTX) == []
