@@ -337,10 +337,7 @@ def on_command(
         stepped = reportflow.on_pakn_command(current, command, ctx.model, ctx.calendar)
         if isinstance(stepped, CommandVerdict):
             return [], stepped
-        episode.incident = stepped
-        episode.commands = [*episode.commands, command.command_id][-REMEMBERED_COMMANDS:]
-        episode.last = LastChange(event_key(command), command.action.value, command.actor)
-        return [Change(stepped, command.action.value, command.actor)], None
+        return _applied(episode, command, stepped), None
     if current.state not in _ALLOWED[command.action]:
         return [], CommandVerdict(
             CommandRefusal.WRONG_STATE, f"cannot {command.action.value} an incident that is {current.state.value}"
@@ -366,10 +363,14 @@ def on_command(
         **changes,
     )
     updated = reportflow.follow(updated, command.action, command.note)  # a report's PAKN state keeps up
-    episode.incident = updated
+    return _applied(episode, command, updated), None
+
+
+def _applied(episode: EpisodeState, command: IncidentCommand, incident: Incident) -> list[Change]:
+    """`command` carried out: `incident` is the episode's current version, and the command is remembered."""
+    episode.incident = incident
     episode.commands = [*episode.commands, command.command_id][-REMEMBERED_COMMANDS:]
-    episode.last = LastChange(event_key(command), command.action.value, command.actor)
-    return [Change(updated, command.action.value, command.actor)], None
+    return _made(episode, event_key(command), [Change(incident, command.action.value, command.actor)])
 
 
 def _wait_or_refuse(episode: EpisodeState, command: IncidentCommand) -> CommandVerdict | None:

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from iocctl.faults.history import Anomaly, FaultSpan, faults_at
-from iocctl.localstack.platform import apply_crds
+from iocctl.localstack.platform import apply_crds, kubectl
 from operators.models import GROUP, VERSION
 
 __all__ = ["NAMESPACE", "SiteAck", "SiteChurn"]
@@ -55,12 +54,8 @@ class SiteChurn:
         self._live: list[str] = []
         self._steps = 0
 
-    def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 60) -> str:
-        argv = [self.kube["kubectl"], f"--kubeconfig={self.kube['kubeconfig']}", *args]
-        done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"kubectl {' '.join(args[:3])} failed: {done.stderr.strip()[:500]}")
-        return done.stdout
+    def kubectl(self, *args: str, stdin: str | None = None) -> str:
+        return kubectl(self.kube, *args, stdin=stdin, timeout=60)
 
     def prepare(self) -> None:
         """The CRDs, the namespace and the district site the communes report to (before any fault)."""

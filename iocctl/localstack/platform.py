@@ -38,7 +38,7 @@ from operators import crds, province
 from sensors.simulators import parse_duration
 from streams.warehouse import migrate
 
-__all__ = ["Platform", "Process", "apply_crds", "operator_env"]
+__all__ = ["Platform", "Process", "apply_crds", "kubectl", "operator_env"]
 
 PYTHON = sys.executable
 SITES_NAMESPACE = "ioc-sites"
@@ -67,12 +67,20 @@ def operator_env(services: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def kubectl(kube: dict[str, Any], *args: str, stdin: str | None = None, timeout: float = 300) -> str:
+    """Run kubectl against the stack's API server (`kube`, its `kube-apiserver` info); its output, or RuntimeError."""
+    argv = [kube["kubectl"], f"--kubeconfig={kube['kubeconfig']}", *args]
+    done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args[:3])} failed: {done.stderr.strip()[:1000]}")
+    return done.stdout
+
+
 def apply_crds(kube: dict[str, Any]) -> None:
     """The platform's CustomResourceDefinitions on the stack's API server (`kube`), once they are served."""
-    kubectl = [kube["kubectl"], f"--kubeconfig={kube['kubeconfig']}"]
     manifests = "\n---\n".join(json.dumps(crd) for crd in crds.crd_files().values())
-    Platform._kubectl([*kubectl, "apply", "--server-side", "-f", "-"], manifests)
-    Platform._kubectl([*kubectl, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"], None)
+    kubectl(kube, "apply", "--server-side", "-f", "-", stdin=manifests)
+    kubectl(kube, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
 
 
 @dataclasses.dataclass
@@ -240,18 +248,9 @@ class Platform:
 
     def _apply_sites(self, kube: dict[str, Any]) -> None:
         apply_crds(kube)
-        kubectl = [kube["kubectl"], f"--kubeconfig={kube['kubeconfig']}"]
-        self._kubectl(
-            [*kubectl, "apply", "--server-side", "-f", "-"],
-            province.render("2024", SITES_NAMESPACE, overlays=DEMO_PEOPLE),
-        )
+        sites = province.render("2024", SITES_NAMESPACE, overlays=DEMO_PEOPLE)
+        kubectl(kube, "apply", "--server-side", "-f", "-", stdin=sites)
         self.say(f"applied the Bình Dương sites (1 province, 9 districts, 91 communes) in namespace {SITES_NAMESPACE}")
-
-    @staticmethod
-    def _kubectl(argv: list[str], stdin: str | None) -> None:
-        done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=300, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"{' '.join(argv[:3])} failed: {done.stderr.strip()}")
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         log = self.logs / f"{name}.log"

@@ -31,20 +31,18 @@ class BufferedClient(mqtt.Client):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._in_buffer = bytearray()
-        self._in_offset = 0
-        self._buffered_socket: object | None = None
+        self._block = b""
+        """The bytes of the last receive; paho has read up to `_taken`."""
+        self._taken = 0
+        self._block_socket: object | None = None
 
     def _sock_recv(self, bufsize: int) -> bytes:
         sock = self._sock
         if sock is None:
             raise ConnectionError("self._sock is None")
-        if sock is not self._buffered_socket:  # a new connection: nothing of the old one's bytes applies
-            self._buffered_socket = sock
-            self._in_buffer.clear()
-            self._in_offset = 0
-        available = len(self._in_buffer) - self._in_offset
-        if available == 0:
+        if sock is not self._block_socket:  # a new connection: nothing of the old one's bytes applies
+            self._block_socket, self._block, self._taken = sock, b"", 0
+        if self._taken == len(self._block):
             try:
                 block = sock.recv(READ_BYTES)
             except ssl.SSLWantReadError as err:
@@ -56,18 +54,10 @@ class BufferedClient(mqtt.Client):
                 raise ConnectionError from err
             if not block:
                 return b""  # the peer closed: paho takes an empty read as a lost connection
-            self._in_buffer[:] = block
-            self._in_offset = 0
-            available = len(block)
-        take = min(bufsize, available)
-        start = self._in_offset
-        self._in_offset = start + take
-        if self._in_offset == len(self._in_buffer):
-            data = bytes(self._in_buffer[start:])
-            self._in_buffer.clear()
-            self._in_offset = 0
-            return data
-        return bytes(self._in_buffer[start : start + take])
+            self._block, self._taken = block, 0
+        start = self._taken
+        self._taken = min(start + bufsize, len(self._block))
+        return self._block[start : self._taken]
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         """Read packets until the socket has nothing more now (paho stops after one packet per readiness)."""

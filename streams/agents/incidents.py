@@ -27,8 +27,7 @@ class _Stored(msgspec.Struct, frozen=True):
     incident: Incident | None
     commands: list[str]
     waiting: list[IncidentCommand] = []
-    last: list[str] | None = None
-    """`lifecycle.LastChange` as [event, action, actor]."""
+    last: lifecycle.LastChange | None = None
 
 
 _DECODERS: Final[dict[str, Callable[[bytes], Detection | Tick | IncidentCommand]]] = {
@@ -42,13 +41,11 @@ _ANSWERING: Final = frozenset({"resolve", "close", "cleared"})
 
 def _decode_episode(raw: bytes) -> lifecycle.EpisodeState:
     stored = _stored.decode(raw)
-    last = lifecycle.LastChange(*stored.last) if stored.last is not None and len(stored.last) == 3 else None
-    return lifecycle.EpisodeState(stored.incident, list(stored.commands), list(stored.waiting), last)
+    return lifecycle.EpisodeState(stored.incident, list(stored.commands), list(stored.waiting), stored.last)
 
 
 def _encode_episode(state: lifecycle.EpisodeState) -> bytes:
-    last = [state.last.event, state.last.action, state.last.actor] if state.last is not None else None
-    return msgspec.json.encode(_Stored(state.incident, state.commands, state.waiting, last))
+    return msgspec.json.encode(_Stored(state.incident, state.commands, state.waiting, state.last))
 
 
 def _refusal(rt: Runtime, command: IncidentCommand, verdict: CommandVerdict, state: lifecycle.EpisodeState) -> rows.Row:

@@ -334,8 +334,8 @@ def test_a_retried_command_applies_once() -> None:
     assert episode.incident is resolved and resolved.version == 3
     assert episode.commands == [ack.command_id, resolve.command_id]
     # Once another change made the current version, the last command's retry gives nothing.
-    other, _ = opened()
-    ack2 = command(other.incident, ACK, OPENED + minutes(1))  # type: ignore[arg-type]
+    other, first = opened()
+    ack2 = command(first, ACK, OPENED + minutes(1))
     apply(other, ack2)
     [grown] = lifecycle.on_detection(other, detection(at=OPENED + minutes(2), devices=("acme-hydro/wl-dh-02",)), CTX)
     assert grown.action == "updated" and other.last is not None and other.last.action == "updated"
