@@ -130,7 +130,7 @@ class Bridge:
 
     # --- MQTT side -------------------------------------------------------------------------------------
 
-    def _make_client(self) -> mqtt.Client:
+    def _make_client(self) -> BufferedClient:
         client = BufferedClient(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
@@ -147,6 +147,7 @@ class Bridge:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_publish_received = self._take
         client.on_subscribe = self._on_subscribe
         return client
 
@@ -170,21 +171,23 @@ class Bridge:
             log.warning("bridge lost the broker (%s); paho reconnects", reason)
 
     def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
-        """paho's callback: judge the message and hand each part on. Never raises: an exception escaping
-        here would end paho's network thread, and with it the bridge's intake."""
+        """paho's callback, for what the client's lean path leaves to paho (properties, QoS 0 or 2)."""
+        self._take(message._topic, message.payload, message.mid)  # paho keeps the received bytes only in _topic
+
+    def _take(self, raw_topic: bytes, payload: bytes | bytearray, mid: int) -> None:
+        """A message from the network thread: judge it and hand each part on. Never raises: an exception
+        escaping here would end paho's network thread, and with it the bridge's intake."""
         if self._intake_closed.is_set():
             return  # not acknowledged: stays in the session for the next start
         self.stats.received += 1
-        # paho decodes the topic on access and raises on bytes that are not UTF-8 (the broker checks, but
-        # this thread must not depend on it): keep what can be read.
-        raw_topic: bytes = message._topic  # paho keeps the received bytes only there
+        # The broker checks that topics are UTF-8, but this thread must not depend on it: keep what can be read.
         topic = raw_topic.decode("utf-8", "replace")
         try:
-            self.handle(topic, message.payload, message.mid)
+            self.handle(topic, payload, mid)
         except Exception as exc:  # the last line of defence of the network thread
             self.stats.handler_errors += 1
             log.exception("the bridge's handler raised on a message on %s; it is dead-lettered", topic[:200])
-            self._set_aside(topic, message.payload, message.mid, exc)
+            self._set_aside(topic, payload, mid, exc)
 
     def handle(self, topic: str, payload: bytes | bytearray, mid: int) -> None:
         """The message path for one MQTT message (`mid` 0: QoS 0, nothing to acknowledge)."""
@@ -407,8 +410,7 @@ class Bridge:
                     complete.append(mid)
                 else:
                     self._parts_left[mid] = left
-        for mid in complete:
-            self._mqtt.ack(mid, 1)
+        self._mqtt.ack_many(complete)
         self.stats.acked += len(complete)
 
     # --- lifecycle --------------------------------------------------------------------------------------
