@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"strconv"
@@ -144,12 +145,13 @@ func publishStep(cl mqtt.Client, conn, conns, devices, batch int, vendor, unit, 
 	seqs := deviceSeqs(conn, len(mine))
 	window := make(chan struct{}, inflight)
 	sent, turn := 0, 0
-	for {
+	total := int(math.Round(seconds * msgsPerS)) // the step's share of this connection, all of it by the end
+	for sent < total {
 		elapsed := time.Since(stepStart).Seconds()
-		if elapsed >= seconds {
-			break
+		due := total
+		if elapsed < seconds {
+			due = int(elapsed * msgsPerS)
 		}
-		due := int(elapsed * msgsPerS)
 		for sent < due {
 			sent++
 			select {
