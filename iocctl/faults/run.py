@@ -587,7 +587,9 @@ class FaultRun:
     def _partition(self, fault: Fault) -> None:
         brokers = [int(b["port"]) for b in self.services["kafka"]["brokers"]]
         probe = next((port for port in brokers if port_open(port)), brokers[0])  # a node that is up (faults overlap)
-        classid = 0x10EE0000 + len(self.proofs) + 1
+        # Its own class id (major 0x10EE; minor from this process and the partition's number): a fault run beside
+        # another (a bench and a test) never drops the other's packets.
+        classid = 0x10EE0000 | (os.getpid() & 0xFFF) << 4 | (len(self.proofs) + 1) & 0xF
         with Partition(f"ioc-faults-{fault.target}-{uuid.uuid4().hex[:4]}", classid) as partition:
             partition.isolate(self.procs[fault.target].pid)
             before = reaches(partition, probe)
