@@ -5,9 +5,10 @@ native generator offers a fixed rate (5,000 readings/s in 50-reading messages by
 seconds, in one-minute steps so its acknowledgements are counted per minute. Every minute each process's resident
 memory (VmRSS), open file descriptors and CPU are sampled; every 10 s the count of stored readings; every 5 minutes
 the p50/p95/p99 of publish → row queryable and of the stored rate. At the end: readings acknowledged against
-stored (lost must be 0), and each process's growth of RSS and FDs from the minute after the warm-up to the end,
-against the goal of under 10 %. Writes bench-results/soak.json (through `python -m bench`), the per-minute samples
-in soak-samples.json, and soak.png.
+stored (lost must be 0), and each process's growth of RSS and FDs from after the warm-up to the end, against the
+goal of under 10 %: the median of the last ten minutes' samples against that of the first ten after the warm-up
+(`lasting_growth`; one sample against one is kept as `growth`). Writes bench-results/soak.json (through
+`python -m bench`), the per-minute samples in soak-samples.json, and soak.png.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import itertools
 import json
 import os
+import statistics
 import time
 from pathlib import Path
 from typing import Any, Final
@@ -90,6 +92,35 @@ def growth(samples: list[dict[str, Any]], from_minute: int) -> dict[str, dict[st
             "fd_growth": round(now["fds"] / then["fds"] - 1, 3),
             "from_minute": base["minute"],
             "to_minute": last["minute"],
+        }
+    return result
+
+
+def lasting_growth(samples: list[dict[str, Any]], from_minute: int, span: int = 10) -> dict[str, dict[str, float]]:
+    """Per process, the median RSS and FDs of the last `span` samples against the median of the first `span` from
+    `from_minute` on (fewer when the run is short), less one: growth that lasts, not one sample's moment.
+
+    A single sample says what was open or cached at that instant: ClickHouse's descriptors are the HTTP inserts in
+    flight (41 to 162 a minute apart while nothing else changed), its memory holds caches that fill and empty."""
+    after = [s for s in samples if s["minute"] >= from_minute]
+    if len(after) < 2:
+        return {}
+    size = max(1, min(span, len(after) // 2))
+    first, last = after[:size], after[-size:]
+    result: dict[str, dict[str, float]] = {}
+    for name in first[0]["processes"]:
+        if any(name not in s["processes"] for s in first + last):
+            continue
+        rss = [statistics.median(s["processes"][name]["rss_mib"] for s in part) for part in (first, last)]
+        fds = [statistics.median(s["processes"][name]["fds"] for s in part) for part in (first, last)]
+        if not rss[0] or not fds[0]:
+            continue
+        result[name] = {
+            "rss_growth": round(rss[1] / rss[0] - 1, 3),
+            "fd_growth": round(fds[1] / fds[0] - 1, 3),
+            "rss_mib": rss[0],
+            "rss_mib_end": rss[1],
+            "minutes": f"{first[0]['minute']}-{first[-1]['minute']} vs {last[0]['minute']}-{last[-1]['minute']}",
         }
     return result
 
@@ -176,7 +207,8 @@ def soak(*, duration_s: float, rate: float, batch: int, warm_up_minutes: int) ->
     for sample in samples:
         sample["processes"].pop("generator", None)  # it ends before the last sample; its CPU is in `generator_cpu_s`
     grown = growth(samples, warm_up_minutes)
-    worst = max((max(g["rss_growth"], g["fd_growth"]) for g in grown.values()), default=0.0)
+    lasting = lasting_growth(samples, warm_up_minutes)
+    worst = max((max(g["rss_growth"], g["fd_growth"]) for g in lasting.values()), default=0.0)
     results.update(
         {
             "acknowledged_readings": published,
@@ -185,7 +217,8 @@ def soak(*, duration_s: float, rate: float, batch: int, warm_up_minutes: int) ->
             "failed_messages": done["failed_messages"],
             "generator_cpu_s": round(done["cpu_s"], 1),
             "windows": windowed,
-            "growth": grown,
+            "growth": grown,  # one sample against one sample
+            "lasting_growth": lasting,  # the first ten minutes after warm-up against the last ten: the goal's measure
             "worst_growth": worst,
             "growth_goal": GROWTH_GOAL,
             "growth_within_goal": worst < GROWTH_GOAL,

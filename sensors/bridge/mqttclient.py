@@ -50,6 +50,8 @@ class BufferedClient(mqtt.Client):
         super().__init__(*args, **kwargs)
         self.on_publish_received: PublishHandler | None = None
         """Set to take QoS 1 publishes without properties here instead of `on_message` (which gets the others)."""
+        self.lean_publishes = 0
+        """Publishes handed to `on_publish_received`."""
         self._block = b""
         """The bytes of the last receive; paho has read up to `_taken`."""
         self._taken = 0
@@ -154,6 +156,7 @@ class BufferedClient(mqtt.Client):
         mid = (body[topic_end] << 8) | body[topic_end + 1]
         with self._in_callback_mutex:
             handler(body[2:topic_end], body[topic_end + 3 :], mid)
+        self.lean_publishes += 1
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:

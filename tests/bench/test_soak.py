@@ -30,6 +30,22 @@ def test_growth_is_measured_from_the_first_sample_after_warm_up() -> None:
     assert bench_soak.growth([], 5) == {}
 
 
+def test_lasting_growth_compares_the_medians_of_the_first_and_last_minutes() -> None:
+    def sample(minute: int, rss: float, fds: int) -> dict[str, object]:
+        return {"minute": minute, "processes": {"clickhouse": {"rss_mib": rss, "fds": fds, "cpu_s": 1.0}}}
+
+    # FDs that jump with the connections open at the instant, and memory that creeps by 20% over the run.
+    samples = [sample(0, 10.0, 5)] + [
+        sample(m, 100.0 + 20.0 * (m - 5) / 55, 160 if m in (14, 60) else 41) for m in range(5, 61)
+    ]
+    grown = bench_soak.lasting_growth(samples, 5)["clickhouse"]
+    assert grown["fd_growth"] == 0.0  # one sample against one would say +290%
+    assert bench_soak.growth(samples, 5)["clickhouse"]["fd_growth"] == 2.902
+    assert 0.15 < grown["rss_growth"] < 0.2 and grown["minutes"] == "5-14 vs 51-60"
+    assert bench_soak.lasting_growth(samples[:3], 5)["clickhouse"]["minutes"] == "5-5 vs 6-6"  # a short run
+    assert bench_soak.lasting_growth(samples[:1], 5) == {}
+
+
 def test_a_process_sample_reads_this_process() -> None:
     own = bench_soak.process_sample(os.getpid())
     assert own["rss_mib"] > 10 and own["fds"] >= 3

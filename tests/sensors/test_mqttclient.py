@@ -112,6 +112,7 @@ def test_qos1_publishes_take_the_lean_path_and_the_rest_go_through_paho() -> Non
         theirs.sendall(publish_packet("ioc/v1/a/d4/air", big, mid=7))  # whole in one read: the lean way
         client.loop_read()
         assert lean[-1] == (b"ioc/v1/a/d4/air", big, 7)
+        assert client.lean_publishes == 2
     finally:
         ours.close()
         theirs.close()
