@@ -8,16 +8,13 @@ out, every upward report be kept once, and each partition must have really cut i
 The operator is killed too, while a platform engineer creates, changes and deletes IOCSites with kubectl: every
 change the API server acknowledged must be carried out (iocctl/faults/sites.py).
 
-What this run found is fixed (docs/durability.md). Losses now fail the test like any other anomaly: citizen reports and
+What this run found is fixed (docs/durability.md), and each fails the test like any other anomaly: citizen reports and
 dossier events lost when ClickHouse failed during a rebalance (read by Faust's `take_events` instead of
-`streams.pipeline`), and readings lost when a worker kept a never-committed partition across a rebalance.
-
-Commands not carried out stay a named expected failure (`KNOWN`) until a full run shows them gone, though both causes
-found are fixed: a command refused as `stale` because it reached its worker before the detection that opened its
-incident (it now waits for it); and a close in its episode's state but not in the warehouse, because the worker died
-between saving the state and writing the rows and its successor took the replayed close for a retry (a retried
-command that made the current version now gives its change again, streams.lifecycle). Once, in the bench's 641
-incidents, a resolve was applied again to a closed incident, probably the latter.
+`streams.pipeline`); readings lost when a worker kept a never-committed partition across a rebalance; a command
+refused as `stale` because it reached its worker before the detection that opened its incident (it now waits for
+it); and a close in its episode's state but not in the warehouse, because the worker died between saving the state
+and writing the rows and its successor took the replayed close for a retry (the event that made the current version
+now gives its change again, streams.lifecycle).
 """
 
 from __future__ import annotations
@@ -31,10 +28,6 @@ from iocctl.faults import FaultRun, short
 from iocctl.faults.partition import NET_CLS
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.clickhouse, pytest.mark.mqtt]
-
-KNOWN = frozenset({"command-not-applied", "incident-bad-step"})
-"""Anomalies of the defect above, fixed but not yet shown gone by a full run."""
-
 
 @pytest.mark.skipif(not NET_CLS.parent.exists(), reason="partitions need cgroups")
 def test_nothing_acknowledged_is_lost_or_doubled_under_faults(tmp_path: Path) -> None:
@@ -51,7 +44,4 @@ def test_nothing_acknowledged_is_lost_or_doubled_under_faults(tmp_path: Path) ->
     assert len(result.proofs) == 2
     for proof in result.proofs:
         assert proof["reached_before"] and not proof["reached_while_cut"] and proof["reached_after"], proof
-    assert [a.describe() for a in result.anomalies if a.kind not in KNOWN] == []
-    known = [a.describe() for a in result.anomalies if a.kind in KNOWN]
-    if known:
-        pytest.xfail(f"{len(known)} anomalies of the known defects (docs/durability.md): {known}")
+    assert [a.describe() for a in result.anomalies] == []
