@@ -1,4 +1,4 @@
-"""paho's MQTT client with a fast intake: whole packets from large reads, lean QoS 1 publishes, bulk acknowledgements.
+"""paho's MQTT client, fast intake: whole packets from large reads, lean QoS 1 publishes, bulk acknowledgements.
 
 paho 2.2 reads every packet with at least three receives (the command byte, each byte of the remaining length, then
 the rest) and, from one readiness of the socket, only one packet before it selects again; over TLS each receive is a
