@@ -29,6 +29,7 @@ from iocctl.faults.partition import NET_CLS
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka, pytest.mark.clickhouse, pytest.mark.mqtt]
 
+
 @pytest.mark.skipif(not NET_CLS.parent.exists(), reason="partitions need cgroups")
 def test_nothing_acknowledged_is_lost_or_doubled_under_faults(tmp_path: Path) -> None:
     result = FaultRun(tmp_path, devices=16, say=print).run(short(), warmup_s=5, settle_s=10, drain_s=60)
