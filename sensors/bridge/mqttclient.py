@@ -22,11 +22,14 @@ from __future__ import annotations
 import ssl
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.exception import MalformedPacket
+
+if TYPE_CHECKING:
+    from paho.mqtt.client import _InPacket
 
 __all__ = ["BufferedClient", "PublishHandler"]
 
@@ -41,6 +44,14 @@ _PUBACK: Final = 0x40
 
 PublishHandler = Callable[[bytes, bytes, int], None]
 """(topic bytes, payload, packet id) of a QoS 1 PUBLISH; acknowledge it with `ack_many`."""
+
+
+def _in_packet(command: int = 0, body: bytes = b"") -> _InPacket:
+    """paho's record of the packet being read: a whole one (`command`, `body`), or none (between packets)."""
+    return {
+        "command": command, "have_remaining": 1 if command else 0, "remaining_count": [], "remaining_mult": 1,
+        "remaining_length": len(body), "packet": bytearray(body), "to_process": 0, "pos": 0,
+    }  # fmt: skip
 
 
 class BufferedClient(mqtt.Client):
@@ -80,6 +91,8 @@ class BufferedClient(mqtt.Client):
         if not block:
             return False
         self._block, self._taken = block, 0
+        with self._msgtime_mutex:  # the keep-alive's clock, once per block rather than per packet
+            self._last_bytes_received = time.monotonic()
         return True
 
     def _sock_recv(self, bufsize: int) -> bytes:
@@ -123,35 +136,27 @@ class BufferedClient(mqtt.Client):
         command = block[start]
         body = block[pos : pos + length]
         self._taken = pos + length
-        if (command & 0xF6) == _PUBLISH_QOS1 and self.on_publish_received is not None:
-            handled = self._lean_publish(body)
+        handler = self.on_publish_received
+        if (command & 0xF6) == _PUBLISH_QOS1 and handler is not None:
+            handled = self._lean_publish(handler, body)
             if handled is not None:
                 return handled
         # Any other packet: paho's handler, with the packet as paho's own reading would have left it.
-        self._in_packet = {
-            "command": command, "have_remaining": 1, "remaining_count": [], "remaining_mult": 1,
-            "remaining_length": length, "packet": bytearray(body), "to_process": 0, "pos": 0,
-        }  # fmt: skip
+        self._in_packet = _in_packet(command, body)
         try:
             return self._packet_handle()
         except MalformedPacket as exc:
             self._easy_log(mqtt.MQTT_LOG_DEBUG, "Received malformed packet: %s", exc)
             return MQTTErrorCode.MQTT_ERR_PROTOCOL
         finally:
-            self._in_packet = {
-                "command": 0, "have_remaining": 0, "remaining_count": [], "remaining_mult": 1,
-                "remaining_length": 0, "packet": bytearray(), "to_process": 0, "pos": 0,
-            }  # fmt: skip
+            self._in_packet = _in_packet()
 
-    def _lean_publish(self, body: bytes) -> MQTTErrorCode | None:
-        """A QoS 1 PUBLISH of MQTT 5 without properties, to `on_publish_received`; None: paho's way instead."""
+    def _lean_publish(self, handler: PublishHandler, body: bytes) -> MQTTErrorCode | None:
+        """A QoS 1 PUBLISH of MQTT 5 without properties, to `handler`; None: paho's way instead."""
         if self._protocol != mqtt.MQTTv5 or len(body) < 5:
             return None
         topic_end = 2 + ((body[0] << 8) | body[1])
         if topic_end + 3 > len(body) or body[topic_end + 2] != 0:  # cut short, or it carries properties
-            return None
-        handler = self.on_publish_received
-        if handler is None:
             return None
         mid = (body[topic_end] << 8) | body[topic_end + 1]
         with self._in_callback_mutex:
@@ -163,19 +168,15 @@ class BufferedClient(mqtt.Client):
         """Read packets until the socket has nothing more now (paho stops after one packet per readiness)."""
         if self._sock is None:
             return MQTTErrorCode.MQTT_ERR_NO_CONN
-        try:
-            for _ in range(max(max_packets, PACKETS_PER_READ)):
-                if self._sock is None:
-                    return MQTTErrorCode.MQTT_ERR_NO_CONN
-                rc = self._packet_read()
-                if rc > 0:
-                    return self._loop_rc_handle(rc)
-                if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
-                    return MQTTErrorCode.MQTT_ERR_SUCCESS
-            return MQTTErrorCode.MQTT_ERR_SUCCESS
-        finally:
-            with self._msgtime_mutex:  # the keep-alive's clock, once per read rather than per packet
-                self._last_bytes_received = time.monotonic()
+        for _ in range(max(max_packets, PACKETS_PER_READ)):
+            if self._sock is None:
+                return MQTTErrorCode.MQTT_ERR_NO_CONN
+            rc = self._packet_read()
+            if rc > 0:
+                return self._loop_rc_handle(rc)
+            if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
+                return MQTTErrorCode.MQTT_ERR_SUCCESS
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     # --- acknowledging --------------------------------------------------------------------------------------
 

@@ -129,3 +129,21 @@ def test_many_acknowledgements_go_out_in_one_write() -> None:
     assert theirs.recv(100) == b"\x40\x02\x00\x01" + b"\x40\x02\x01\x02" + b"\x40\x02\xff\xff"
     ours.close()
     theirs.close()
+
+
+def test_the_keep_alive_clock_moves_only_when_bytes_come() -> None:
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    client = BufferedClient(CallbackAPIVersion.VERSION2, client_id="t", protocol=mqtt.MQTTv5)
+    client.on_message = lambda _c, _u, _m: None
+    client._sock = ours
+    try:
+        client._last_bytes_received = 0.0
+        client.loop_read()  # nothing to read: a silent broker must still look silent to the keep-alive
+        assert client._last_bytes_received == 0.0
+        theirs.sendall(publish_packet("a/b", b"one"))
+        client.loop_read()
+        assert client._last_bytes_received > 0.0
+    finally:
+        ours.close()
+        theirs.close()
