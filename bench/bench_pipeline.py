@@ -587,8 +587,8 @@ def _kafka_alone(info: dict[str, Any], seconds: float = 10.0) -> dict[str, Any]:
     }
 
 
-BATCHED_RATES: Final = (5_000.0, 10_000.0, 15_000.0, 20_000.0, 25_000.0, 30_000.0, 40_000.0, 50_000.0, 60_000.0)
-SINGLE_RATES: Final = (1_000.0, 2_000.0, 3_000.0, 4_000.0, 5_000.0, 6_000.0, 8_000.0, 10_000.0, 12_000.0)
+BATCHED_RATES: Final = (10_000.0, 20_000.0, 30_000.0, 40_000.0, 50_000.0, 60_000.0, 70_000.0, 80_000.0)
+SINGLE_RATES: Final = (2_000.0, 5_000.0, 8_000.0, 10_000.0, 12_000.0, 14_000.0, 16_000.0, 18_000.0, 20_000.0, 24_000.0)
 CONFIGS: Final = (
     Config(50, 1, 1, BATCHED_RATES),
     Config(50, 1, 2, BATCHED_RATES),  # batched, the worker is the limit: one bridge is enough

@@ -378,6 +378,14 @@ class StreamsSettings(_Settings):
         description="Longest wait before a partial batch is written (detections and incident changes never wait);"
         " each flush also saves every state its events changed, a Kafka record each, so longer is cheaper.",
     )
+    fetch_min_bytes: Annotated[int, pydantic.Field(ge=1)] = pydantic.Field(
+        65536,
+        description="Bytes a fetch waits for (or fetch_max_wait_ms): under load, fewer and fuller fetches"
+        " (each a request to the broker and a hand-over between the consumer's thread and the agents).",
+    )
+    fetch_max_wait_ms: Annotated[int, pydantic.Field(ge=0, le=1000)] = pydantic.Field(
+        50, description="Longest a fetch waits for fetch_min_bytes: what a reading can wait on each hop when quiet."
+    )
     reference_model: Path | None = pydantic.Field(
         None, description="A reference-model YAML; the packaged default when unset."
     )

@@ -96,6 +96,10 @@ class GatedApp(faust.App):
     """Told the committed offsets of the gated topics' partitions each time the consumer seeks to them."""
     refused_acks = 0
     _acknowledging = False
+    fetch_min_bytes = 1
+    fetch_max_wait_ms = 1500
+    """What a fetch asks the broker for: at least `fetch_min_bytes`, or whatever came within `fetch_max_wait_ms`
+    (Faust passes 1 byte and 1.5 s to its Kafka client and has no setting for either; see `StreamsSettings`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -103,6 +107,15 @@ class GatedApp(faust.App):
 
     def _new_consumer(self) -> Any:
         consumer: Any = super()._new_consumer()  # its bookkeeping (_acked, ...) is not in Faust's types
+        thread = consumer._thread
+        create_client = thread._create_worker_consumer
+
+        def fetching(transport: Any) -> Any:
+            client = create_client(transport)
+            client._fetch_min_bytes, client._fetch_max_wait_ms = self.fetch_min_bytes, self.fetch_max_wait_ms
+            return client
+
+        thread._create_worker_consumer = fetching
         faust_ack = consumer.ack
         faust_new_offset = consumer._new_offset
         faust_perform_seek = consumer.perform_seek
@@ -258,6 +271,7 @@ class Runtime:
             datadir=str(settings.data_dir),
             Worker=QuietWorker,
         )
+        app.fetch_min_bytes, app.fetch_max_wait_ms = settings.fetch_min_bytes, settings.fetch_max_wait_ms
         model = (
             load_reference_model(settings.reference_model) if settings.reference_model else default_reference_model()
         )

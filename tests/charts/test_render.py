@@ -282,6 +282,8 @@ def test_every_variable_is_a_setting_and_parses(
         elif cls is StreamsSettings:
             assert settings.database == settings.clickhouse.database == values_yaml()["clickhouse"]["database"]
             assert settings.sink_flush_s == values_yaml()["streams"]["sinkFlushSeconds"]
+            assert settings.fetch_min_bytes == values_yaml()["streams"]["fetchMinBytes"]
+            assert settings.fetch_max_wait_ms == values_yaml()["streams"]["fetchMaxWaitMs"]
     assert checked == 6
 
 

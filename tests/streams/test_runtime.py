@@ -11,6 +11,7 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 
+from ioc.settings import StreamsSettings
 from streams.runtime import GatedApp
 
 
@@ -171,3 +172,23 @@ def test_a_partition_the_group_never_committed_is_anchored_where_the_group_start
         consumer._thread.thread_loop.close()
         asyncio.set_event_loop(None)
         loop.close()
+
+
+def test_the_kafka_client_fetches_what_the_settings_say(app: GatedApp) -> None:
+    # Faust hands its client 1 byte and 1.5 s, which under load is a fetch per handful of records; the worker's
+    # settings replace both (measured in docs/performance.md: the one-reading limit went from 5,000 to 16,000 msg/s).
+    app.fetch_min_bytes, app.fetch_max_wait_ms = 65536, 50
+    consumer: Any = app.consumer
+
+    async def asked() -> tuple[int, int]:  # built, never started: no broker is contacted
+        client = consumer._thread._create_worker_consumer(consumer.transport)
+        await client.stop()
+        return client._fetch_min_bytes, client._fetch_max_wait_ms
+
+    assert asyncio.get_event_loop().run_until_complete(asked()) == (65536, 50)
+
+
+def test_the_fetch_settings_default_to_full_fetches_and_a_short_wait() -> None:
+    settings = StreamsSettings()
+    assert settings.fetch_min_bytes >= 16384
+    assert settings.fetch_max_wait_ms <= 100  # each hop of a quiet reading → incident path may wait this long
