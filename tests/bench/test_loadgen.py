@@ -119,10 +119,13 @@ def test_generator_ramp_reaches_kafka_through_a_bridge_with_every_sequence(
 
 
 def test_scale_out_sizes_a_province_and_a_city_from_rates_per_core() -> None:
-    single = {"messages_per_s": 4_000, "readings_per_s": 4_000, "cores": {"bridge-0": 0.8, "mosquitto": 0.2}}
+    single = {
+        "messages_per_s": 4_000, "readings_per_s": 4_000,
+        "cores": {"bridge-0": 0.8, "mosquitto": 0.2, "worker-0": 0.2, "kafka": 0.04, "clickhouse": 0.02},
+    }  # fmt: skip
     batched = {
         "messages_per_s": 400, "readings_per_s": 20_000,
-        "cores": {"bridge-0": 0.4, "worker-0": 1.0, "kafka": 0.2, "clickhouse": 0.1},
+        "cores": {"bridge-0": 0.4, "worker-0": 0.5, "kafka": 0.2, "clickhouse": 0.1},
     }  # fmt: skip
     ramps = [
         {"config": {"batch": 1}, "at_sustained": single},
