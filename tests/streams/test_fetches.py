@@ -40,7 +40,7 @@ def _segments_to_kafka(pid: int, ports: set[str]) -> int:
     return total
 
 
-def _requests_per_record(kafka: dict[str, Any], clickhouse: dict[str, Any], tmp: Path, fetch: dict[str, str]) -> float:
+def _segments_per_record(kafka: dict[str, Any], clickhouse: dict[str, Any], tmp: Path, fetch: dict[str, str]) -> float:
     worker = _Tuned(kafka, clickhouse, tmp, fetch=fetch)
     worker.start()
     try:
@@ -64,8 +64,8 @@ def test_fuller_fetches_ask_kafka_far_less_often_and_lose_nothing(
     kafka: dict[str, Any], clickhouse: dict[str, Any], tmp_path: Path
 ) -> None:
     one_byte = {"IOC_STREAMS_FETCH_MIN_BYTES": "1", "IOC_STREAMS_FETCH_MAX_WAIT_MS": "1000"}  # as Faust asks
-    faust = _requests_per_record(kafka, clickhouse, tmp_path / "faust", one_byte)
-    ours = _requests_per_record(kafka, clickhouse, tmp_path / "ours", {})  # the defaults: 64 KiB or 50 ms
+    faust = _segments_per_record(kafka, clickhouse, tmp_path / "faust", one_byte)
+    ours = _segments_per_record(kafka, clickhouse, tmp_path / "ours", {})  # the defaults: 64 KiB or 50 ms
     # With Faust's 1 byte each record is about a fetch of its own (measured: 0.93 segments a record); the defaults
     # wait up to 50 ms, a fetch for every dozen records or so here (0.09, the worker's other traffic included).
     assert faust > 0.5, f"{faust:.2f} segments a record with 1-byte fetches: not a fetch per record, the test is off"

@@ -176,7 +176,7 @@ def test_a_partition_the_group_never_committed_is_anchored_where_the_group_start
 
 def test_the_kafka_client_fetches_what_the_settings_say(app: GatedApp) -> None:
     # Faust hands its client 1 byte and 1.5 s, which under load is a fetch per handful of records; the worker's
-    # settings replace both (measured in docs/performance.md: the one-reading limit went from 5,000 to 16,000 msg/s).
+    # settings replace both (measured in docs/performance.md: the one-reading limit went from 5,000 to 12,000 msg/s).
     app.fetch_min_bytes, app.fetch_max_wait_ms = 65536, 50
     consumer: Any = app.consumer
 
